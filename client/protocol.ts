@@ -1,0 +1,144 @@
+// The wire protocol shared by the relay and the client: JSON text frames, `type` on every message.
+
+/** A JSON value as it travels on the wire. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** A row as JSON: int8 and numeric values are strings, dates are ISO strings, bytea is `\x…` hex. */
+export type Row = Record<string, Json>;
+
+/** Comparisons on one column, AND-ed. Values compare as the column's type does in Postgres (text in code-point order). */
+export interface ColumnFilter {
+  eq?: Json;
+  neq?: Json;
+  lt?: Json;
+  lte?: Json;
+  gt?: Json;
+  gte?: Json;
+  in?: Json[];
+}
+
+/** Column name → comparisons; every column's comparisons must hold. */
+export type Filter = Record<string, ColumnFilter>;
+
+export const filterOps = ['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in'] as const;
+export type FilterOp = (typeof filterOps)[number];
+
+/** Client → relay: start a subscription. `since` resumes after a seq; `snapshot` first sends the current rows. */
+export interface SubscribeMessage {
+  type: 'subscribe';
+  /** Chosen by the client, echoed in every frame of the subscription (sockets that use the same id for the same subscription share one serialized frame). */
+  id: string;
+  /** `schema.table`, or a bare name meaning `public.<name>`. */
+  table: string;
+  since?: number;
+  filter?: Filter;
+  snapshot?: boolean;
+}
+
+export interface UnsubscribeMessage {
+  type: 'unsubscribe';
+  id: string;
+}
+
+/** Client → relay: a fresh token for the same tenant, before the current one expires. */
+export interface AuthMessage {
+  type: 'auth';
+  token: string;
+}
+
+export type ClientMessage = SubscribeMessage | UnsubscribeMessage | AuthMessage;
+
+export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
+
+/** One changed row. For `truncate`, `pk` and `row` are null. In a filtered subscription a row that enters the filter arrives as `insert` and one that leaves it as `delete`. */
+export interface Change<R extends Row = Row> {
+  table: string;
+  op: ChangeOp;
+  pk: Partial<R> | null;
+  /** The new row (the old row for deletes), excluded columns removed. */
+  row: R | null;
+  /** For updates: the previous values of the columns that changed. */
+  old?: Partial<R> | null;
+}
+
+export interface WelcomeMessage {
+  type: 'welcome';
+  /** The token's tenant; null for an `all_tenants` token without one. */
+  tenant: string | null;
+  /** The relay's current position. */
+  seq: number;
+}
+
+export interface SubscribedMessage {
+  type: 'subscribed';
+  id: string;
+  /** Frames of this subscription follow from this position (exclusive). */
+  seq: number;
+}
+
+/** One committed transaction's changes for one subscription. A large one is split: same `seq`, `more: true` on all but the last. */
+export interface TxMessage<R extends Row = Row> {
+  type: 'tx';
+  sub: string;
+  seq: number;
+  /** Commit time, ISO 8601. */
+  at: string;
+  /** `relay.origin` of the writing transaction, if it set one. */
+  origin: string | null;
+  changes: Array<Change<R>>;
+  more?: true;
+}
+
+/** The current rows, read in one snapshot at position `seq`; live `tx` frames follow from `seq`. */
+export interface SnapshotMessage<R extends Row = Row> {
+  type: 'snapshot';
+  sub: string;
+  seq: number;
+  rows: R[];
+  more: boolean;
+}
+
+export type ResetReason = 'cursor_expired' | 'cursor_ahead';
+
+/** The subscription's cursor cannot be served: the client must refetch, then follow from `seq`. */
+export interface ResetMessage {
+  type: 'reset';
+  sub: string;
+  reason: ResetReason;
+  /** The relay's position: subscribe again `since` it after refetching (or ask for a snapshot). */
+  seq: number;
+}
+
+export type ErrorCode =
+  | 'bad_message'
+  | 'unknown_type'
+  | 'bad_subscription'
+  | 'unknown_table'
+  | 'table_not_allowed'
+  | 'bad_filter'
+  | 'duplicate_subscription'
+  | 'unknown_subscription'
+  | 'too_many_subscriptions'
+  | 'bad_token'
+  | 'tenant_mismatch'
+  | 'rate_limited'
+  | 'internal';
+
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  /** The subscription the error is about, when there is one. */
+  id?: string;
+}
+
+export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | SnapshotMessage | ResetMessage | ErrorMessage;
+
+/** The WebSocket subprotocol both sides speak; a token travels as a second offered protocol `bearer.<jwt>`. */
+export const PROTOCOL = 'pgrelay.v1';
+export const BEARER_PREFIX = 'bearer.';
+
+/** `orders` → `public.orders`; `"Sales".orders` style quoting is not needed: pass `Sales.orders`. */
+export function qualifyTable(table: string): string {
+  return table.includes('.') ? table : `public.${table}`;
+}

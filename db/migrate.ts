@@ -1,0 +1,50 @@
+// Applies or reverses pgrelay's SQL migrations (migrations/*.sql) with node-pg-migrate.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runner } from 'node-pg-migrate';
+import { PgRelayError } from '../relay/errors.js';
+
+/** The `migrations/` folder, from the sources (db/) or from the build (dist/db/). */
+export function migrationsDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [path.join(here, '..', 'migrations'), path.join(here, '..', '..', 'migrations')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new PgRelayError('migrations_missing', `The migrations folder is missing next to ${here}; reinstall pgrelay.`);
+}
+
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  /** `up` applies every pending migration (default); `down` reverses them. */
+  direction?: 'up' | 'down';
+  /** How many migrations to apply or reverse. Default: all for `up`, all for `down`. */
+  count?: number;
+  /** Receives one line per migration applied. Default: silent. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Brings the `relay` schema up to date. The history lives in `relay.migrations`; concurrent callers
+ * (two relays starting together) wait on node-pg-migrate's advisory lock instead of failing.
+ * Returns the names of the migrations run.
+ */
+export async function migrate(databaseUrl: string, options: MigrateOptions = {}): Promise<string[]> {
+  const log = options.log ?? (() => undefined);
+  const silent = { debug: () => undefined, info: () => undefined, warn: log, error: log };
+  const ran = await runner({
+    databaseUrl,
+    dir: migrationsDir(),
+    direction: options.direction ?? 'up',
+    count: options.count ?? Infinity,
+    migrationsTable: 'migrations',
+    migrationsSchema: 'relay',
+    createMigrationsSchema: true,
+    checkOrder: true,
+    singleTransaction: true,
+    advisoryLockMode: 'wait',
+    logger: silent,
+  });
+  for (const m of ran) log(`${options.direction === 'down' ? 'reversed' : 'applied'} migration ${m.name}`);
+  return ran.map((m) => m.name);
+}

@@ -1,0 +1,99 @@
+// `pgrelay start` the way a newcomer runs it: embedded Postgres, /healthz, Ctrl-C, restart on the same data, clear failures.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../db/embedded-server.js';
+import { runCli } from './support/cli-process.js';
+
+const started: Array<ReturnType<typeof runCli>> = [];
+afterAll(async () => {
+  for (const p of started) {
+    p.signal('SIGKILL');
+    await p.exited;
+  }
+});
+
+describe('pgrelay start with no DATABASE_URL', () => {
+  let stateDir = '';
+  afterAll(async () => {
+    // The embedded server of this test was stopped by the second run's SIGINT; remove its files.
+    const state = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8').catch(() => '{}')) as { dataDir?: string };
+    if (state.dataDir && !state.dataDir.startsWith(stateDir)) await rm(path.dirname(state.dataDir), { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('answers /healthz within 30 s, stops on SIGINT, and a second start reuses the data', async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const port = await freePort();
+    const env = { RELAY_DATA_DIR: stateDir, PORT: String(port), HOST: '127.0.0.1' };
+
+    const first = runCli(['start'], env);
+    started.push(first);
+    const t0 = Date.now();
+    await first.waitFor(/pgrelay listening on/, 30_000);
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(first.output()).toMatch(/embedded Postgres data lives in \S+/);
+    expect(first.output()).toMatch(/native uWebSockets\.js build in use/);
+
+    // Leave a mark in the database, then stop the way Ctrl-C does.
+    const url = (await readFile(path.join(stateDir, 'database-url'), 'utf8')).trim();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('create table start_marker(id int primary key); insert into start_marker values (42)');
+    await c.end();
+    first.signal('SIGINT');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toMatch(/embedded Postgres stopped/);
+
+    const second = runCli(['start'], env);
+    started.push(second);
+    await second.waitFor(/pgrelay listening on/, 30_000);
+    const c2 = new pg.Client({ connectionString: url });
+    await c2.connect();
+    const { rows } = await c2.query('select id from start_marker');
+    await c2.end();
+    expect(rows).toEqual([{ id: 42 }]);
+    second.signal('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+});
+
+describe('pgrelay start failures end with one sentence and exit code 1', () => {
+  it('a port in use', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      // A reachable database is needed to get as far as binding the port: use the test server's.
+      const { inject } = await import('vitest');
+      const p = runCli(['start'], { DATABASE_URL: inject('pgAdminUrl'), PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: 'x'.repeat(32), LOG_LEVEL: 'warn' });
+      started.push(p);
+      expect(await p.exited).toBe(1);
+      expect(p.output()).toContain(`pgrelay: Cannot listen on 127.0.0.1:${port}: the port is in use or not allowed; set PORT (or --port) to a free port.`);
+      expect(p.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+
+  it('an unreachable DATABASE_URL', async () => {
+    const port = await freePort();
+    const p = runCli(['start'], { DATABASE_URL: `postgres://u:p@127.0.0.1:${port}/db`, RELAY_JWT_SECRET: 'x'.repeat(32), LOG_LEVEL: 'warn' });
+    started.push(p);
+    expect(await p.exited).toBe(1);
+    expect(p.output().trim()).toBe(`pgrelay: Cannot connect to the database at 127.0.0.1:${port}/db: connection refused (is Postgres running there?).`);
+  });
+
+  it('a bad configuration value names the variable and what it accepts', async () => {
+    const p = runCli(['start'], { PORT: 'eighty', DATABASE_URL: 'postgres://localhost/x' });
+    started.push(p);
+    expect(await p.exited).toBe(1);
+    expect(p.output().trim()).toBe('pgrelay: PORT must be a TCP port number from 0 to 65535; got "eighty".');
+  });
+});

@@ -1,0 +1,51 @@
+// The repository's shape: top-level layout, package entry points, docker-compose wiring.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { repoRoot } from './support/cli-process.js';
+
+describe('repository layout', () => {
+  it('holds only the agreed top-level entries', () => {
+    const tracked = execFileSync('git', ['ls-files'], { cwd: repoRoot }).toString().split('\n').filter(Boolean);
+    const top = new Set(tracked.map((f) => f.split('/')[0]!));
+    const allowed = new Set(['db', 'relay', 'client', 'migrations', 'bench', 'examples', 'package.json', 'package-lock.json', 'tsconfig.json', 'docker-compose.yml', 'README.md', '.ci']);
+    const extra = [...top].filter((t) => !allowed.has(t) && !t.startsWith('.'));
+    expect(extra).toEqual([]);
+  });
+
+  it('declares the package entry points, bin and Node 20', () => {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as Record<string, any>;
+    expect(pkg.name).toBe('pgrelay');
+    expect(pkg.type).toBe('module');
+    expect(pkg.engines.node).toMatch(/20/);
+    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './client']));
+    expect(pkg.bin.pgrelay).toBe('dist/relay/cli.js');
+    expect(readFileSync(path.join(repoRoot, '.nvmrc'), 'utf8').trim()).toBe('20');
+    // Every dependency comes from the registry: no git or URL specs.
+    const specs = Object.values({ ...pkg.dependencies, ...pkg.devDependencies, ...pkg.optionalDependencies }) as string[];
+    expect(specs.filter((s) => /^(git|https?:|github:|file:)/.test(s))).toEqual([]);
+    // Every export points into the build that `prepare` emits from the sources.
+    for (const target of Object.values(pkg.exports) as Array<{ default?: string }>) {
+      if (!target.default) continue;
+      const source = target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts');
+      expect(existsSync(path.join(repoRoot, source)), source).toBe(true);
+    }
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('runs the relay against a healthy Postgres 16 with DATABASE_URL and RELAY_JWT_SECRET', () => {
+    const compose = YAML.parse(readFileSync(path.join(repoRoot, 'docker-compose.yml'), 'utf8')) as Record<string, any>;
+    const pgService = compose.services.postgres;
+    expect(pgService.image).toMatch(/^postgres:16/);
+    expect(pgService.healthcheck.test.join(' ')).toMatch(/pg_isready/);
+    expect(pgService.volumes.length).toBeGreaterThan(0);
+    const relay = compose.services.relay;
+    expect(relay.environment.DATABASE_URL).toMatch(/^postgres:\/\/.*@postgres:5432\//);
+    expect(relay.environment.RELAY_JWT_SECRET).toBeTruthy();
+    expect(relay.depends_on.postgres.condition).toBe('service_healthy');
+    expect(existsSync(path.join(repoRoot, relay.build.dockerfile))).toBe(true);
+  });
+});

@@ -1,0 +1,67 @@
+// Runs the `pgrelay` CLI as a child process (the way a user does), reads its JSON log lines, ends it by pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** A running `pgrelay` child. */
+export interface CliProcess {
+  child: ChildProcess;
+  /** Everything written so far (stdout + stderr). */
+  output(): string;
+  /** Resolves with the first log line whose text matches, or rejects on exit/timeout. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or signal name) once the process ends. */
+  exited: Promise<number | string>;
+  /** Sends a signal to this process only. */
+  signal(sig: NodeJS.Signals): void;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'relay/cli.ts', ...args], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, sig) => {
+      resolve(code ?? sig ?? 'unknown');
+      for (const w of waiters) w();
+    });
+  });
+  return {
+    child,
+    output: () => out,
+    exited,
+    signal: (sig) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    },
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const line = out.split('\n').find((l) => pattern.test(l));
+          if (line !== undefined) return finish(() => resolve(line));
+          if (child.exitCode !== null || child.signalCode !== null) {
+            return finish(() => reject(new Error(`pgrelay exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${out}`)));
+          }
+        };
+        const timer = setTimeout(() => finish(() => reject(new Error(`pgrelay did not print ${pattern} within ${timeoutMs} ms:\n${out}`))), timeoutMs);
+        const finish = (fn: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          fn();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}

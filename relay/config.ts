@@ -1,0 +1,186 @@
+// The relay's configuration: environment variables and `pgrelay start` flags, parsed once by zod and frozen.
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** The relay's settings. Every field names its variable and default. */
+export interface RelayConfig {
+  /** `DATABASE_URL`: the database to relay. Default: none, `pgrelay start` then runs an embedded Postgres. Must be a direct connection (LISTEN does not work through a transaction-mode pooler). */
+  readonly databaseUrl: string | undefined;
+  /** `PORT`: HTTP and WebSocket port. Default 8080; 0 picks a free port. */
+  readonly port: number;
+  /** `HOST`: interface to listen on. Default `0.0.0.0`. */
+  readonly host: string;
+  /** `RELAY_JWT_SECRET`: HS256 secret for client tokens (at least 32 bytes). Default: none (one of it or `RELAY_JWKS_URL` is required, except with the embedded database, which generates a dev secret). */
+  readonly jwtSecret: string | undefined;
+  /** `RELAY_JWKS_URL`: JWKS endpoint for asymmetric tokens (RS256, ES256, EdDSA…). Default: none. */
+  readonly jwksUrl: string | undefined;
+  /** `RELAY_JWT_AUDIENCE`: required `aud`, when set. Default: not checked. */
+  readonly jwtAudience: string | undefined;
+  /** `RELAY_JWT_ISSUER`: required `iss`, when set. Default: not checked. */
+  readonly jwtIssuer: string | undefined;
+  /** `RELAY_TENANT_CLAIM`: the claim holding the tenant id. Default `tenant_id`. */
+  readonly tenantClaim: string;
+  /** `RELAY_ALLOWED_ORIGINS`: comma-separated `Origin` values allowed to open a socket. Default: any origin. */
+  readonly allowedOrigins: readonly string[] | undefined;
+  /** `RELAY_HISTORY_TX`: transactions kept in the in-memory ring for fast resume. Default 20000. */
+  readonly historyTx: number;
+  /** `RELAY_HISTORY_BYTES`: bytes the ring may hold. Default 64 MiB. */
+  readonly historyBytes: number;
+  /** `RELAY_RETENTION`: how long `relay.changes` keeps history (a Postgres interval). Default `7 days`. */
+  readonly retention: string;
+  /** `RELAY_PRUNE_INTERVAL_MS`: how often one relay prunes history. Default 1 hour. */
+  readonly pruneIntervalMs: number;
+  /** `RELAY_MAX_BACKPRESSURE`: bytes buffered for one socket before it is closed with 4008 (it resumes from its cursor). Default 4 MiB. */
+  readonly maxBackpressure: number;
+  /** `RELAY_MAX_SUBSCRIPTIONS`: subscriptions per socket. Default 100. */
+  readonly maxSubscriptions: number;
+  /** `RELAY_MAX_FRAME`: bytes of one outgoing `tx` or `snapshot` frame; larger transactions are split. Default 256 KiB. */
+  readonly maxFrame: number;
+  /** `RELAY_MAX_MESSAGE`: bytes of one incoming client message; larger ones close the socket (1009). Default 16 KiB. */
+  readonly maxMessage: number;
+  /** `RELAY_RATE_LIMIT`: client messages per second per socket (burst of the same size). Default 50. */
+  readonly rateLimit: number;
+  /** `RELAY_IDLE_TIMEOUT`: seconds without traffic before a socket is considered dead; pings go out before. Default 60. */
+  readonly idleTimeout: number;
+  /** `RELAY_DATA_DIR`: where `npm start` keeps the embedded database and dev secret. Default `./.pgrelay`. */
+  readonly dataDir: string;
+  /** `LOG_LEVEL`: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Default `info`. */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Parses `65536`, `64kb`, `64KiB`, `4mb`, `1 GiB`. */
+function parseBytes(raw: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(raw);
+  if (!m) return undefined;
+  const unit = (m[2] ?? 'b').toLowerCase()[0];
+  const mult = unit === 'k' ? KiB : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
+  return Math.floor(Number(m[1]) * mult);
+}
+
+const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bytesIn = (min: number, max: number) =>
+  z.string().transform((s, ctx) => {
+    const n = parseBytes(s);
+    if (n === undefined || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: 'bad size' });
+      return z.NEVER;
+    }
+    return n;
+  });
+const url = z.string().refine((s) => {
+  try {
+    new URL(s);
+    return true;
+  } catch {
+    return false;
+  }
+});
+// An interval Postgres accepts: a number and a unit, repeated ("7 days", "12 hours 30 minutes", "1 week").
+const interval = z.string().regex(/^\s*(\d+\s*(microseconds?|milliseconds?|seconds?|secs?|s|minutes?|mins?|m|hours?|h|days?|d|weeks?|w|months?|mons?|years?|y)\s*)+$/i);
+
+interface Field {
+  env: string;
+  key: keyof RelayConfig;
+  accepts: string;
+  schema: z.ZodType;
+  default?: string;
+}
+
+const fields: Field[] = [
+  { env: 'DATABASE_URL', key: 'databaseUrl', accepts: 'must be a postgres:// connection URL', schema: url.refine((s) => /^postgres(ql)?:$/.test(new URL(s).protocol)) },
+  { env: 'PORT', key: 'port', accepts: 'must be a TCP port number from 0 to 65535', schema: intIn(0, 65535), default: '8080' },
+  { env: 'HOST', key: 'host', accepts: 'must be a host name or IP address to listen on', schema: z.string().min(1).regex(/^[\w.:-]+$/), default: '0.0.0.0' },
+  { env: 'RELAY_JWT_SECRET', key: 'jwtSecret', accepts: 'must be at least 32 characters long (HS256 needs 256 bits of secret)', schema: z.string().min(32) },
+  { env: 'RELAY_JWKS_URL', key: 'jwksUrl', accepts: 'must be an http(s) URL of a JSON Web Key Set', schema: url.refine((s) => /^https?:$/.test(new URL(s).protocol)) },
+  { env: 'RELAY_JWT_AUDIENCE', key: 'jwtAudience', accepts: 'must be a non-empty audience string', schema: z.string().min(1) },
+  { env: 'RELAY_JWT_ISSUER', key: 'jwtIssuer', accepts: 'must be a non-empty issuer string', schema: z.string().min(1) },
+  { env: 'RELAY_TENANT_CLAIM', key: 'tenantClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'tenant_id' },
+  {
+    env: 'RELAY_ALLOWED_ORIGINS', key: 'allowedOrigins', accepts: 'must be a comma-separated list of origins such as https://app.example.com',
+    schema: z.string().transform((s, ctx) => {
+      const list = s.split(',').map((o) => o.trim()).filter(Boolean);
+      if (list.length === 0 || list.some((o) => !/^https?:\/\/[^/\s]+$/.test(o))) {
+        ctx.addIssue({ code: 'custom', message: 'bad origin' });
+        return z.NEVER;
+      }
+      return Object.freeze(list);
+    }),
+  },
+  { env: 'RELAY_HISTORY_TX', key: 'historyTx', accepts: 'must be an integer from 0 to 10000000', schema: intIn(0, 10_000_000), default: '20000' },
+  { env: 'RELAY_HISTORY_BYTES', key: 'historyBytes', accepts: 'must be a size from 0 to 16gb, such as 64mb', schema: bytesIn(0, 16 * 1024 * MiB), default: '64mb' },
+  { env: 'RELAY_RETENTION', key: 'retention', accepts: 'must be a Postgres interval such as "7 days" or "12 hours"', schema: interval, default: '7 days' },
+  { env: 'RELAY_PRUNE_INTERVAL_MS', key: 'pruneIntervalMs', accepts: 'must be milliseconds from 1000 to 604800000', schema: intIn(1000, 604_800_000), default: '3600000' },
+  { env: 'RELAY_MAX_BACKPRESSURE', key: 'maxBackpressure', accepts: 'must be a size from 64kb to 1gb, such as 4mb', schema: bytesIn(64 * KiB, 1024 * MiB), default: '4mb' },
+  { env: 'RELAY_MAX_SUBSCRIPTIONS', key: 'maxSubscriptions', accepts: 'must be an integer from 1 to 10000', schema: intIn(1, 10_000), default: '100' },
+  { env: 'RELAY_MAX_FRAME', key: 'maxFrame', accepts: 'must be a size from 16kb to 64mb, such as 256kb', schema: bytesIn(16 * KiB, 64 * MiB), default: '256kb' },
+  { env: 'RELAY_MAX_MESSAGE', key: 'maxMessage', accepts: 'must be a size from 1kb to 1mb, such as 16kb', schema: bytesIn(KiB, MiB), default: '16kb' },
+  { env: 'RELAY_RATE_LIMIT', key: 'rateLimit', accepts: 'must be an integer from 1 to 100000 (messages per second)', schema: intIn(1, 100_000), default: '50' },
+  { env: 'RELAY_IDLE_TIMEOUT', key: 'idleTimeout', accepts: 'must be seconds from 8 to 960 (a multiple of 4)', schema: intIn(8, 960).refine((n) => n % 4 === 0), default: '60' },
+  { env: 'RELAY_DATA_DIR', key: 'dataDir', accepts: 'must be a folder path', schema: z.string().min(1), default: './.pgrelay' },
+  { env: 'LOG_LEVEL', key: 'logLevel', accepts: 'must be one of fatal, error, warn, info, debug, trace, silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' },
+];
+
+/** The `pgrelay start` flag for a variable: `RELAY_HISTORY_TX` → `--history-tx`, `DATABASE_URL` → `--database-url`. */
+export function flagFor(env: string): string {
+  return `--${env.replace(/^RELAY_/, '').toLowerCase().replace(/_/g, '-')}`;
+}
+
+/** Every variable with its default and what it accepts, for `pgrelay start --help` and the README. */
+export function describeConfig(): Array<{ env: string; flag: string; default: string | undefined; accepts: string }> {
+  return fields.map((f) => ({ env: f.env, flag: flagFor(f.env), default: f.default, accepts: f.accepts }));
+}
+
+/**
+ * Parses flags (`--port 9000` or `--port=9000`, taking precedence) and environment variables.
+ * Throws a {@link ConfigError} whose message is one sentence naming the variable and what it accepts.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = []): RelayConfig {
+  const flags = parseFlags(argv);
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    const flag = flagFor(f.env);
+    const fromFlag = flags.get(flag);
+    const raw = fromFlag ?? (env[f.env] === '' ? undefined : env[f.env]) ?? f.default;
+    flags.delete(flag);
+    if (raw === undefined) {
+      out[f.key] = undefined;
+      continue;
+    }
+    const parsed = f.schema.safeParse(raw);
+    if (!parsed.success) {
+      const source = fromFlag !== undefined ? `${flag} (${f.env})` : f.env;
+      const shown = f.env === 'RELAY_JWT_SECRET' || f.env === 'DATABASE_URL' ? '(value hidden)' : JSON.stringify(raw);
+      throw new ConfigError(`${source} ${f.accepts}; got ${shown}.`);
+    }
+    out[f.key] = parsed.data;
+  }
+  const unknown = [...flags.keys()];
+  if (unknown.length > 0) {
+    throw new ConfigError(`Unknown option ${unknown[0]}; run pgrelay start --help for the list.`);
+  }
+  if (out.jwtSecret !== undefined && out.jwksUrl !== undefined) {
+    throw new ConfigError('RELAY_JWT_SECRET and RELAY_JWKS_URL are both set; set only one of them.');
+  }
+  return Object.freeze(out) as unknown as RelayConfig;
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument ${JSON.stringify(arg)}; options look like --port 8080.`);
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      flags.set(arg.slice(0, eq), arg.slice(eq + 1));
+    } else {
+      const value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new ConfigError(`Option ${arg} needs a value.`);
+      flags.set(arg, value);
+      i++;
+    }
+  }
+  return flags;
+}

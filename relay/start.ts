@@ -1,0 +1,55 @@
+// `pgrelay start`: configuration, database (given or embedded), migrations, then the relay until a signal.
+import { checkDatabase } from '../db/check-database.js';
+import { startDevDatabase, type DevDatabase } from '../db/dev-database.js';
+import { migrate } from '../db/migrate.js';
+import { loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { createLogger, safeUrl } from './log.js';
+import { startRelay, type Relay } from './relay.js';
+
+export async function start(argv: readonly string[]): Promise<void> {
+  const config = loadConfig(process.env, argv);
+  const log = createLogger(config.logLevel);
+  let dev: DevDatabase | undefined;
+  let relay: Relay | undefined;
+  let stopping = false;
+
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'pgrelay stopping');
+    const hardStop = setTimeout(() => process.exit(1), 10_000);
+    hardStop.unref();
+    await relay?.close().catch((err: unknown) => log.error({ err }, 'relay did not close cleanly'));
+    if (dev) {
+      await dev.stop().catch((err: unknown) => log.error({ err }, 'embedded Postgres did not stop cleanly'));
+      log.info('embedded Postgres stopped');
+    }
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    log.info({ stateDir: config.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
+    dev = await startDevDatabase(config.dataDir);
+    databaseUrl = dev.url;
+    log.info({ dataDir: dev.dataDir, stateDir: dev.stateDir }, `embedded Postgres data lives in ${dev.dataDir}; its URL is in ${dev.stateDir}/database-url`);
+  }
+  const jwtSecret = config.jwtSecret ?? dev?.devSecret;
+  if (!jwtSecret && !config.jwksUrl) {
+    throw new ConfigError('Set RELAY_JWT_SECRET (an HS256 secret of at least 32 characters) or RELAY_JWKS_URL so that the relay can verify client tokens.');
+  }
+  const version = await checkDatabase(databaseUrl);
+  log.info({ database: safeUrl(databaseUrl), serverVersionNum: version }, 'database reachable');
+  const applied = await migrate(databaseUrl);
+  log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'migrations up to date');
+
+  relay = await startRelay({ host: config.host, port: config.port, log });
+  for (const skipped of relay.uws.skipped) log.info(`uWebSockets.js build skipped: ${skipped}`);
+  log.info({ uws: relay.uws }, `native uWebSockets.js build in use: ${relay.uws.package}@${relay.uws.version} (${relay.uws.binary})`);
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  log.info({ port: relay.port }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz)`);
+  if (stopping) await relay.close();
+}

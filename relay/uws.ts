@@ -1,0 +1,67 @@
+// Loads a native uWebSockets.js build: the newer registry build first, then the older one, and says which runs.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type * as UWS from 'uWebSockets.js';
+import { PgRelayError } from './errors.js';
+
+export type { UWS };
+
+/** Which native build was loaded, for the start-up log and `/metrics`. */
+export interface UwsBuild {
+  /** npm package the binary came from. */
+  package: string;
+  /** Its version. */
+  version: string;
+  /** The `.node` file name. */
+  binary: string;
+  /** Newer builds that were tried first and did not load, with why. */
+  skipped: string[];
+}
+
+const require = createRequire(import.meta.url);
+const binaryName = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+
+function packageDir(name: string): string {
+  return path.dirname(require.resolve(`${name}/package.json`));
+}
+
+/**
+ * The candidates, newest first. `@btc-vision/uwebsockets.js` (Node 20–25, glibc ≥ 2.38) is optional;
+ * `uWebSockets.js` is the npm alias to `@trufflesuite/uws-js-unofficial` (Node 16–20, glibc ≥ 2.33).
+ * We load the `.node` file directly: the trufflesuite wrapper silently falls back to a slow JS
+ * imitation when the binary does not load, and pgrelay would rather say so.
+ */
+const candidates: Array<{ pkg: string; file: (dir: string) => string }> = [
+  { pkg: '@btc-vision/uwebsockets.js', file: (dir) => path.join(dir, binaryName) },
+  { pkg: 'uWebSockets.js', file: (dir) => path.join(dir, 'binaries', binaryName) },
+];
+
+let loaded: { uws: typeof UWS; build: UwsBuild } | undefined;
+
+/** The native uWebSockets.js module; throws a {@link PgRelayError} naming every build tried when none loads. */
+export function loadUws(): { uws: typeof UWS; build: UwsBuild } {
+  if (loaded) return loaded;
+  const failures: string[] = [];
+  for (const { pkg, file } of candidates) {
+    let dir: string;
+    try {
+      dir = packageDir(pkg);
+    } catch {
+      failures.push(`${pkg}: not installed`);
+      continue;
+    }
+    try {
+      const uws = require(file(dir)) as typeof UWS;
+      const version = (require(path.join(dir, 'package.json')) as { version: string }).version;
+      loaded = { uws, build: { package: pkg, version, binary: binaryName, skipped: [...failures] } };
+      return loaded;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      failures.push(`${pkg}: ${reason}`);
+    }
+  }
+  throw new PgRelayError(
+    'uws_unavailable',
+    `No native uWebSockets.js build loads on Node ${process.versions.node} (${process.platform}-${process.arch}, ABI ${process.versions.modules}); tried ${failures.join('; ')}. Install a build for this Node version (see README, "Native WebSocket server").`,
+  );
+}
