@@ -46,7 +46,12 @@ export interface AuthMessage {
   token: string;
 }
 
-export type ClientMessage = SubscribeMessage | UnsubscribeMessage | AuthMessage;
+/** Client → relay: an application-level heartbeat (browsers cannot see WebSocket pings); the relay answers `pong`. */
+export interface PingMessage {
+  type: 'ping';
+}
+
+export type ClientMessage = SubscribeMessage | UnsubscribeMessage | AuthMessage | PingMessage;
 
 export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
 
@@ -132,7 +137,12 @@ export interface ErrorMessage {
   id?: string;
 }
 
-export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | SnapshotMessage | ResetMessage | ErrorMessage;
+/** Relay → client: the answer to `ping`. */
+export interface PongMessage {
+  type: 'pong';
+}
+
+export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | SnapshotMessage | ResetMessage | ErrorMessage | PongMessage;
 
 /** The WebSocket subprotocol both sides speak; a token travels as a second offered protocol `bearer.<jwt>`. */
 export const PROTOCOL = 'pgrelay.v1';
