@@ -32,6 +32,7 @@ export const testServerSettings = {
   full_page_writes: 'off',
   max_connections: 400,
   shared_buffers: '128MB',
+  max_prepared_transactions: 4,
 };
 
 /** True when a Docker (or compatible) engine answers within `timeoutMs`. */

@@ -1,0 +1,156 @@
+// The core promise: seq order is commit order, one NOTIFY per committed transaction, and the log replays to the tables.
+import pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { replayLog, currentRows, sorted } from './support/replay.js';
+
+const db = useTestDatabase();
+leakGuard(() => db.name);
+
+const WRITERS = 16;
+const DURATION_MS = Number(process.env.PGRELAY_ORDER_TEST_MS ?? 20_000);
+const TENANTS = ['a', 'b', 'c', 'd'];
+
+beforeAll(async () => {
+  await db.query(`
+    create table acct (id int primary key, tenant text not null, balance bigint not null, tag text);
+    create table item (id bigint primary key, tenant text not null, acct_id int, n int not null, tag text,
+                       constraint item_acct foreign key (acct_id) references acct(id) deferrable initially deferred);
+    select relay.watch('acct', 'tenant');
+    select relay.watch('item', 'tenant');
+  `);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+
+interface Tally { committed: number; rolledBack: number; serializationFailures: number; failedAtCommit: number; fkFailures: number; savepointsRolledBack: number }
+
+async function writer(w: number, deadline: number, tally: Tally, rolledBackTags: Set<string>): Promise<void> {
+  const c = await db.connect({ application_name: `writer-${w}` });
+  let i = 0;
+  try {
+    while (Date.now() < deadline) {
+      i++;
+      const tag = `w${w}-${i}`;
+      const kind = Math.random();
+      const serializable = kind < 0.15;
+      let inCommit = false;
+      try {
+        await c.query(serializable ? 'begin isolation level serializable' : 'begin');
+        if (serializable) await c.query(`select sum(balance) from acct where tenant = $1`, [pick(TENANTS)]);
+        const statements = 1 + Math.floor(Math.random() * 4);
+        for (let s = 0; s < statements; s++) {
+          const t = pick(TENANTS);
+          const r = Math.random();
+          if (r < 0.3) {
+            const id = Math.floor(Math.random() * 5000);
+            await c.query(`insert into acct (id, tenant, balance, tag) values ($1, $2, 0, $3) on conflict (id) do update set balance = acct.balance + 1, tag = excluded.tag`, [id, t, tag]);
+          } else if (r < 0.5) {
+            // multi-row, several tenants; ids sorted so that concurrent writers lock in one order
+            const ids = Array.from({ length: 5 }, () => Math.floor(Math.random() * 5000)).sort((a, b) => a - b);
+            await c.query(`update acct set balance = balance + 1, tag = $1 where id = any($2::int[])`, [tag, ids]);
+          } else if (r < 0.7) {
+            const id = w * 10_000_000 + i * 10 + s;
+            await c.query(`insert into item (id, tenant, acct_id, n, tag) values ($1, $2, (select id from acct where id >= $4 order by id limit 1), 1, $3), ($1 + 5, $2, null, 2, $3)`, [id, t, tag, Math.floor(Math.random() * 5000)]);
+          } else if (r < 0.8) {
+            await c.query(`update item set n = n + 1, tag = $1 where id in (select id from item where tenant = $2 and id >= $3 order by id limit 3)`, [tag, t, Math.floor(Math.random() * WRITERS) * 10_000_000]);
+          } else if (r < 0.85) {
+            // a key change: old and new rows must pair up
+            await c.query(`update item set id = id + 1, tag = $1 where id = (select max(id) from item where id % 1000 = 7)`, [tag]);
+          } else if (r < 0.92) {
+            await c.query(`delete from item where id in (select id from item where id >= $1 order by id limit 2)`, [Math.floor(Math.random() * WRITERS) * 10_000_000 + Math.floor(Math.random() * 5000)]);
+          } else {
+            await c.query('savepoint sp');
+            await c.query(`insert into acct (id, tenant, balance, tag) values ($1, $2, 0, $3) on conflict (id) do update set tag = excluded.tag`, [5000 + Math.floor(Math.random() * 1000), t, `${tag}-sp`]);
+            await c.query('rollback to savepoint sp');
+            rolledBackTags.add(`${tag}-sp`);
+            tally.savepointsRolledBack++;
+          }
+        }
+        if (kind > 0.97) {
+          // a deferred foreign key that fails at COMMIT
+          await c.query(`insert into item (id, tenant, acct_id, n, tag) values ($1, 'a', -1, 0, $2)`, [w * 10_000_000 + i * 10 + 9, tag]);
+        }
+        await sleep(Math.random() * 5);
+        if (kind > 0.9 && kind <= 0.97) {
+          await c.query('rollback');
+          rolledBackTags.add(tag);
+          tally.rolledBack++;
+        } else {
+          inCommit = true;
+          await c.query('commit');
+          tally.committed++;
+        }
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        rolledBackTags.add(tag);
+        if (code === '40001') {
+          tally.serializationFailures++;
+          if (inCommit) tally.failedAtCommit++;
+        } else if (code === '23503') tally.fkFailures++;
+        else if (code !== '40P01' && code !== '23505') throw err;
+        await c.query('rollback').catch(() => undefined);
+      }
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+describe('commit order under 16 concurrent writers', () => {
+  it(`holds for ${DURATION_MS / 1000} s of mixed transactions`, async () => {
+    const listener = await db.connect({ application_name: 'order-listener' });
+    const received: Array<{ seq: number; n: number; inline: boolean; payload: any }> = [];
+    const malformed: string[] = [];
+    listener.on('notification', (m) => {
+      try {
+        const p = JSON.parse(m.payload!);
+        received.push({ seq: p.seq, n: p.n, inline: Array.isArray(p.changes), payload: p });
+      } catch {
+        malformed.push(m.payload ?? '');
+      }
+    });
+    await listener.query('listen relay');
+
+    const tally: Tally = { committed: 0, rolledBack: 0, serializationFailures: 0, failedAtCommit: 0, fkFailures: 0, savepointsRolledBack: 0 };
+    const rolledBackTags = new Set<string>();
+    const deadline = Date.now() + DURATION_MS;
+    await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w, deadline, tally, rolledBackTags)));
+
+    const { rows: seqRows } = await db.query<{ seq: string }>('select seq from relay.transactions order by seq');
+    const logged = seqRows.map((r) => Number(r.seq));
+    for (let wait = 0; received.length < logged.length && wait < 100; wait++) await sleep(50);
+    await listener.end();
+    console.log(`commit-order: ${JSON.stringify(tally)}, ${logged.length} transactions logged, ${received.length} notifications`);
+
+    expect(malformed).toEqual([]);
+    expect(tally.committed).toBeGreaterThan(500);
+    expect(tally.rolledBack + tally.serializationFailures + tally.fkFailures).toBeGreaterThan(10);
+    // 1. strictly increasing seq
+    for (let k = 1; k < received.length; k++) expect(received[k]!.seq).toBeGreaterThan(received[k - 1]!.seq);
+    // 2. exactly the logged transactions, each notified once
+    expect(received.map((r) => r.seq)).toEqual(logged);
+    // inline payloads agree with the log
+    const c = await db.connect();
+    try {
+      for (const r of received.filter((x) => x.inline).slice(0, 200)) {
+        const { rows } = await c.query(`select c.id, c.tenant, c.schema_name || '.' || c.table_name as "table", c.op, c.pk, c.row, c.old
+          from relay.changes c join relay.transactions t using (txid) where t.seq = $1 order by c.id`, [r.seq]);
+        expect(r.payload.changes).toEqual(rows);
+        expect(r.n).toBe(rows.length);
+      }
+      // 3. nothing of a rolled-back transaction or savepoint
+      const { rows: leaked } = await c.query(`select count(*)::int as n from relay.changes where row->>'tag' = any($1)`, [[...rolledBackTags]]);
+      expect(leaked[0]!.n).toBe(0);
+      // 4. the log replays to the tables
+      expect(sorted(await replayLog(c, 'public.acct', ['id']))).toEqual(sorted(await currentRows(c, 'public.acct', ['id'])));
+      expect(sorted(await replayLog(c, 'public.item', ['id']))).toEqual(sorted(await currentRows(c, 'public.item', ['id'])));
+      // change_count matches
+      const { rows: counts } = await c.query(`select count(*)::int as n from relay.transactions t where change_count <> (select count(*) from relay.changes c where c.txid = t.txid)`);
+      expect(counts[0]!.n).toBe(0);
+    } finally {
+      await c.end();
+    }
+  }, DURATION_MS + 120_000);
+});

@@ -1,0 +1,32 @@
+// A Kysely instance over a pg Pool, able to stream with server-side cursors.
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import Cursor from 'pg-cursor';
+import type { RelayDatabase } from './schema.js';
+
+export type RelayDb = Kysely<RelayDatabase>;
+
+/** Options of {@link createPool}. */
+export interface PoolOptions {
+  /** Connections. Default 10. */
+  max?: number;
+  /** `application_name` shown in pg_stat_activity. Default `pgrelay`. */
+  applicationName?: string;
+}
+
+export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'pgrelay',
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+  });
+  // A pooled client dying while idle (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export function createKysely(pool: pg.Pool): RelayDb {
+  return new Kysely<RelayDatabase>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
+}

@@ -1,0 +1,139 @@
+// Reads committed transactions back from the change log, in (seq, change id) order.
+import { sql, type CompiledQuery } from 'kysely';
+import type { RelayDb } from './kysely.js';
+
+/** One changed row as the log holds it. */
+export interface LoggedChange {
+  /** Order inside the transaction, from 1. */
+  id: number;
+  /** Tenant of the row; null for tables without tenants and for truncates. */
+  tenant: string | null;
+  /** `schema.table`. */
+  table: string;
+  op: 'insert' | 'update' | 'delete' | 'truncate';
+  pk: Record<string, unknown> | null;
+  row: Record<string, unknown> | null;
+  old: Record<string, unknown> | null;
+}
+
+/** One committed transaction (or, from a filtered read, the part of it that matched). */
+export interface LoggedTransaction {
+  seq: number;
+  /** Commit time, ISO 8601. */
+  at: string;
+  origin: string | null;
+  changes: LoggedChange[];
+}
+
+interface Row {
+  seq: string;
+  at: string;
+  origin: string | null;
+  id: number;
+  tenant: string | null;
+  tbl: string;
+  op: LoggedChange['op'];
+  pk: LoggedChange['pk'];
+  row: LoggedChange['row'];
+  old: LoggedChange['old'];
+}
+
+/** Groups consecutive rows of one seq into transactions, yielding each when the next one starts. */
+async function* group(rows: AsyncIterable<Row>): AsyncGenerator<LoggedTransaction> {
+  let current: LoggedTransaction | undefined;
+  for await (const r of rows) {
+    const seq = Number(r.seq);
+    if (!current || current.seq !== seq) {
+      if (current) yield current;
+      current = { seq, at: r.at, origin: r.origin, changes: [] };
+    }
+    current.changes.push({ id: r.id, tenant: r.tenant, table: r.tbl, op: r.op, pk: r.pk, row: r.row, old: r.old });
+  }
+  if (current) yield current;
+}
+
+const at = sql<string>`to_char(t.committed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/**
+ * Every transaction with `after < seq <= upTo` (all tenants, all tables), at most `limit` of them.
+ * Used to fill the ring at start, to close gaps, and after the LISTEN session reconnects.
+ */
+export async function readTransactions(db: RelayDb, after: number, options: { upTo?: number; limit?: number } = {}): Promise<LoggedTransaction[]> {
+  const { rows } = await sql<Row>`
+    select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
+    from (select seq, txid, committed_at, origin from relay.transactions
+          where seq > ${after} and seq <= ${options.upTo ?? Number.MAX_SAFE_INTEGER}
+          order by seq limit ${options.limit ?? 1000}) t
+    join relay.changes c on c.txid = t.txid
+    order by t.seq, c.id`.execute(db);
+  const out: LoggedTransaction[] = [];
+  for await (const tx of group(toAsync(rows))) out.push(tx);
+  return out;
+}
+
+/** The transaction `seq`, or undefined when it does not exist (a seq taken by a transaction that failed to commit). */
+export async function readTransaction(db: RelayDb, seq: number): Promise<LoggedTransaction | undefined> {
+  const [tx] = await readTransactions(db, seq - 1, { upTo: seq, limit: 1 });
+  return tx;
+}
+
+/** What one subscriber may see: one tenant (or every tenant) and some tables. */
+export interface ChangeScope {
+  /** A tenant id, or null for every tenant (an `all_tenants` token). */
+  tenant: string | null;
+  /** `schema.table` names. */
+  tables: readonly string[];
+}
+
+/**
+ * Streams the changes in `scope` of transactions with `after < seq <= upTo`, in (seq, id) order,
+ * through a server-side cursor. For one tenant the work is proportional to that tenant's changes:
+ * the (tenant, txid) index is read from the oldest txid that could still have committed after `after`.
+ * Truncates (tenant null) belong to every tenant of their table.
+ */
+export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, upTo: number, chunkSize = 500): AsyncGenerator<LoggedTransaction> {
+  const tables = [...scope.tables];
+  const query = scope.tenant === null
+    ? sql<Row>`
+        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
+        from relay.transactions t
+        join relay.changes c on c.txid = t.txid
+        where t.seq > ${after} and t.seq <= ${upTo}
+          and c.schema_name || '.' || c.table_name = any (${tables}::text[])
+        order by t.seq, c.id`
+    : sql<Row>`
+        with bound as (
+          select coalesce((select running_xmin from relay.transactions where seq <= ${after} order by seq desc limit 1), '0'::xid8) as xmin
+        )
+        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
+        from relay.changes c
+        join relay.transactions t on t.txid = c.txid
+        where (c.tenant = ${scope.tenant} or (c.tenant is null and c.op = 'truncate'))
+          and c.txid >= (select xmin from bound)
+          and t.seq > ${after} and t.seq <= ${upTo}
+          and c.schema_name || '.' || c.table_name = any (${tables}::text[])
+        order by t.seq, c.id`;
+  return group(streamRows(db, query.compile(db), chunkSize));
+}
+
+async function* streamRows(db: RelayDb, compiled: CompiledQuery<Row>, chunkSize: number): AsyncGenerator<Row> {
+  for await (const chunk of db.getExecutor().stream(compiled, chunkSize)) {
+    for (const r of chunk.rows) yield r;
+  }
+}
+
+async function* toAsync<T>(items: T[]): AsyncGenerator<T> {
+  for (const i of items) yield i;
+}
+
+/** The highest seq whose history was pruned: cursors below it cannot be served and must reset. */
+export async function prunedThrough(db: RelayDb): Promise<number> {
+  const { rows } = await sql<{ p: string }>`select pruned_through::text as p from relay.state`.execute(db);
+  return Number(rows[0]?.p ?? 0);
+}
+
+/** The position visible now (see relay.position()). */
+export async function currentPosition(db: RelayDb): Promise<number> {
+  const { rows } = await sql<{ p: string }>`select relay.position()::text as p`.execute(db);
+  return Number(rows[0]?.p ?? 0);
+}

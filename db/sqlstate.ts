@@ -1,0 +1,23 @@
+// SQLSTATE codes pgrelay's SQL raises (see migrations/*relay-capture.sql), named for code that catches them.
+export const SqlState = {
+  /** relay.watch: the table has no primary key. */
+  NoPrimaryKey: 'PR001',
+  /** relay.watch: the tenant column does not exist. */
+  UnknownTenantColumn: 'PR002',
+  /** relay.watch: an excluded column does not exist. */
+  UnknownExcludedColumn: 'PR003',
+  /** relay.watch: a primary-key or tenant column cannot be excluded. */
+  ExcludedKeyColumn: 'PR004',
+  /** relay.watch: pgrelay's own tables cannot be watched. */
+  RelayTable: 'PR005',
+  /** A change after SET CONSTRAINTS ALL IMMEDIATE already sequenced the transaction. */
+  AlreadySequenced: 'PR006',
+  /** relay.watch: not a plain or partitioned table. */
+  NotATable: 'PR007',
+  /** relay.snapshot: a filter that cannot be applied. */
+  BadFilter: 'PR008',
+  /** relay.unwatch / relay.snapshot: the table is not watched. */
+  NotWatched: 'PR009',
+  /** Postgres: undefined_table (e.g. `relay.watch('nope', ...)`). */
+  UndefinedTable: '42P01',
+} as const;
