@@ -72,12 +72,13 @@ language sql stable set search_path = pg_catalog, pg_temp as $$
        where i.indrelid = w.relid and i.indisprimary),
     coalesce((select array_agg(a.attname::text order by a.attnum) from pg_attribute a
        where a.attrelid = w.relid and a.attnum = any (w.exclude_attnums) and not a.attisdropped), '{}'),
-    -- int8 and numeric (and domains over them) travel as JSON strings so their type never depends on their value
+    -- int8 and numeric (domains over them, arrays of them) travel as JSON strings so their type never depends on their value
     coalesce((select array_agg(a.attname::text order by a.attnum) from pg_attribute a
        join pg_type t on t.oid = a.atttypid
        where a.attrelid = w.relid and a.attnum > 0 and not a.attisdropped
          and not (a.attnum = any (w.exclude_attnums))
-         and (case when t.typtype = 'd' then t.typbasetype else t.oid end) in ('int8'::regtype, 'numeric'::regtype)), '{}')
+         and (select coalesce(nullif(e.typelem, 0), e.oid) from pg_type e
+              where e.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end) in ('int8'::regtype, 'numeric'::regtype)), '{}')
   from relay.watches w where w.relid = p_relid
 $$;
 
@@ -91,7 +92,12 @@ begin
   if exclude_columns <> '{}' then r := r - exclude_columns; end if;
   foreach k in array numeric_columns loop
     v := r -> k;
-    if jsonb_typeof(v) = 'number' then r := jsonb_set(r, array[k], to_jsonb(v #>> '{}')); end if;
+    if jsonb_typeof(v) = 'number' then
+      r := jsonb_set(r, array[k], to_jsonb(v #>> '{}'));
+    elsif jsonb_typeof(v) = 'array' then
+      -- an int8[] / numeric[] holds only numbers, nulls and brackets: quote every number
+      r := jsonb_set(r, array[k], regexp_replace(v::text, '(-?[0-9][0-9.eE+-]*|NaN|-?Infinity)', '"\1"', 'g')::jsonb);
+    end if;
   end loop;
   return r;
 end $$;
@@ -118,11 +124,6 @@ declare
   inline text;
   pending text := current_setting('relay._p', true);
 begin
-  if nullif(current_setting('relay._seq', true), '') is not null then
-    raise exception 'pgrelay: this transaction already took its commit position, so its later changes to % cannot be streamed', tbl
-      using errcode = 'PR006',
-            hint = 'SET CONSTRAINTS ALL IMMEDIATE fired pgrelay''s commit trigger early: name the constraints to check instead of ALL, or make the change before it.';
-  end if;
   x := pg_current_xact_id();
   -- Inline payload text is built only while the transaction is small; '!' marks "too big, send a reference".
   if tg_op = 'TRUNCATE' then
@@ -170,6 +171,11 @@ begin
     from ins;
   end if;
   if added > 0 then
+    if nullif(current_setting('relay._seq', true), '') is not null then
+      raise exception 'pgrelay: this transaction already took its commit position, so its later changes to % cannot be streamed', tbl
+        using errcode = 'PR006',
+              hint = 'SET CONSTRAINTS ALL IMMEDIATE fired pgrelay''s commit trigger early: name the constraints to check instead of ALL, or make the change before it.';
+    end if;
     perform set_config('relay._n', (n + added)::text, true);
     if pending = '!' or inline = '!' or octet_length(coalesce(pending, '')) + octet_length(inline) > 7500 then
       perform set_config('relay._p', '!', true);

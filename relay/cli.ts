@@ -1,48 +1,49 @@
 #!/usr/bin/env node
 // The `pgrelay` command line: start, migrate, and the DBA tools.
-import { migrate } from '../db/migrate.js';
 import { describeConfig } from './config.js';
 import { describeError, PgRelayError } from './errors.js';
-import { start } from './start.js';
+import { auditCommand } from './commands/audit.js';
+import { migrateCommand } from './commands/migrate.js';
+import { start } from './commands/start.js';
+import { unwatchCommand, watchCommand, watchedCommand } from './commands/watch.js';
 
 const usage = `Usage: pgrelay <command> [options]
 
 Commands:
-  start              run the relay (embedded Postgres when DATABASE_URL is not set)
-  migrate [--down]   apply (or reverse) the relay schema migrations on DATABASE_URL
-  help               show this text
+  start                          run the relay (embedded Postgres when DATABASE_URL is not set)
+  migrate [--down]               apply (or reverse) the relay schema migrations on DATABASE_URL
+  watch <table> --tenant-column <column> [--exclude a,b]
+  watch <table> --no-tenant      capture a table (only all-tenant tokens see a table without tenants)
+  unwatch <table>                stop capturing a table (its history stays)
+  watched [--json]               list captured tables
+  audit [--table t] [--tenant x] [--since 1h] [--limit n] [--json]
+                                 print what was emitted, by whom, when (NDJSON with --json)
+  help                           show this text
+
+The DBA commands read DATABASE_URL. Tables are schema.table; a bare name means public.<name>.
 
 Options of start (each also read from the environment variable shown):
 ${describeConfig().map((c) => `  ${`${c.flag} <value>`.padEnd(30)} ${c.env}${c.default !== undefined ? ` (default ${c.default})` : ''}`).join('\n')}
 `;
 
-function requireDatabaseUrl(): string {
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new PgRelayError('bad_config', 'DATABASE_URL is not set; point it at the database to manage.');
-  return url;
-}
+const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
+  start: (argv) => (argv.includes('--help') ? Promise.resolve(void process.stdout.write(usage)) : start(argv)),
+  migrate: migrateCommand,
+  watch: watchCommand,
+  unwatch: unwatchCommand,
+  watched: watchedCommand,
+  audit: auditCommand,
+};
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'start':
-      if (rest.includes('--help')) return void process.stdout.write(usage);
-      return start(rest);
-    case 'migrate': {
-      const down = rest.includes('--down');
-      await migrate(requireDatabaseUrl(), { direction: down ? 'down' : 'up', log: (l) => console.log(l) });
-      console.log(down ? 'pgrelay migrations reversed' : 'pgrelay migrations up to date');
-      return;
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(usage);
-      return;
-    default:
-      throw new PgRelayError('bad_command', `Unknown command ${JSON.stringify(command)}; run pgrelay help for the list.`);
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(usage);
+    return;
   }
+  const run = commands[command];
+  if (!run) throw new PgRelayError('bad_command', `Unknown command ${JSON.stringify(command)}; run pgrelay help for the list.`);
+  await run(rest);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

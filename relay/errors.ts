@@ -23,6 +23,11 @@ export class ConfigError extends PgRelayError {
 export function describeError(err: unknown): string {
   if (err instanceof PgRelayError) return err.message;
   if (err instanceof AggregateError && err.errors.length > 0) return describeError(err.errors[0]);
-  if (err instanceof Error) return err.message || err.name;
+  if (err instanceof Error) {
+    // Errors raised by pgrelay's SQL already say "pgrelay: "; Postgres hints help a DBA act.
+    const message = (err.message || err.name).replace(/^pgrelay: /, '');
+    const hint = (err as { hint?: string }).hint;
+    return hint ? `${message}. ${hint}` : message;
+  }
   return String(err);
 }

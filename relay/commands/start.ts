@@ -1,11 +1,11 @@
 // `pgrelay start`: configuration, database (given or embedded), migrations, then the relay until a signal.
-import { checkDatabase } from '../db/check-database.js';
-import { startDevDatabase, type DevDatabase } from '../db/dev-database.js';
-import { migrate } from '../db/migrate.js';
-import { loadConfig } from './config.js';
-import { ConfigError } from './errors.js';
-import { createLogger, safeUrl } from './log.js';
-import { startRelay, type Relay } from './relay.js';
+import { checkDatabase } from '../../db/check-database.js';
+import { startDevDatabase, type DevDatabase } from '../../db/dev-database.js';
+import { migrate } from '../../db/migrate.js';
+import { loadConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { createLogger, safeUrl } from '../log.js';
+import { startRelay, type Relay } from '../relay.js';
 
 export async function start(argv: readonly string[]): Promise<void> {
   const config = loadConfig(process.env, argv);

@@ -1,0 +1,93 @@
+// One versioned NOTIFY per committed transaction: changes inline while small, a reference otherwise; big writes never fail.
+import type pg from 'pg';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { leakGuard, useTestDatabase } from '../testing/index.js';
+
+const db = useTestDatabase();
+leakGuard(() => db.name);
+
+beforeAll(async () => {
+  await db.query(`
+    create table notes (id bigserial primary key, tenant text not null, body text, n int default 0);
+    select relay.watch('notes', 'tenant');
+  `);
+});
+
+let listener: pg.Client;
+let payloads: Array<{ raw: string; json: any }>;
+beforeEach(async () => {
+  payloads = [];
+  listener = await db.connect({ application_name: 'notify-test' });
+  listener.on('notification', (m) => payloads.push({ raw: m.payload!, json: JSON.parse(m.payload!) }));
+  await listener.query('listen relay');
+});
+afterEach(async () => {
+  await listener.end();
+});
+
+async function settle(count: number): Promise<void> {
+  for (let i = 0; i < 200 && payloads.length < count; i++) await new Promise((r) => setTimeout(r, 25));
+  await new Promise((r) => setTimeout(r, 50));
+}
+
+describe('NOTIFY relay', () => {
+  it('carries a small transaction inline, once, with origin', async () => {
+    const c = await db.connect();
+    await c.query('begin');
+    await c.query(`set local relay.origin = 'tab-42'; set local relay.actor = 'alice'`);
+    await c.query(`insert into notes (tenant, body) values ('t1', 'a')`);
+    await c.query(`insert into notes (tenant, body) values ('t2', 'b'), ('t1', 'c')`);
+    await c.query(`update notes set n = 1 where body = 'a'`);
+    await c.query('commit');
+    await c.end();
+    await settle(1);
+    expect(payloads).toHaveLength(1);
+    const p = payloads[0]!.json;
+    expect(p).toMatchObject({ v: 1, n: 4, origin: 'tab-42' });
+    expect(p.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00$/);
+    expect(p.changes.map((ch: any) => [ch.id, ch.tenant, ch.table, ch.op])).toEqual([
+      [1, 't1', 'public.notes', 'insert'], [2, 't2', 'public.notes', 'insert'], [3, 't1', 'public.notes', 'insert'], [4, 't1', 'public.notes', 'update'],
+    ]);
+    const { rows } = await db.query(`select actor, origin, change_count, db_user from relay.transactions where seq = $1`, [p.seq]);
+    expect(rows[0]).toMatchObject({ actor: 'alice', origin: 'tab-42', change_count: 4 });
+  });
+
+  it('sends a reference for a 1 MB row, and the log holds the whole row', async () => {
+    const body = 'x'.repeat(1024 * 1024);
+    await db.query(`insert into notes (tenant, body) values ('t1', $1)`, [body]);
+    await settle(1);
+    expect(payloads).toHaveLength(1);
+    expect(payloads[0]!.json).toEqual({ v: 1, seq: expect.any(Number), at: expect.any(String), n: 1 });
+    const { rows } = await db.query(`select length(c.row->>'body') as len from relay.changes c join relay.transactions t using (txid) where t.seq = $1`, [payloads[0]!.json.seq]);
+    expect(rows[0]!.len).toBe(1024 * 1024);
+  });
+
+  it('sends a reference for a 10k-row UPDATE, and logs every row', async () => {
+    await db.query(`insert into notes (tenant, body) select 't' || (g % 5), 'row ' || g from generate_series(1, 10000) g`);
+    await db.query(`update notes set n = n + 1 where body like 'row %'`);
+    await settle(2);
+    expect(payloads).toHaveLength(2);
+    for (const p of payloads) expect(Object.keys(p.json).sort()).toEqual(['at', 'n', 'seq', 'v']);
+    expect(payloads[1]!.json.n).toBe(10000);
+    const { rows } = await db.query(`select count(*)::int as n from relay.changes c join relay.transactions t using (txid) where t.seq = $1 and c.op = 'update'`, [payloads[1]!.json.seq]);
+    expect(rows[0]!.n).toBe(10000);
+  });
+
+  it('commits a 100k-row statement', async () => {
+    await db.query(`insert into notes (tenant, body) select 'big', 'b' from generate_series(1, 100000)`);
+    await settle(1);
+    expect(payloads[0]!.json.n).toBe(100000);
+  }, 120_000);
+
+  it('never exceeds the 8000-byte NOTIFY limit near the inline threshold, with multi-byte text', async () => {
+    for (let len = 2000; len <= 4200; len += 100) {
+      await db.query(`insert into notes (tenant, body) values ('t1', $1)`, ['é'.repeat(len)]);
+    }
+    await settle(23);
+    expect(payloads).toHaveLength(23);
+    const sizes = payloads.map((p) => Buffer.byteLength(p.raw));
+    expect(Math.max(...sizes)).toBeLessThan(8000);
+    expect(payloads.some((p) => p.json.changes)).toBe(true);
+    expect(payloads.some((p) => !p.json.changes)).toBe(true);
+  });
+});

@@ -1,0 +1,24 @@
+// Watching tables from TypeScript: relay.watch / relay.unwatch / relay.watched.
+import { sql } from 'kysely';
+import type { RelayDb } from './kysely.js';
+import type { RelayWatched } from './schema.js';
+
+/** A `schema.table` or bare name → the regclass text Postgres expects, quoting each part exactly as given. */
+export function regclassOf(table: string): string {
+  const dot = table.indexOf('.');
+  const [schema, name] = dot === -1 ? ['public', table] : [table.slice(0, dot), table.slice(dot + 1)];
+  const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  return `${quote(schema)}.${quote(name)}`;
+}
+
+export async function watch(db: RelayDb, table: string, tenantColumn: string | null, exclude: readonly string[] = []): Promise<void> {
+  await sql`select relay.watch(${regclassOf(table)}::regclass, ${tenantColumn}::name, ${[...exclude]}::name[])`.execute(db);
+}
+
+export async function unwatch(db: RelayDb, table: string): Promise<void> {
+  await sql`select relay.unwatch(${regclassOf(table)}::regclass)`.execute(db);
+}
+
+export async function listWatched(db: RelayDb): Promise<RelayWatched[]> {
+  return db.selectFrom('relay.watched').selectAll().orderBy('table').execute();
+}
