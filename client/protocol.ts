@@ -55,8 +55,11 @@ export type ClientMessage = SubscribeMessage | UnsubscribeMessage | AuthMessage 
 
 export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
 
-/** One changed row. For `truncate`, `pk` and `row` are null. In a filtered subscription a row that enters the filter arrives as `insert` and one that leaves it as `delete`. */
-export interface Change<R extends Row = Row> {
+/**
+ * One changed row. For `truncate`, `pk` and `row` are null. In a filtered subscription a row that enters the filter arrives as `insert` and one that leaves it as `delete`.
+ * `R` is `Row` on the wire; the client narrows it to a table's selectable columns when given a kysely `DB` type.
+ */
+export interface Change<R extends object = Row> {
   table: string;
   op: ChangeOp;
   pk: Partial<R> | null;
@@ -82,7 +85,7 @@ export interface SubscribedMessage {
 }
 
 /** One committed transaction's changes for one subscription. A large one is split: same `seq`, `more: true` on all but the last. */
-export interface TxMessage<R extends Row = Row> {
+export interface TxMessage<R extends object = Row> {
   type: 'tx';
   sub: string;
   seq: number;
@@ -95,7 +98,7 @@ export interface TxMessage<R extends Row = Row> {
 }
 
 /** The current rows, read in one snapshot at position `seq`; live `tx` frames follow from `seq`. */
-export interface SnapshotMessage<R extends Row = Row> {
+export interface SnapshotMessage<R extends object = Row> {
   type: 'snapshot';
   sub: string;
   seq: number;

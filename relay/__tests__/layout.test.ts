@@ -20,7 +20,7 @@ describe('repository layout', () => {
     expect(pkg.name).toBe('pgrelay');
     expect(pkg.type).toBe('module');
     expect(pkg.engines.node).toMatch(/20/);
-    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './client']));
+    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './client', './client/tanstack', './client/react']));
     expect(pkg.bin.pgrelay).toBe('dist/relay/cli.js');
     expect(readFileSync(path.join(repoRoot, '.nvmrc'), 'utf8').trim()).toBe('20');
     // Every dependency comes from the registry: no git or URL specs.

@@ -1,0 +1,215 @@
+// The connection to a relay: a state machine that reconnects with backoff, refreshes its token, detects dead sockets, and resubscribes every subscription from its cursor.
+import { backoff } from './backoff.js';
+import { CloseCode, fatalCloseCodes } from './codes.js';
+import { BEARER_PREFIX, PROTOCOL, qualifyTable, type ClientMessage, type ServerMessage } from './protocol.js';
+import { refreshDelay, tokenExpiry } from './refresh-delay.js';
+import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
+import { RelayError } from './relay-error.js';
+import { createStateMachine, type StateChange } from './state-machine.js';
+import { createSubscription, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type SubscriptionState } from './subscription.js';
+import { subscriptionId } from './subscription-id.js';
+import type { TableName, TableRow } from './table-row.js';
+
+/** `connecting` until the first socket opens, `reconnecting` while waiting for or opening a later one, `closed` for good. */
+export type Status = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export type StatusChange = StateChange<Status>;
+
+export interface RelayClient<DB = unknown> {
+  readonly status: Status;
+  /** Why the client closed (or the last thing that went wrong); see `RelayError` for the codes. */
+  readonly lastError: RelayError | undefined;
+  /** Calls `listener` with `{from, to}` on every status change; returns its own unsubscribe. */
+  onStatus(listener: (change: StatusChange) => void): () => void;
+  /** A bare table name means `public.<name>`. The subscription survives reconnects, resuming from its cursor. */
+  subscribe<T extends TableName<DB>>(table: T, options?: SubscribeOptions<TableRow<DB, T>>, handlers?: SubscriptionHandlers<TableRow<DB, T>>): Subscription;
+  /** Closes the socket and stops reconnecting; final. */
+  close(): void;
+}
+
+// Codes after which the relay itself asks us to come back (restart, slow reader, expired token): no reason to wait long.
+const prompt = new Set<number>([CloseCode.GoingAway, CloseCode.Backpressure, CloseCode.TokenExpired]);
+
+type Sub = SubscriptionState & { ready?: boolean };
+
+export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayClient<DB> {
+  const WS: WebSocketConstructor = o.WebSocket ?? (globalThis as any).WebSocket;
+  const min = o.backoff?.minMs ?? 500;
+  const max = o.backoff?.maxMs ?? 30_000;
+  const state = createStateMachine<Status>('connecting');
+  const subs = new Map<string, Sub>();
+  const g = globalThis as any;
+  let ws: WebSocketLike | undefined;
+  let attempt = 0;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let beat: ReturnType<typeof setTimeout> | undefined;
+  let refresh: ReturnType<typeof setTimeout> | undefined;
+  let lastError: RelayError | undefined;
+
+  const report = (e: RelayError) => {
+    lastError = e;
+    o.onError?.(e);
+  };
+  const send = (m: ClientMessage) => ws?.readyState == 1 && ws.send(JSON.stringify(m));
+  const closed = () => state.get() == 'closed';
+  // The browser's `online` event: the network is back, so skip whatever is left of the backoff.
+  const online = () => {
+    if (retry) {
+      clearTimeout(retry);
+      void connect();
+    }
+  };
+
+  const stop = (e?: RelayError) => {
+    if (e) report(e);
+    clearTimeout(retry);
+    lost();
+    g.removeEventListener?.('online', online);
+    state.set('closed');
+  };
+
+  // The current socket is gone (or must go): forget it and what was half-received on it, then plan the next one.
+  const lost = (code?: number, reason?: string) => {
+    const s = ws;
+    ws = undefined;
+    clearTimeout(beat);
+    clearTimeout(refresh);
+    for (const x of subs.values()) x.discard();
+    // After a heartbeat timeout (code 0) no closing handshake can complete: drop the connection outright where we can.
+    if (s) code === 0 && s.terminate ? s.terminate() : s.close(1000);
+    if (closed() || code == null) return;
+    if (fatalCloseCodes.has(code) || (code == CloseCode.TokenExpired && typeof o.token == 'string'))
+      return stop(new RelayError(code == CloseCode.TokenExpired ? 'token_expired' : 'closed', `The relay closed the connection with code ${code}${reason ? ` (${reason})` : ''}.`, code));
+    // Rate limited: a reconnect right away would only be limited again.
+    if (code == CloseCode.RateLimited) attempt = Math.max(attempt, 4);
+    state.set('reconnecting');
+    retry = setTimeout(connect, backoff(prompt.has(code) ? 0 : attempt++, min, max));
+  };
+
+  // No frame for `idleMs`: ping; still nothing `timeoutMs` later: the connection is half-open, replace it.
+  const arm = () => {
+    clearTimeout(beat);
+    beat = setTimeout(() => {
+      send({ type: 'ping' });
+      beat = setTimeout(() => lost(0), o.heartbeat?.timeoutMs ?? 15_000);
+    }, o.heartbeat?.idleMs ?? 20_000);
+  };
+
+  const renew = (s: WebSocketLike, token: string) => {
+    const d = typeof o.token == 'function' && refreshDelay(token);
+    if (d)
+      refresh = setTimeout(async () => {
+        try {
+          const t = await (o.token as () => string | Promise<string>)();
+          if (s == ws) send({ type: 'auth', token: t }), renew(s, t);
+        } catch (e) {
+          // The relay will close with 4001 at expiry, and the reconnect asks the token function again.
+          report(new RelayError('token_error', 'The token function failed.', undefined, { cause: e }));
+        }
+      }, d);
+  };
+
+  const receive = (data: unknown) => {
+    let m: ServerMessage;
+    try {
+      m = JSON.parse(String(data));
+    } catch (e) {
+      return report(new RelayError('bad_frame', 'The relay sent a frame that is not JSON.', undefined, { cause: e }));
+    }
+    if (m.type == 'welcome') attempt = 0;
+    else if (m.type == 'error' && m.id == null) report(new RelayError(m.code, m.message));
+    else {
+      const x = subs.get((m as any).sub ?? (m as any).id);
+      try {
+        if (x?.apply(m)) send(x.message());
+      } catch (e) {
+        // A throwing handler must not take the connection down with it.
+        report(new RelayError('handler_error', `A handler of subscription ${x!.id} threw.`, undefined, { cause: e }));
+      }
+    }
+  };
+
+  async function connect() {
+    retry = undefined;
+    if (closed()) return;
+    const src = o.token;
+    let token: string;
+    try {
+      token = typeof src == 'string' ? src : await src();
+    } catch (e) {
+      report(new RelayError('token_error', 'The token function failed.', undefined, { cause: e }));
+      return lost(1006);
+    }
+    if (closed()) return;
+    if (typeof src == 'string' && (tokenExpiry(src) ?? Infinity) <= Date.now()) return stop(new RelayError('token_expired', 'The token has expired.'));
+    let s: WebSocketLike;
+    try {
+      s = ws = new WS(o.url, [PROTOCOL, BEARER_PREFIX + token]);
+    } catch (e) {
+      report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
+      return lost(1006);
+    }
+    s.onopen = () => {
+      if (s != ws) return;
+      state.set('open');
+      arm();
+      renew(s, token);
+      for (const x of subs.values()) if (x.ready) send(x.message());
+    };
+    s.onmessage = (e) => {
+      if (s != ws) return;
+      arm();
+      receive(e.data);
+    };
+    s.onclose = (e) => s == ws && lost(e.code || 1006, e.reason);
+    // `ws` throws an unhandled 'error' without a listener; the close event that follows is what we act on.
+    s.onerror = () => {};
+  }
+
+  g.addEventListener?.('online', online);
+  void connect();
+
+  return {
+    get status() {
+      return state.get();
+    },
+    get lastError() {
+      return lastError;
+    },
+    onStatus: state.on,
+    subscribe(table, options = {}, handlers = {}) {
+      const t = qualifyTable(table);
+      const base = subscriptionId(t, options.filter as any, !!options.snapshot);
+      let id = base;
+      // Same stream twice in one client: the ids must differ, yet stay deterministic.
+      for (let n = 2; subs.has(id); n++) id = `${base}:${n}`;
+      const x: Sub = createSubscription(id, t, options, handlers, o);
+      subs.set(id, x);
+      const go = () => {
+        x.ready = true;
+        if (subs.get(id) == x) send(x.message());
+      };
+      const store = o.cursorStore;
+      if (store && options.since == null && !options.snapshot)
+        Promise.resolve(store.get(id))
+          .then((c) => {
+            if (c != null && x.cursor == null) x.cursor = c;
+          })
+          .catch(() => {})
+          .then(go);
+      else go();
+      return {
+        id,
+        get cursor() {
+          return x.cursor;
+        },
+        unsubscribe() {
+          if (subs.get(id) != x) return;
+          subs.delete(id);
+          send({ type: 'unsubscribe', id });
+        },
+      };
+    },
+    close: () => stop(),
+  };
+}

@@ -1,0 +1,130 @@
+// One subscription's bookkeeping, free of sockets: its cursor, split transactions, snapshot pages, and the message that (re)starts it.
+import type { CursorStore } from './cursor-store.js';
+import type { Change, Filter, ResetReason, Row, ServerMessage, SubscribeMessage } from './protocol.js';
+import { RelayError } from './relay-error.js';
+import type { TableFilter } from './table-row.js';
+
+export interface SubscribeOptions<R = Row> {
+  /** Resume after this `seq` (exclusive). Default: the cursor store's value for a subscription without `snapshot`, else live from now. */
+  since?: number;
+  /** Only rows whose columns pass every comparison. Default: every row the token may see. */
+  filter?: TableFilter<R>;
+  /** Deliver the current rows first (`onSnapshot`), then follow. Default false. When there is a cursor, it resumes from the cursor instead. */
+  snapshot?: boolean;
+}
+
+/** A change as handlers see it: `self` is true when the writing transaction's origin is this client's `origin`. */
+export interface ChangeEvent<R extends object = Row> extends Change<R> {
+  self: boolean;
+}
+
+/** One committed transaction's changes for one subscription, applied once even when it came in several frames. */
+export interface RelayTransaction<R extends object = Row> {
+  seq: number;
+  /** Commit time, ISO 8601. */
+  at: string;
+  origin: string | null;
+  self: boolean;
+  changes: Array<ChangeEvent<R>>;
+}
+
+export interface SubscriptionHandlers<R extends object = Row> {
+  /** The current rows (all pages), read at `seq`; changes follow from there. Called again after a `reset` of a snapshot subscription. */
+  onSnapshot?(rows: R[], seq: number): void;
+  /** Once per transaction, before its `onChange` calls. */
+  onTransaction?(tx: RelayTransaction<R>): void;
+  onChange?(change: ChangeEvent<R>, tx: RelayTransaction<R>): void;
+  /** The cursor was beyond the relay's history: refetch. The client then resubscribes (with a snapshot if one was asked for). */
+  onReset?(reason: ResetReason): void;
+  /** An `error` frame about this subscription (`table_not_allowed`, `bad_filter`, …). */
+  onError?(error: RelayError): void;
+}
+
+/** What `subscribe()` returns. */
+export interface Subscription {
+  /** The id on the wire (also the cursor store's key). */
+  readonly id: string;
+  /** The last `seq` fully applied; undefined before the first. */
+  readonly cursor: number | undefined;
+  unsubscribe(): void;
+}
+
+/** The client's side of a subscription. */
+export interface SubscriptionState {
+  readonly id: string;
+  cursor: number | undefined;
+  /** The subscribe message that resumes from the cursor (or starts as first asked). */
+  message(): SubscribeMessage;
+  /** Applies a frame addressed to this subscription; true when it must be subscribed again (after `reset`). */
+  apply(frame: ServerMessage): boolean;
+  /** Forgets half-received transactions and snapshot pages: the connection they came on is gone. */
+  discard(): void;
+}
+
+export interface SubscriptionContext {
+  origin?: string | undefined;
+  skipSelf?: boolean | undefined;
+  cursorStore?: CursorStore | undefined;
+}
+
+export function createSubscription(id: string, table: string, o: SubscribeOptions<any>, h: SubscriptionHandlers<any>, ctx: SubscriptionContext = {}): SubscriptionState {
+  let parts: Change[] = [];
+  let partSeq: number | undefined;
+  let rows: Row[] = [];
+  const advance = (seq: number) => {
+    s.cursor = seq;
+    ctx.cursorStore?.set(id, seq);
+  };
+  const s: SubscriptionState = {
+    id,
+    cursor: o.since,
+    message: () => ({ type: 'subscribe', id, table, since: s.cursor, filter: o.filter as Filter | undefined, snapshot: (s.cursor == null && o.snapshot) || undefined }),
+    discard() {
+      parts = [];
+      partSeq = undefined;
+      rows = [];
+    },
+    apply(m) {
+      if (m.type == 'subscribed') {
+        // A live subscription is at the relay's position from here on: a reconnect must resume there, not "from now".
+        if (s.cursor == null && !o.snapshot) advance(m.seq);
+      } else if (m.type == 'snapshot') {
+        for (const r of m.rows) rows.push(r);
+        if (m.more) return false;
+        const all = rows;
+        rows = [];
+        h.onSnapshot?.(all, m.seq);
+        advance(m.seq);
+      } else if (m.type == 'tx') {
+        // Already applied (a resume overlapping what we had), or left over from before a snapshot we are still waiting for.
+        if (s.cursor == null ? o.snapshot : m.seq <= s.cursor) return false;
+        if (partSeq !== m.seq) {
+          parts = [];
+          partSeq = m.seq;
+        }
+        for (const c of m.changes) parts.push(c);
+        if (m.more) return false;
+        const changes = parts as ChangeEvent[];
+        s.discard();
+        const self = ctx.origin != null && m.origin === ctx.origin;
+        if (!(self && ctx.skipSelf)) {
+          for (const c of changes) c.self = self;
+          const tx: RelayTransaction = { seq: m.seq, at: m.at, origin: m.origin, self, changes };
+          h.onTransaction?.(tx);
+          for (const c of changes) h.onChange?.(c, tx);
+        }
+        advance(m.seq);
+      } else if (m.type == 'reset') {
+        h.onReset?.(m.reason);
+        s.discard();
+        s.cursor = undefined;
+        if (!o.snapshot) advance(m.seq);
+        return true;
+      } else if (m.type == 'error') {
+        h.onError?.(new RelayError(m.code, m.message));
+      }
+      return false;
+    },
+  };
+  return s;
+}
