@@ -19,7 +19,7 @@ export interface LoggedChange {
 /** One committed transaction (or, from a filtered read, the part of it that matched). */
 export interface LoggedTransaction {
   seq: number;
-  /** Commit time, ISO 8601. */
+  /** Commit time, ISO 8601 in UTC as Postgres' to_json renders it (`2026-11-22T01:02:03.456789+00:00`). */
   at: string;
   origin: string | null;
   changes: LoggedChange[];
@@ -52,7 +52,8 @@ async function* group(rows: AsyncIterable<Row>): AsyncGenerator<LoggedTransactio
   if (current) yield current;
 }
 
-const at = sql<string>`to_char(t.committed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+// The same text the sequencer puts in NOTIFY payloads (to_json of a timestamptz in UTC), whatever the session's TimeZone.
+const at = sql<string>`(to_json(t.committed_at at time zone 'UTC') #>> '{}') || '+00:00'`;
 
 /**
  * Every transaction with `after < seq <= upTo` (all tenants, all tables), at most `limit` of them.

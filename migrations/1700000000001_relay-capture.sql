@@ -238,16 +238,16 @@ create function relay._install(p_relid oid) returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
   a record;
+  t record;
   args text;
 begin
   -- the ALTER TABLE below would wake relay._on_ddl, which calls this function: say we are already here
   perform set_config('relay._installing', 'on', true);
   select * into a from relay._watch_args(p_relid);
   args := format('%L, %L, %L, %L', coalesce(a.tenant_column, ''), a.pk_columns::text, a.exclude_columns::text, a.numeric_columns::text);
-  execute format('drop trigger if exists relay_capture_insert on %s', p_relid::regclass);
-  execute format('drop trigger if exists relay_capture_update on %s', p_relid::regclass);
-  execute format('drop trigger if exists relay_capture_delete on %s', p_relid::regclass);
-  execute format('drop trigger if exists relay_capture_truncate on %s', p_relid::regclass);
+  for t in select tgname from pg_trigger where tgrelid = p_relid and tgname like 'relay\_capture\_%' loop
+    execute format('drop trigger %I on %s', t.tgname, p_relid::regclass);
+  end loop;
   execute format('create trigger relay_capture_insert after insert on %s referencing new table as relay_rows for each statement execute function relay.capture(%s)', p_relid::regclass, args);
   execute format('create trigger relay_capture_update after update on %s referencing old table as relay_old new table as relay_new for each statement execute function relay.capture(%s)', p_relid::regclass, args);
   execute format('create trigger relay_capture_delete after delete on %s referencing old table as relay_rows for each statement execute function relay.capture(%s)', p_relid::regclass, args);
@@ -314,14 +314,15 @@ $$;
 
 create function relay.unwatch(tbl regclass) returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  t record;
 begin
   if not exists (select 1 from relay.watches where relid = tbl) then
     raise exception 'pgrelay: table % is not watched', tbl using errcode = 'PR009';
   end if;
-  execute format('drop trigger if exists relay_capture_insert on %s', tbl);
-  execute format('drop trigger if exists relay_capture_update on %s', tbl);
-  execute format('drop trigger if exists relay_capture_delete on %s', tbl);
-  execute format('drop trigger if exists relay_capture_truncate on %s', tbl);
+  for t in select tgname from pg_trigger where tgrelid = tbl and tgname like 'relay\_capture\_%' loop
+    execute format('drop trigger %I on %s', t.tgname, tbl);
+  end loop;
   delete from relay.watches where relid = tbl;
   perform pg_notify('relay_config', json_build_object('v', 1, 'unwatch', relay._qualified(tbl))::text);
 end $$;

@@ -5,6 +5,8 @@ import { describeError, PgRelayError } from './errors.js';
 import { auditCommand } from './commands/audit.js';
 import { migrateCommand } from './commands/migrate.js';
 import { start } from './commands/start.js';
+import { tailCommand } from './commands/tail.js';
+import { tokenCommand } from './commands/token.js';
 import { unwatchCommand, watchCommand, watchedCommand } from './commands/watch.js';
 
 const usage = `Usage: pgrelay <command> [options]
@@ -18,6 +20,9 @@ Commands:
   watched [--json]               list captured tables
   audit [--table t] [--tenant x] [--since 1h] [--limit n] [--json]
                                  print what was emitted, by whom, when (NDJSON with --json)
+  tail [--tenant x] [--table t]  follow the live stream straight from Postgres, one line per change
+  token --tenant <id> [--tables a,b] [--all-tenants] [--ttl 1h]
+                                 mint an HS256 token with RELAY_JWT_SECRET (or the dev secret of npm start)
   help                           show this text
 
 The DBA commands read DATABASE_URL. Tables are schema.table; a bare name means public.<name>.
@@ -33,6 +38,8 @@ const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
   unwatch: unwatchCommand,
   watched: watchedCommand,
   audit: auditCommand,
+  token: tokenCommand,
+  tail: tailCommand,
 };
 
 async function main(argv: string[]): Promise<void> {

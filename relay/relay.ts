@@ -1,15 +1,32 @@
-// The relay process: one uWebSockets.js app serving health, readiness, metrics and the WebSocket stream.
-import type { Logger } from './log.js';
+// The relay process: one uWebSockets.js app wiring the change feed, ring, router and sockets together.
+import type pg from 'pg';
+import { CloseCode } from '../client/codes.js';
+import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
+import { createTokenVerifier, samePrincipalScope, AuthError } from './auth.js';
+import { ChangeFeed } from './change-feed.js';
+import type { RelayConfig } from './config.js';
+import { parseClientMessage } from './inbound.js';
+import { inspectorPage } from './inspector-page.js';
 import { listenPort } from './listen-port.js';
-import { loadUws, type UwsBuild } from './uws.js';
+import { pgListenSession, type ListenSession } from './listen-session.js';
+import type { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { Pruner } from './pruner.js';
+import { RingBuffer } from './ring-buffer.js';
+import { Router } from './router.js';
+import type { SocketData } from './socket-data.js';
+import { SocketIO } from './socket-io.js';
+import { Subscriptions } from './subscriptions.js';
+import { createUpgradeHandler } from './upgrade.js';
+import { loadUws, type UWS, type UwsBuild } from './uws.js';
+import { WatchedTables } from './watched-tables.js';
 
-/** What {@link startRelay} needs. */
+/** What {@link startRelay} needs: the configuration (with a database URL and a way to verify tokens) and a logger. */
 export interface RelayOptions {
-  /** Interface to listen on. */
-  host: string;
-  /** Port; 0 picks a free one. */
-  port: number;
+  config: RelayConfig & { databaseUrl: string };
   log: Logger;
+  /** A LISTEN session to use instead of pg-listen on `databaseUrl` (tests use it to reach edge cases). */
+  session?: ListenSession;
 }
 
 /** A running relay. */
@@ -18,29 +35,192 @@ export interface Relay {
   readonly port: number;
   /** The native uWS build in use. */
   readonly uws: UwsBuild;
-  /** Stops accepting, closes every socket with 1001, and releases the port. */
+  readonly metrics: Metrics;
+  /** Last transaction seq processed. */
+  readonly position: number;
+  /** Open WebSocket connections. */
+  readonly connections: number;
+  /** Stops accepting, closes every socket with 1001, closes the LISTEN session and the pool. */
   close(): Promise<void>;
 }
 
+type WS = UWS.WebSocket<SocketData>;
+
 export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const { config, log } = options;
   const { uws, build } = loadUws();
+  const metrics = createMetrics();
+  metrics.native.set({ package: build.package, version: build.version }, 1);
+  const pool: pg.Pool = createPool(config.databaseUrl, { max: 10, applicationName: 'pgrelay' });
+  const db: RelayDb = createKysely(pool);
+  const tables = new WatchedTables(db);
+  await tables.reload();
+
   const app = uws.App();
-  app.get('/healthz', (res) => {
+  const io = new SocketIO(metrics);
+  const sockets = new Set<WS>();
+  const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
+  const router = new Router(app, tables, config.maxFrame, metrics);
+  const feed = new ChangeFeed({
+    db,
+    session: options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']),
+    log,
+    metrics,
+    historyTx: config.historyTx,
+    onStart: (from) => ring.reset(from),
+    onTransaction: (tx) => {
+      ring.push(tx);
+      metrics.ringTransactions.set(ring.size);
+      metrics.ringBytes.set(ring.bytes);
+      router.publish(tx);
+    },
+    onConfig: () => {
+      tables.reload().catch((err: unknown) => log.error({ err }, 'reloading watched tables failed'));
+    },
+  });
+  const subscriptions = new Subscriptions({
+    db, pool, feed, ring, router, tables, io, metrics, log,
+    maxSubscriptions: config.maxSubscriptions, maxFrame: config.maxFrame, maxBackpressure: config.maxBackpressure,
+  });
+  const verifier = createTokenVerifier(config);
+  const json = (res: UWS.HttpResponse, status: string, body: unknown) => {
     res.cork(() => {
-      res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
+      res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+    });
+  };
+
+  app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
+  app.get('/readyz', (res) => {
+    if (feed.ready) json(res, '200 OK', { status: 'ready', position: feed.position });
+    else json(res, '503 Service Unavailable', { status: 'catching_up', position: feed.position });
+  });
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    metrics.registry.metrics().then((text) => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeHeader('content-type', metrics.registry.contentType).end(text);
+      });
+    }, () => {
+      if (!aborted) json(res, '500 Internal Server Error', { error: 'metrics' });
     });
   });
-  app.any('/*', (res) => {
+  app.get('/', (res) => {
     res.cork(() => {
-      res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not_found"}');
+      res.writeHeader('content-type', 'text/html; charset=utf-8').end(inspectorPage);
     });
   });
-  const { socket, port } = await listenPort(uws, app, options.host, options.port);
+  app.ws<SocketData>('/ws', {
+    compression: uws.DISABLED,
+    maxPayloadLength: config.maxMessage,
+    idleTimeout: config.idleTimeout,
+    sendPingsAutomatically: true,
+    // The hard limit (uWS closes the connection outright) sits above ours: the housekeeping pass
+    // closes a slow socket with 4008 first, and no frame is ever dropped from a socket that stays open.
+    maxBackpressure: config.maxBackpressure * 2,
+    closeOnBackpressureLimit: 1, // a boolean in uWS, typed as a number in its declarations
+    upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log }),
+    open: (ws) => {
+      sockets.add(ws);
+      metrics.connections.inc();
+      const p = ws.getUserData().principal;
+      ws.send(JSON.stringify({ type: 'welcome', tenant: p.tenant, seq: feed.position }));
+    },
+    message: (ws, message, isBinary) => {
+      const d = ws.getUserData();
+      if (d.closed) return;
+      // token bucket: rateLimit messages per second, bursts of the same size
+      const now = Date.now();
+      d.tokens = Math.min(config.rateLimit, d.tokens + ((now - d.refilledAt) / 1000) * config.rateLimit);
+      d.refilledAt = now;
+      if (d.tokens < 1) {
+        d.strikes++;
+        if (d.strikes > config.rateLimit) return io.end(ws, CloseCode.RateLimited, 'too many messages');
+        return io.error(ws, 'rate_limited', `at most ${config.rateLimit} messages per second`);
+      }
+      d.tokens -= 1;
+      if (isBinary) return io.error(ws, 'bad_message', 'messages are JSON text frames');
+      const parsed = parseClientMessage(Buffer.from(message).toString('utf8'));
+      if (!parsed.ok) return io.error(ws, parsed.code, parsed.message, parsed.id);
+      const msg = parsed.message;
+      switch (msg.type) {
+        case 'subscribe': return subscriptions.subscribe(ws, msg);
+        case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
+        case 'ping': return void ws.send('{"type":"pong"}');
+        case 'auth':
+          verifier.verify(msg.token).then((next) => {
+            if (d.closed) return;
+            if (!samePrincipalScope(d.principal, next)) {
+              return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
+            }
+            d.principal = next;
+          }, (err: unknown) => {
+            if (d.closed) return;
+            metrics.authFailures.inc({ reason: err instanceof AuthError ? err.reason : 'malformed' });
+            io.error(ws, 'bad_token', err instanceof AuthError ? err.message : 'token not accepted');
+          });
+      }
+    },
+    drain: (ws) => {
+      const d = ws.getUserData();
+      const waiter = d.drained;
+      d.drained = undefined;
+      waiter?.();
+    },
+    close: (ws) => {
+      const d = ws.getUserData();
+      d.closed = true;
+      sockets.delete(ws);
+      metrics.connections.dec();
+      subscriptions.closed(ws);
+      d.drained?.();
+    },
+  });
+  app.any('/*', (res) => json(res, '404 Not Found', { error: 'not_found' }));
+
+  await feed.start();
+  const { socket, port } = await listenPort(uws, app, config.host, config.port);
+
+  // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame.
+  let tick = 0;
+  const housekeeping = setInterval(() => {
+    const nowSec = Date.now() / 1000;
+    const checkExpiry = tick++ % 4 === 0;
+    for (const ws of sockets) {
+      const d = ws.getUserData();
+      if (d.closed) continue;
+      if (ws.getBufferedAmount() > config.maxBackpressure) io.overflow(ws);
+      else if (checkExpiry && d.principal.exp !== undefined && d.principal.exp <= nowSec) io.end(ws, CloseCode.TokenExpired, 'token expired');
+    }
+  }, 250);
+  housekeeping.unref();
+  const pruner = new Pruner(pool, config.retention, config.pruneIntervalMs, log);
+  pruner.start();
+
+  let closing: Promise<void> | undefined;
   return {
     port,
     uws: build,
-    async close() {
-      uws.us_listen_socket_close(socket);
+    metrics,
+    get position() {
+      return feed.position;
+    },
+    get connections() {
+      return sockets.size;
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(housekeeping);
+        pruner.stop();
+        uws.us_listen_socket_close(socket);
+        for (const ws of [...sockets]) io.end(ws, CloseCode.GoingAway, 'relay shutting down');
+        await feed.close();
+        await db.destroy();
+      })();
+      return closing;
     },
   };
 }

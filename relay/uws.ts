@@ -1,5 +1,6 @@
 // Loads a native uWebSockets.js build: the newer registry build first, then the older one, and says which runs.
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as UWS from 'uWebSockets.js';
 import { PgRelayError } from './errors.js';
@@ -21,8 +22,15 @@ export interface UwsBuild {
 const require = createRequire(import.meta.url);
 const binaryName = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
 
+/** The folder of an installed package (found from its entry point: some packages do not export package.json). */
 function packageDir(name: string): string {
-  return path.dirname(require.resolve(`${name}/package.json`));
+  let dir = path.dirname(require.resolve(name));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${name}`);
+    dir = parent;
+  }
+  return dir;
 }
 
 /**
@@ -46,8 +54,9 @@ export function loadUws(): { uws: typeof UWS; build: UwsBuild } {
     let dir: string;
     try {
       dir = packageDir(pkg);
-    } catch {
-      failures.push(`${pkg}: not installed`);
+    } catch (err) {
+      // the btc-vision wrapper throws at resolve time when its binary does not load: keep why
+      failures.push(`${pkg}: ${err instanceof Error && !/Cannot find (module|package)/.test(err.message) ? err.message.split('\n')[0] : 'not installed'}`);
       continue;
     }
     try {

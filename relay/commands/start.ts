@@ -46,10 +46,13 @@ export async function start(argv: readonly string[]): Promise<void> {
   const applied = await migrate(databaseUrl);
   log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'migrations up to date');
 
-  relay = await startRelay({ host: config.host, port: config.port, log });
+  relay = await startRelay({ config: { ...config, databaseUrl, jwtSecret }, log });
   for (const skipped of relay.uws.skipped) log.info(`uWebSockets.js build skipped: ${skipped}`);
   log.info({ uws: relay.uws }, `native uWebSockets.js build in use: ${relay.uws.package}@${relay.uws.version} (${relay.uws.binary})`);
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  log.info({ port: relay.port }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz)`);
+  log.info({ port: relay.port, position: relay.position }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz, inspector /)`);
+  if (dev && !config.jwtSecret) {
+    log.info(`development tokens: npm run pgrelay -- token --tenant <id> (signed with the dev secret in ${dev.stateDir}/dev-jwt-secret)`);
+  }
   if (stopping) await relay.close();
 }

@@ -1,0 +1,103 @@
+// Client tokens: verification with jose, and what a verified token lets a socket see.
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { qualifyTable } from '../client/protocol.js';
+import type { RelayConfig } from './config.js';
+
+/** What one socket may see; decided by its token alone. */
+export interface Principal {
+  /** The tenant, or null for an `all_tenants` token without one. */
+  readonly tenant: string | null;
+  /** Sees every tenant (and tables without tenants). */
+  readonly allTenants: boolean;
+  /** `schema.table` names the token allows; null = every watched table. */
+  readonly tables: ReadonlySet<string> | null;
+  /** Expiry, seconds since the epoch; undefined when the token has none. */
+  readonly exp: number | undefined;
+}
+
+/** Why a token was refused; each is a label of pgrelay_auth_failures_total. */
+export type AuthFailure = 'missing' | 'malformed' | 'too_large' | 'bad_signature' | 'expired' | 'bad_algorithm' | 'wrong_audience' | 'wrong_issuer' | 'no_tenant' | 'bad_claims' | 'keys_unavailable';
+
+export class AuthError extends Error {
+  constructor(readonly reason: AuthFailure, message: string) {
+    super(message);
+    this.name = 'AuthError';
+  }
+}
+
+/** Tokens larger than this are refused before any cryptography. */
+const MAX_TOKEN_BYTES = 8192;
+
+/** Asymmetric algorithms only for JWKS: an HS256 token signed with a public key must never verify. */
+const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+export interface TokenVerifier {
+  verify(token: string | undefined): Promise<Principal>;
+}
+
+export function createTokenVerifier(config: Pick<RelayConfig, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'tenantClaim'>): TokenVerifier {
+  const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
+    ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 })
+    : new TextEncoder().encode(config.jwtSecret ?? '');
+  const algorithms = config.jwksUrl ? JWKS_ALGORITHMS : ['HS256'];
+  const options = {
+    algorithms,
+    ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
+    ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
+  };
+
+  return {
+    async verify(token) {
+      if (!token) throw new AuthError('missing', 'no token: send it as the subprotocol bearer.<jwt> or as ?token=');
+      if (token.length > MAX_TOKEN_BYTES) throw new AuthError('too_large', 'token too large');
+      if (!/^[\w-]+\.[\w-]+\.[\w-]*$/.test(token)) throw new AuthError('malformed', 'malformed token');
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await (typeof key === 'function' ? jwtVerify(token, key, options) : jwtVerify(token, key, options)));
+      } catch (err) {
+        throw translate(err);
+      }
+      return principalOf(payload, config.tenantClaim);
+    },
+  };
+}
+
+function translate(err: unknown): AuthError {
+  if (err instanceof errors.JWTExpired) return new AuthError('expired', 'token expired');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'aud') return new AuthError('wrong_audience', 'token audience not accepted');
+    if (err.claim === 'iss') return new AuthError('wrong_issuer', 'token issuer not accepted');
+    return new AuthError('bad_claims', `token claim ${err.claim} not accepted`);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return new AuthError('bad_algorithm', 'token algorithm not accepted');
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new AuthError('bad_signature', 'token signature invalid');
+  if (err instanceof errors.JWKSNoMatchingKey) return new AuthError('bad_signature', 'token signed with an unknown key');
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return new AuthError('keys_unavailable', 'signing keys unavailable');
+  return new AuthError('malformed', 'malformed token');
+}
+
+/** Reads tenant, tables and all_tenants from verified claims. */
+export function principalOf(payload: JWTPayload, tenantClaim: string): Principal {
+  const allTenants = payload.all_tenants === true;
+  const raw = payload[tenantClaim];
+  let tenant: string | null = null;
+  if (typeof raw === 'string' && raw.length > 0 && raw.length <= 256) tenant = raw;
+  else if (typeof raw === 'number' && Number.isSafeInteger(raw)) tenant = String(raw);
+  else if (raw !== undefined && raw !== null) throw new AuthError('bad_claims', `claim ${tenantClaim} must be a string or an integer`);
+  if (tenant === null && !allTenants) throw new AuthError('no_tenant', `token has no ${tenantClaim} claim`);
+  let tables: Set<string> | null = null;
+  if (payload.tables !== undefined) {
+    if (!Array.isArray(payload.tables) || payload.tables.length > 1000 || !payload.tables.every((t) => typeof t === 'string' && t.length > 0 && t.length < 200)) {
+      throw new AuthError('bad_claims', 'claim tables must be an array of table names');
+    }
+    tables = new Set((payload.tables as string[]).map(qualifyTable));
+  }
+  return Object.freeze({ tenant, allTenants, tables, exp: typeof payload.exp === 'number' ? payload.exp : undefined });
+}
+
+/** True when `next` sees exactly what `current` sees (an `auth` refresh must not widen or move a socket). */
+export function samePrincipalScope(current: Principal, next: Principal): boolean {
+  if (current.tenant !== next.tenant || current.allTenants !== next.allTenants) return false;
+  if (current.tables === null || next.tables === null) return current.tables === next.tables;
+  return current.tables.size === next.tables.size && [...current.tables].every((t) => next.tables!.has(t));
+}

@@ -1,0 +1,215 @@
+// Turns NOTIFY payloads into the gap-free, ordered stream of committed transactions, reading the log whenever it must.
+import { backoff } from '../client/backoff.js';
+import type { RelayDb } from '../db/kysely.js';
+import { currentPosition, readTransaction, readTransactions, type LoggedTransaction } from '../db/log-reader.js';
+import type { ListenSession } from './listen-session.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { toRelayTx, type RelayTx } from './relay-tx.js';
+
+/** What {@link ChangeFeed} needs. */
+export interface ChangeFeedOptions {
+  db: RelayDb;
+  session: ListenSession;
+  log: Logger;
+  metrics: Metrics;
+  /** Receives every committed transaction exactly once, in seq order. */
+  onTransaction: (tx: RelayTx) => void;
+  /** Called once before history is read: every transaction after `from` will follow. */
+  onStart?: (from: number) => void;
+  /** Receives relay_config payloads (watch/unwatch). */
+  onConfig: () => void;
+  /** How many recent transactions to read back at start (the ring's size). */
+  historyTx: number;
+  /** How often to compare the log's position with ours when no notification came. Default 5 s. */
+  pollIntervalMs?: number;
+}
+
+interface Payload {
+  v: number;
+  seq: number;
+  at?: string;
+  origin?: string | null;
+  changes?: LoggedTransaction['changes'];
+}
+
+function parsePayload(raw: string): Payload | undefined {
+  try {
+    const p = JSON.parse(raw) as Payload;
+    return p && p.v === 1 && Number.isSafeInteger(p.seq) && p.seq > 0 ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every notification is checked against the last seq: anything missed (a gap, a reference payload, a
+ * reconnect, a malformed payload) is read from relay.transactions/relay.changes. All work runs on one
+ * promise chain, so transactions leave in seq order whatever needed a database read.
+ */
+export class ChangeFeed {
+  #position = 0;
+  /** Listening and caught up after the last (re)connection. */
+  #caughtUp = false;
+  /** The last log read failed (the database may be restarting). */
+  #failing = false;
+  #closed = false;
+  #chain: Promise<void> = Promise.resolve();
+  #waiters: Array<{ seq: number; resolve: () => void }> = [];
+  #lastActivity = Date.now();
+  #poll: NodeJS.Timeout | undefined;
+  readonly #o: ChangeFeedOptions;
+
+  constructor(options: ChangeFeedOptions) {
+    this.#o = options;
+  }
+
+  /** The last seq delivered to onTransaction. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Connected and caught up with the log. */
+  get ready(): boolean {
+    return this.#caughtUp && !this.#failing && !this.#closed;
+  }
+
+  /** Connects, fills recent history from the log, and starts following notifications. */
+  async start(): Promise<void> {
+    const { session, metrics } = this.#o;
+    session.onNotification((channel, payload) => {
+      this.#lastActivity = Date.now();
+      if (channel === 'relay_config') this.#o.onConfig();
+      else this.#enqueue(() => this.#onPayload(payload));
+    });
+    session.onState((state) => {
+      if (state === 'lost') {
+        this.#setCaughtUp(false);
+        this.#o.log.warn('LISTEN session lost; reconnecting');
+      } else {
+        metrics.listenerReconnects.inc();
+        this.#o.log.info('LISTEN session back; reading what was committed meanwhile');
+        this.#enqueue(() => this.#catchUp());
+      }
+    });
+    session.onError((err) => this.#o.log.error({ err }, 'LISTEN session error'));
+    // LISTEN first, then read the position: nothing committed in between can be missed.
+    await session.connect();
+    const start = await currentPosition(this.#o.db);
+    const from = Math.max(0, start - this.#o.historyTx);
+    this.#position = from;
+    this.#o.onStart?.(from);
+    this.#enqueue(async () => {
+      await this.#readLog(start);
+      this.#setCaughtUp(true);
+    });
+    await this.#chain;
+    const interval = this.#o.pollIntervalMs ?? 5_000;
+    this.#poll = setInterval(() => {
+      if (Date.now() - this.#lastActivity >= interval) this.#enqueue(() => this.#catchUp());
+    }, interval);
+    this.#poll.unref();
+  }
+
+  /** Resolves once the feed has delivered `seq` (or immediately). */
+  waitFor(seq: number): Promise<void> {
+    if (this.#position >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#poll);
+    this.#o.metrics.ready.set(0);
+    await this.#o.session.close().catch(() => undefined);
+  }
+
+  #setCaughtUp(caughtUp: boolean): void {
+    this.#caughtUp = caughtUp;
+    this.#o.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
+  #setFailing(failing: boolean): void {
+    this.#failing = failing;
+    this.#o.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#chain = this.#chain.then(() => this.#retrying(task));
+  }
+
+  /** Runs `task` until it succeeds (the database may be restarting), unless the feed closes. */
+  async #retrying(task: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        await task();
+        if (this.#failing) this.#setFailing(false);
+        return;
+      } catch (err) {
+        this.#setFailing(true);
+        this.#o.log.warn({ err: (err as Error).message, attempt }, 'reading the change log failed; retrying');
+        await new Promise((r) => setTimeout(r, 50 + backoff(attempt, 100, 5_000)));
+      }
+    }
+  }
+
+  async #onPayload(raw: string): Promise<void> {
+    const p = parsePayload(raw);
+    if (!p) {
+      // Something committed, but we cannot tell what: the log can.
+      this.#o.log.warn({ payload: raw.slice(0, 200) }, 'unreadable NOTIFY payload; reading the log instead');
+      await this.#catchUp();
+      return;
+    }
+    if (p.seq <= this.#position) return;
+    if (p.seq > this.#position + 1) {
+      // A gap: transactions we were not told about, or seqs burnt by failed commits. The log knows which.
+      this.#o.metrics.gapReads.inc({ kind: 'gap' });
+      await this.#readLog(p.seq - 1);
+    }
+    if (Array.isArray(p.changes) && typeof p.at === 'string') {
+      this.#deliver({ seq: p.seq, at: p.at, origin: p.origin ?? null, changes: p.changes });
+      return;
+    }
+    this.#o.metrics.gapReads.inc({ kind: 'reference' });
+    const tx = await readTransaction(this.#o.db, p.seq);
+    if (tx) this.#deliver(tx);
+    else this.#o.log.error({ seq: p.seq }, 'notified transaction not found in the log');
+  }
+
+  /** Reads everything after our position up to the log's current position, then marks the feed ready. */
+  async #catchUp(): Promise<void> {
+    this.#lastActivity = Date.now();
+    const upTo = await currentPosition(this.#o.db);
+    await this.#readLog(upTo);
+    this.#setCaughtUp(true);
+  }
+
+  /** Delivers every logged transaction with position < seq <= upTo. */
+  async #readLog(upTo: number): Promise<void> {
+    while (this.#position < upTo && !this.#closed) {
+      const batch = await readTransactions(this.#o.db, this.#position, { upTo, limit: 500 });
+      for (const tx of batch) this.#deliver(tx);
+      // seqs with no transaction (failed commits) at the end of the range
+      if (batch.length < 500) this.#advance(upTo);
+    }
+  }
+
+  #deliver(tx: LoggedTransaction): void {
+    if (tx.seq <= this.#position) return;
+    this.#o.metrics.transactions.inc();
+    this.#o.onTransaction(toRelayTx(tx));
+    this.#advance(tx.seq);
+  }
+
+  #advance(seq: number): void {
+    if (seq <= this.#position) return;
+    this.#position = seq;
+    this.#o.metrics.position.set(seq);
+    if (this.#waiters.length > 0) {
+      const due = this.#waiters.filter((w) => w.seq <= seq);
+      this.#waiters = this.#waiters.filter((w) => w.seq > seq);
+      for (const w of due) w.resolve();
+    }
+  }
+}

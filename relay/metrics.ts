@@ -1,0 +1,34 @@
+// Prometheus metrics (prom-client), all named pgrelay_*, on a registry of the relay's own.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pgrelay_process_' });
+  const m = {
+    registry,
+    connections: new Gauge({ name: 'pgrelay_connections', help: 'Open WebSocket connections.', registers: [registry] }),
+    subscriptions: new Gauge({ name: 'pgrelay_subscriptions', help: 'Active subscriptions by table.', labelNames: ['table'], registers: [registry] }),
+    transactions: new Counter({ name: 'pgrelay_transactions_received_total', help: 'Committed transactions received from Postgres.', registers: [registry] }),
+    frames: new Counter({ name: 'pgrelay_frames_published_total', help: 'Frames serialized and published (one per transaction and subscription group).', registers: [registry] }),
+    deliveries: new Counter({ name: 'pgrelay_deliveries_total', help: 'Frames delivered to sockets (frames times subscribers).', registers: [registry] }),
+    lag: new Histogram({
+      name: 'pgrelay_commit_to_send_seconds', help: 'Time from commit (database clock) to publish.',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
+    }),
+    replays: new Counter({ name: 'pgrelay_replays_total', help: 'Resumed subscriptions by where their history came from.', labelNames: ['source'], registers: [registry] }),
+    resets: new Counter({ name: 'pgrelay_resets_total', help: 'Subscriptions told to refetch, by reason.', labelNames: ['reason'], registers: [registry] }),
+    authFailures: new Counter({ name: 'pgrelay_auth_failures_total', help: 'Refused tokens by reason.', labelNames: ['reason'], registers: [registry] }),
+    backpressureCloses: new Counter({ name: 'pgrelay_backpressure_closes_total', help: 'Sockets closed for falling behind (4008).', registers: [registry] }),
+    protocolErrors: new Counter({ name: 'pgrelay_protocol_errors_total', help: 'Error frames sent, by code.', labelNames: ['code'], registers: [registry] }),
+    listenerReconnects: new Counter({ name: 'pgrelay_listener_reconnects_total', help: 'LISTEN session reconnections.', registers: [registry] }),
+    gapReads: new Counter({ name: 'pgrelay_gap_reads_total', help: 'Reads of the log to fill a gap or a reference payload.', labelNames: ['kind'], registers: [registry] }),
+    position: new Gauge({ name: 'pgrelay_position', help: 'Last transaction seq processed.', registers: [registry] }),
+    ringTransactions: new Gauge({ name: 'pgrelay_ring_transactions', help: 'Transactions held in the ring.', registers: [registry] }),
+    ringBytes: new Gauge({ name: 'pgrelay_ring_bytes', help: 'Approximate bytes held in the ring.', registers: [registry] }),
+    ready: new Gauge({ name: 'pgrelay_ready', help: '1 when the LISTEN session is connected and caught up.', registers: [registry] }),
+    native: new Gauge({ name: 'pgrelay_uws_native_info', help: 'The native uWebSockets.js build in use.', labelNames: ['package', 'version'], registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,171 @@
+// Routes each transaction to uWS topics by (table, tenant, filter, subscription id): filtered once per distinct filter, serialized once per frame.
+import type { CompiledFilter } from './filter.js';
+import { txFrames } from './frames.js';
+import type { Metrics } from './metrics.js';
+import type { RelayChange, RelayTx } from './relay-tx.js';
+import { wireChangeJson } from './relay-tx.js';
+import type { UWS } from './uws.js';
+import type { WatchedTables } from './watched-tables.js';
+
+/** The tenant key of sockets that see every tenant. */
+export const ALL_TENANTS = '*';
+
+interface Group {
+  filter: CompiledFilter | null;
+  /** Subscription id → number of sockets subscribed with it. */
+  ids: Map<string, number>;
+}
+
+/** What one subscription receives: a table, seen as one tenant (or all), through an optional filter. */
+export interface Route {
+  table: string;
+  tenantKey: string;
+  filter: CompiledFilter | null;
+  id: string;
+}
+
+const SEP = '\u001f';
+
+export function topicOf(route: Route): string {
+  return `${route.table}${SEP}${route.tenantKey}${SEP}${route.filter?.key ?? ''}${SEP}${route.id}`;
+}
+
+export class Router {
+  /** table → tenant key → filter key → group */
+  readonly #routes = new Map<string, Map<string, Map<string, Group>>>();
+  readonly #app: UWS.TemplatedApp;
+  readonly #maxFrame: number;
+  readonly #metrics: Metrics;
+  readonly #tables: WatchedTables;
+
+  constructor(app: UWS.TemplatedApp, tables: WatchedTables, maxFrame: number, metrics: Metrics) {
+    this.#app = app;
+    this.#tables = tables;
+    this.#maxFrame = maxFrame;
+    this.#metrics = metrics;
+  }
+
+  /** Registers one socket's subscription; returns its topic. */
+  add(route: Route): string {
+    let tenants = this.#routes.get(route.table);
+    if (!tenants) this.#routes.set(route.table, (tenants = new Map()));
+    let groups = tenants.get(route.tenantKey);
+    if (!groups) tenants.set(route.tenantKey, (groups = new Map()));
+    const fkey = route.filter?.key ?? '';
+    let group = groups.get(fkey);
+    if (!group) groups.set(fkey, (group = { filter: route.filter, ids: new Map() }));
+    group.ids.set(route.id, (group.ids.get(route.id) ?? 0) + 1);
+    this.#metrics.subscriptions.inc({ table: route.table });
+    return topicOf(route);
+  }
+
+  remove(route: Route): void {
+    const tenants = this.#routes.get(route.table);
+    const groups = tenants?.get(route.tenantKey);
+    const fkey = route.filter?.key ?? '';
+    const group = groups?.get(fkey);
+    const n = group?.ids.get(route.id);
+    if (!tenants || !groups || !group || n === undefined) return;
+    this.#metrics.subscriptions.dec({ table: route.table });
+    if (n > 1) return void group.ids.set(route.id, n - 1);
+    group.ids.delete(route.id);
+    if (group.ids.size > 0) return;
+    groups.delete(fkey);
+    if (groups.size > 0) return;
+    tenants.delete(route.tenantKey);
+    if (tenants.size === 0) this.#routes.delete(route.table);
+  }
+
+  /** Publishes one committed transaction to every topic that should see some of it. */
+  publish(tx: RelayTx): void {
+    this.#metrics.lag.observe(Math.max(0, Date.now() - Date.parse(tx.at)) / 1000);
+    // (table → tenant → changes), plus each table's truncates, which every tenant sees
+    const byTable = new Map<string, { all: RelayChange[]; byTenant: Map<string, RelayChange[]>; truncated: boolean }>();
+    for (const c of tx.changes) {
+      if (!this.#routes.has(c.table)) continue;
+      let t = byTable.get(c.table);
+      if (!t) byTable.set(c.table, (t = { all: [], byTenant: new Map(), truncated: false }));
+      t.all.push(c);
+      if (c.op === 'truncate') {
+        t.truncated = true;
+        for (const list of t.byTenant.values()) list.push(c);
+      } else if (c.tenant !== null) {
+        let list = t.byTenant.get(c.tenant);
+        if (!list) t.byTenant.set(c.tenant, (list = t.all.filter((x) => x.op === 'truncate')));
+        list.push(c);
+      }
+    }
+    for (const [table, t] of byTable) {
+      const tenants = this.#routes.get(table)!;
+      const all = tenants.get(ALL_TENANTS);
+      if (all) this.#publishGroups(tx, table, ALL_TENANTS, all, t.all);
+      if (t.truncated) {
+        // a truncate reaches every tenant subscribed to the table, with that tenant's own changes around it
+        for (const [tenantKey, groups] of tenants) {
+          if (tenantKey === ALL_TENANTS) continue;
+          this.#publishGroups(tx, table, tenantKey, groups, t.byTenant.get(tenantKey) ?? t.all.filter((x) => x.op === 'truncate'));
+        }
+      } else {
+        for (const [tenant, changes] of t.byTenant) {
+          const groups = tenants.get(tenant);
+          if (groups) this.#publishGroups(tx, table, tenant, groups, changes);
+        }
+      }
+    }
+  }
+
+  #publishGroups(tx: RelayTx, table: string, tenantKey: string, groups: Map<string, Group>, changes: readonly RelayChange[]): void {
+    for (const group of groups.values()) {
+      const jsons = this.select(table, changes, group.filter);
+      if (jsons.length === 0) continue;
+      for (const id of group.ids.keys()) {
+        const topic = topicOf({ table, tenantKey, filter: group.filter, id });
+        for (const frame of txFrames(id, tx, jsons, this.#maxFrame)) {
+          this.#app.publish(topic, frame);
+          this.#metrics.frames.inc();
+          this.#metrics.deliveries.inc(this.#app.numSubscribers(topic));
+        }
+      }
+    }
+  }
+
+  /**
+   * The changes a subscription receives, as wire JSON. Through a filter, DELETEs test the old row and an
+   * UPDATE that moves a row into the filter arrives as an insert, one that moves it out as a delete.
+   */
+  select(table: string, changes: readonly RelayChange[], filter: CompiledFilter | null): string[] {
+    if (!filter) return changes.map((c) => c.json);
+    const out: string[] = [];
+    for (const c of changes) {
+      if (c.op === 'truncate') out.push(c.json);
+      else if (c.op !== 'update') {
+        if (c.row && filter.test(c.row)) out.push(c.json);
+      } else if (c.row) {
+        const before = { ...c.row, ...(c.old ?? {}) };
+        const now = filter.test(c.row);
+        const was = filter.test(before);
+        if (now && was) out.push(c.json);
+        else if (now) out.push(wireChangeJson({ table, op: 'insert', pk: c.pk, row: c.row, old: null }));
+        else if (was) out.push(wireChangeJson({ table, op: 'delete', pk: this.#pkOf(table, before) ?? c.pk, row: before, old: null }));
+      }
+    }
+    return out;
+  }
+
+  /** The changes of `tx` that `route` receives (for catch-up from the ring or the log). */
+  changesFor(tx: RelayTx, route: Pick<Route, 'table' | 'tenantKey' | 'filter'>): string[] {
+    const mine = tx.changes.filter((c) => c.table === route.table
+      && (route.tenantKey === ALL_TENANTS || c.tenant === route.tenantKey || c.op === 'truncate'));
+    return mine.length === 0 ? mine as never[] : this.select(route.table, mine, route.filter);
+  }
+
+  framesFor(tx: RelayTx, route: Route): string[] {
+    const jsons = this.changesFor(tx, route);
+    return jsons.length === 0 ? [] : txFrames(route.id, tx, jsons, this.#maxFrame);
+  }
+
+  #pkOf(table: string, row: Record<string, unknown>): Record<string, unknown> | undefined {
+    const pk = this.#tables.get(table)?.primaryKey;
+    return pk ? Object.fromEntries(pk.map((k) => [k, row[k]])) : undefined;
+  }
+}

@@ -1,0 +1,26 @@
+// What the relay keeps per socket: its token's scope, its subscriptions, and its rate-limit and abuse counters.
+import type { Principal } from './auth.js';
+import type { Route } from './router.js';
+
+/** One subscription of one socket. */
+export interface Subscription {
+  readonly route: Route;
+  /** Set once the socket receives live frames through its topic. */
+  topic: string | undefined;
+  /** Unsubscribed or socket closed: a catch-up in flight must stop. */
+  cancelled: boolean;
+}
+
+/** uWS user data of a socket (kept small: there may be 50,000 of these). */
+export interface SocketData {
+  principal: Principal;
+  subs: Map<string, Subscription> | undefined;
+  /** Token bucket for incoming messages. */
+  tokens: number;
+  refilledAt: number;
+  /** Malformed or refused messages so far. */
+  strikes: number;
+  closed: boolean;
+  /** Resolves waiters when uWS reports the send buffer drained. */
+  drained: (() => void) | undefined;
+}

@@ -1,0 +1,68 @@
+// Writing to sockets safely after an await: cork, skip closed sockets, close on overflow, wait for drain.
+import { CloseCode } from '../client/codes.js';
+import type { ErrorCode } from '../client/protocol.js';
+import { errorFrame } from './frames.js';
+import type { Metrics } from './metrics.js';
+import type { SocketData } from './socket-data.js';
+import type { UWS } from './uws.js';
+
+type WS = UWS.WebSocket<SocketData>;
+
+/** After this many refused messages a socket is closed with 4009. */
+export const MAX_STRIKES = 10;
+
+export class SocketIO {
+  readonly #metrics: Metrics;
+
+  constructor(metrics: Metrics) {
+    this.#metrics = metrics;
+  }
+
+  /** Sends one text frame; false when the socket is gone or could not take it (then it is closed with 4008). */
+  send(ws: WS, frame: string): boolean {
+    const d = ws.getUserData();
+    if (d.closed) return false;
+    let status = 1;
+    ws.cork(() => {
+      status = ws.send(frame);
+    });
+    if (status === 2) {
+      this.overflow(ws);
+      return false;
+    }
+    return true;
+  }
+
+  /** An error frame; counts as a strike, and too many strikes close the socket. */
+  error(ws: WS, code: ErrorCode, message: string, id?: string): void {
+    this.#metrics.protocolErrors.inc({ code });
+    const d = ws.getUserData();
+    this.send(ws, errorFrame(code, message, id));
+    if (++d.strikes >= MAX_STRIKES && !d.closed) this.end(ws, CloseCode.ProtocolAbuse, 'too many refused messages');
+  }
+
+  /** The socket fell behind: close it with 4008; its client resumes from its cursor, so nothing is lost. */
+  overflow(ws: WS): void {
+    if (ws.getUserData().closed) return;
+    this.#metrics.backpressureCloses.inc();
+    this.end(ws, CloseCode.Backpressure, 'too slow: resume from your cursor');
+  }
+
+  end(ws: WS, code: number, reason: string): void {
+    const d = ws.getUserData();
+    if (d.closed) return;
+    d.closed = true;
+    ws.cork(() => ws.end(code, reason));
+  }
+
+  /** Resolves when the socket's buffer is below `limit` bytes (or it closed). */
+  async drain(ws: WS, limit: number): Promise<void> {
+    const d = ws.getUserData();
+    while (!d.closed && ws.getBufferedAmount() > limit) {
+      await new Promise<void>((resolve) => {
+        d.drained = resolve;
+        setTimeout(resolve, 250);
+      });
+    }
+  }
+}

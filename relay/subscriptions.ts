@@ -1,0 +1,239 @@
+// Subscribe and unsubscribe: validation, snapshot, history (ring or log) and the exactly-once hand-over to live frames.
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import { qualifyTable, type ErrorCode, type ResetReason, type SubscribeMessage } from '../client/protocol.js';
+import type { RelayDb } from '../db/kysely.js';
+import { currentPosition, prunedThrough, streamChanges } from '../db/log-reader.js';
+import { regclassOf } from '../db/watch.js';
+import type { ChangeFeed } from './change-feed.js';
+import { compileFilter, FilterError } from './filter.js';
+import { snapshotFrame } from './frames.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { RingBuffer } from './ring-buffer.js';
+import { toRelayTx } from './relay-tx.js';
+import { ALL_TENANTS, type Route, type Router } from './router.js';
+import type { SocketData, Subscription } from './socket-data.js';
+import { SocketIO } from './socket-io.js';
+import type { UWS } from './uws.js';
+import type { WatchedTables } from './watched-tables.js';
+
+type WS = UWS.WebSocket<SocketData>;
+
+export interface SubscriptionsOptions {
+  db: RelayDb;
+  pool: pg.Pool;
+  feed: ChangeFeed;
+  ring: RingBuffer;
+  router: Router;
+  tables: WatchedTables;
+  io: SocketIO;
+  metrics: Metrics;
+  log: Logger;
+  maxSubscriptions: number;
+  maxFrame: number;
+  maxBackpressure: number;
+}
+
+const SNAPSHOT_BATCH = 500;
+
+export class Subscriptions {
+  readonly #o: SubscriptionsOptions;
+
+  constructor(options: SubscriptionsOptions) {
+    this.#o = options;
+  }
+
+  /** Handles a `subscribe` message; answers an error frame when it cannot be served. */
+  subscribe(ws: WS, msg: SubscribeMessage): void {
+    const d = ws.getUserData();
+    const subs = (d.subs ??= new Map());
+    const refuse = (code: ErrorCode, message: string) => this.#o.io.error(ws, code, message, msg.id);
+    if (subs.has(msg.id)) return refuse('duplicate_subscription', `subscription ${msg.id} already exists; unsubscribe it first`);
+    if (subs.size >= this.#o.maxSubscriptions) return refuse('too_many_subscriptions', `at most ${this.#o.maxSubscriptions} subscriptions per connection`);
+    const name = qualifyTable(msg.table);
+    const table = this.#o.tables.get(name);
+    if (!table) return refuse('unknown_table', `table ${name} is not watched`);
+    const p = d.principal;
+    if (p.tables && !p.tables.has(name)) return refuse('table_not_allowed', `your token does not allow table ${name}`);
+    if (table.tenantColumn === null && !p.allTenants) return refuse('table_not_allowed', `table ${name} has no tenants: only all-tenant tokens may subscribe to it`);
+    let filter;
+    try {
+      filter = compileFilter(table, msg.filter as never);
+    } catch (err) {
+      if (err instanceof FilterError) return refuse('bad_filter', err.message);
+      throw err;
+    }
+    const route: Route = { table: name, tenantKey: p.allTenants ? ALL_TENANTS : p.tenant!, filter, id: msg.id };
+    const sub: Subscription = { route, topic: undefined, cancelled: false };
+    subs.set(msg.id, sub);
+    if (!msg.snapshot && msg.since === undefined) {
+      // live from now: the current position is the cursor, and the topic carries everything after it
+      this.#o.io.send(ws, JSON.stringify({ type: 'subscribed', id: msg.id, seq: this.#o.feed.position }));
+      this.#goLive(ws, sub);
+      return;
+    }
+    void this.#resume(ws, sub, msg).catch((err: unknown) => {
+      if (sub.cancelled || d.closed) return;
+      this.#o.log.error({ err, table: name }, 'subscription failed');
+      this.#drop(ws, sub);
+      this.#o.io.error(ws, 'internal', 'the relay could not serve this subscription; subscribe again', msg.id);
+    });
+  }
+
+  unsubscribe(ws: WS, id: string): void {
+    const d = ws.getUserData();
+    const sub = d.subs?.get(id);
+    if (!sub) return this.#o.io.error(ws, 'unknown_subscription', `no subscription ${id}`, id);
+    this.#drop(ws, sub);
+    if (sub.topic) ws.unsubscribe(sub.topic);
+  }
+
+  /** Forgets every subscription of a socket that closed (uWS already dropped its topics). */
+  closed(ws: WS): void {
+    const d = ws.getUserData();
+    for (const sub of d.subs?.values() ?? []) this.#drop(ws, sub);
+  }
+
+  #drop(ws: WS, sub: Subscription): void {
+    sub.cancelled = true;
+    ws.getUserData().subs?.delete(sub.route.id);
+    if (sub.topic) this.#o.router.remove(sub.route);
+  }
+
+  #goLive(ws: WS, sub: Subscription): void {
+    sub.topic = this.#o.router.add(sub.route);
+    ws.subscribe(sub.topic);
+  }
+
+  #reset(ws: WS, sub: Subscription, reason: ResetReason, seq: number): void {
+    this.#o.metrics.resets.inc({ reason });
+    this.#drop(ws, sub);
+    this.#o.io.send(ws, JSON.stringify({ type: 'reset', sub: sub.route.id, reason, seq }));
+  }
+
+  async #resume(ws: WS, sub: Subscription, msg: SubscribeMessage): Promise<void> {
+    const { feed, db } = this.#o;
+    let from: number;
+    if (msg.snapshot) {
+      from = await this.#snapshot(ws, sub);
+    } else {
+      from = msg.since!;
+      if (from > feed.position) {
+        // A cursor from a relay that is ahead of us (clients switch relays): wait for us to get there,
+        // unless the log never had it.
+        const logPosition = await currentPosition(db);
+        if (from > logPosition) return this.#reset(ws, sub, 'cursor_ahead', logPosition);
+      }
+      if (from < this.#o.ring.floor && from < (await prunedThrough(db))) {
+        return this.#reset(ws, sub, 'cursor_expired', feed.position);
+      }
+      this.#o.io.send(ws, JSON.stringify({ type: 'subscribed', id: sub.route.id, seq: from }));
+    }
+    await feed.waitFor(from);
+    await this.#catchUp(ws, sub, from);
+  }
+
+  /**
+   * Sends every transaction after `from` for this subscription, then joins its topic. The last step runs
+   * from the ring in one synchronous stretch: nothing can be published between the last replayed
+   * transaction and the subscribe, so the hand-over has no gap and no duplicate.
+   */
+  async #catchUp(ws: WS, sub: Subscription, from: number): Promise<void> {
+    const { ring, router, io, db, feed, metrics } = this.#o;
+    const d = ws.getUserData();
+    const route = sub.route;
+    let source: 'ring' | 'log' = 'ring';
+    while (!sub.cancelled && !d.closed) {
+      if (ring.covers(from)) {
+        let budget = this.#o.maxBackpressure / 2 - ws.getBufferedAmount();
+        let done = true;
+        ws.cork(() => {
+          for (const tx of ring.after(from)) {
+            if (budget <= 0) {
+              done = false;
+              break;
+            }
+            for (const frame of router.framesFor(tx, route)) {
+              budget -= frame.length;
+              if (ws.send(frame) === 2) io.overflow(ws);
+            }
+            from = tx.seq;
+          }
+          if (done && !d.closed) this.#goLive(ws, sub);
+        });
+        if (done) {
+          metrics.replays.inc({ source });
+          return;
+        }
+        await io.drain(ws, this.#o.maxBackpressure / 4);
+        continue;
+      }
+      source = 'log';
+      if (from < (await prunedThrough(db))) return this.#reset(ws, sub, 'cursor_expired', feed.position);
+      const upTo = feed.position;
+      const scope = { tenant: route.tenantKey === ALL_TENANTS ? null : route.tenantKey, tables: [route.table] };
+      for await (const logged of streamChanges(db, scope, from, upTo)) {
+        if (sub.cancelled || d.closed) return;
+        for (const frame of router.framesFor(toRelayTx(logged), route)) io.send(ws, frame);
+        if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await io.drain(ws, this.#o.maxBackpressure / 4);
+      }
+      from = upTo;
+    }
+  }
+
+  /** Sends the current rows in pages, read in one REPEATABLE READ snapshot; returns that snapshot's position. */
+  async #snapshot(ws: WS, sub: Subscription): Promise<number> {
+    const { route } = sub;
+    const d = ws.getUserData();
+    const client = await this.#o.pool.connect();
+    try {
+      await client.query('begin isolation level repeatable read read only');
+      const tenant = route.tenantKey === ALL_TENANTS ? null : route.tenantKey;
+      // the canonical filter is the same JSON object relay.snapshot takes
+      const filter = route.filter?.key ?? null;
+      const cursor = client.query(new Cursor<{ seq: string; row: string }>(
+        'select seq::text as seq, row::text as row from relay.snapshot($1::regclass, $2, $3::jsonb)',
+        [regclassOf(route.table), tenant, filter],
+      ));
+      let rows = await cursor.read(SNAPSHOT_BATCH);
+      let open = true;
+      let position: number;
+      if (rows.length > 0) {
+        position = Number(rows[0]!.seq);
+      } else {
+        await cursor.close();
+        open = false;
+        position = Number((await client.query<{ p: string }>('select relay.position()::text as p')).rows[0]!.p);
+      }
+      this.#o.io.send(ws, JSON.stringify({ type: 'subscribed', id: route.id, seq: position }));
+      let page: string[] = [];
+      let size = 0;
+      for (;;) {
+        if (sub.cancelled || d.closed) break;
+        for (const r of rows) {
+          if (page.length > 0 && size + r.row.length > this.#o.maxFrame) {
+            this.#o.io.send(ws, snapshotFrame(route.id, position, page, true));
+            page = [];
+            size = 0;
+          }
+          page.push(r.row);
+          size += r.row.length + 1;
+        }
+        if (rows.length < SNAPSHOT_BATCH) break;
+        if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await this.#o.io.drain(ws, this.#o.maxBackpressure / 4);
+        rows = await cursor.read(SNAPSHOT_BATCH);
+      }
+      if (open) await cursor.close();
+      this.#o.io.send(ws, snapshotFrame(route.id, position, page, false));
+      await client.query('commit');
+      return position;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+

@@ -1,0 +1,49 @@
+// The watched tables the relay knows, with their column types, reloaded when relay.watch/unwatch notify.
+import { listWatched } from '../db/watch.js';
+import type { RelayDb } from '../db/kysely.js';
+
+/** One watched table as subscriptions and filters need it. */
+export interface WatchedTable {
+  /** `schema.table`. */
+  readonly name: string;
+  /** Null when the table has no tenants (only all-tenant tokens see it). */
+  readonly tenantColumn: string | null;
+  readonly primaryKey: readonly string[];
+  /** Streamed column → base type name (`integer`, `numeric`, `text`, `timestamp with time zone`…). */
+  readonly columns: ReadonlyMap<string, string>;
+}
+
+export class WatchedTables {
+  #tables = new Map<string, WatchedTable>();
+  #loading: Promise<void> | undefined;
+  readonly #db: RelayDb;
+
+  constructor(db: RelayDb) {
+    this.#db = db;
+  }
+
+  get(name: string): WatchedTable | undefined {
+    return this.#tables.get(name);
+  }
+
+  names(): string[] {
+    return [...this.#tables.keys()];
+  }
+
+  /** Reloads from relay.watched; concurrent calls share one query. */
+  reload(): Promise<void> {
+    this.#loading ??= listWatched(this.#db)
+      .then((rows) => {
+        this.#tables = new Map(rows.map((r) => [r.table, {
+          name: r.table,
+          tenantColumn: r.tenant_column,
+          primaryKey: r.primary_key,
+          columns: new Map(r.columns.map((c) => [c.name, c.base])),
+        }]));
+      })
+      .finally(() => {
+        this.#loading = undefined;
+      });
+    return this.#loading;
+  }
+}
