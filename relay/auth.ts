@@ -1,5 +1,6 @@
 // Client tokens: verification with jose, and what a verified token lets a socket see.
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { qualifyTable } from '../client/protocol.js';
 import type { RelayConfig } from './config.js';
 
@@ -32,34 +33,83 @@ const MAX_TOKEN_BYTES = 8192;
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export interface TokenVerifier {
-  verify(token: string | undefined): Promise<Principal>;
+  /**
+   * HS256 tokens are checked synchronously (a Principal or a thrown AuthError): the upgrade then completes
+   * inside uWS's own handler, which is both faster and clear of uWS 20.30's async-upgrade cork bug
+   * (uNetworking/uWebSockets#1928). JWKS tokens need their keys, so they return a Promise.
+   */
+  verify(token: string | undefined): Principal | Promise<Principal>;
 }
 
-export function createTokenVerifier(config: Pick<RelayConfig, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'tenantClaim'>): TokenVerifier {
-  const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
-    ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 })
-    : new TextEncoder().encode(config.jwtSecret ?? '');
-  const algorithms = config.jwksUrl ? JWKS_ALGORITHMS : ['HS256'];
-  const options = {
-    algorithms,
-    ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
-    ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
-  };
+type VerifyOptions = Pick<RelayConfig, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'tenantClaim'>;
 
+export function createTokenVerifier(config: VerifyOptions): TokenVerifier {
+  if (config.jwksUrl) {
+    const keys = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    const options = {
+      algorithms: JWKS_ALGORITHMS,
+      ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
+      ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
+    };
+    return {
+      async verify(token) {
+        precheck(token);
+        try {
+          const { payload } = await jwtVerify(token!, keys, options);
+          return principalOf(payload, config.tenantClaim);
+        } catch (err) {
+          throw err instanceof AuthError ? err : translate(err);
+        }
+      },
+    };
+  }
+  const secret = Buffer.from(config.jwtSecret ?? '', 'utf8');
   return {
-    async verify(token) {
-      if (!token) throw new AuthError('missing', 'no token: send it as the subprotocol bearer.<jwt> or as ?token=');
-      if (token.length > MAX_TOKEN_BYTES) throw new AuthError('too_large', 'token too large');
-      if (!/^[\w-]+\.[\w-]+\.[\w-]*$/.test(token)) throw new AuthError('malformed', 'malformed token');
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await (typeof key === 'function' ? jwtVerify(token, key, options) : jwtVerify(token, key, options)));
-      } catch (err) {
-        throw translate(err);
-      }
-      return principalOf(payload, config.tenantClaim);
+    verify(token) {
+      precheck(token);
+      return principalOf(verifyHs256(token!, secret, config), config.tenantClaim);
     },
   };
+}
+
+function precheck(token: string | undefined): void {
+  if (!token) throw new AuthError('missing', 'no token: send it as the subprotocol bearer.<jwt> or as ?token=');
+  if (token.length > MAX_TOKEN_BYTES) throw new AuthError('too_large', 'token too large');
+  if (!/^[\w-]+\.[\w-]+\.[\w-]*$/.test(token)) throw new AuthError('malformed', 'malformed token');
+}
+
+/** HS256 with the claim rules jose applies (exp, nbf, iat types; aud and iss when configured); jose decodes. */
+function verifyHs256(token: string, secret: Buffer, config: VerifyOptions): JWTPayload {
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  let payload: JWTPayload;
+  try {
+    header = decodeProtectedHeader(token);
+    payload = decodeJwt(token);
+  } catch {
+    throw new AuthError('malformed', 'malformed token');
+  }
+  if (header.alg !== 'HS256') throw new AuthError('bad_algorithm', 'token algorithm not accepted');
+  if (header.crit !== undefined || header.b64 !== undefined) throw new AuthError('malformed', 'malformed token');
+  const dot = token.lastIndexOf('.');
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+  const expected = createHmac('sha256', secret).update(token.slice(0, dot)).digest();
+  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
+    throw new AuthError('bad_signature', 'token signature invalid');
+  }
+  const now = Math.floor(Date.now() / 1000);
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    if (payload[claim] !== undefined && typeof payload[claim] !== 'number') throw new AuthError('bad_claims', `token claim ${claim} not accepted`);
+  }
+  if (payload.exp !== undefined && payload.exp <= now) throw new AuthError('expired', 'token expired');
+  if (payload.nbf !== undefined && payload.nbf > now) throw new AuthError('bad_claims', 'token claim nbf not accepted');
+  if (config.jwtAudience) {
+    const aud = payload.aud;
+    if (!(aud === config.jwtAudience || (Array.isArray(aud) && aud.includes(config.jwtAudience)))) {
+      throw new AuthError('wrong_audience', 'token audience not accepted');
+    }
+  }
+  if (config.jwtIssuer && payload.iss !== config.jwtIssuer) throw new AuthError('wrong_issuer', 'token issuer not accepted');
+  return payload;
 }
 
 function translate(err: unknown): AuthError {

@@ -121,7 +121,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     // The hard limit (uWS closes the connection outright) sits above ours: the housekeeping pass
     // closes a slow socket with 4008 first, and no frame is ever dropped from a socket that stays open.
     maxBackpressure: config.maxBackpressure * 2,
-    closeOnBackpressureLimit: 1, // a boolean in uWS, typed as a number in its declarations
+    closeOnBackpressureLimit: 0, // a boolean in uWS, typed as a number in its declarations
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log }),
     open: (ws) => {
       sockets.add(ws);
@@ -151,7 +151,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
         case 'ping': return void ws.send('{"type":"pong"}');
         case 'auth':
-          verifier.verify(msg.token).then((next) => {
+          Promise.resolve().then(() => verifier.verify(msg.token)).then((next) => {
             if (d.closed) return;
             if (!samePrincipalScope(d.principal, next)) {
               return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');

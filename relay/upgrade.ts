@@ -1,6 +1,6 @@
-// The WebSocket upgrade: token and origin checked before the socket exists, in the uWS order (copy, onAborted, await, check, cork+upgrade).
+// The WebSocket upgrade: token and origin checked before the socket exists; async checks follow the uWS order (copy, onAborted, await, check, cork+upgrade).
 import { BEARER_PREFIX, PROTOCOL } from '../client/protocol.js';
-import { AuthError, type TokenVerifier } from './auth.js';
+import { AuthError, type Principal, type TokenVerifier } from './auth.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SocketData } from './socket-data.js';
@@ -35,13 +35,11 @@ export function createUpgradeHandler(o: UpgradeOptions) {
     const origin = req.getHeader('origin');
     const queryToken = req.getQuery('token');
     let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
     const refuse = (status: string, reason: string, label?: string) => {
       if (label) o.metrics.authFailures.inc({ reason: label });
       res.cork(() => {
-        res.writeStatus(status).writeHeader('content-type', 'text/plain; charset=utf-8').end(reason);
+        // close the connection too: a refused client has no business keeping it
+        res.writeStatus(status).writeHeader('content-type', 'text/plain; charset=utf-8').end(reason, true);
       });
     };
     if (o.allowedOrigins && origin && !o.allowedOrigins.includes(origin)) {
@@ -50,19 +48,36 @@ export function createUpgradeHandler(o: UpgradeOptions) {
       return;
     }
     const { echo, token } = readProtocols(protocolHeader);
-    o.verifier.verify(token ?? (queryToken || undefined)).then(
+    const accept = (principal: Principal) => {
+      const data: SocketData = { principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, closed: false, drained: undefined };
+      res.upgrade(data, key, echo, extensions, context);
+    };
+    const reject = (err: unknown) => {
+      if (err instanceof AuthError) return refuse('401 Unauthorized', err.message, err.reason);
+      o.log.error({ err }, 'token verification failed unexpectedly');
+      refuse('401 Unauthorized', 'token not accepted', 'malformed');
+    };
+    let result: Principal | Promise<Principal>;
+    try {
+      result = o.verifier.verify(token ?? (queryToken || undefined));
+    } catch (err) {
+      return reject(err);
+    }
+    if (!(result instanceof Promise)) {
+      // Synchronous (HS256): still inside uWS's handler, which is corked for us.
+      accept(result);
+      return;
+    }
+    // Asynchronous (JWKS): req is dead after the await; watch for the client leaving meanwhile.
+    res.onAborted(() => {
+      aborted = true;
+    });
+    result.then(
       (principal) => {
-        if (aborted) return;
-        const data: SocketData = { principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, closed: false, drained: undefined };
-        res.cork(() => {
-          res.upgrade(data, key, echo, extensions, context);
-        });
+        if (!aborted) res.cork(() => accept(principal));
       },
       (err: unknown) => {
-        if (aborted) return;
-        if (err instanceof AuthError) return refuse('401 Unauthorized', err.message, err.reason);
-        o.log.error({ err }, 'token verification failed unexpectedly');
-        refuse('401 Unauthorized', 'token not accepted', 'malformed');
+        if (!aborted) reject(err);
       },
     );
   };

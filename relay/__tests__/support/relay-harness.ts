@@ -1,0 +1,150 @@
+// Test support for the relay: an in-process relay on the file's database, tokens, and a raw WebSocket client.
+import http from 'node:http';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { afterAll } from 'vitest';
+import { registerLeakProbe, type TestDatabase } from '../../../db/testing/index.js';
+import { loadConfig } from '../../config.js';
+import { createLogger } from '../../log.js';
+import { startRelay, type Relay } from '../../relay.js';
+import type { ListenSession } from '../../listen-session.js';
+
+export const SECRET = 'test-secret-test-secret-test-secret-0123';
+
+export interface TestRelay extends Relay {
+  url: string;
+  http: string;
+}
+
+/** Starts a relay on `db` (closed after the file); `env` overrides configuration variables. */
+export async function startTestRelay(db: TestDatabase, env: Record<string, string> = {}, session?: ListenSession): Promise<TestRelay> {
+  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: process.env.TEST_RELAY_LOG ?? 'silent', ...env });
+  const relay = await startRelay({ config: { ...config, databaseUrl: db.url }, log: createLogger(config.logLevel), ...(session ? { session } : {}) });
+  const unregister = registerLeakProbe(`relay:${relay.port} sockets`, () => relay.connections);
+  afterAll(async () => {
+    unregister();
+    await relay.close();
+  });
+  return Object.assign(relay, { url: `ws://127.0.0.1:${relay.port}/ws`, http: `http://127.0.0.1:${relay.port}` });
+}
+
+/** An HS256 token; `tenant_id` unless `claims` says otherwise. */
+export function token(claims: Record<string, unknown>, options: { secret?: string; expiresIn?: number | string; alg?: string } = {}): Promise<string> {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setIssuedAt();
+  if (options.expiresIn !== undefined) jwt.setExpirationTime(options.expiresIn);
+  else jwt.setExpirationTime('1h');
+  return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET));
+}
+
+/** A message the relay sent, parsed. */
+export type Frame = Record<string, any>;
+
+/** A raw WebSocket client that records every frame. */
+export interface TestClient {
+  ws: WebSocket;
+  frames: Frame[];
+  /** Frames of type tx for one subscription. */
+  txs(sub?: string): Frame[];
+  send(message: unknown): void;
+  /** Resolves with the first matching frame that no earlier next() returned (it may have arrived already). */
+  next(match: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  /** Waits until `cond()` holds. */
+  until(cond: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): Promise<void>;
+}
+
+export async function connect(url: string, tokenOrNull: string | null, options: { via?: 'protocol' | 'query'; origin?: string; protocols?: string[] } = {}): Promise<TestClient> {
+  const via = options.via ?? 'protocol';
+  const target = via === 'query' && tokenOrNull ? `${url}?token=${encodeURIComponent(tokenOrNull)}` : url;
+  const protocols = options.protocols ?? (via === 'protocol' && tokenOrNull ? ['pgrelay.v1', `bearer.${tokenOrNull}`] : ['pgrelay.v1']);
+  const ws = new WebSocket(target, protocols, options.origin ? { origin: options.origin } : {});
+  const frames: Frame[] = [];
+  const taken = new WeakSet<Frame>();
+  const listeners = new Set<() => void>();
+  ws.on('message', (data) => {
+    frames.push(JSON.parse(data.toString()) as Frame);
+    for (const l of listeners) l();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.on('close', (code, reason) => {
+      resolve({ code, reason: reason.toString() });
+      for (const l of listeners) l();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        ws.terminate();
+        reject(Object.assign(new Error(`HTTP ${res.statusCode}: ${body}`), { status: res.statusCode, body }));
+      });
+    });
+  });
+  const until = (cond: () => boolean, timeoutMs = 10_000, what = 'condition') => new Promise<void>((resolve, reject) => {
+    if (cond()) return resolve();
+    const timer = setTimeout(() => {
+      listeners.delete(check);
+      reject(new Error(`timed out waiting for ${what}; last frames: ${JSON.stringify(frames.slice(-3)).slice(0, 600)}`));
+    }, timeoutMs);
+    const check = () => {
+      if (!cond()) return;
+      clearTimeout(timer);
+      listeners.delete(check);
+      resolve();
+    };
+    listeners.add(check);
+  });
+  return {
+    ws,
+    frames,
+    txs: (sub) => frames.filter((f) => f.type === 'tx' && (sub === undefined || f.sub === sub)),
+    send: (message) => ws.send(typeof message === 'string' ? message : JSON.stringify(message)),
+    async next(match, timeoutMs = 10_000) {
+      let found: Frame | undefined;
+      await until(() => (found = frames.find((f) => !taken.has(f) && match(f))) !== undefined, timeoutMs, 'a matching frame');
+      taken.add(found!);
+      return found!;
+    },
+    until,
+    closed,
+    async close() {
+      if (ws.readyState === WebSocket.CLOSED) return;
+      ws.close();
+      await closed;
+    },
+  };
+}
+
+/** The HTTP status and body a refused upgrade gets. */
+export async function refused(url: string, tokenOrNull: string | null, options: Parameters<typeof connect>[2] = {}): Promise<{ status: number; body: string }> {
+  try {
+    const c = await connect(url, tokenOrNull, options);
+    await c.close();
+  } catch (err) {
+    const e = err as { status?: number; body?: string };
+    if (e.status) return { status: e.status, body: e.body ?? '' };
+    throw err;
+  }
+  throw new Error('the upgrade was accepted');
+}
+
+/** GET over a connection of its own that closes afterwards (fetch would keep a pooled socket open past the test). */
+export function httpGet(url: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    }).on('error', reject);
+  });
+}
+
+/** The value of one Prometheus sample, e.g. metric(text, 'pgrelay_frames_published_total'). */
+export function metric(text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
