@@ -34,9 +34,13 @@ export function parseClientMessage(text: string): Parsed {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.') || 'message';
     const id = typeof (raw as { id?: unknown }).id === 'string' ? ((raw as { id: string }).id).slice(0, 128) : undefined;
-    return { ok: false, code: type === 'subscribe' ? 'bad_subscription' : 'bad_message', message: `${type}: field ${field} ${describeIssue(issue)}`, ...(id ? { id } : {}) };
+    const code = type === 'subscribe' ? 'bad_subscription' : 'bad_message';
+    if (issue.code === 'unrecognized_keys') {
+      return { ok: false, code, message: `${type}: unknown field ${issue.keys.join(', ')}`, ...(id ? { id } : {}) };
+    }
+    const field = issue.path.join('.') || 'message';
+    return { ok: false, code, message: `${type}: field ${field} ${describeIssue(issue)}`, ...(id ? { id } : {}) };
   }
   const message = parsed.data as ClientMessage;
   if (message.type === 'subscribe' && message.since !== undefined && message.snapshot) {
@@ -50,7 +54,6 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'invalid_type': return `must be ${issue.expected}`;
     case 'too_small': return 'is too small or empty';
     case 'too_big': return 'is too large';
-    case 'unrecognized_keys': return `has unknown keys ${issue.keys.join(', ')}`;
     case 'invalid_value': return 'has an unexpected value';
     default: return 'is invalid';
   }

@@ -115,13 +115,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   });
   app.ws<SocketData>('/ws', {
     compression: uws.DISABLED,
-    maxPayloadLength: config.maxMessage,
+    // uWS drops a connection abruptly (1006) above this; up to it we answer 1009 ourselves
+    maxPayloadLength: Math.max(config.maxMessage * 4, 1024 * 1024),
     idleTimeout: config.idleTimeout,
     sendPingsAutomatically: true,
     // The hard limit (uWS closes the connection outright) sits above ours: the housekeeping pass
     // closes a slow socket with 4008 first, and no frame is ever dropped from a socket that stays open.
-    maxBackpressure: config.maxBackpressure * 2,
-    closeOnBackpressureLimit: 0, // a boolean in uWS, typed as a number in its declarations
+    maxBackpressure: config.maxBackpressure * 4,
+    closeOnBackpressureLimit: 1, // a boolean in uWS, typed as a number in its declarations
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log }),
     open: (ws) => {
       sockets.add(ws);
@@ -137,11 +138,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       d.tokens = Math.min(config.rateLimit, d.tokens + ((now - d.refilledAt) / 1000) * config.rateLimit);
       d.refilledAt = now;
       if (d.tokens < 1) {
-        d.strikes++;
-        if (d.strikes > config.rateLimit) return io.end(ws, CloseCode.RateLimited, 'too many messages');
-        return io.error(ws, 'rate_limited', `at most ${config.rateLimit} messages per second`);
+        if (++d.dropped > config.rateLimit) return io.end(ws, CloseCode.RateLimited, 'too many messages');
+        return io.error(ws, 'rate_limited', `at most ${config.rateLimit} messages per second`, undefined, false);
       }
       d.tokens -= 1;
+      if (message.byteLength > config.maxMessage) return io.end(ws, CloseCode.MessageTooBig, 'message too big');
       if (isBinary) return io.error(ws, 'bad_message', 'messages are JSON text frames');
       const parsed = parseClientMessage(Buffer.from(message).toString('utf8'));
       if (!parsed.ok) return io.error(ws, parsed.code, parsed.message, parsed.id);
@@ -188,14 +189,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let tick = 0;
   const housekeeping = setInterval(() => {
     const nowSec = Date.now() / 1000;
-    const checkExpiry = tick++ % 4 === 0;
+    const checkExpiry = tick++ % 10 === 0;
     for (const ws of sockets) {
       const d = ws.getUserData();
       if (d.closed) continue;
       if (ws.getBufferedAmount() > config.maxBackpressure) io.overflow(ws);
       else if (checkExpiry && d.principal.exp !== undefined && d.principal.exp <= nowSec) io.end(ws, CloseCode.TokenExpired, 'token expired');
     }
-  }, 250);
+  }, 100);
   housekeeping.unref();
   const pruner = new Pruner(pool, config.retention, config.pruneIntervalMs, log);
   pruner.start();

@@ -20,6 +20,8 @@ export interface SocketData {
   refilledAt: number;
   /** Malformed or refused messages so far. */
   strikes: number;
+  /** Messages dropped for exceeding the rate limit so far. */
+  dropped: number;
   closed: boolean;
   /** Resolves waiters when uWS reports the send buffer drained. */
   drained: (() => void) | undefined;

@@ -33,12 +33,12 @@ export class SocketIO {
     return true;
   }
 
-  /** An error frame; counts as a strike, and too many strikes close the socket. */
-  error(ws: WS, code: ErrorCode, message: string, id?: string): void {
+  /** An error frame; unless `strike` is false it counts as a strike, and too many strikes close the socket. */
+  error(ws: WS, code: ErrorCode, message: string, id?: string, strike = true): void {
     this.#metrics.protocolErrors.inc({ code });
     const d = ws.getUserData();
     this.send(ws, errorFrame(code, message, id));
-    if (++d.strikes >= MAX_STRIKES && !d.closed) this.end(ws, CloseCode.ProtocolAbuse, 'too many refused messages');
+    if (strike && ++d.strikes >= MAX_STRIKES && !d.closed) this.end(ws, CloseCode.ProtocolAbuse, 'too many refused messages');
   }
 
   /** The socket fell behind: close it with 4008; its client resumes from its cursor, so nothing is lost. */

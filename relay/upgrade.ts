@@ -49,7 +49,7 @@ export function createUpgradeHandler(o: UpgradeOptions) {
     }
     const { echo, token } = readProtocols(protocolHeader);
     const accept = (principal: Principal) => {
-      const data: SocketData = { principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, closed: false, drained: undefined };
+      const data: SocketData = { principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, dropped: 0, closed: false, drained: undefined };
       res.upgrade(data, key, echo, extensions, context);
     };
     const reject = (err: unknown) => {

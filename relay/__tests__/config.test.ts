@@ -1,0 +1,44 @@
+// Configuration: defaults, flags over environment, and one sentence naming the variable for every bad value.
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors.js';
+import { loadConfig } from '../config.js';
+
+describe('loadConfig', () => {
+  it('has documented defaults and is frozen', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 8080, host: '0.0.0.0', tenantClaim: 'tenant_id', historyTx: 20000, historyBytes: 64 * 1024 * 1024, retention: '7 days',
+      maxBackpressure: 4 * 1024 * 1024, maxSubscriptions: 100, maxFrame: 256 * 1024, maxMessage: 16 * 1024, rateLimit: 50, idleTimeout: 60, logLevel: 'info',
+      databaseUrl: undefined, jwtSecret: undefined, allowedOrigins: undefined,
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads flags over the environment', () => {
+    const c = loadConfig({ PORT: '9000', RELAY_HISTORY_BYTES: '8mb' }, ['--port', '9100', '--history-tx=5', '--allowed-origins', 'https://a.example, http://localhost:5173']);
+    expect(c).toMatchObject({ port: 9100, historyTx: 5, historyBytes: 8 * 1024 * 1024, allowedOrigins: ['https://a.example', 'http://localhost:5173'] });
+  });
+
+  it.each([
+    [{ PORT: '70000' }, [], 'PORT must be a TCP port number from 0 to 65535; got "70000".'],
+    [{}, ['--port', 'x'], '--port (PORT) must be a TCP port number from 0 to 65535; got "x".'],
+    [{ DATABASE_URL: 'mysql://x' }, [], 'DATABASE_URL must be a postgres:// connection URL; got (value hidden).'],
+    [{ RELAY_JWT_SECRET: 'short' }, [], 'RELAY_JWT_SECRET must be at least 32 characters long (HS256 needs 256 bits of secret); got (value hidden).'],
+    [{ RELAY_JWKS_URL: 'ftp://keys' }, [], 'RELAY_JWKS_URL must be an http(s) URL of a JSON Web Key Set; got "ftp://keys".'],
+    [{ RELAY_TENANT_CLAIM: 'a b' }, [], 'RELAY_TENANT_CLAIM must be a claim name (letters, digits, _ . : -); got "a b".'],
+    [{ RELAY_ALLOWED_ORIGINS: 'example.com' }, [], 'RELAY_ALLOWED_ORIGINS must be a comma-separated list of origins such as https://app.example.com; got "example.com".'],
+    [{ RELAY_HISTORY_TX: '-1' }, [], 'RELAY_HISTORY_TX must be an integer from 0 to 10000000; got "-1".'],
+    [{ RELAY_HISTORY_BYTES: 'lots' }, [], 'RELAY_HISTORY_BYTES must be a size from 0 to 16gb, such as 64mb; got "lots".'],
+    [{ RELAY_RETENTION: 'forever' }, [], 'RELAY_RETENTION must be a Postgres interval such as "7 days" or "12 hours"; got "forever".'],
+    [{ RELAY_MAX_BACKPRESSURE: '1kb' }, [], 'RELAY_MAX_BACKPRESSURE must be a size from 64kb to 1gb, such as 4mb; got "1kb".'],
+    [{ RELAY_MAX_SUBSCRIPTIONS: '0' }, [], 'RELAY_MAX_SUBSCRIPTIONS must be an integer from 1 to 10000; got "0".'],
+    [{ RELAY_MAX_FRAME: '1' }, [], 'RELAY_MAX_FRAME must be a size from 16kb to 64mb, such as 256kb; got "1".'],
+    [{ RELAY_IDLE_TIMEOUT: '10' }, [], 'RELAY_IDLE_TIMEOUT must be seconds from 8 to 960 (a multiple of 4); got "10".'],
+    [{ LOG_LEVEL: 'loud' }, [], 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud".'],
+    [{ RELAY_JWT_SECRET: 'x'.repeat(32), RELAY_JWKS_URL: 'https://k.example/jwks' }, [], 'RELAY_JWT_SECRET and RELAY_JWKS_URL are both set; set only one of them.'],
+    [{}, ['--colour', 'red'], 'Unknown option --colour; run pgrelay start --help for the list.'],
+    [{}, ['--port'], 'Option --port needs a value.'],
+  ] as const)('%j %j', (env, argv, message) => {
+    expect(() => loadConfig(env, argv)).toThrow(new ConfigError(message));
+  });
+});

@@ -1,0 +1,109 @@
+// Failures: the relay killed with SIGKILL and restarted, and its LISTEN backend terminated; clients of the real client library lose nothing.
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRelayClient, type RelayClient } from '../../client/index.js';
+import { freePort } from '../../db/embedded-server.js';
+import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { runCli, type CliProcess } from './support/cli-process.js';
+import { httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
+
+const db = useTestDatabase();
+const processes: CliProcess[] = [];
+
+beforeAll(async () => {
+  await db.query(`create table orders (id serial primary key, tenant_id text not null, n int); select relay.watch('orders', 'tenant_id')`);
+});
+afterAll(async () => {
+  for (const p of processes) {
+    p.signal('SIGKILL');
+    await p.exited;
+  }
+});
+leakGuard(() => db.name);
+
+function writer(): { stop: () => Promise<void> } {
+  let running = true;
+  const done = (async () => {
+    const c = await db.connect();
+    try {
+      for (let n = 0; running; n++) {
+        await c.query(`insert into orders (tenant_id, n) values ($1, $2)`, [n % 3 ? 'a' : 'b', n]);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    } finally {
+      await c.end();
+    }
+  })();
+  return { stop: async () => { running = false; await done; } };
+}
+
+async function expectedSeqs(after: number): Promise<number[]> {
+  const { rows } = await db.query(`select distinct t.seq::int as seq from relay.transactions t join relay.changes c using (txid) where c.tenant = 'a' and t.seq > $1 order by 1`, [after]);
+  return rows.map((r) => r.seq);
+}
+
+async function follow(url: string): Promise<{ client: RelayClient; seqs: number[]; start: number; until: (seq: number) => Promise<void> }> {
+  const client = createRelayClient({ url, token: () => token({ tenant_id: 'a' }), WebSocket: WebSocket as never, backoff: { minMs: 50, maxMs: 400 } });
+  const seqs: number[] = [];
+  const sub = client.subscribe('orders', {}, { onTransaction: (tx) => void seqs.push(tx.seq) });
+  const t0 = Date.now();
+  while (sub.cursor === undefined && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+  const start = sub.cursor!;
+  const until = async (seq: number) => {
+    const t1 = Date.now();
+    while (!seqs.includes(seq)) {
+      if (Date.now() - t1 > 20_000) throw new Error(`client never got seq ${seq}; last ${seqs.at(-1)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { client, seqs, start, until };
+}
+
+describe('failover', () => {
+  it('a relay killed with SIGKILL and started again: the client resumes and misses nothing', async () => {
+    const port = await freePort();
+    const env = { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
+    const first = runCli(['start'], env);
+    processes.push(first);
+    await first.waitFor(/pgrelay listening on/);
+    const { client, seqs, start, until } = await follow(`ws://127.0.0.1:${port}/ws`);
+    const statuses: string[] = [];
+    client.onStatus(({ to }) => statuses.push(to));
+    const w = writer();
+    await new Promise((r) => setTimeout(r, 400));
+    first.signal('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+    await new Promise((r) => setTimeout(r, 600)); // writes go on while no relay runs
+    const second = runCli(['start'], env);
+    processes.push(second);
+    await second.waitFor(/pgrelay listening on/);
+    await new Promise((r) => setTimeout(r, 400));
+    await w.stop();
+    const expected = await expectedSeqs(start);
+    await until(expected.at(-1)!);
+    expect(statuses).toContain('reconnecting');
+    expect(seqs).toEqual(expected);
+    client.close();
+    second.signal('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 60_000);
+
+  it("the LISTEN backend terminated: the relay reads the gap and clients see none", async () => {
+    const relay = await startTestRelay(db);
+    const { client, seqs, start, until } = await follow(relay.url);
+    const w = writer();
+    await new Promise((r) => setTimeout(r, 200));
+    const { rows } = await db.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'pgrelay-listener' and datname = current_database()`);
+    expect(rows.length).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 800));
+    await w.stop();
+    const expected = await expectedSeqs(start);
+    await until(expected.at(-1)!);
+    expect(seqs).toEqual(expected);
+    const text = (await httpGet(`${relay.http}/metrics`)).body;
+    expect(metric(text, 'pgrelay_listener_reconnects_total')).toBeGreaterThanOrEqual(1);
+    expect((await httpGet(`${relay.http}/readyz`)).status).toBe(200);
+    client.close();
+    await relay.close();
+  }, 60_000);
+});

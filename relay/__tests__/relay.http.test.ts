@@ -1,0 +1,54 @@
+// The HTTP side: health, readiness, metrics, the inspector page, 404s, and a graceful SIGTERM.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../db/embedded-server.js';
+import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { runCli } from './support/cli-process.js';
+import { connect, httpGet, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+
+const db = useTestDatabase();
+let relay: TestRelay;
+
+beforeAll(async () => {
+  await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  relay = await startTestRelay(db);
+});
+leakGuard(() => db.name);
+
+describe('HTTP endpoints', () => {
+  it('/healthz, /readyz, /metrics, / and 404', async () => {
+    expect(await httpGet(`${relay.http}/healthz`)).toMatchObject({ status: 200, body: '{"status":"ok"}' });
+    const ready = await httpGet(`${relay.http}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toEqual({ status: 'ready', position: expect.any(Number) });
+    const metrics = await httpGet(`${relay.http}/metrics`);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    for (const name of ['pgrelay_connections', 'pgrelay_subscriptions', 'pgrelay_transactions_received_total', 'pgrelay_frames_published_total',
+      'pgrelay_deliveries_total', 'pgrelay_commit_to_send_seconds', 'pgrelay_replays_total', 'pgrelay_resets_total', 'pgrelay_auth_failures_total',
+      'pgrelay_backpressure_closes_total', 'pgrelay_listener_reconnects_total', 'pgrelay_ready', 'pgrelay_uws_native_info']) {
+      expect(metrics.body).toContain(`# TYPE ${name} `);
+    }
+    const page = await httpGet(`${relay.http}/`);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.body).toContain('pgrelay inspector');
+    expect(await httpGet(`${relay.http}/nope`)).toMatchObject({ status: 404, body: '{"error":"not_found"}' });
+  });
+});
+
+describe('SIGTERM', () => {
+  it('closes sockets with 1001 and exits 0 within 5 s', async () => {
+    const port = await freePort();
+    const p = runCli(['start'], { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
+    try {
+      await p.waitFor(/pgrelay listening on/);
+      const c = await connect(`ws://127.0.0.1:${port}/ws`, await token({ tenant_id: 'a' }));
+      const t0 = Date.now();
+      p.signal('SIGTERM');
+      expect(await c.closed).toEqual({ code: 1001, reason: 'relay shutting down' });
+      expect(await p.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      p.signal('SIGKILL');
+      await p.exited;
+    }
+  });
+});
