@@ -31,6 +31,7 @@ const norm = (k: QueryKey) => JSON.stringify(k, (_, v) => (typeof v == 'number' 
  * invalidate the whole table (lists and details). Returns the function that stops it.
  */
 export function syncQueryClient<DB>(client: RelayClient<DB>, queryClient: QueryClient, tables: SyncTables<DB>): () => void {
+  const again = new Set<object>();
   const subs = Object.entries(tables as Record<string, TableSync>).map(([table, t]) => {
     const cols = t.primaryKey ?? ['id'];
     const detailKey = t.detail && ((pk: Rec) => norm(t.detail!(pk as any)));
@@ -75,6 +76,15 @@ export function syncQueryClient<DB>(client: RelayClient<DB>, queryClient: QueryC
               if (detail) queryClient.removeQueries(detail);
             }
           }
+          // A fetch in flight answers with data read before this transaction and would overwrite the patch:
+          // once it lands, fetch again (once per fetch, however many transactions arrive meanwhile).
+          for (const queryKey of [t.lists, detailPrefix])
+            if (queryKey?.length)
+              for (const q of queryClient.getQueryCache().findAll({ queryKey, fetchStatus: 'fetching' }))
+                if (!again.has(q)) {
+                  again.add(q);
+                  q.fetch().catch(() => 0).finally(() => (again.delete(q), queryClient.invalidateQueries({ queryKey: q.queryKey, exact: true })));
+                }
           if (level) invalidate(level > 1);
         }),
     });

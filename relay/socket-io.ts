@@ -52,6 +52,7 @@ export class SocketIO {
     const d = ws.getUserData();
     if (d.closed) return;
     d.closed = true;
+    this.#metrics.closes.inc({ code: String(code) });
     ws.cork(() => ws.end(code, reason));
   }
 

@@ -1,0 +1,20 @@
+// The short chaos profile inside npm test: every fault kind, then exact accounting with no loss, duplicate, reorder or leak.
+import { describe, expect, it } from 'vitest';
+import { runChaos } from '../chaos/chaos.js';
+import { failures, formatReport, profiles } from '../chaos/run.js';
+
+describe('chaos (short profile)', () => {
+  it('loses, duplicates and reorders nothing through relay kills, Postgres restarts, cut and stalled clients and expiring tokens', async () => {
+    const report = await runChaos({ ...profiles.short, seconds: Number(process.env.PGRELAY_CHAOS_SECONDS ?? 35), ...(process.env.TEST_PG_BIN ? { pgBinDir: process.env.TEST_PG_BIN } : {}) });
+    console.log(formatReport(report, 'vitest bench/__tests__/chaos.short.test.ts'));
+    expect(failures(report)).toEqual([]);
+    expect(report.tally.expectedTransactions).toBeGreaterThan(1000);
+    expect(report.faults.relay_kill).toBeGreaterThanOrEqual(1);
+    expect(report.faults.pg_restart).toBeGreaterThanOrEqual(1);
+    expect(report.faults.listener_kill).toBeGreaterThanOrEqual(1);
+    expect(report.faults.client_cut).toBeGreaterThanOrEqual(1);
+    expect(report.faults.stall).toBeGreaterThanOrEqual(1);
+    expect(report.closes['4001'] ?? 0).toBeGreaterThanOrEqual(1); // tokens expired mid-stream
+    expect(report.closes['4008'] ?? 0).toBeGreaterThanOrEqual(1); // a stalled subscriber was dropped and resumed
+  }, 240_000);
+});

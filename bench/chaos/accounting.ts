@@ -1,0 +1,88 @@
+// Exact accounting: each subscription's applied transactions against the ones relay.changes says it should have.
+import type pg from 'pg';
+import { compileFilter } from '../../relay/filter.js';
+import type { WatchedTable } from '../../relay/watched-tables.js';
+import type { Recording } from './subscribers.js';
+
+export interface Tally {
+  lost: number;
+  duplicated: number;
+  reordered: number;
+  /** Transactions applied with a different number of changes than expected. */
+  corrupted: number;
+  /** Changes of another tenant applied by a tenant-scoped subscription. */
+  crossTenant: number;
+  /** Snapshot subscriptions whose snapshot + stream differs from the table at the end. */
+  stateMismatches: number;
+  expectedTransactions: number;
+}
+
+export const emptyTally = (): Tally => ({ lost: 0, duplicated: 0, reordered: 0, corrupted: 0, crossTenant: 0, stateMismatches: 0, expectedTransactions: 0 });
+
+interface LogChange { seq: number; tenant: string | null; op: string; row: Record<string, unknown> | null; old: Record<string, unknown> | null; pk: Record<string, unknown> | null }
+
+/** The changes of the log the subscription should receive after `base`, by seq, with the relay's filter rules. */
+export async function expectedFor(db: pg.ClientBase, rec: Recording, table: WatchedTable, base: number, upTo: number): Promise<Map<number, LogChange[]>> {
+  const [schema, name] = rec.spec.table.split('.');
+  const { rows } = await db.query<LogChange & { seq: string }>(
+    `select t.seq::text as seq, c.tenant, c.op, c.row, c.old, c.pk from relay.changes c join relay.transactions t using (txid)
+     where c.schema_name = $1 and c.table_name = $2 and t.seq > $3 and t.seq <= $4 order by t.seq, c.id`,
+    [schema, name, base, upTo],
+  );
+  const filter = compileFilter(table, rec.spec.filter ?? null);
+  const out = new Map<number, LogChange[]>();
+  for (const r of rows) {
+    if (rec.spec.tenant !== null && r.tenant !== rec.spec.tenant && r.op !== 'truncate') continue;
+    let keep = true;
+    if (filter && r.op !== 'truncate') {
+      if (r.op === 'update') keep = filter.test(r.row!) || filter.test({ ...r.row!, ...(r.old ?? {}) });
+      else keep = filter.test(r.row!);
+    }
+    if (!keep) continue;
+    const seq = Number(r.seq);
+    out.set(seq, [...(out.get(seq) ?? []), { ...r, seq }]);
+  }
+  return out;
+}
+
+/** Compares one recording with the log and adds its counts to `tally`. */
+export async function account(db: pg.ClientBase, rec: Recording, table: WatchedTable, upTo: number, tally: Tally): Promise<void> {
+  const base = rec.spec.snapshot ? rec.snapshot?.seq : rec.start;
+  if (base === undefined) return;
+  const expected = await expectedFor(db, rec, table, base, upTo);
+  tally.expectedTransactions += expected.size;
+  const applied = rec.applied.filter((a) => a.seq > base);
+  const seen = new Map<number, number>();
+  let last = -1;
+  for (const a of applied) {
+    seen.set(a.seq, (seen.get(a.seq) ?? 0) + 1);
+    if (a.seq < last) tally.reordered++;
+    last = Math.max(last, a.seq);
+    const want = expected.get(a.seq);
+    if (want && want.length !== a.changes.length) tally.corrupted++;
+    if (rec.spec.tenant !== null) tally.crossTenant += a.changes.filter((c) => c.op !== 'truncate' && c.tenant !== rec.spec.tenant).length;
+  }
+  for (const [, n] of seen) if (n > 1) tally.duplicated += n - 1;
+  for (const seq of expected.keys()) if (!seen.has(seq)) tally.lost++;
+}
+
+/** A snapshot subscription's rows after applying its stream must equal the table now (same tenant and filter). */
+export async function checkState(db: pg.ClientBase, rec: Recording, pk: readonly string[], tally: Tally): Promise<void> {
+  if (!rec.spec.snapshot || !rec.snapshot) return;
+  const key = (r: Record<string, unknown>) => JSON.stringify(pk.map((k) => r[k]));
+  const state = new Map(rec.snapshot.rows.map((r) => [key(r), r]));
+  for (const a of rec.applied.filter((x) => x.seq > rec.snapshot!.seq)) {
+    for (const c of a.changes) {
+      if (c.op === 'truncate') state.clear();
+      else if (c.op === 'delete') state.delete(key(c.row!));
+      else state.set(key(c.row!), c.row!);
+    }
+  }
+  const { rows } = await db.query<{ row: Record<string, unknown> }>(
+    `select row from relay.snapshot($1::regclass, $2, $3::jsonb)`,
+    [rec.spec.table, rec.spec.tenant, rec.spec.filter ? JSON.stringify(rec.spec.filter) : null],
+  );
+  const fresh = new Map(rows.map((r) => [key(r.row), r.row]));
+  const same = fresh.size === state.size && [...fresh].every(([k, v]) => JSON.stringify(state.get(k)) === JSON.stringify(v));
+  if (!same) tally.stateMismatches++;
+}
