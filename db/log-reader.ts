@@ -94,13 +94,18 @@ export interface ChangeScope {
  */
 export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, upTo: number, chunkSize = 500): AsyncGenerator<LoggedTransaction> {
   const tables = [...scope.tables];
+  // Both shapes pin the plan to the side that is small: the seq range for every tenant, the tenant's own
+  // changes for one tenant (LATERAL keeps one transactions_txid probe per change, whatever the estimates).
   const query = scope.tenant === null
     ? sql<Row>`
         select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
         from relay.transactions t
-        join relay.changes c on c.txid = t.txid
+        cross join lateral (
+          select * from relay.changes c
+          where c.txid = t.txid and c.schema_name || '.' || c.table_name = any (${tables}::text[])
+          offset 0
+        ) c
         where t.seq > ${after} and t.seq <= ${upTo}
-          and c.schema_name || '.' || c.table_name = any (${tables}::text[])
         order by t.seq, c.id`
     : sql<Row>`
         with bound as (
@@ -108,10 +113,13 @@ export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, up
         )
         select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
         from relay.changes c
-        join relay.transactions t on t.txid = c.txid
+        cross join lateral (
+          select seq, committed_at, origin from relay.transactions t
+          where t.txid = c.txid and t.seq > ${after} and t.seq <= ${upTo}
+          limit 1
+        ) t
         where (c.tenant = ${scope.tenant} or (c.tenant is null and c.op = 'truncate'))
           and c.txid >= (select xmin from bound)
-          and t.seq > ${after} and t.seq <= ${upTo}
           and c.schema_name || '.' || c.table_name = any (${tables}::text[])
         order by t.seq, c.id`;
   return group(streamRows(db, query.compile(db), chunkSize));

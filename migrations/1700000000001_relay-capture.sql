@@ -84,11 +84,13 @@ $$;
 
 -- The JSON form of a row: excluded columns removed, int8/numeric values as strings.
 create function relay._row_json(r jsonb, exclude_columns text[], numeric_columns text[]) returns jsonb
-language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+language plpgsql immutable as $$
 declare
   k text;
   v jsonb;
 begin
+  -- No SET search_path here (it would cost a GUC swap per row): only pgrelay's SECURITY DEFINER functions,
+  -- whose search_path is pinned, may call it.
   if exclude_columns <> '{}' then r := r - exclude_columns; end if;
   foreach k in array numeric_columns loop
     v := r -> k;
@@ -102,9 +104,10 @@ begin
   return r;
 end $$;
 
--- Statement-level capture (one INSERT per statement, whatever its row count). Arguments:
+-- Statement-level capture: one INSERT ... SELECT per statement, whatever its row count. Arguments:
 -- tenant column ('' = none), primary key columns, excluded columns, int8/numeric columns (array literals).
 -- Transition tables pair old and new rows by position: Postgres appends both for each updated row.
+-- Nothing here builds the NOTIFY payload: the sequencer reads it back once per transaction, if small.
 create function relay.capture() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -118,78 +121,58 @@ declare
   pk_cols text[] := tg_argv[1]::text[];
   excl text[] := tg_argv[2]::text[];
   nums text[] := tg_argv[3]::text[];
-  tbl text := tg_table_schema || '.' || tg_table_name;
-  x xid8;
+  plain boolean := tg_argv[2] = '{}' and tg_argv[3] = '{}';
   added integer;
-  inline text;
-  pending text := current_setting('relay._p', true);
 begin
-  x := pg_current_xact_id();
-  -- Inline payload text is built only while the transaction is small; '!' marks "too big, send a reference".
+  -- One query shape per case, so that the plan carries no subplan it does not need (most keys are one column).
   if tg_op = 'TRUNCATE' then
     insert into relay.changes (txid, id, tenant, schema_name, table_name, op)
-    values (x, n + 1, null, tg_table_schema, tg_table_name, 'truncate');
+    values (pg_current_xact_id(), n + 1, null, tg_table_schema, tg_table_name, 'truncate');
     added := 1;
-    inline := json_build_object('id', n + 1, 'tenant', null, 'table', tbl, 'op', 'truncate', 'pk', null, 'row', null, 'old', null)::text;
-  elsif tg_op = 'INSERT' or tg_op = 'DELETE' then
-    with src as (
-      select relay._row_json(to_jsonb(t), excl, nums) as r, row_number() over () as i
-      from relay_rows t
-    ), ins as (
-      insert into relay.changes as c (txid, id, tenant, schema_name, table_name, op, pk, row)
-      select x, n + src.i, src.r ->> tenant_col, tg_table_schema, tg_table_name, lower(tg_op),
-             case when cardinality(pk_cols) = 1 then jsonb_build_object(pk_cols[1], src.r -> pk_cols[1])
-                  else (select jsonb_object_agg(k, src.r -> k) from unnest(pk_cols) k) end,
-             src.r
-      from src
-      returning c.id, c.tenant, c.op, c.pk, c.row
-    )
-    select count(*)::integer,
-           case when pending = '!' or count(*) > 32 then '!'
-                else string_agg(json_build_object('id', ins.id, 'tenant', ins.tenant, 'table', tbl, 'op', ins.op, 'pk', ins.pk, 'row', ins.row, 'old', null)::text, ',' order by ins.id) end
-    into added, inline
-    from ins;
-  else
-    with nw as (
-      select relay._row_json(to_jsonb(t), excl, nums) as r, row_number() over () as i from relay_new t
-    ), od as (
-      select relay._row_json(to_jsonb(t), excl, nums) as r, row_number() over () as i from relay_old t
-    ), ins as (
-      insert into relay.changes as c (txid, id, tenant, schema_name, table_name, op, pk, row, old)
-      select x, n + nw.i, nw.r ->> tenant_col, tg_table_schema, tg_table_name, 'update',
-             case when cardinality(pk_cols) = 1 then jsonb_build_object(pk_cols[1], nw.r -> pk_cols[1])
-                  else (select jsonb_object_agg(k, nw.r -> k) from unnest(pk_cols) k) end,
-             nw.r,
+  elsif tg_op = 'UPDATE' then
+    if cardinality(pk_cols) = 1 then
+      insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old)
+      select pg_current_xact_id(), n + nw.i, nw.r ->> tenant_col, tg_table_schema, tg_table_name, 'update',
+             jsonb_build_object(pk_cols[1], nw.r -> pk_cols[1]), nw.r,
              (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(od.r) e where nw.r -> e.key is distinct from e.value)
-      from nw join od using (i)
-      returning c.id, c.tenant, c.op, c.pk, c.row, c.old
-    )
-    select count(*)::integer,
-           case when pending = '!' or count(*) > 32 then '!'
-                else string_agg(json_build_object('id', ins.id, 'tenant', ins.tenant, 'table', tbl, 'op', ins.op, 'pk', ins.pk, 'row', ins.row, 'old', ins.old)::text, ',' order by ins.id) end
-    into added, inline
-    from ins;
+      from (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_new t) nw
+      join (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_old t) od using (i);
+    else
+      insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old)
+      select pg_current_xact_id(), n + nw.i, nw.r ->> tenant_col, tg_table_schema, tg_table_name, 'update',
+             (select jsonb_object_agg(k, nw.r -> k) from unnest(pk_cols) k), nw.r,
+             (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(od.r) e where nw.r -> e.key is distinct from e.value)
+      from (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_new t) nw
+      join (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_old t) od using (i);
+    end if;
+    get diagnostics added = row_count;
+  elsif cardinality(pk_cols) = 1 then
+    insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row)
+    select pg_current_xact_id(), n + s.i, s.r ->> tenant_col, tg_table_schema, tg_table_name, lower(tg_op),
+           jsonb_build_object(pk_cols[1], s.r -> pk_cols[1]), s.r
+    from (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_rows t) s;
+    get diagnostics added = row_count;
+  else
+    insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row)
+    select pg_current_xact_id(), n + s.i, s.r ->> tenant_col, tg_table_schema, tg_table_name, lower(tg_op),
+           (select jsonb_object_agg(k, s.r -> k) from unnest(pk_cols) k), s.r
+    from (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_rows t) s;
+    get diagnostics added = row_count;
   end if;
   if added > 0 then
     if nullif(current_setting('relay._seq', true), '') is not null then
-      raise exception 'pgrelay: this transaction already took its commit position, so its later changes to % cannot be streamed', tbl
+      raise exception 'pgrelay: this transaction already took its commit position, so its later changes to %.% cannot be streamed', tg_table_schema, tg_table_name
         using errcode = 'PR006',
               hint = 'SET CONSTRAINTS ALL IMMEDIATE fired pgrelay''s commit trigger early: name the constraints to check instead of ALL, or make the change before it.';
     end if;
     perform set_config('relay._n', (n + added)::text, true);
-    if pending = '!' or inline = '!' or octet_length(coalesce(pending, '')) + octet_length(inline) > 7500 then
-      perform set_config('relay._p', '!', true);
-    elsif coalesce(pending, '') = '' then
-      perform set_config('relay._p', inline, true);
-    else
-      perform set_config('relay._p', pending || ',' || inline, true);
-    end if;
   end if;
   return null;
 end $$;
 
 -- The sequencer: once per transaction, at commit (a deferred constraint trigger on the transaction's first
--- change). The advisory lock is held until the commit completes, so seq order is commit order.
+-- change). The advisory lock is held until the commit completes, so seq order is commit order; everything
+-- that can run before the lock (reading back a small transaction's changes for the payload) does.
 create function relay.sequence() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -198,24 +181,30 @@ as $$
 declare
   s bigint;
   at timestamptz;
+  x xid8 := pg_current_xact_id();
   n integer := coalesce(nullif(current_setting('relay._n', true), ''), '0')::integer;
-  pending text := current_setting('relay._p', true);
   origin text := nullif(current_setting('relay.origin', true), '');
   actor text := nullif(current_setting('relay.actor', true), '');
+  inline text;
   payload text;
   hold text := coalesce(nullif(current_setting('relay.sequenced_timeout', true), ''), '10s');
 begin
+  -- A small transaction travels inside the NOTIFY (under 8000 bytes with room to spare); a big one as a reference.
+  if n <= 32 then
+    select string_agg(json_build_object('id', c.id, 'tenant', c.tenant, 'table', c.schema_name || '.' || c.table_name,
+                                        'op', c.op, 'pk', c.pk, 'row', c.row, 'old', c.old)::text, ',' order by c.id)
+      into inline from relay.changes c where c.txid = x;
+    if octet_length(inline) + octet_length(coalesce(origin, '')) > 7300 then inline := null; end if;
+  end if;
   perform pg_advisory_xact_lock(7242, 1);
   s := nextval('relay.commit_seq');
   at := clock_timestamp();
   insert into relay.transactions (seq, txid, committed_at, db_user, application_name, client_addr, actor, origin, change_count, running_xmin)
-  values (s, pg_current_xact_id(), at, session_user, nullif(current_setting('application_name'), ''), inet_client_addr(),
+  values (s, x, at, session_user, nullif(current_setting('application_name'), ''), inet_client_addr(),
           actor, origin, n, pg_snapshot_xmin(pg_current_snapshot()));
   payload := '{"v":1,"seq":' || s || ',"at":' || to_json(at)::text || ',"n":' || n;
-  if pending is not null and pending <> '!' and pending <> ''
-     -- NOTIFY payloads must stay under 8000 bytes: keep room to spare
-     and octet_length(pending) + octet_length(payload) + octet_length(coalesce(origin, '')) + 40 <= 7500 then
-    payload := payload || ',"origin":' || coalesce(to_json(origin)::text, 'null') || ',"changes":[' || pending || ']}';
+  if inline is not null then
+    payload := payload || ',"origin":' || coalesce(to_json(origin)::text, 'null') || ',"changes":[' || inline || ']}';
   else
     payload := payload || '}';
   end if;

@@ -1,5 +1,5 @@
 -- The row-level alternative to relay.capture(), kept for the capture-overhead benchmark and the equivalence test.
--- Same arguments, same relay.changes content, same inline-payload protocol; one call per changed row.
+-- Same arguments and the same relay.changes content; one call per changed row instead of one per statement.
 create schema if not exists relay_bench;
 
 create or replace function relay_bench.capture_row() returns trigger
@@ -15,37 +15,27 @@ declare
   pk_cols text[] := tg_argv[1]::text[];
   excl text[] := tg_argv[2]::text[];
   nums text[] := tg_argv[3]::text[];
-  tbl text := tg_table_schema || '.' || tg_table_name;
-  pending text := current_setting('relay._p', true);
+  plain boolean := tg_argv[2] = '{}' and tg_argv[3] = '{}';
   r jsonb;
   o jsonb;
   p jsonb;
-  inline text;
 begin
-  if tg_op = 'DELETE' then r := relay._row_json(to_jsonb(old), excl, nums); else r := relay._row_json(to_jsonb(new), excl, nums); end if;
+  if tg_op = 'DELETE' then r := to_jsonb(old); else r := to_jsonb(new); end if;
+  if not plain then r := relay._row_json(r, excl, nums); end if;
   if tg_op = 'UPDATE' then
-    o := relay._row_json(to_jsonb(old), excl, nums);
+    o := to_jsonb(old);
+    if not plain then o := relay._row_json(o, excl, nums); end if;
     o := (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(o) e where r -> e.key is distinct from e.value);
   end if;
   if cardinality(pk_cols) = 1 then p := jsonb_build_object(pk_cols[1], r -> pk_cols[1]);
   else p := (select jsonb_object_agg(k, r -> k) from unnest(pk_cols) k);
   end if;
   if nullif(current_setting('relay._seq', true), '') is not null then
-    raise exception 'pgrelay: this transaction already took its commit position, so its later changes to % cannot be streamed', tbl using errcode = 'PR006';
+    raise exception 'pgrelay: this transaction already took its commit position, so its later changes to %.% cannot be streamed', tg_table_schema, tg_table_name using errcode = 'PR006';
   end if;
   insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old)
   values (pg_current_xact_id(), n, r ->> tenant_col, tg_table_schema, tg_table_name, lower(tg_op), p, r, o);
   perform set_config('relay._n', n::text, true);
-  if pending is distinct from '!' then
-    inline := json_build_object('id', n, 'tenant', r ->> tenant_col, 'table', tbl, 'op', lower(tg_op), 'pk', p, 'row', r, 'old', o)::text;
-    if octet_length(coalesce(pending, '')) + octet_length(inline) > 7500 then
-      perform set_config('relay._p', '!', true);
-    elsif coalesce(pending, '') = '' then
-      perform set_config('relay._p', inline, true);
-    else
-      perform set_config('relay._p', pending || ',' || inline, true);
-    end if;
-  end if;
   return null;
 end $$;
 
@@ -55,11 +45,14 @@ declare
   a record;
   args text;
 begin
+  -- the ALTER TABLE below would otherwise wake relay._on_ddl, which reinstalls the statement-level triggers
+  perform set_config('relay._installing', 'on', true);
   select * into a from relay._watch_args(tbl);
   args := format('%L, %L, %L, %L', coalesce(a.tenant_column, ''), a.pk_columns::text, a.exclude_columns::text, a.numeric_columns::text);
   execute format('drop trigger relay_capture_insert on %s', tbl);
   execute format('drop trigger relay_capture_update on %s', tbl);
   execute format('drop trigger relay_capture_delete on %s', tbl);
-  execute format('create trigger relay_capture_insert after insert or update or delete on %s for each row execute function relay_bench.capture_row(%s)', tbl, args);
-  execute format('alter table %s enable always trigger relay_capture_insert', tbl);
+  execute format('create trigger relay_capture_row after insert or update or delete on %s for each row execute function relay_bench.capture_row(%s)', tbl, args);
+  execute format('alter table %s enable always trigger relay_capture_row', tbl);
+  perform set_config('relay._installing', '', true);
 end $$;

@@ -13,6 +13,11 @@ beforeAll(async () => {
     await db.query(`select relay.watch('${t}', 'tenant', '{secret}')`);
   }
   await db.query(`select relay_bench.use_row_level('t_row')`);
+  // the comparison means something only if each table runs its own kind of capture
+  const { rows } = await db.query(`select tgrelid::regclass::text as t, tgname, p.proname from pg_trigger g join pg_proc p on p.oid = g.tgfoid
+    where tgname like 'relay\\_capture\\_%' order by 1, 2`);
+  expect(rows.filter((r) => r.t === 't_row').map((r) => `${r.tgname}:${r.proname}`)).toEqual(['relay_capture_row:capture_row', 'relay_capture_truncate:capture']);
+  expect(rows.filter((r) => r.t === 't_stmt').map((r) => r.proname)).toEqual(['capture', 'capture', 'capture', 'capture']);
 });
 
 const workload = [

@@ -1,0 +1,205 @@
+// Benchmark 2: the fan-out ceiling: deliveries per second raised step by step (tx/s, then sockets) until p99 > 100 ms or deliveries fall behind.
+import type { Flags } from '../lib/args.js';
+import { targetColors, writeChart } from '../lib/charts.js';
+import { Fleet } from '../lib/fleet.js';
+import { int, ms, ratio, table } from '../lib/format.js';
+import { measure, type LoadResult } from '../lib/measure.js';
+import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
+import { saveRaw, writeSection } from '../lib/results.js';
+import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
+import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
+import { parseMix } from './latency.js';
+
+// Deliveries double at each step, mostly through sockets per tenant: on two cores, commits cost the load CPU (writer and Postgres) and fan-out costs the server.
+export const fanoutDefaults = { steps: '1000x200,2000x200,4000x200,8000x200,8000x400,16000x400,16000x800', t: 50, d: 6, warmup: 1 };
+export const fanoutQuick = { steps: '100x50,100x100,200x200', t: 10, d: 3, warmup: 1 };
+
+export interface Step {
+  n: number;
+  r: number;
+}
+
+export interface StepResult extends LoadResult {
+  ok: boolean;
+  /** Why the step failed, or what limited it. */
+  reason: string;
+}
+
+export interface TargetCurve {
+  target: TargetName;
+  steps: StepResult[];
+  /** Highest delivered/s over passing steps. */
+  ceiling: number;
+  /** True when no step failed because of the server: the real ceiling is higher than measured. */
+  atLeast: boolean;
+  limit: string;
+}
+
+export function parseSteps(raw: string): Step[] {
+  const steps = raw.split(',').map((s) => {
+    const m = /^\s*(\d+)x(\d+)\s*$/.exec(s);
+    if (!m) throw new Error(`--steps takes connections x tx/s pairs such as 1000x200,2000x400; got ${JSON.stringify(s)}.`);
+    return { n: Number(m[1]), r: Number(m[2]) };
+  });
+  for (let i = 1; i < steps.length; i++) if (steps[i]!.n < steps[i - 1]!.n) throw new Error('--steps: connections may not decrease from one step to the next.');
+  return steps;
+}
+
+/** Pass: p99 within the bound, nothing lost or duplicated, no backlog left a second after the last commit. */
+function judge(r: LoadResult, p99Bound: number): { ok: boolean; reason: string } {
+  const behind = r.drainMs > 1000;
+  const problems = [
+    r.latency.p99 > p99Bound ? `p99 ${ms(r.latency.p99)} ms > ${p99Bound} ms` : '',
+    r.lost > 0 ? `${int(r.lost)} lost` : '',
+    r.duplicates > 0 ? `${int(r.duplicates)} duplicates` : '',
+    behind ? `backlog: last delivery ${ms(r.drainMs)} ms after the last commit` : '',
+    r.wrongTenant > 0 ? `${int(r.wrongTenant)} rows of another tenant` : '',
+  ].filter(Boolean);
+  return { ok: problems.length === 0, reason: problems.join(', ') || 'ok' };
+}
+
+async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: { t: number; d: number; warmup: number; p99: number; mix: [number, number, number] }): Promise<TargetCurve> {
+  const tokens = await tokensFor(ctx.secret, o.t);
+  const maxN = Math.max(...steps.map((s) => s.n));
+  return withTarget(ctx, target, { nofile: maxN + 4096 }, async ({ server, databaseUrl }) => {
+    const fleet = new Fleet(maxN > 2000 ? 2 : 1, { nofile: maxN + 4096 });
+    const out: TargetCurve = { target, steps: [], ceiling: 0, atLeast: true, limit: 'every step passed: the ceiling is above the last step' };
+    try {
+      for (const [i, step] of steps.entries()) {
+        const c = await fleet.connect(target, server.baseUrl, tokens, step.n, o.t);
+        if (c.failed > 0) {
+          out.atLeast = false;
+          out.limit = `${c.failed} of ${step.n} connections failed (${c.errors.join('; ')})`;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        process.stderr.write(`fanout: ${target}: ${step.n} sockets × ${step.r} tx/s / ${o.t} tenants = ${int((step.n / o.t) * step.r)} deliveries/s offered...\n`);
+        const r = await measure(server, fleet, databaseUrl, { n: step.n, t: o.t, r: step.r, d: o.d, warmup: o.warmup, mix: o.mix }, (i + 1) * 100_000_000);
+        const j = judge(r, o.p99);
+        out.steps.push({ ...r, ...j });
+        if (j.ok) out.ceiling = Math.max(out.ceiling, r.deliveredPerSec);
+        // The writer could not commit at the asked rate: the server was not the limit at this step.
+        if (r.achievedRate < 0.95 * step.r) {
+          out.limit = `the writer reached ${r.achievedRate.toFixed(0)} of ${step.r} tx/s (Postgres on the load CPU is the limit, not the server)`;
+          break;
+        }
+        if (!j.ok) {
+          // A saturated load core (workers, writer, Postgres, or other work on the machine) means the server was not the limit.
+          out.atLeast = r.loadCoreBusy >= 90;
+          out.limit = out.atLeast ? `load core ${r.loadCoreBusy.toFixed(0)} % busy at the failing step (${j.reason}): the load side, not the server, was saturated` : j.reason;
+          break;
+        }
+      }
+    } finally {
+      await fleet.close();
+    }
+    return out;
+  });
+}
+
+export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+  const base = flags.bool('quick') ? fanoutQuick : fanoutDefaults;
+  const steps = parseSteps(flags.str('steps', base.steps));
+  const o = { t: flags.num('t', base.t), d: flags.num('d', base.d), warmup: flags.num('warmup', base.warmup), p99: flags.num('p99', 100), mix: parseMix(flags) };
+  const targets = parseTargets(flags.list('targets', ['pgrelay', 'socketio', 'ws']));
+  const curves = new Map<TargetName, TargetCurve>();
+  const missing = new Map<TargetName, string>();
+  for (const target of targets) {
+    try {
+      curves.set(target, await curve(ctx, target, steps, o));
+    } catch (err) {
+      missing.set(target, err instanceof Error ? err.message.split('\n')[0]! : String(err));
+      process.stderr.write(`fanout: ${target} did not run: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
+  await saveRaw('fanout', { steps, options: o, curves: Object.fromEntries(curves), missing: Object.fromEntries(missing) });
+
+  const stepRows = [...curves.values()].flatMap((c) =>
+    c.steps.map((s) => [
+      targetLabel[c.target],
+      int(s.n),
+      int(s.r),
+      int(s.offeredPerSec),
+      int(s.deliveredPerSec),
+      ms(s.latency.p50),
+      ms(s.latency.p99),
+      ms(s.latency.max),
+      int(s.lost),
+      ms(s.drainMs),
+      `${s.serverCpu.toFixed(0)} %`,
+      `${s.loadCpu.toFixed(0)} % / ${s.loadCoreBusy.toFixed(0)} %`,
+      s.ok ? 'pass' : `fail: ${s.reason}`,
+    ]),
+  );
+  const fmtCeiling = (c: TargetCurve) => `${c.atLeast ? '≥ ' : ''}${int(c.ceiling)}`;
+  const p = curves.get('pgrelay');
+  const a = curves.get('socketio');
+  const b = curves.get('ws');
+  // A ceiling marked ≥ is a lower bound: a ratio with one is a bound too, and a goal is decided only when the bound decides it.
+  const bounded = (x?: TargetCurve, y?: TargetCurve) =>
+    x && y ? `${x.atLeast && !y.atLeast ? '≥ ' : !x.atLeast && y.atLeast ? '≤ ' : x.atLeast && y.atLeast ? '? ' : ''}${ratio(x.ceiling, y.ceiling)}` : 'n/a';
+  const pass = (x: TargetCurve | undefined, y: TargetCurve | undefined, k: number): boolean | undefined => {
+    if (!x || !y || y.ceiling <= 0) return undefined;
+    const meets = x.ceiling >= k * y.ceiling;
+    if (meets) return y.atLeast ? undefined : true;
+    return x.atLeast ? undefined : false;
+  };
+  const goals: Goal[] = [
+    { name: 'fan-out ceiling ≥ 5× A', value: bounded(p, a), ok: pass(p, a, 5) },
+    { name: 'fan-out ceiling ≥ 1.5× B', value: bounded(p, b), ok: pass(p, b, 1.5) },
+  ];
+
+  const points = [...curves.values()].flatMap((c) => c.steps.map((s) => ({ target: targetLabel[c.target], offered: s.offeredPerSec, delivered: s.deliveredPerSec, p50: Math.max(s.latency.p50, 0.01), p99: Math.max(s.latency.p99, 0.01), result: s.ok ? 'pass' : 'fail' })));
+  const charts: string[] = [];
+  if (points.length) {
+    charts.push(
+      await writeChart('fanout', {
+        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+        title: 'Fan-out: deliveries/s received vs offered',
+        data: { values: points },
+        mark: { type: 'line', point: { filled: true, size: 60 } },
+        encoding: {
+          x: { field: 'offered', type: 'quantitative', scale: { type: 'log' }, title: 'offered deliveries/s (log)' },
+          y: { field: 'delivered', type: 'quantitative', scale: { type: 'log' }, title: 'received deliveries/s (log)' },
+          color: targetColors,
+          shape: { field: 'result', type: 'nominal', scale: { domain: ['pass', 'fail'], range: ['circle', 'cross'] } },
+        },
+        width: 420,
+        height: 280,
+      }),
+      await writeChart('latency-vs-load', {
+        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+        title: 'Latency percentiles vs load (fan-out steps)',
+        data: { values: points },
+        transform: [{ fold: ['p50', 'p99'], as: ['percentile', 'ms'] }],
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'offered', type: 'quantitative', scale: { type: 'log' }, title: 'offered deliveries/s (log)' },
+          y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency ms (log)' },
+          color: targetColors,
+          strokeDash: { field: 'percentile', type: 'nominal', title: null },
+        },
+        width: 420,
+        height: 280,
+      }),
+    );
+  }
+  const ceilingRows = [...curves.values()].map((c) => [targetLabel[c.target], fmtCeiling(c), c.limit]);
+  const md = [
+    sectionHeader('fanout', command, ctx),
+    `- Steps (sockets × tx/s over ${o.t} tenants, ${o.d} s each after ${o.warmup} s warm-up): ${steps.map((s) => `${s.n}×${s.r}`).join(', ')}. A delivery is one change reaching one socket; offered = expected deliveries / writing time.`,
+    `- A step passes when p99 ≤ ${o.p99} ms, nothing is lost or duplicated and the last delivery lands within 1 s of the last commit (no backlog). The ceiling is the highest received deliveries/s of a passing step; "≥" when the server never failed (the writer, or a load core ≥ 90 % busy, was the limit). CPU: % of one core used by the server process and by the load workers, and how busy the load core was in all.`,
+    '',
+    table(['target', 'sockets', 'tx/s', 'offered/s', 'received/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'drain ms', 'server CPU', 'load workers / load core', 'result'], stepRows),
+    '',
+    table(['target', 'ceiling (deliveries/s)', 'limited by'], ceilingRows),
+    '',
+    table(['ceiling', 'pgrelay / A', 'pgrelay / B'], [['deliveries/s', bounded(p, a), bounded(p, b)]]),
+    '',
+    goalsTable(goals),
+    ...charts.map((c) => `\n![${c}](${c})`),
+    ...(missing.size ? ['', ...[...missing].map(([t, why]) => `- ${targetLabel[t]} did not run: ${why}.`)] : []),
+  ].join('\n');
+  await writeSection('fanout', md);
+  show(md);
+}

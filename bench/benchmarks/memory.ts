@@ -1,0 +1,191 @@
+// Benchmark 3: server memory per idle, authenticated, subscribed socket: RSS growth from 0 to N sockets, read after a settle time and a full GC.
+import type { Flags } from '../lib/args.js';
+import { targetColors, writeChart } from '../lib/charts.js';
+import { Fleet } from '../lib/fleet.js';
+import { bytes, int, ratio, table } from '../lib/format.js';
+import { fileLimit, rssBytes } from '../lib/processes.js';
+import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
+import { saveRaw, writeSection } from '../lib/results.js';
+import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
+import { parseTargets, targetLabel, type TargetName, type TargetServer } from '../lib/targets.js';
+
+export const memoryDefaults = { n: 10_000, nPgrelay: 50_000, t: 50, settle: 5 };
+export const memoryQuick = { n: 1000, nPgrelay: 0, t: 10, settle: 2 };
+
+/** Sockets one load process holds at most, and the point past which they need their own loopback source addresses (ephemeral ports). */
+const perWorker = 12_500;
+const portsPerAddress = 20_000;
+
+export interface MemoryPoint {
+  sockets: number;
+  rss: number;
+  /** V8 heap in use just after the GC (informative: RSS is what is compared). */
+  heapUsed: number;
+}
+
+export interface MemoryResult {
+  target: TargetName;
+  n: number;
+  points: MemoryPoint[];
+  /** (RSS at N − RSS at 0) / N. */
+  perSocket: number;
+  /** Least-squares slope over all points. */
+  slope: number;
+  /** (RSS at N − RSS at N/4) / (3N/4): leaves out one-off growth (heap sizing, first buffers) of the first sockets. */
+  marginal: number;
+  /** V8 heap in use per socket, (at N − at 0) / N. */
+  heapPerSocket: number;
+  failed: number;
+  errors: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Memory after `settleMs`, then full GCs (SIGUSR2 → gc(), the same hook in all three servers) 2 s apart until `agree`
+ * readings in a row have the same RSS and V8 heap size within 1 % (at most 12): V8 shrinks its heap over several GCs.
+ */
+async function settledMemory(server: TargetServer, settleMs: number, agree: number): Promise<MemoryPoint> {
+  await sleep(settleMs);
+  const readings: Array<{ rss: number; heapTotal: number; heapUsed: number }> = [];
+  const within = (xs: number[]) => Math.max(...xs) - Math.min(...xs) <= 0.01 * Math.max(...xs);
+  for (let i = 0; i < 12; i++) {
+    const m = await server.gc();
+    await sleep(2000);
+    readings.push({ rss: rssBytes(server.process.pid), heapTotal: m?.heapTotal ?? 0, heapUsed: m?.heapUsed ?? 0 });
+    const last = readings.slice(-agree);
+    if (last.length === agree && within(last.map((r) => r.rss)) && within(last.map((r) => r.heapTotal))) break;
+  }
+  const r = readings[readings.length - 1]!;
+  return { sockets: 0, rss: r.rss, heapUsed: r.heapUsed };
+}
+
+function slopeOf(points: MemoryPoint[]): number {
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p.sockets, 0) / n;
+  const my = points.reduce((a, p) => a + p.rss, 0) / n;
+  const num = points.reduce((a, p) => a + (p.sockets - mx) * (p.rss - my), 0);
+  const den = points.reduce((a, p) => a + (p.sockets - mx) ** 2, 0);
+  return den ? num / den : NaN;
+}
+
+async function measureMemory(ctx: RunContext, target: TargetName, n: number, t: number, settle: number): Promise<MemoryResult> {
+  const tokens = await tokensFor(ctx.secret, t);
+  const workers = Math.max(1, Math.ceil(n / perWorker));
+  return withTarget(ctx, target, { nofile: n + 4096 }, async ({ server }) => {
+    // One-off costs of the first sockets (lazily compiled handlers, first buffers) are paid before the zero point, alike for all three.
+    const primer = new Fleet(1);
+    try {
+      await primer.connect(target, server.baseUrl, tokens, Math.min(200, n), t);
+    } finally {
+      await primer.close();
+    }
+    const fleet = new Fleet(workers, { nofile: Math.ceil(n / workers) + 4096, manyAddresses: n > portsPerAddress });
+    try {
+      const points: MemoryPoint[] = [await settledMemory(server, 2000, 4)];
+      const out: MemoryResult = { target, n, points, perSocket: NaN, slope: NaN, marginal: NaN, heapPerSocket: NaN, failed: 0, errors: [] };
+      for (const q of [0.25, 0.5, 0.75, 1]) {
+        const c = await fleet.connect(target, server.baseUrl, tokens, Math.round(n * q), t);
+        out.failed += c.failed;
+        for (const e of c.errors) if (out.errors.length < 5 && !out.errors.includes(e)) out.errors.push(e);
+        if (fleet.connections === 0) throw new Error(`no connection opened (${c.errors.join('; ')})`);
+        if (!server.process.alive) throw new Error(`the server exited at ${fleet.connections} sockets:\n${server.process.output()}`);
+        process.stderr.write(`memory: ${target}: ${int(fleet.connections)} sockets\n`);
+        points.push({ ...(await settledMemory(server, q === 1 ? settle * 1000 : 1000, q === 1 ? 3 : 2)), sockets: fleet.connections });
+      }
+      const last = points[points.length - 1]!;
+      out.perSocket = (last.rss - points[0]!.rss) / last.sockets;
+      out.slope = slopeOf(points);
+      const quarter = points[1]!;
+      out.marginal = (last.rss - quarter.rss) / (last.sockets - quarter.sockets);
+      out.heapPerSocket = (last.heapUsed - points[0]!.heapUsed) / last.sockets;
+      return out;
+    } finally {
+      await fleet.close();
+    }
+  });
+}
+
+export async function memoryBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+  const base = flags.bool('quick') ? memoryQuick : memoryDefaults;
+  const n = flags.num('n', base.n);
+  const nPgrelay = flags.num('n-pgrelay', base.nPgrelay);
+  const t = flags.num('t', base.t);
+  const settle = flags.num('settle', base.settle);
+  const targets = parseTargets(flags.list('targets', ['pgrelay', 'socketio', 'ws']));
+  const results: MemoryResult[] = [];
+  const missing: string[] = [];
+  const runs: Array<[TargetName, number]> = targets.map((x) => [x, n]);
+  if (targets.includes('pgrelay') && nPgrelay > n) runs.push(['pgrelay', nPgrelay]);
+  for (const [target, count] of runs) {
+    // The server holds one descriptor per socket: without a high enough open-files limit the run can only fail.
+    if (fileLimit(count + 1024) < count + 1024) {
+      missing.push(`- ${targetLabel[target]} at ${int(count)} sockets not run: the open-files limit here is ${int(fileLimit(count + 1024))} and cannot be raised (\`ulimit -Hn\`; raising it needs root with CAP_SYS_RESOURCE).`);
+      continue;
+    }
+    try {
+      results.push(await measureMemory(ctx, target, count, t, settle));
+    } catch (err) {
+      const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+      missing.push(`- ${targetLabel[target]} at ${int(count)} sockets did not run: ${why}.`);
+      process.stderr.write(`memory: ${target} at ${count} did not run: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
+  await saveRaw('memory', { n, nPgrelay, t, settle, results, missing });
+
+  const at = (x: TargetName, count = n) => results.find((r) => r.target === x && r.n === count);
+  const p = at('pgrelay');
+  const a = at('socketio');
+  const b = at('ws');
+  const rows = results.map((r) => [
+    targetLabel[r.target],
+    int(r.points[r.points.length - 1]!.sockets),
+    bytes(r.points[0]!.rss),
+    bytes(r.points[r.points.length - 1]!.rss),
+    bytes(r.perSocket),
+    bytes(r.slope),
+    bytes(r.marginal),
+    bytes(r.heapPerSocket),
+    int(r.failed),
+  ]);
+  // A ratio means something only when both servers grew.
+  const grown = (x?: MemoryResult, y?: MemoryResult) => (x && y && x.perSocket > 0 && y.perSocket > 0 ? ratio(x.perSocket, y.perSocket) : 'n/a');
+  const goals: Goal[] = [
+    { name: 'pgrelay ≤ 4 kB per socket', value: p ? bytes(p.perSocket) : 'n/a', ok: p && p.perSocket > 0 ? p.perSocket <= 4096 && p.failed === 0 : undefined },
+    { name: 'pgrelay ≤ 0.2× A per socket', value: grown(p, a), ok: p && a && p.perSocket > 0 && a.perSocket > 0 ? p.perSocket <= 0.2 * a.perSocket : undefined },
+  ];
+  const big = results.find((r) => r.target === 'pgrelay' && r.n === nPgrelay && nPgrelay > n);
+  if (big) goals.push({ name: `pgrelay ≤ 4 kB per socket at ${int(nPgrelay)}`, value: bytes(big.perSocket), ok: big.perSocket <= 4096 && big.failed === 0 });
+
+  const chart = results.length
+    ? await writeChart('memory', {
+        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+        title: 'Server RSS growth with idle subscribed sockets',
+        data: { values: results.flatMap((r) => r.points.map((pt) => ({ target: targetLabel[r.target], run: `${targetLabel[r.target]} to ${r.n}`, sockets: pt.sockets, mib: (pt.rss - r.points[0]!.rss) / 2 ** 20 }))) },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'sockets', type: 'quantitative', title: 'idle subscribed sockets' },
+          y: { field: 'mib', type: 'quantitative', title: 'RSS growth (MiB)' },
+          color: targetColors,
+          detail: { field: 'run' },
+        },
+        width: 420,
+        height: 280,
+      })
+    : undefined;
+  const shrank = results.filter((r) => !(r.perSocket > 0)).map((r) => `- ${targetLabel[r.target]}: RSS did not grow from 0 to ${int(r.n)} sockets: too few sockets to measure against the process's own noise (goals n/a).`);
+  const md = [
+    sectionHeader('memory', command, ctx),
+    `- Each server alone (fresh process), N authenticated sockets over ${t} tenants subscribed to \`orders\` (pgrelay: \`subscribed\` received; A: joined its tenant's room; B: in its tenant's set), connected in four steps after 200 sockets were opened and closed (so that one-off costs of the first sockets fall before the zero point). RSS = VmRSS of /proc/<pid>/status, read ${settle} s after the last socket (1 s after the others), then full GCs 2 s apart (all three servers run with --expose-gc and the same SIGUSR2 → gc() hook) until RSS and V8 heap size agree within 1 % over 4 readings at 0, 3 at N, 2 in between: V8 shrinks its heap over several GCs. Per socket = (RSS at N − RSS at 0) / N, what the goals use; slope = least squares over the five points; marginal = growth from N/4 to N per socket, without the one-off growth of the first sockets; V8 heap = heapUsed after GC, informative only (uWS keeps its sockets outside the V8 heap).`,
+    '',
+    table(['target', 'sockets', 'RSS at 0', 'RSS at N', 'per socket', 'slope', 'marginal N/4 → N', 'V8 heap per socket', 'failed'], rows),
+    '',
+    table(['per socket', 'pgrelay / A', 'pgrelay / B'], [['RSS bytes', grown(p, a), grown(p, b)]]),
+    '',
+    goalsTable(goals),
+    ...(chart ? ['', `![memory](${chart})`] : []),
+    ...(missing.length || shrank.length ? ['', ...missing, ...shrank] : []),
+  ].join('\n');
+  await writeSection('memory', md);
+  show(md);
+}

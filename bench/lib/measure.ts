@@ -1,0 +1,151 @@
+// One measurement under load: probe that the target streams, write R transactions/s for D seconds, drain, and account for every delivery.
+import pg from 'pg';
+import type { Fleet } from './fleet.js';
+import { runWriter } from './fleet.js';
+import { busyPercent, cpuTicks } from './machine.js';
+import { cpuSeconds, loadCpu, taskset } from './processes.js';
+import type { TargetServer } from './targets.js';
+
+export interface LoadSpec {
+  /** Connections. */
+  n: number;
+  /** Tenants. */
+  t: number;
+  /** Transactions per second. */
+  r: number;
+  /** Seconds of counted writes. */
+  d: number;
+  /** Seconds of uncounted writes first (JIT, caches). */
+  warmup: number;
+  mix: [number, number, number];
+}
+
+export interface LoadResult extends LoadSpec {
+  target: string;
+  connections: number;
+  transactions: number;
+  /** Transactions per second the writer achieved. */
+  achievedRate: number;
+  writerBacklog: number;
+  writerErrors: string[];
+  expected: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  unexpected: number;
+  wrongTenant: number;
+  /** Sockets that closed during the measurement. */
+  closed: number;
+  /** Latency in ms over every timed delivery (inserts and updates). */
+  latency: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** Deliveries per second offered: expected deliveries / writing time. */
+  offeredPerSec: number;
+  /** Deliveries per second received: delivered / (writing time + drain). */
+  deliveredPerSec: number;
+  /** From the last commit until the last expected delivery arrived (or gave up). */
+  drainMs: number;
+  /** CPU use in % of one core over the writing time + drain: the server process, and the load workers. */
+  serverCpu: number;
+  loadCpu: number;
+  /** How busy the load core was, whoever used it (workers, writer, Postgres, anything else): at ~100 % the load side is the limit. */
+  loadCoreBusy: number;
+}
+
+/** The target delivered nothing within the probe's time: it does not stream (yet). */
+export class NotStreamingError extends Error {
+  override readonly name = 'NotStreamingError';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alive(server: TargetServer): void {
+  if (!server.process.alive) throw new Error(`${server.target} exited during the measurement:\n${server.process.output()}`);
+}
+
+/** Commits one uncounted row (`mid` 0) of `tenant` and waits until some connection receives it. */
+export async function probe(server: TargetServer, fleet: Fleet, databaseUrl: string, tenant = 't0', timeoutMs = 10_000): Promise<void> {
+  const before = (await fleet.progress()).warmup;
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    await c.query(`insert into orders (tenant_id, customer, amount, status) values ($1, 'probe', 0, 'probe')`, [tenant]);
+  } finally {
+    await c.end();
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await fleet.progress()).warmup > before) return;
+    alive(server);
+    await sleep(50);
+  }
+  throw new NotStreamingError(`no change reached a subscribed socket within ${timeoutMs / 1000} s of its commit`);
+}
+
+export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: string, spec: LoadSpec, midBase: number): Promise<LoadResult> {
+  await fleet.reset();
+  await probe(server, fleet, databaseUrl);
+  const cpu0 = { server: cpuSeconds(server.process.pid), load: fleet.cpuSeconds(), core: cpuTicks(taskset ? loadCpu : undefined), at: performance.now() };
+  const w = await runWriter({
+    cmd: 'run',
+    databaseUrl,
+    tenants: Array.from({ length: spec.t }, (_, i) => `t${i}`),
+    rate: spec.r,
+    duration: spec.d,
+    warmup: spec.warmup,
+    mix: spec.mix,
+    midBase,
+    connections: Math.min(32, Math.max(4, Math.ceil(spec.r / 250))),
+    seed: 42,
+  });
+  const wroteAt = performance.now();
+  let expected = 0;
+  for (const [tenant, keys] of Object.entries(w.committed)) expected += keys.length * (fleet.perTenant.get(tenant) ?? 0);
+
+  // Drain: wait for the last delivery; a target that makes no progress for 3 s has lost the rest.
+  let last = -1;
+  let lastChange = performance.now();
+  let lastAt = 0;
+  for (;;) {
+    const p = await fleet.progress();
+    const now = performance.now();
+    lastAt = p.lastAt;
+    if (p.received >= expected) break;
+    if (p.received !== last) (last = p.received), (lastChange = now);
+    if (now - lastChange > 3000 || now - wroteAt > 60_000) break;
+    await sleep(20);
+  }
+  // From the last commit to the last delivery, both on the wall clock (the workers stamp each receipt).
+  const drainMs = Math.max(0, lastAt - w.lastCommitAt);
+  alive(server);
+  const wall = (performance.now() - cpu0.at) / 1000;
+  const serverCpu = ((cpuSeconds(server.process.pid) - cpu0.server) / wall) * 100;
+  const loadUse = ((fleet.cpuSeconds() - cpu0.load) / wall) * 100;
+  const loadCoreBusy = busyPercent(cpu0.core, cpuTicks(taskset ? loadCpu : undefined));
+  const s = await fleet.collect(w.committed);
+  const h = s.latency;
+  const ms = (us: number) => us / 1000;
+  const elapsed = Math.max(w.elapsed, 1e-3);
+  return {
+    ...spec,
+    target: server.target,
+    connections: s.connections,
+    transactions: w.transactions,
+    achievedRate: w.transactions / elapsed,
+    writerBacklog: w.maxBacklog,
+    writerErrors: w.errors,
+    expected: s.expected,
+    delivered: s.delivered,
+    lost: s.lost,
+    duplicates: s.duplicates,
+    unexpected: s.unexpected,
+    wrongTenant: s.wrongTenant,
+    closed: s.closed,
+    latency: { count: h.count, p50: ms(h.percentile(50)), p90: ms(h.percentile(90)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean) },
+    offeredPerSec: s.expected / elapsed,
+    deliveredPerSec: s.delivered / (elapsed + drainMs / 1000),
+    drainMs,
+    serverCpu,
+    loadCpu: loadUse,
+    loadCoreBusy,
+  };
+}

@@ -1,0 +1,148 @@
+// A load worker process: holds many connections to one target, records commit→receipt latency of each delivery and counts deliveries exactly.
+import { Histogram } from '../lib/histogram.js';
+import { openConnection, type Delivery } from './connection.js';
+import type { ConnectResult, DeliveryStats, WorkerCommand, WorkerReply } from './messages.js';
+import { receiptTime, rowTime } from './timestamps.js';
+
+/** One tenant's connections in this worker, and per delivery key how often each of them received it. */
+interface Tenant {
+  name: string;
+  /** Ready connections; each has an index into the count arrays. */
+  size: number;
+  counts: Map<number, Uint8Array>;
+}
+
+const tenants = new Map<string, Tenant>();
+const closers: Array<() => void> = [];
+let latency = new Histogram();
+let received = 0;
+let warmup = 0;
+let wrongTenant = 0;
+let closed = 0;
+let lastAt = 0;
+
+function tenantOf(name: string): Tenant {
+  let t = tenants.get(name);
+  if (!t) tenants.set(name, (t = { name, size: 0, counts: new Map() }));
+  return t;
+}
+
+function deliver(t: Tenant, index: number, d: Delivery): void {
+  const now = receiptTime();
+  if (d.row.tenant_id !== t.name) {
+    wrongTenant++;
+    return;
+  }
+  const mid = Number(d.row.mid);
+  if (d.op !== 'delete' && mid === 0) {
+    warmup++;
+    return;
+  }
+  // A delete carries the old row, whose `mid` belongs to its insert or update: the key of a delete is -id.
+  const key = d.op === 'delete' ? -Number(d.row.id) : mid;
+  received++;
+  lastAt = now;
+  let c = t.counts.get(key);
+  if (!c) t.counts.set(key, (c = new Uint8Array(t.size)));
+  if (index < c.length && c[index]! < 255) c[index]! += 1;
+  // A delete's row is the old one: its `ts` is not this change's; deletes are counted, not timed.
+  if (d.op !== 'delete') latency.record((now - rowTime(String(d.row.ts))) * 1000);
+}
+
+async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise<ConnectResult> {
+  const result: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [] };
+  let next = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const name = cmd.tenants[next++]!;
+      const t = tenantOf(name);
+      let index = -1;
+      const close = openConnection(
+        { target: cmd.target, baseUrl: cmd.baseUrl, token: cmd.tokens[name]!, localAddress: cmd.localAddress, timeoutMs: cmd.timeoutMs },
+        {
+          onReady() {
+            index = t.size++;
+            result.opened++;
+            result.perTenant[name] = (result.perTenant[name] ?? 0) + 1;
+            resolve();
+          },
+          onFail(reason) {
+            result.failed++;
+            if (result.errors.length < 5 && !result.errors.includes(reason)) result.errors.push(reason);
+            resolve();
+          },
+          onClose() {
+            closed++;
+          },
+          onDelivery(d) {
+            if (index >= 0) deliver(t, index, d);
+          },
+        },
+      );
+      closers.push(close);
+    });
+  const lanes = Array.from({ length: Math.min(cmd.concurrency, cmd.tenants.length) }, async () => {
+    while (next < cmd.tenants.length) await one();
+  });
+  await Promise.all(lanes);
+  return result;
+}
+
+function reset(): void {
+  for (const t of tenants.values()) t.counts.clear();
+  latency = new Histogram();
+  received = 0;
+  warmup = 0;
+  wrongTenant = 0;
+  closed = 0;
+  lastAt = 0;
+}
+
+function collect(expected: Record<string, number[]>): DeliveryStats {
+  const s: DeliveryStats = { connections: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexpected: 0, wrongTenant, closed, latency: latency.toJSON() };
+  for (const t of tenants.values()) {
+    s.connections += t.size;
+    const keys = expected[t.name] ?? [];
+    const wanted = new Set(keys);
+    s.expected += keys.length * t.size;
+    for (const key of keys) {
+      const c = t.counts.get(key);
+      for (let i = 0; i < t.size; i++) {
+        const n = c?.[i] ?? 0;
+        if (n === 0) s.lost++;
+        else {
+          s.delivered++;
+          s.duplicates += n - 1;
+        }
+      }
+    }
+    for (const [key, c] of t.counts) if (!wanted.has(key)) s.unexpected += c.reduce((a, b) => a + b, 0);
+  }
+  return s;
+}
+
+const reply = (m: WorkerReply) => process.send!(m);
+
+process.on('message', (raw) => {
+  const m = raw as WorkerCommand & { id: number };
+  const run = async () => {
+    switch (m.cmd) {
+      case 'connect':
+        return reply({ id: m.id, ev: 'connected', result: await connect(m) });
+      case 'reset':
+        reset();
+        return reply({ id: m.id, ev: 'reset' });
+      case 'progress':
+        return reply({ id: m.id, ev: 'progress', progress: { received, warmup, closed, lastAt } });
+      case 'collect':
+        return reply({ id: m.id, ev: 'stats', stats: collect(m.expected) });
+      case 'close':
+        for (const c of closers.splice(0)) c();
+        reply({ id: m.id, ev: 'closed' });
+        return void setTimeout(() => process.exit(0), 50);
+    }
+  };
+  run().catch((err: unknown) => reply({ id: m.id, ev: 'error', message: err instanceof Error ? err.message : String(err) }));
+});
+// The coordinator is gone: so is this worker's reason to exist.
+process.on('disconnect', () => process.exit(0));

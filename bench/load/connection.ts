@@ -1,0 +1,113 @@
+// One authenticated, subscribed connection to a target, over the same `ws` client for all three so that the load side costs the same.
+//
+// Socket.IO is spoken directly (Engine.IO v4 / Socket.IO v5 over WebSocket: `0` open, `40{auth}` connect,
+// `42[event,data]` events, `2`/`3` ping/pong): socket.io-client would make the load side, not the server,
+// the heavier half for target A alone. The smoke test checks the baseline with the real socket.io-client.
+import WebSocket from 'ws';
+import type { TargetName } from '../lib/targets.js';
+
+export type Op = 'insert' | 'update' | 'delete';
+
+/** A delivered row change as the three targets all carry it. */
+export interface Delivery {
+  op: Op;
+  row: Record<string, unknown>;
+}
+
+export interface ConnectionHandlers {
+  onReady(): void;
+  onFail(reason: string): void;
+  /** After ready: the socket closed. */
+  onClose(code: number): void;
+  onDelivery(d: Delivery): void;
+}
+
+export interface ConnectionOptions {
+  target: TargetName;
+  baseUrl: string;
+  token: string;
+  localAddress?: string | undefined;
+  timeoutMs: number;
+}
+
+const socketIoOps: Record<string, Op> = { 'order:created': 'insert', 'order:updated': 'update', 'order:deleted': 'delete' };
+const wsOps: Record<string, Op> = socketIoOps;
+
+function endpoint(o: ConnectionOptions): { url: string; protocols: string[] } {
+  if (o.target === 'pgrelay') return { url: `${o.baseUrl}/ws`, protocols: ['pgrelay.v1', `bearer.${o.token}`] };
+  if (o.target === 'socketio') return { url: `${o.baseUrl}/socket.io/?EIO=4&transport=websocket`, protocols: [] };
+  return { url: `${o.baseUrl}/ws?token=${encodeURIComponent(o.token)}`, protocols: [] };
+}
+
+/** Opens the connection; returns a function that closes it. */
+export function openConnection(o: ConnectionOptions, h: ConnectionHandlers): () => void {
+  const { url, protocols } = endpoint(o);
+  const ws = new WebSocket(url, protocols, {
+    perMessageDeflate: false,
+    // The load side trusts the server's UTF-8: it is not what is measured.
+    skipUTF8Validation: true,
+    handshakeTimeout: o.timeoutMs,
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+  });
+  let ready = false;
+  let done = false;
+  const timer = setTimeout(() => fail('no ready message in time'), o.timeoutMs);
+  const fail = (reason: string) => {
+    if (done || ready) return;
+    done = true;
+    clearTimeout(timer);
+    ws.terminate();
+    h.onFail(reason);
+  };
+  const becomeReady = () => {
+    if (ready || done) return;
+    ready = true;
+    clearTimeout(timer);
+    h.onReady();
+  };
+
+  ws.on('error', (err) => fail(err.message));
+  ws.on('unexpected-response', (_req, res) => fail(`HTTP ${res.statusCode}`));
+  ws.on('close', (code) => {
+    if (ready && !done) {
+      done = true;
+      h.onClose(code);
+    } else fail(`closed with ${code} before ready`);
+  });
+
+  if (o.target === 'pgrelay') {
+    ws.on('open', () => ws.send('{"type":"subscribe","id":"o","table":"public.orders"}'));
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as { type: string; sub?: string; id?: string; changes?: Array<{ table: string; op: Op; row: Record<string, unknown> | null; old?: unknown }>; message?: string };
+      if (m.type === 'tx') {
+        for (const c of m.changes ?? []) if (c.table === 'public.orders' && c.row) h.onDelivery({ op: c.op, row: c.row });
+      } else if (m.type === 'subscribed' && m.id === 'o') becomeReady();
+      else if (m.type === 'error') fail(`relay error: ${m.message ?? 'unknown'}`);
+    });
+  } else if (o.target === 'socketio') {
+    ws.on('message', (data) => {
+      const s = String(data);
+      if (s.startsWith('42')) {
+        const [event, row] = JSON.parse(s.slice(2)) as [string, Record<string, unknown>];
+        const op = socketIoOps[event];
+        if (op) h.onDelivery({ op, row });
+      } else if (s === '2') ws.send('3');
+      else if (s.startsWith('0')) ws.send(`40${JSON.stringify({ token: o.token })}`);
+      else if (s.startsWith('40')) becomeReady();
+      else if (s.startsWith('44')) fail(`connect_error ${s.slice(2)}`);
+    });
+  } else {
+    ws.on('open', becomeReady);
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as { type: string; row: Record<string, unknown> };
+      const op = wsOps[m.type];
+      if (op) h.onDelivery({ op, row: m.row });
+    });
+  }
+
+  return () => {
+    done = true;
+    clearTimeout(timer);
+    ws.terminate();
+  };
+}

@@ -1,0 +1,108 @@
+// The IPC messages between the coordinator (bench/run.ts) and its load workers and writer.
+import type { HistogramData } from '../lib/histogram.js';
+import type { TargetName } from '../lib/targets.js';
+
+/** Coordinator → load worker. Every command carries an `id` that its reply repeats. */
+export type WorkerCommand =
+  | {
+      cmd: 'connect';
+      target: TargetName;
+      baseUrl: string;
+      /** The tenant of each new connection. */
+      tenants: string[];
+      tokens: Record<string, string>;
+      /** Loopback source address (127.0.0.x) so that many sockets do not run out of local ports. */
+      localAddress?: string;
+      /** Handshakes in flight at once. */
+      concurrency: number;
+      timeoutMs: number;
+    }
+  | { cmd: 'reset' }
+  | { cmd: 'progress' }
+  | { cmd: 'collect'; expected: Record<string, number[]> }
+  | { cmd: 'close' };
+
+export interface ConnectResult {
+  opened: number;
+  /** Connections opened per tenant. */
+  perTenant: Record<string, number>;
+  failed: number;
+  /** Up to 5 distinct failure reasons. */
+  errors: string[];
+}
+
+export interface Progress {
+  /** Counted deliveries since the last reset. */
+  received: number;
+  /** Deliveries of warm-up and probe rows (`mid` 0), which are not counted. */
+  warmup: number;
+  /** Connections that closed after they were ready. */
+  closed: number;
+  /** Epoch ms of the last counted delivery (0: none). */
+  lastAt: number;
+}
+
+/** Exact accounting of one worker's connections against what the writer committed. */
+export interface DeliveryStats {
+  connections: number;
+  expected: number;
+  /** Expected deliveries that arrived (once or more). */
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  /** Deliveries of keys the writer did not commit in this measurement (left over from an earlier one). */
+  unexpected: number;
+  /** Rows of another tenant than the connection's: must be 0 for every target. */
+  wrongTenant: number;
+  closed: number;
+  latency: HistogramData;
+}
+
+export type WorkerReply =
+  | { id: number; ev: 'connected'; result: ConnectResult }
+  | { id: number; ev: 'reset' }
+  | { id: number; ev: 'progress'; progress: Progress }
+  | { id: number; ev: 'stats'; stats: DeliveryStats }
+  | { id: number; ev: 'closed' }
+  | { id: number; ev: 'error'; message: string };
+
+/** Coordinator → writer. */
+export interface WriterCommand {
+  cmd: 'run';
+  databaseUrl: string;
+  tenants: string[];
+  /** Transactions per second; 0 writes `count` transactions as fast as `connections` allow. */
+  rate: number;
+  /** Seconds of counted writes (paced mode). */
+  duration: number;
+  /** Seconds of uncounted inserts (`mid` 0) at the same rate before the counted ones. */
+  warmup: number;
+  /** Burst mode: how many transactions (of the first tenant, when `noise` is given). */
+  count?: number;
+  /** Burst mode: this many more transactions of the other tenants, spread evenly among the first tenant's. */
+  noise?: number;
+  /** Share of inserts, updates, deletes (percent). */
+  mix: [number, number, number];
+  /** First `mid` of this measurement, so that keys never repeat across measurements. */
+  midBase: number;
+  connections: number;
+  seed: number;
+}
+
+export interface WriterResult {
+  /** Keys committed per tenant: `mid` for inserts and updates, `-id` for deletes. */
+  committed: Record<string, number[]>;
+  transactions: number;
+  inserts: number;
+  updates: number;
+  deletes: number;
+  /** Seconds from the first counted write to the last commit. */
+  elapsed: number;
+  /** Epoch ms of the last counted commit. */
+  lastCommitAt: number;
+  /** Transactions that were due but waited for a free connection, at worst. */
+  maxBacklog: number;
+  errors: string[];
+}
+
+export type WriterReply = { ev: 'done'; result: WriterResult } | { ev: 'error'; message: string };

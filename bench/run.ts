@@ -1,0 +1,82 @@
+// `npm run bench [-- flags]` runs the suite; `npm run bench:<name> [-- flags]` one benchmark. Starts its own Postgres and stops everything it started.
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { Flags } from './lib/args.js';
+import { backgroundLoad, machine } from './lib/machine.js';
+import { cleanup, installExitHandlers, loadCpu, pin, repoRoot } from './lib/processes.js';
+import { startPostgres } from './lib/postgres.js';
+import { newSecret, type RunContext } from './lib/session.js';
+import { fanoutBenchmark } from './benchmarks/fanout.js';
+import { latencyBenchmark } from './benchmarks/latency.js';
+import { memoryBenchmark } from './benchmarks/memory.js';
+import { resumeBenchmark } from './benchmarks/resume.js';
+
+const benchmarks = {
+  latency: latencyBenchmark,
+  fanout: fanoutBenchmark,
+  memory: memoryBenchmark,
+  resume: resumeBenchmark,
+} as const;
+type Name = keyof typeof benchmarks;
+
+const usage = `Usage: node --import tsx bench/run.ts [all|latency|fanout|memory|resume] [flags]   (npm run bench, npm run bench:<name> -- flags)
+
+Common:   --targets pgrelay,socketio,ws   --database-url <postgres://…> (default TEST_DATABASE_URL, else an embedded server)
+          --pin-postgres false (let the embedded Postgres run on any CPU instead of the load CPU)
+          --quick (small scale: proves the harness works in about a minute per benchmark)   --verbose (server output to stderr)
+all:      also runs bench/client-size.ts; --with-capture runs bench/capture-overhead/run.ts too (about 15 minutes)
+latency:  --n 1000 --t 50 --r 200 --d 30 --warmup 3 --mix 70,20,10
+fanout:   --steps 1000x200,2000x200,… (connections x tx/s, connections never decreasing) --t 50 --d 6 --warmup 1 --p99 100
+memory:   --n 10000 --n-pgrelay 50000 (0: skip) --t 50 --settle 5
+resume:   --count 10000 --noise 5000 --repeat 3 --history 20000 --log-history 100
+`;
+
+/** The benchmarks others own: the client size is quick and runs here; capture overhead takes about 15 minutes, so only with --with-capture. */
+async function others(flags: Flags): Promise<void> {
+  process.stdout.write('\n## Client size (bench/client-size.ts)\n\n');
+  const size = spawnSync(process.execPath, ['--import', 'tsx', `${repoRoot}bench/client-size.ts`], { cwd: repoRoot, encoding: 'utf8' });
+  process.stdout.write(size.stdout + size.stderr);
+  process.stdout.write('\n## Capture overhead (bench/capture-overhead/)\n\n');
+  if (!flags.bool('with-capture') || !existsSync(`${repoRoot}bench/capture-overhead/run.ts`)) {
+    process.stdout.write('Not run here (about 15 minutes of pgbench): `npm run bench:capture`, or `npm run bench -- --with-capture`. Catch-up plan: `npm run bench:catchup`.\n');
+    return;
+  }
+  const cap = spawnSync(process.execPath, ['--import', 'tsx', `${repoRoot}bench/capture-overhead/run.ts`], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'] });
+  if (cap.status !== 0) process.stdout.write(`bench/capture-overhead/run.ts exited with ${cap.status ?? cap.signal}\n`);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const flags = new Flags(argv);
+  const which = flags.positional[0] ?? 'all';
+  if (which === 'help' || flags.bool('help')) return void process.stdout.write(usage);
+  if (which !== 'all' && !(which in benchmarks)) throw new Error(`Unknown benchmark ${JSON.stringify(which)}.\n${usage}`);
+  const names: Name[] = which === 'all' ? (Object.keys(benchmarks) as Name[]) : [which as Name];
+  const rest = flags.toString();
+  const command = `npm run ${which === 'all' ? 'bench' : `bench:${which}`}${rest ? ` -- ${rest}` : ''}`;
+
+  installExitHandlers();
+  machine();
+  // The coordinator is mostly idle, but it must not take CPU from the server under test.
+  pin(process.pid, loadCpu);
+  const started = Date.now();
+  const background = await backgroundLoad();
+  const ctx: RunContext = { pg: await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL, { pin: flags.str('pin-postgres', 'true') !== 'false' }), secret: newSecret(), echo: flags.bool('verbose'), background };
+  try {
+    for (const name of names) await benchmarks[name](ctx, flags, command);
+    if (which === 'all') await others(flags);
+  } finally {
+    await cleanup();
+  }
+  process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; results in bench/RESULTS.md, charts in bench/charts/\n`);
+}
+
+main().then(
+  // process.exitCode is 130 after a Ctrl-C that main() outlived.
+  () => process.exit(),
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await cleanup();
+    process.exit(1);
+  },
+);
