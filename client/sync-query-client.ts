@@ -20,7 +20,6 @@ export interface TableSync<R = Row> {
 export type SyncTables<DB> = { [T in TableName<DB>]?: TableSync<TableRow<DB, T>> };
 
 type Rec = Record<string, unknown>;
-const MARK = '\u2063pgrelay.pk';
 // Keys compare with numbers as strings, like primary keys: ['orders', 'detail', 5] is the detail of pk {id: "5"}.
 const norm = (k: QueryKey) => JSON.stringify(k, (_, v) => (typeof v == 'number' || typeof v == 'bigint' ? String(v) : v));
 
@@ -35,8 +34,10 @@ export function syncQueryClient<DB>(client: RelayClient<DB>, queryClient: QueryC
   const subs = Object.entries(tables as Record<string, TableSync>).map(([table, t]) => {
     const cols = t.primaryKey ?? ['id'];
     const detailKey = t.detail && ((pk: Rec) => norm(t.detail!(pk as any)));
-    const probe = t.detail?.(Object.fromEntries(cols.map((c) => [c, MARK])));
-    const detailPrefix = probe?.slice(0, probe.findIndex((e) => JSON.stringify(e)?.includes(MARK)));
+    // The detail prefix: where two keys built from different primary keys part (survives Number(pk.id) and the like).
+    const probe = (v: string) => t.detail?.(Object.fromEntries(cols.map((c) => [c, v])));
+    const [p1, p2] = [probe('1'), probe('2')];
+    const detailPrefix = p1?.slice(0, p1.findIndex((e, i) => norm([e]) != norm([p2![i]])));
     const invalidate = (all: boolean) => {
       void queryClient.invalidateQueries({ queryKey: t.lists });
       if (all && detailPrefix?.length) void queryClient.invalidateQueries({ queryKey: detailPrefix });

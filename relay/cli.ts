@@ -2,12 +2,6 @@
 // The `pgrelay` command line: start, migrate, and the DBA tools.
 import { describeConfig } from './config.js';
 import { describeError, PgRelayError } from './errors.js';
-import { auditCommand } from './commands/audit.js';
-import { migrateCommand } from './commands/migrate.js';
-import { start } from './commands/start.js';
-import { tailCommand } from './commands/tail.js';
-import { tokenCommand } from './commands/token.js';
-import { unwatchCommand, watchCommand, watchedCommand } from './commands/watch.js';
 
 const usage = `Usage: pgrelay <command> [options]
 
@@ -31,15 +25,16 @@ Options of start (each also read from the environment variable shown):
 ${describeConfig().map((c) => `  ${`${c.flag} <value>`.padEnd(30)} ${c.env}${c.default !== undefined ? ` (default ${c.default})` : ''}`).join('\n')}
 `;
 
+// Each command loads only its own modules: `pgrelay token` should not pay for uWS, kysely and node-pg-migrate.
 const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
-  start: (argv) => (argv.includes('--help') ? Promise.resolve(void process.stdout.write(usage)) : start(argv)),
-  migrate: migrateCommand,
-  watch: watchCommand,
-  unwatch: unwatchCommand,
-  watched: watchedCommand,
-  audit: auditCommand,
-  token: tokenCommand,
-  tail: tailCommand,
+  start: async (argv) => (argv.includes('--help') ? void process.stdout.write(usage) : (await import('./commands/start.js')).start(argv)),
+  migrate: async (argv) => (await import('./commands/migrate.js')).migrateCommand(argv),
+  watch: async (argv) => (await import('./commands/watch.js')).watchCommand(argv),
+  unwatch: async (argv) => (await import('./commands/watch.js')).unwatchCommand(argv),
+  watched: async (argv) => (await import('./commands/watch.js')).watchedCommand(argv),
+  audit: async (argv) => (await import('./commands/audit.js')).auditCommand(argv),
+  token: async (argv) => (await import('./commands/token.js')).tokenCommand(argv),
+  tail: async (argv) => (await import('./commands/tail.js')).tailCommand(argv),
 };
 
 async function main(argv: string[]): Promise<void> {

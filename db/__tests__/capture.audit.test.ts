@@ -23,7 +23,7 @@ describe('pgrelay watch / watched / audit', () => {
     expect(bad).toEqual({ code: 1, out: 'pgrelay: tenant column "nope" does not exist in table public.invoices\n' });
     const listed = await cli(['watched']);
     expect(listed.out).toMatch(/public\.invoices\s+tenant_id\s+id\s+pin\s+yes/);
-  });
+  }, 120_000);
 
   it('prints a known history as NDJSON and as a table, filtered', async () => {
     const c = await db.connect({ application_name: 'billing' });
@@ -61,7 +61,7 @@ describe('pgrelay watch / watched / audit', () => {
     expect(lines[2]).toMatch(/^\s+2 \S+Z\s+acme\s+public\.invoices\s+update\s+\{"id":1\}\s+amount\s+\S+\s+-\s+-$/);
 
     expect(await cli(['audit', '--since', 'yesterday-ish'])).toEqual({ code: 1, out: 'pgrelay: --since takes a duration such as 30m, 1h, 2d or a date such as 2026-11-01; got "yesterday-ish".\n' });
-  });
+  }, 240_000); // seven CLI processes: slow when the whole suite loads the machine
 });
 
 describe('relay.prune', () => {
