@@ -14,6 +14,8 @@ export interface LoggedChange {
   pk: Record<string, unknown> | null;
   row: Record<string, unknown> | null;
   old: Record<string, unknown> | null;
+  /** An UPDATE that moved the row to another tenant: the tenant it left. */
+  oldTenant?: string | null;
 }
 
 /** One committed transaction (or, from a filtered read, the part of it that matched). */
@@ -36,6 +38,7 @@ interface Row {
   pk: LoggedChange['pk'];
   row: LoggedChange['row'];
   old: LoggedChange['old'];
+  old_tenant: string | null;
 }
 
 /** Groups consecutive rows of one seq into transactions, yielding each when the next one starts. */
@@ -47,7 +50,7 @@ async function* group(rows: AsyncIterable<Row>): AsyncGenerator<LoggedTransactio
       if (current) yield current;
       current = { seq, at: r.at, origin: r.origin, changes: [] };
     }
-    current.changes.push({ id: r.id, tenant: r.tenant, table: r.tbl, op: r.op, pk: r.pk, row: r.row, old: r.old });
+    current.changes.push({ id: r.id, tenant: r.tenant, table: r.tbl, op: r.op, pk: r.pk, row: r.row, old: r.old, oldTenant: r.old_tenant });
   }
   if (current) yield current;
 }
@@ -61,7 +64,7 @@ const at = sql<string>`(to_json(t.committed_at at time zone 'UTC') #>> '{}') || 
  */
 export async function readTransactions(db: RelayDb, after: number, options: { upTo?: number; limit?: number } = {}): Promise<LoggedTransaction[]> {
   const { rows } = await sql<Row>`
-    select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
+    select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
     from (select seq, txid, committed_at, origin from relay.transactions
           where seq > ${after} and seq <= ${options.upTo ?? Number.MAX_SAFE_INTEGER}
           order by seq limit ${options.limit ?? 1000}) t
@@ -90,7 +93,8 @@ export interface ChangeScope {
  * Streams the changes in `scope` of transactions with `after < seq <= upTo`, in (seq, id) order,
  * through a server-side cursor. For one tenant the work is proportional to that tenant's changes:
  * the (tenant, txid) index is read from the oldest txid that could still have committed after `after`.
- * Truncates (tenant null) belong to every tenant of their table.
+ * Truncates (tenant null) belong to every tenant of their table; an update that moved a row between tenants
+ * belongs to both.
  */
 export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, upTo: number, chunkSize = 500): AsyncGenerator<LoggedTransaction> {
   const tables = [...scope.tables];
@@ -98,7 +102,7 @@ export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, up
   // changes for one tenant (LATERAL keeps one transactions_txid probe per change, whatever the estimates).
   const query = scope.tenant === null
     ? sql<Row>`
-        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
+        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
         from relay.transactions t
         cross join lateral (
           select * from relay.changes c
@@ -111,14 +115,14 @@ export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, up
         with bound as (
           select coalesce((select running_xmin from relay.transactions where seq <= ${after} order by seq desc limit 1), '0'::xid8) as xmin
         )
-        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old
+        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
         from relay.changes c
         cross join lateral (
           select seq, committed_at, origin from relay.transactions t
           where t.txid = c.txid and t.seq > ${after} and t.seq <= ${upTo}
           limit 1
         ) t
-        where (c.tenant = ${scope.tenant} or (c.tenant is null and c.op = 'truncate'))
+        where (c.tenant = ${scope.tenant} or (c.tenant is null and c.op = 'truncate') or c.old_tenant = ${scope.tenant})
           and c.txid >= (select xmin from bound)
           and c.schema_name || '.' || c.table_name = any (${tables}::text[])
         order by t.seq, c.id`;

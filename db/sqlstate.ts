@@ -18,6 +18,8 @@ export const SqlState = {
   BadFilter: 'PR008',
   /** relay.unwatch / relay.snapshot: the table is not watched. */
   NotWatched: 'PR009',
+  /** relay.watch: a schema or table name with a dot (ambiguous as schema.table on the wire). */
+  DottedName: 'PR010',
   /** Postgres: undefined_table (e.g. `relay.watch('nope', ...)`). */
   UndefinedTable: '42P01',
 } as const;

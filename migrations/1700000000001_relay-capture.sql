@@ -6,7 +6,7 @@
 --   PR002 tenant column does not exist        PR006 change after this transaction was sequenced
 --   PR003 excluded column does not exist      PR007 not a plain or partitioned table
 --   PR004 primary-key/tenant column excluded  PR008 bad snapshot filter
---   PR009 table is not watched
+--   PR009 table is not watched                PR010 a schema or table name with a dot
 
 create schema if not exists relay;
 
@@ -48,10 +48,13 @@ create table relay.changes (
   pk jsonb,
   row jsonb,
   old jsonb,
+  -- an UPDATE that moved the row to another tenant: the tenant it left (it sees a delete, the new one an insert)
+  old_tenant text,
   primary key (txid, id)
 );
 -- catch-up for one tenant reads only that tenant's changes (truncates have tenant null)
 create index changes_tenant on relay.changes (tenant, txid);
+create index changes_old_tenant on relay.changes (old_tenant, txid) where old_tenant is not null;
 
 -- What is captured, by attribute number so that renames keep their meaning.
 create table relay.watches (
@@ -131,17 +134,19 @@ begin
     added := 1;
   elsif tg_op = 'UPDATE' then
     if cardinality(pk_cols) = 1 then
-      insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old)
+      insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old, old_tenant)
       select pg_current_xact_id(), n + nw.i, nw.r ->> tenant_col, tg_table_schema, tg_table_name, 'update',
              jsonb_build_object(pk_cols[1], nw.r -> pk_cols[1]), nw.r,
-             (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(od.r) e where nw.r -> e.key is distinct from e.value)
+             (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(od.r) e where nw.r -> e.key is distinct from e.value),
+             nullif(od.r ->> tenant_col, nw.r ->> tenant_col)
       from (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_new t) nw
       join (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_old t) od using (i);
     else
-      insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old)
+      insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old, old_tenant)
       select pg_current_xact_id(), n + nw.i, nw.r ->> tenant_col, tg_table_schema, tg_table_name, 'update',
              (select jsonb_object_agg(k, nw.r -> k) from unnest(pk_cols) k), nw.r,
-             (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(od.r) e where nw.r -> e.key is distinct from e.value)
+             (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(od.r) e where nw.r -> e.key is distinct from e.value),
+             nullif(od.r ->> tenant_col, nw.r ->> tenant_col)
       from (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_new t) nw
       join (select case when plain then to_jsonb(t) else relay._row_json(to_jsonb(t), excl, nums) end as r, row_number() over () as i from relay_old t) od using (i);
     end if;
@@ -192,7 +197,7 @@ begin
   -- A small transaction travels inside the NOTIFY (under 8000 bytes with room to spare); a big one as a reference.
   if n <= 32 then
     select string_agg(json_build_object('id', c.id, 'tenant', c.tenant, 'table', c.schema_name || '.' || c.table_name,
-                                        'op', c.op, 'pk', c.pk, 'row', c.row, 'old', c.old)::text, ',' order by c.id)
+                                        'op', c.op, 'pk', c.pk, 'row', c.row, 'old', c.old, 'old_tenant', c.old_tenant)::text, ',' order by c.id)
       into inline from relay.changes c where c.txid = x;
     if octet_length(inline) + octet_length(coalesce(origin, '')) > 7300 then inline := null; end if;
   end if;
@@ -262,6 +267,11 @@ begin
   end if;
   if rel.relkind not in ('r', 'p') then
     raise exception 'pgrelay: % is not a table (views, foreign and materialized tables cannot be watched)', tbl using errcode = 'PR007';
+  end if;
+  -- the wire names tables schema.table: "a.b".c and a."b.c" would be one name there
+  if position('.' in rel.relname) > 0 or position('.' in (select nspname from pg_namespace where oid = rel.relnamespace)) > 0 then
+    raise exception 'pgrelay: % has a dot in its schema or table name, which clients could not tell apart from schema.table', tbl
+      using errcode = 'PR010', hint = 'Rename the schema or table.';
   end if;
   select i.indkey::smallint[] into pk from pg_index i where i.indrelid = tbl and i.indisprimary;
   if pk is null then
@@ -419,7 +429,7 @@ begin
       elsif jsonb_typeof(op.value) = 'null' then
         if cmp = '=' then parts := parts || format('%I is null', col.key);
         elsif cmp = '<>' then parts := parts || format('%I is not null', col.key);
-        else parts := parts || 'false';
+        else parts := parts || 'false'::text;
         end if;
       elsif jsonb_typeof(op.value) in ('object', 'array') then
         parts := parts || format('to_jsonb(%I) %s %L::jsonb', col.key, cmp, op.value::text);

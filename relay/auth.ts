@@ -129,14 +129,15 @@ function translate(err: unknown): AuthError {
 /** Reads tenant, tables and all_tenants from verified claims. */
 export function principalOf(payload: JWTPayload, tenantClaim: string): Principal {
   const allTenants = payload.all_tenants === true;
-  const raw = payload[tenantClaim];
+  // own claims only: a claim named "constructor" must not read Object.prototype
+  const raw = Object.hasOwn(payload, tenantClaim) ? payload[tenantClaim] : undefined;
   let tenant: string | null = null;
   if (typeof raw === 'string' && raw.length > 0 && raw.length <= 256) tenant = raw;
   else if (typeof raw === 'number' && Number.isSafeInteger(raw)) tenant = String(raw);
   else if (raw !== undefined && raw !== null) throw new AuthError('bad_claims', `claim ${tenantClaim} must be a string or an integer`);
   if (tenant === null && !allTenants) throw new AuthError('no_tenant', `token has no ${tenantClaim} claim`);
   let tables: Set<string> | null = null;
-  if (payload.tables !== undefined) {
+  if (Object.hasOwn(payload, 'tables') && payload.tables !== undefined) {
     if (!Array.isArray(payload.tables) || payload.tables.length > 1000 || !payload.tables.every((t) => typeof t === 'string' && t.length > 0 && t.length < 200)) {
       throw new AuthError('bad_claims', 'claim tables must be an array of table names');
     }

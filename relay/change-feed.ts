@@ -30,7 +30,7 @@ interface Payload {
   seq: number;
   at?: string;
   origin?: string | null;
-  changes?: LoggedTransaction['changes'];
+  changes?: Array<LoggedTransaction['changes'][number] & { old_tenant?: string | null }>;
 }
 
 function parsePayload(raw: string): Payload | undefined {
@@ -168,7 +168,7 @@ export class ChangeFeed {
       await this.#readLog(p.seq - 1);
     }
     if (Array.isArray(p.changes) && typeof p.at === 'string') {
-      this.#deliver({ seq: p.seq, at: p.at, origin: p.origin ?? null, changes: p.changes });
+      this.#deliver({ seq: p.seq, at: p.at, origin: p.origin ?? null, changes: p.changes.map(({ old_tenant, ...c }) => ({ ...c, oldTenant: old_tenant ?? null })) });
       return;
     }
     this.#o.metrics.gapReads.inc({ kind: 'reference' });

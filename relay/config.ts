@@ -60,7 +60,9 @@ function parseBytes(raw: string): number | undefined {
   return Math.floor(Number(m[1]) * mult);
 }
 
-const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// Plain decimal digits only: a blank value, `0x10` or `1e3` is a mistake, not a number.
+const intIn = (min: number, max: number) =>
+  z.string().regex(/^\s*\d{1,15}\s*$/).transform(Number).refine((n) => n >= min && n <= max);
 const bytesIn = (min: number, max: number) =>
   z.string().transform((s, ctx) => {
     const n = parseBytes(s);
@@ -70,16 +72,37 @@ const bytesIn = (min: number, max: number) =>
     }
     return n;
   });
-const url = z.string().refine((s) => {
-  try {
-    new URL(s);
-    return true;
-  } catch {
-    return false;
-  }
+/** A URL whose protocol passes `protocol`; never throws (a TypeError would carry the raw URL, password included). */
+const urlWith = (protocol: RegExp) =>
+  z.string().refine((s) => {
+    try {
+      return protocol.test(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  });
+// An interval Postgres accepts and pruning can use: numbers with units, each unit once ("7 days", "12 hours 30 minutes"),
+// up to 100 years in all.
+const unitSeconds: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400, week: 604800, month: 2592000, year: 31557600 };
+function unitOf(u: string): string | undefined {
+  const l = u.toLowerCase();
+  if (/^(s|secs?|seconds?)$/.test(l)) return 'second';
+  if (/^(m|mins?|minutes?)$/.test(l)) return 'minute';
+  if (/^(h|hours?)$/.test(l)) return 'hour';
+  if (/^(d|days?)$/.test(l)) return 'day';
+  if (/^(w|weeks?)$/.test(l)) return 'week';
+  if (/^(mons?|months?)$/.test(l)) return 'month';
+  if (/^(y|years?)$/.test(l)) return 'year';
+  return undefined;
+}
+const interval = z.string().refine((s) => {
+  const parts = [...s.matchAll(/(\d{1,9})\s*([a-z]+)/gi)];
+  if (parts.length === 0 || s.replace(/(\d{1,9})\s*([a-z]+)/gi, '').trim() !== '') return false;
+  const units = parts.map((p) => unitOf(p[2]!));
+  if (units.some((u) => u === undefined) || new Set(units).size !== units.length) return false;
+  const total = parts.reduce((sum, p, i) => sum + Number(p[1]) * unitSeconds[units[i]!]!, 0);
+  return total > 0 && total <= 100 * unitSeconds.year!;
 });
-// An interval Postgres accepts: a number and a unit, repeated ("7 days", "12 hours 30 minutes", "1 week").
-const interval = z.string().regex(/^\s*(\d+\s*(microseconds?|milliseconds?|seconds?|secs?|s|minutes?|mins?|m|hours?|h|days?|d|weeks?|w|months?|mons?|years?|y)\s*)+$/i);
 
 interface Field {
   env: string;
@@ -90,20 +113,35 @@ interface Field {
 }
 
 const fields: Field[] = [
-  { env: 'DATABASE_URL', key: 'databaseUrl', accepts: 'must be a postgres:// connection URL', schema: url.refine((s) => /^postgres(ql)?:$/.test(new URL(s).protocol)) },
+  { env: 'DATABASE_URL', key: 'databaseUrl', accepts: 'must be a postgres:// connection URL', schema: urlWith(/^postgres(ql)?:$/) },
   { env: 'PORT', key: 'port', accepts: 'must be a TCP port number from 0 to 65535', schema: intIn(0, 65535), default: '8080' },
   { env: 'HOST', key: 'host', accepts: 'must be a host name or IP address to listen on', schema: z.string().min(1).regex(/^[\w.:-]+$/), default: '0.0.0.0' },
   { env: 'RELAY_JWT_SECRET', key: 'jwtSecret', accepts: 'must be at least 32 characters long (HS256 needs 256 bits of secret)', schema: z.string().min(32) },
-  { env: 'RELAY_JWKS_URL', key: 'jwksUrl', accepts: 'must be an http(s) URL of a JSON Web Key Set', schema: url.refine((s) => /^https?:$/.test(new URL(s).protocol)) },
+  { env: 'RELAY_JWKS_URL', key: 'jwksUrl', accepts: 'must be an http(s) URL of a JSON Web Key Set', schema: urlWith(/^https?:$/) },
   { env: 'RELAY_JWT_AUDIENCE', key: 'jwtAudience', accepts: 'must be a non-empty audience string', schema: z.string().min(1) },
   { env: 'RELAY_JWT_ISSUER', key: 'jwtIssuer', accepts: 'must be a non-empty issuer string', schema: z.string().min(1) },
   { env: 'RELAY_TENANT_CLAIM', key: 'tenantClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'tenant_id' },
   {
     env: 'RELAY_ALLOWED_ORIGINS', key: 'allowedOrigins', accepts: 'must be a comma-separated list of origins such as https://app.example.com',
     schema: z.string().transform((s, ctx) => {
-      const list = s.split(',').map((o) => o.trim()).filter(Boolean);
-      if (list.length === 0 || list.some((o) => !/^https?:\/\/[^/\s]+$/.test(o))) {
-        ctx.addIssue({ code: 'custom', message: 'bad origin' });
+      // Stored as browsers send them (lowercase host, no default port), so the check is a plain comparison.
+      const list: string[] = [];
+      for (const o of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+        let origin: string | undefined;
+        try {
+          const u = new URL(o);
+          if (/^https?:$/.test(u.protocol) && !u.username && !u.password && (u.pathname === '/' || u.pathname === '') && !u.search && !u.hash && !/\/./.test(o.replace(/^https?:\/\//, ''))) origin = u.origin;
+        } catch {
+          origin = undefined;
+        }
+        if (!origin) {
+          ctx.addIssue({ code: 'custom', message: 'bad origin' });
+          return z.NEVER;
+        }
+        list.push(origin);
+      }
+      if (list.length === 0) {
+        ctx.addIssue({ code: 'custom', message: 'no origin' });
         return z.NEVER;
       }
       return Object.freeze(list);

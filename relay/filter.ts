@@ -27,6 +27,26 @@ function kindOf(base: string): Kind {
 }
 
 const MAX_IN = 100;
+const MAX_DEPTH = 32;
+const DECIMAL = /^(-?\d+(\.\d+)?|NaN|-?Infinity)$/;
+const INTEGER_RANGE: Record<string, [string, string]> = {
+  smallint: ['-32768', '32767'],
+  integer: ['-2147483648', '2147483647'],
+  bigint: ['-9223372036854775808', '9223372036854775807'],
+};
+
+/** Nesting depth of a JSON value, without recursion (a hostile value may nest thousands of levels). */
+function depth(v: unknown): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (d > max) max = d;
+    if (d > MAX_DEPTH) return d;
+    if (x !== null && typeof x === 'object') for (const y of Object.values(x)) stack.push([y, d + 1]);
+  }
+  return max;
+}
 
 /** Validates `filter` for `table` and compiles it; throws FilterError with a sentence for the client. */
 export function compileFilter(table: WatchedTable, filter: Filter | undefined | null): CompiledFilter | null {
@@ -97,13 +117,14 @@ function comparator(column: string, base: string, kind: Kind, value: Json, order
   switch (kind) {
     case 'integer': {
       const v = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : typeof value === 'string' && /^-?\d{1,20}$/.test(value) ? value : undefined;
-      if (v === undefined) throw bad('an integer');
+      const [lo, hi] = INTEGER_RANGE[base] ?? INTEGER_RANGE.bigint!;
+      if (v === undefined || compareDecimal(v, lo) < 0 || compareDecimal(v, hi) > 0) throw bad(`an integer from ${lo} to ${hi}`);
       return (x) => compareDecimal(String(x), v);
     }
     case 'decimal': {
-      const v = typeof value === 'number' && Number.isFinite(value) ? numberToDecimal(value) : typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? value : undefined;
+      const v = typeof value === 'number' && Number.isFinite(value) ? numberToDecimal(value) : typeof value === 'string' && DECIMAL.test(value) ? value : undefined;
       if (v === undefined) throw bad('a decimal number');
-      return (x) => (typeof x === 'string' && /^-?\d+(\.\d+)?$/.test(x) ? compareDecimal(x, v) : Number.NaN);
+      return (x) => (typeof x === 'string' && DECIMAL.test(x) ? compareNumeric(x, v) : Number.NaN);
     }
     case 'float': {
       const v = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : undefined;
@@ -130,13 +151,15 @@ function comparator(column: string, base: string, kind: Kind, value: Json, order
       if (v === undefined) throw bad('an ISO 8601 timestamp such as 2026-01-02T03:04:05Z');
       return (x) => {
         const t = typeof x === 'string' ? timestampMicros(x) : undefined;
-        return t === undefined ? Number.NaN : Math.sign(t - v);
+        return t === undefined ? Number.NaN : t === v ? 0 : Math.sign(t - v);
       };
     }
     default: {
       if (ordered) throw new FilterError(`column "${column}" of type ${base} supports only eq, neq and in`);
+      if (depth(value) > MAX_DEPTH) throw new FilterError(`filter value for column "${column}" nests deeper than ${MAX_DEPTH} levels`);
       const v = canonicalJson(value);
-      return (x) => (canonicalJson(x) === v ? 0 : 1);
+      // a row value nested beyond MAX_DEPTH cannot equal a filter value (which may not nest that deep)
+      return (x) => (depth(x) <= MAX_DEPTH && canonicalJson(x) === v ? 0 : 1);
     }
   }
 }
@@ -167,10 +190,24 @@ export function compareDecimal(a: string, b: string): number {
   return Math.sign(mag) * signA;
 }
 
-function numberToDecimal(n: number): string {
+/** Postgres orders numeric NaN above every number and ±Infinity beyond every finite one. */
+function compareNumeric(a: string, b: string): number {
+  const rank = (x: string) => (x === 'NaN' ? 2 : x === 'Infinity' ? 1 : x === '-Infinity' ? -1 : 0);
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra !== 0 || rb !== 0) return Math.sign(ra - rb);
+  return compareDecimal(a, b);
+}
+
+/** The exact decimal a JSON number denotes (`1e21` → `1000000000000000000000`, `2e-21` → `0.000000000000000000002`). */
+export function numberToDecimal(n: number): string {
   const s = String(n);
-  if (!/e/i.test(s)) return s;
-  return n.toFixed(20).replace(/\.?0+$/, '');
+  const m = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/i.exec(s);
+  if (!m) return s;
+  const digits = m[2]! + (m[3] ?? '');
+  const point = m[2]!.length + Number(m[4]);
+  const body = point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? digits + '0'.repeat(point - digits.length) : `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return `${m[1]}${body}`;
 }
 
 const surrogate = /[\uD800-\uDFFF]/;
@@ -187,14 +224,26 @@ export function compareCodePoints(a: string, b: string): number {
   return Math.sign(ca.length - cb.length);
 }
 
-const timestampRe = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?$/;
+const timestampRe = /^(\d{4,6})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?( BC)?$/;
 
-/** Microseconds since the epoch of an ISO timestamp (no offset = UTC, as the relay's sessions use). */
+/**
+ * Microseconds since the epoch of a timestamp as Postgres renders or accepts it in ISO form (no offset = UTC,
+ * as the relay's sessions use); `infinity`/`-infinity` are ±Infinity; dates that do not exist are undefined.
+ */
 export function timestampMicros(s: string): number | undefined {
+  if (s === 'infinity') return Number.POSITIVE_INFINITY;
+  if (s === '-infinity') return Number.NEGATIVE_INFINITY;
   const m = timestampRe.exec(s);
   if (!m) return undefined;
-  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
-  let micros = ms * 1000 + Number((m[7] ?? '').padEnd(6, '0') || 0);
+  // years are ISO: 1 BC is year 0; setUTCFullYear keeps years 0-99 (Date.UTC would read them as 1900-1999)
+  const year = m[9] ? 1 - Number(m[1]) : Number(m[1]);
+  const [month, day, hour, minute, second] = [Number(m[2]), Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  const monthDays = [31, (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  if (month < 1 || month > 12 || day < 1 || day > monthDays[month - 1]! || minute > 59 || second > 60 || hour > 24 || (hour === 24 && (minute > 0 || second > 0 || m[7]))) return undefined;
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  d.setUTCHours(hour, minute, second, 0);
+  let micros = d.getTime() * 1000 + Number((m[7] ?? '').padEnd(6, '0') || 0);
   const off = m[8];
   if (off && off !== 'Z') {
     const sign = off[0] === '-' ? -1 : 1;

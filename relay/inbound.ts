@@ -29,7 +29,8 @@ export function parseClientMessage(text: string): Parsed {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, code: 'bad_message', message: 'message must be a JSON object' };
   const type = (raw as { type?: unknown }).type;
   if (typeof type !== 'string') return { ok: false, code: 'bad_message', message: 'message has no "type"' };
-  const schema = schemas[type as keyof typeof schemas];
+  // own keys only: "constructor" or "toString" must not find Object.prototype members
+  const schema = Object.hasOwn(schemas, type) ? schemas[type as keyof typeof schemas] : undefined;
   if (!schema) return { ok: false, code: 'unknown_type', message: `unknown message type ${JSON.stringify(type.slice(0, 40))} (use subscribe, unsubscribe, auth or ping)` };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

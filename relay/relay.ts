@@ -89,6 +89,43 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
   };
 
+  /** One client message: rate limit, size, parse, dispatch. */
+  const onMessage = (ws: WS, message: ArrayBuffer, isBinary: boolean): void => {
+    const d = ws.getUserData();
+    if (d.closed) return;
+    // token bucket: rateLimit messages per second, bursts of the same size
+    const now = Date.now();
+    d.tokens = Math.min(config.rateLimit, d.tokens + ((now - d.refilledAt) / 1000) * config.rateLimit);
+    d.refilledAt = now;
+    if (d.tokens < 1) {
+      if (++d.dropped > config.rateLimit) return io.end(ws, CloseCode.RateLimited, 'too many messages');
+      return io.error(ws, 'rate_limited', `at most ${config.rateLimit} messages per second`, undefined, false);
+    }
+    d.tokens -= 1;
+    if (message.byteLength > config.maxMessage) return io.end(ws, CloseCode.MessageTooBig, 'message too big');
+    if (isBinary) return io.error(ws, 'bad_message', 'messages are JSON text frames');
+    const parsed = parseClientMessage(Buffer.from(message).toString('utf8'));
+    if (!parsed.ok) return io.error(ws, parsed.code, parsed.message, parsed.id);
+    const msg = parsed.message;
+    switch (msg.type) {
+      case 'subscribe': return subscriptions.subscribe(ws, msg);
+      case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
+      case 'ping': return void ws.send('{"type":"pong"}');
+      case 'auth':
+        Promise.resolve().then(() => verifier.verify(msg.token)).then((next) => {
+          if (d.closed) return;
+          if (!samePrincipalScope(d.principal, next)) {
+            return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
+          }
+          d.principal = next;
+        }, (err: unknown) => {
+          if (d.closed) return;
+          metrics.authFailures.inc({ reason: err instanceof AuthError ? err.reason : 'malformed' });
+          io.error(ws, 'bad_token', err instanceof AuthError ? err.message : 'token not accepted');
+        });
+    }
+  };
+
   app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
   app.get('/readyz', (res) => {
     if (feed.ready) json(res, '200 OK', { status: 'ready', position: feed.position });
@@ -131,38 +168,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       ws.send(JSON.stringify({ type: 'welcome', tenant: p.tenant, seq: feed.position }));
     },
     message: (ws, message, isBinary) => {
-      const d = ws.getUserData();
-      if (d.closed) return;
-      // token bucket: rateLimit messages per second, bursts of the same size
-      const now = Date.now();
-      d.tokens = Math.min(config.rateLimit, d.tokens + ((now - d.refilledAt) / 1000) * config.rateLimit);
-      d.refilledAt = now;
-      if (d.tokens < 1) {
-        if (++d.dropped > config.rateLimit) return io.end(ws, CloseCode.RateLimited, 'too many messages');
-        return io.error(ws, 'rate_limited', `at most ${config.rateLimit} messages per second`, undefined, false);
-      }
-      d.tokens -= 1;
-      if (message.byteLength > config.maxMessage) return io.end(ws, CloseCode.MessageTooBig, 'message too big');
-      if (isBinary) return io.error(ws, 'bad_message', 'messages are JSON text frames');
-      const parsed = parseClientMessage(Buffer.from(message).toString('utf8'));
-      if (!parsed.ok) return io.error(ws, parsed.code, parsed.message, parsed.id);
-      const msg = parsed.message;
-      switch (msg.type) {
-        case 'subscribe': return subscriptions.subscribe(ws, msg);
-        case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
-        case 'ping': return void ws.send('{"type":"pong"}');
-        case 'auth':
-          Promise.resolve().then(() => verifier.verify(msg.token)).then((next) => {
-            if (d.closed) return;
-            if (!samePrincipalScope(d.principal, next)) {
-              return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
-            }
-            d.principal = next;
-          }, (err: unknown) => {
-            if (d.closed) return;
-            metrics.authFailures.inc({ reason: err instanceof AuthError ? err.reason : 'malformed' });
-            io.error(ws, 'bad_token', err instanceof AuthError ? err.message : 'token not accepted');
-          });
+      // An exception escaping a uWS handler would end the process: one bad message must never do that.
+      try {
+        onMessage(ws, message, isBinary);
+      } catch (err) {
+        log.error({ err }, 'unexpected error handling a message');
+        if (!ws.getUserData().closed) io.error(ws, 'internal', 'the relay could not handle this message');
       }
     },
     drain: (ws) => {

@@ -7,8 +7,8 @@ import { wireChangeJson } from './relay-tx.js';
 import type { UWS } from './uws.js';
 import type { WatchedTables } from './watched-tables.js';
 
-/** The tenant key of sockets that see every tenant. */
-export const ALL_TENANTS = '*';
+/** The tenant of sockets that see every tenant: null, which no tenant id (always a string) can be. */
+export const ALL_TENANTS = null;
 
 interface Group {
   filter: CompiledFilter | null;
@@ -19,20 +19,25 @@ interface Group {
 /** What one subscription receives: a table, seen as one tenant (or all), through an optional filter. */
 export interface Route {
   table: string;
-  tenantKey: string;
+  /** A tenant id, or ALL_TENANTS. */
+  tenantKey: string | null;
   filter: CompiledFilter | null;
   id: string;
 }
 
-const SEP = '\u001f';
+/** One topic per (table, tenant, filter, id); JSON keeps the parts apart whatever characters they hold. */
+/** The tenant an UPDATE moved its row away from, if it did. */
+function movedFrom(c: RelayChange): string | undefined {
+  return c.op === 'update' && c.oldTenant != null && c.oldTenant !== c.tenant ? c.oldTenant : undefined;
+}
 
 export function topicOf(route: Route): string {
-  return `${route.table}${SEP}${route.tenantKey}${SEP}${route.filter?.key ?? ''}${SEP}${route.id}`;
+  return JSON.stringify([route.table, route.tenantKey, route.filter?.key ?? null, route.id]);
 }
 
 export class Router {
   /** table → tenant key → filter key → group */
-  readonly #routes = new Map<string, Map<string, Map<string, Group>>>();
+  readonly #routes = new Map<string, Map<string | null, Map<string, Group>>>();
   readonly #app: UWS.TemplatedApp;
   readonly #maxFrame: number;
   readonly #metrics: Metrics;
@@ -79,31 +84,33 @@ export class Router {
   /** Publishes one committed transaction to every topic that should see some of it. */
   publish(tx: RelayTx): void {
     this.#metrics.lag.observe(Math.max(0, Date.now() - Date.parse(tx.at)) / 1000);
-    // (table → tenant → changes), plus each table's truncates, which every tenant sees
-    const byTable = new Map<string, { all: RelayChange[]; byTenant: Map<string, RelayChange[]>; truncated: boolean }>();
+    // table → (every change, for all-tenant sockets; each tenant's view of the changes; whether it was truncated)
+    const byTable = new Map<string, { all: RelayChange[]; byTenant: Map<string, RelayChange[]>; truncates: RelayChange[] }>();
     for (const c of tx.changes) {
       if (!this.#routes.has(c.table)) continue;
       let t = byTable.get(c.table);
-      if (!t) byTable.set(c.table, (t = { all: [], byTenant: new Map(), truncated: false }));
+      if (!t) byTable.set(c.table, (t = { all: [], byTenant: new Map(), truncates: [] }));
       t.all.push(c);
       if (c.op === 'truncate') {
-        t.truncated = true;
+        t.truncates.push(c);
         for (const list of t.byTenant.values()) list.push(c);
-      } else if (c.tenant !== null) {
-        let list = t.byTenant.get(c.tenant);
-        if (!list) t.byTenant.set(c.tenant, (list = t.all.filter((x) => x.op === 'truncate')));
-        list.push(c);
+        continue;
+      }
+      for (const tenant of [c.tenant, movedFrom(c)]) {
+        if (tenant === null || tenant === undefined) continue;
+        let list = t.byTenant.get(tenant);
+        if (!list) t.byTenant.set(tenant, (list = [...t.truncates]));
+        list.push(this.#view(c, tenant)!);
       }
     }
     for (const [table, t] of byTable) {
       const tenants = this.#routes.get(table)!;
       const all = tenants.get(ALL_TENANTS);
       if (all) this.#publishGroups(tx, table, ALL_TENANTS, all, t.all);
-      if (t.truncated) {
+      if (t.truncates.length > 0) {
         // a truncate reaches every tenant subscribed to the table, with that tenant's own changes around it
         for (const [tenantKey, groups] of tenants) {
-          if (tenantKey === ALL_TENANTS) continue;
-          this.#publishGroups(tx, table, tenantKey, groups, t.byTenant.get(tenantKey) ?? t.all.filter((x) => x.op === 'truncate'));
+          if (tenantKey !== ALL_TENANTS) this.#publishGroups(tx, table, tenantKey, groups, t.byTenant.get(tenantKey) ?? t.truncates);
         }
       } else {
         for (const [tenant, changes] of t.byTenant) {
@@ -114,7 +121,36 @@ export class Router {
     }
   }
 
-  #publishGroups(tx: RelayTx, table: string, tenantKey: string, groups: Map<string, Group>, changes: readonly RelayChange[]): void {
+  /**
+   * How `tenant` sees change `c`: as is, not at all, or, for an UPDATE that moved the row between tenants,
+   * as an insert (the tenant it joined, without the old values) or a delete of the old row (the tenant it left).
+   */
+  #view(c: RelayChange, tenant: string | null): RelayChange | undefined {
+    if (tenant === ALL_TENANTS || c.op === 'truncate') return c;
+    const from = movedFrom(c);
+    if (c.tenant === tenant) {
+      if (!from) return c;
+      return this.#cached(c, 'in', () => ({ ...c, op: 'insert', old: null, json: wireChangeJson({ table: c.table, op: 'insert', pk: c.pk, row: c.row, old: null }) }));
+    }
+    if (from === tenant) {
+      return this.#cached(c, 'out', () => {
+        const before = { ...c.row, ...(c.old ?? {}) };
+        const pk = this.#pkOf(c.table, before) ?? c.pk;
+        return { ...c, op: 'delete', tenant, pk, row: before, old: null, json: wireChangeJson({ table: c.table, op: 'delete', pk, row: before, old: null }) };
+      });
+    }
+    return undefined;
+  }
+
+  readonly #views = new WeakMap<RelayChange, { in?: RelayChange; out?: RelayChange }>();
+
+  #cached(c: RelayChange, side: 'in' | 'out', make: () => RelayChange): RelayChange {
+    let v = this.#views.get(c);
+    if (!v) this.#views.set(c, (v = {}));
+    return (v[side] ??= make());
+  }
+
+  #publishGroups(tx: RelayTx, table: string, tenantKey: string | null, groups: Map<string, Group>, changes: readonly RelayChange[]): void {
     for (const group of groups.values()) {
       const jsons = this.select(table, changes, group.filter);
       if (jsons.length === 0) continue;
@@ -154,9 +190,12 @@ export class Router {
 
   /** The changes of `tx` that `route` receives (for catch-up from the ring or the log). */
   changesFor(tx: RelayTx, route: Pick<Route, 'table' | 'tenantKey' | 'filter'>): string[] {
-    const mine = tx.changes.filter((c) => c.table === route.table
-      && (route.tenantKey === ALL_TENANTS || c.tenant === route.tenantKey || c.op === 'truncate'));
-    return mine.length === 0 ? mine as never[] : this.select(route.table, mine, route.filter);
+    const mine: RelayChange[] = [];
+    for (const c of tx.changes) {
+      const v = c.table === route.table ? this.#view(c, route.tenantKey) : undefined;
+      if (v) mine.push(v);
+    }
+    return mine.length === 0 ? [] : this.select(route.table, mine, route.filter);
   }
 
   framesFor(tx: RelayTx, route: Route): string[] {

@@ -75,8 +75,13 @@ export class Subscriptions {
     }
     void this.#resume(ws, sub, msg).catch((err: unknown) => {
       if (sub.cancelled || d.closed) return;
-      this.#o.log.error({ err, table: name }, 'subscription failed');
       this.#drop(ws, sub);
+      // Postgres refusing the snapshot's filter (a data exception, or pgrelay's PR008) is the client's to fix
+      const code = (err as { code?: string }).code;
+      if (code === 'PR008' || code?.startsWith('22')) {
+        return this.#o.io.error(ws, 'bad_filter', `Postgres refused the filter: ${(err as Error).message.replace(/^pgrelay: /, '')}`, msg.id);
+      }
+      this.#o.log.error({ err, table: name }, 'subscription failed');
       this.#o.io.error(ws, 'internal', 'the relay could not serve this subscription; subscribe again', msg.id);
     });
   }
@@ -172,7 +177,7 @@ export class Subscriptions {
       source = 'log';
       if (from < (await prunedThrough(db))) return this.#reset(ws, sub, 'cursor_expired', feed.position);
       const upTo = feed.position;
-      const scope = { tenant: route.tenantKey === ALL_TENANTS ? null : route.tenantKey, tables: [route.table] };
+      const scope = { tenant: route.tenantKey, tables: [route.table] };
       for await (const logged of streamChanges(db, scope, from, upTo)) {
         if (sub.cancelled || d.closed) return;
         for (const frame of router.framesFor(toRelayTx(logged), route)) io.send(ws, frame);
@@ -189,7 +194,7 @@ export class Subscriptions {
     const client = await this.#o.pool.connect();
     try {
       await client.query('begin isolation level repeatable read read only');
-      const tenant = route.tenantKey === ALL_TENANTS ? null : route.tenantKey;
+      const tenant = route.tenantKey;
       // the canonical filter is the same JSON object relay.snapshot takes
       const filter = route.filter?.key ?? null;
       const cursor = client.query(new Cursor<{ seq: string; row: string }>(

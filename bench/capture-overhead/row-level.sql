@@ -19,12 +19,14 @@ declare
   r jsonb;
   o jsonb;
   p jsonb;
+  moved_from text;
 begin
   if tg_op = 'DELETE' then r := to_jsonb(old); else r := to_jsonb(new); end if;
   if not plain then r := relay._row_json(r, excl, nums); end if;
   if tg_op = 'UPDATE' then
     o := to_jsonb(old);
     if not plain then o := relay._row_json(o, excl, nums); end if;
+    moved_from := nullif(o ->> tenant_col, r ->> tenant_col);
     o := (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(o) e where r -> e.key is distinct from e.value);
   end if;
   if cardinality(pk_cols) = 1 then p := jsonb_build_object(pk_cols[1], r -> pk_cols[1]);
@@ -33,8 +35,8 @@ begin
   if nullif(current_setting('relay._seq', true), '') is not null then
     raise exception 'pgrelay: this transaction already took its commit position, so its later changes to %.% cannot be streamed', tg_table_schema, tg_table_name using errcode = 'PR006';
   end if;
-  insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old)
-  values (pg_current_xact_id(), n, r ->> tenant_col, tg_table_schema, tg_table_name, lower(tg_op), p, r, o);
+  insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old, old_tenant)
+  values (pg_current_xact_id(), n, r ->> tenant_col, tg_table_schema, tg_table_name, lower(tg_op), p, r, o, moved_from);
   perform set_config('relay._n', n::text, true);
   return null;
 end $$;

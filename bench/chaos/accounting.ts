@@ -19,24 +19,30 @@ export interface Tally {
 
 export const emptyTally = (): Tally => ({ lost: 0, duplicated: 0, reordered: 0, corrupted: 0, crossTenant: 0, stateMismatches: 0, expectedTransactions: 0 });
 
-interface LogChange { seq: number; tenant: string | null; op: string; row: Record<string, unknown> | null; old: Record<string, unknown> | null; pk: Record<string, unknown> | null }
+interface LogChange { seq: number; tenant: string | null; old_tenant: string | null; op: string; row: Record<string, unknown> | null; old: Record<string, unknown> | null; pk: Record<string, unknown> | null }
 
 /** The changes of the log the subscription should receive after `base`, by seq, with the relay's filter rules. */
 export async function expectedFor(db: pg.ClientBase, rec: Recording, table: WatchedTable, base: number, upTo: number): Promise<Map<number, LogChange[]>> {
   const [schema, name] = rec.spec.table.split('.');
   const { rows } = await db.query<LogChange & { seq: string }>(
-    `select t.seq::text as seq, c.tenant, c.op, c.row, c.old, c.pk from relay.changes c join relay.transactions t using (txid)
+    `select t.seq::text as seq, c.tenant, c.old_tenant, c.op, c.row, c.old, c.pk from relay.changes c join relay.transactions t using (txid)
      where c.schema_name = $1 and c.table_name = $2 and t.seq > $3 and t.seq <= $4 order by t.seq, c.id`,
     [schema, name, base, upTo],
   );
   const filter = compileFilter(table, rec.spec.filter ?? null);
   const out = new Map<number, LogChange[]>();
   for (const r of rows) {
-    if (rec.spec.tenant !== null && r.tenant !== rec.spec.tenant && r.op !== 'truncate') continue;
+    const before = { ...r.row!, ...(r.old ?? {}) };
+    const moved = r.op === 'update' && r.old_tenant !== null && r.old_tenant !== r.tenant;
     let keep = true;
-    if (filter && r.op !== 'truncate') {
-      if (r.op === 'update') keep = filter.test(r.row!) || filter.test({ ...r.row!, ...(r.old ?? {}) });
-      else keep = filter.test(r.row!);
+    if (rec.spec.tenant !== null && r.op !== 'truncate') {
+      // a tenant sees a row that moved in as an insert, one that moved out as a delete of the old row
+      if (moved && r.tenant === rec.spec.tenant) keep = !filter || filter.test(r.row!);
+      else if (moved && r.old_tenant === rec.spec.tenant) keep = !filter || filter.test(before);
+      else if (r.tenant !== rec.spec.tenant) continue;
+      else if (filter) keep = r.op === 'update' ? filter.test(r.row!) || filter.test(before) : filter.test(r.row!);
+    } else if (filter && r.op !== 'truncate') {
+      keep = r.op === 'update' ? filter.test(r.row!) || filter.test(before) : filter.test(r.row!);
     }
     if (!keep) continue;
     const seq = Number(r.seq);

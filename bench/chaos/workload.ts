@@ -76,7 +76,10 @@ async function oneTransaction(c: pg.Client, stats: WriterStats, options: { overs
       const size = 100_000 + Math.floor(Math.random() * 400_000);
       await c.query(`insert into events (tenant_id, kind, payload) values ($1, 'big', jsonb_build_object('blob', repeat('z', $2)))`, [t, size]);
       stats.oversize++;
-    } else if (r < 0.86) {
+    } else if (r < 0.85) {
+      // a row moving to another tenant: the old tenant sees a delete, the new one an insert
+      await c.query(`update orders set tenant_id = $2 where id = (select max(id) from orders where tenant_id = $1)`, [t, pick(TENANTS)]);
+    } else if (r < 0.87) {
       await c.query(`insert into plans (name, price) values ($1, $2)`, [`plan-${Math.floor(Math.random() * 1000)}`, Math.floor(Math.random() * 100)]);
     } else {
       await c.query(`insert into events (tenant_id, kind, payload) values ($1, 'click', jsonb_build_object('x', (random() * 100)::int))`, [t]);

@@ -135,7 +135,7 @@ describe('commit order under 16 concurrent writers', () => {
     const c = await db.connect();
     try {
       for (const r of received.filter((x) => x.inline).slice(0, 200)) {
-        const { rows } = await c.query(`select c.id, c.tenant, c.schema_name || '.' || c.table_name as "table", c.op, c.pk, c.row, c.old
+        const { rows } = await c.query(`select c.id, c.tenant, c.schema_name || '.' || c.table_name as "table", c.op, c.pk, c.row, c.old, c.old_tenant
           from relay.changes c join relay.transactions t using (txid) where t.seq = $1 order by c.id`, [r.seq]);
         expect(r.payload.changes).toEqual(rows);
         expect(r.n).toBe(rows.length);

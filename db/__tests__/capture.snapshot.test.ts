@@ -90,7 +90,8 @@ describe('relay.snapshot', () => {
     try {
       await c.query('begin isolation level repeatable read');
       const p1 = Number((await c.query('select relay.position() as p')).rows[0]!.p);
-      await other.query(`update stock set qty = qty + 1 where id = 3`);
+      // an upsert always changes a row (earlier tests may have deleted any given id)
+      await other.query(`insert into stock (id, tenant, qty) values (9999, 't1', 1) on conflict (id) do update set qty = stock.qty + 1`);
       const p2 = Number((await c.query('select relay.position() as p')).rows[0]!.p);
       await c.query('commit');
       const p3 = Number((await c.query('select relay.position() as p')).rows[0]!.p);
