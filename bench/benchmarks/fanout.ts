@@ -185,6 +185,11 @@ export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: st
     );
   }
   const ceilingRows = [...curves.values()].map((c) => [targetLabel[c.target], fmtCeiling(c), c.limit]);
+  // When the load core saturates first, the ceilings above are lower bounds. What each server spends per delivery
+  // still shows how far it could go on a core of its own: deliveries per server-CPU-second, best passing step.
+  const efficiency = new Map([...curves.values()].map((c) => [c.target, Math.max(0, ...c.steps.filter((x) => x.ok && x.serverCpu > 5).map((x) => x.deliveredPerSec / (x.serverCpu / 100)))]));
+  const eff = (t: TargetName) => efficiency.get(t) ?? 0;
+  const effRows = [...curves.values()].map((c) => [targetLabel[c.target], int(eff(c.target)), `${(1e6 / Math.max(eff(c.target), 1)).toFixed(1)} µs`]);
   const md = [
     sectionHeader('fanout', command, ctx),
     `- Steps (sockets × tx/s over ${o.t} tenants, ${o.d} s each after ${o.warmup} s warm-up): ${steps.map((s) => `${s.n}×${s.r}`).join(', ')}. A delivery is one change reaching one socket; offered = expected deliveries / writing time.`,
@@ -195,6 +200,12 @@ export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: st
     table(['target', 'ceiling (deliveries/s)', 'limited by'], ceilingRows),
     '',
     table(['ceiling', 'pgrelay / A', 'pgrelay / B'], [['deliveries/s', bounded(p, a), bounded(p, b)]]),
+    '',
+    '- Server cost per delivery (server CPU-seconds per delivery at the best passing step; on loopback this includes the kernel work of each socket write): the ceiling each server would reach on a core of its own, all else equal.',
+    '',
+    table(['target', 'deliveries per server-CPU-second', 'server CPU per delivery'], effRows),
+    '',
+    table(['per server-CPU-second', 'pgrelay / A', 'pgrelay / B'], [['deliveries', ratio(eff('pgrelay'), eff('socketio')), ratio(eff('pgrelay'), eff('ws'))]]),
     '',
     goalsTable(goals),
     ...charts.map((c) => `\n![${c}](${c})`),

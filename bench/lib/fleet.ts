@@ -36,8 +36,9 @@ class Worker {
 }
 
 /** Totals over every worker; `latency` is the merged histogram. */
-export interface FleetStats extends Omit<DeliveryStats, 'latency'> {
+export interface FleetStats extends Omit<DeliveryStats, 'latency' | 'fromCommit'> {
   latency: Histogram;
+  fromCommit: Histogram;
 }
 
 /** N load processes; connection i is of tenant `t${i % T}` and lives on worker i % N. */
@@ -90,9 +91,11 @@ export class Fleet {
   async collect(expected: Record<string, number[]>): Promise<FleetStats> {
     const all = await Promise.all(this.workers.map((w) => w.ask({ cmd: 'collect', expected }, 'stats')));
     const latency = new Histogram();
-    const s: FleetStats = { connections: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexpected: 0, wrongTenant: 0, closed: 0, latency };
+    const fromCommit = new Histogram();
+    const s: FleetStats = { connections: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexpected: 0, wrongTenant: 0, closed: 0, latency, fromCommit };
     for (const { stats } of all) {
       latency.merge(stats.latency);
+      fromCommit.merge(stats.fromCommit);
       s.connections += stats.connections;
       s.expected += stats.expected;
       s.delivered += stats.delivered;

@@ -38,6 +38,8 @@ export interface LoadResult extends LoadSpec {
   closed: number;
   /** Latency in ms over every timed delivery (inserts and updates). */
   latency: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** pgrelay only (its frames carry the commit time): receipt − commit on the database clock. */
+  fromCommit?: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   /** Deliveries per second offered: expected deliveries / writing time. */
   offeredPerSec: number;
   /** Deliveries per second received: delivered / (writing time + drain). */
@@ -141,6 +143,10 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
     wrongTenant: s.wrongTenant,
     closed: s.closed,
     latency: { count: h.count, p50: ms(h.percentile(50)), p90: ms(h.percentile(90)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean) },
+    ...(s.fromCommit.count > 0 ? { fromCommit: (() => {
+      const c = s.fromCommit;
+      return { count: c.count, p50: ms(c.percentile(50)), p90: ms(c.percentile(90)), p99: ms(c.percentile(99)), p999: ms(c.percentile(99.9)), max: ms(c.max), mean: ms(c.mean) };
+    })() } : {}),
     offeredPerSec: s.expected / elapsed,
     deliveredPerSec: s.delivered / (elapsed + drainMs / 1000),
     drainMs,

@@ -67,7 +67,8 @@ export async function startTarget(target: TargetName, o: StartOptions): Promise<
   const p = spawnNode(script, {
     name: target,
     // The same flags for all three: --expose-gc and our SIGUSR2 → gc() hook, so memory is read after a full GC.
-    nodeArgs: ['--expose-gc', '--import', './bench/lib/gc-on-signal.ts'],
+    // BENCH_SERVER_NODE_ARGS adds flags for profiling, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    nodeArgs: ['--expose-gc', '--import', './bench/lib/gc-on-signal.ts', ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     args,
     cpu: serverCpu,
     nofile: o.nofile ?? 65536,

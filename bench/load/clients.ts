@@ -15,6 +15,7 @@ interface Tenant {
 const tenants = new Map<string, Tenant>();
 const closers: Array<() => void> = [];
 let latency = new Histogram();
+let fromCommit = new Histogram();
 let received = 0;
 let warmup = 0;
 let wrongTenant = 0;
@@ -47,6 +48,7 @@ function deliver(t: Tenant, index: number, d: Delivery): void {
   if (index < c.length && c[index]! < 255) c[index]! += 1;
   // A delete's row is the old one: its `ts` is not this change's; deletes are counted, not timed.
   if (d.op !== 'delete') latency.record((now - rowTime(String(d.row.ts))) * 1000);
+  if (d.op !== 'delete' && d.committedAt) fromCommit.record(Math.max(0, now - rowTime(d.committedAt)) * 1000);
 }
 
 async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise<ConnectResult> {
@@ -91,6 +93,7 @@ async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise
 function reset(): void {
   for (const t of tenants.values()) t.counts.clear();
   latency = new Histogram();
+  fromCommit = new Histogram();
   received = 0;
   warmup = 0;
   wrongTenant = 0;
@@ -99,7 +102,7 @@ function reset(): void {
 }
 
 function collect(expected: Record<string, number[]>): DeliveryStats {
-  const s: DeliveryStats = { connections: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexpected: 0, wrongTenant, closed, latency: latency.toJSON() };
+  const s: DeliveryStats = { connections: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexpected: 0, wrongTenant, closed, latency: latency.toJSON(), fromCommit: fromCommit.toJSON() };
   for (const t of tenants.values()) {
     s.connections += t.size;
     const keys = expected[t.name] ?? [];

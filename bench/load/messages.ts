@@ -56,6 +56,8 @@ export interface DeliveryStats {
   wrongTenant: number;
   closed: number;
   latency: HistogramData;
+  /** pgrelay only: receipt − the transaction's commit time from the database clock (`at` of the frame). */
+  fromCommit: HistogramData;
 }
 
 export type WorkerReply =
