@@ -10,14 +10,16 @@ const redact = [
   'headers["sec-websocket-protocol"]',
 ];
 
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({
+/** A logger writing JSON lines to stdout (or to `destination`, for tests). */
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', destination?: { write(line: string): void }): Logger {
+  const options = {
     level,
     base: { service: 'pgrelay' },
     redact: { paths: redact, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Shows a connection URL without its password, for logs. */

@@ -14,7 +14,7 @@ import type { RingBuffer } from './ring-buffer.js';
 import { toRelayTx } from './relay-tx.js';
 import { ALL_TENANTS, type Route, type Router } from './router.js';
 import type { SocketData, Subscription } from './socket-data.js';
-import { SocketIO } from './socket-io.js';
+import type { SocketIO } from './socket-io.js';
 import type { UWS } from './uws.js';
 import type { WatchedTables } from './watched-tables.js';
 

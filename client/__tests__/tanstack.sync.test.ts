@@ -225,3 +225,58 @@ describe('syncQueryClient', () => {
     expect(gone.map((m) => m.id).sort()).toEqual(Object.values(ids).sort());
   });
 });
+
+// Regressions. The fetch race was found by the chaos run (bench/chaos); the detail prefix by the dashboard integration work.
+describe('regressions', () => {
+  it('fetches a list again when an update arrived while its first fetch was in flight', async () => {
+    relay = await startTestRelay();
+    client = createRelayClient({ url: relay.url, token: fakeJwt({ tenant_id: '7' }), WebSocket, backoff: { minMs: 10, maxMs: 50 } });
+    const conn = await relay.nextConnection();
+    qc = new QueryClient();
+    stop = syncQueryClient(client, qc, { orders: { primaryKey: ['id'], lists: ['orders', 'list'] } });
+    const sub = await conn.next('subscribe');
+    conn.send({ type: 'subscribed', id: sub.id, seq: 0 });
+
+    // The "database": what a fetch returns is what it read when it started.
+    let db = [{ id: '1', total: '10.00' }];
+    let fetches = 0;
+    const gates: Array<() => void> = [];
+    const observer = new QueryObserver(qc, {
+      queryKey: ['orders', 'list'],
+      queryFn: async () => {
+        fetches++;
+        const seen = db;
+        await new Promise<void>((r) => gates.push(r));
+        return seen;
+      },
+    });
+    const unobserve = observer.subscribe(() => undefined);
+    await eventually(() => expect(gates).toHaveLength(1));
+    // committed after the fetch read, delivered before it resolves
+    db = [{ id: '1', total: '20.00' }];
+    conn.send({ type: 'tx', sub: sub.id, seq: 1, at: '2026-01-01T00:00:00Z', origin: null, changes: [{ table: 'public.orders', op: 'update', pk: { id: '1' }, row: { id: '1', total: '20.00' }, old: { total: '10.00' } }] });
+    await new Promise((r) => setTimeout(r, 50));
+    for (const open of gates.splice(0)) open(); // the first fetch lands with what it read: total 10
+    await eventually(() => expect(fetches).toBe(2)); // and a second one follows
+    for (const open of gates.splice(0)) open();
+    await eventually(() => expect(qc!.getQueryData(['orders', 'list'])).toEqual([{ id: '1', total: '20.00' }]));
+    await eventually(() => expect(qc!.isFetching()).toBe(0));
+    expect(qc.getQueryData(['orders', 'list'])).toEqual([{ id: '1', total: '20.00' }]);
+    unobserve();
+  });
+
+  it('invalidates ["orders", "detail", 5, "full"] on truncate when detail(pk) = ["orders", "detail", Number(pk.id), "full"]', async () => {
+    relay = await startTestRelay();
+    client = createRelayClient({ url: relay.url, token: fakeJwt({ tenant_id: '7' }), WebSocket, backoff: { minMs: 10, maxMs: 50 } });
+    const conn = await relay.nextConnection();
+    qc = new QueryClient();
+    stop = syncQueryClient(client, qc, { orders: { primaryKey: ['id'], lists: ['orders', 'list'], detail: (pk) => ['orders', 'detail', Number(pk.id), 'full'] } });
+    const sub = await conn.next('subscribe');
+    conn.send({ type: 'subscribed', id: sub.id, seq: 0 });
+    qc.setQueryData(['orders', 'detail', 5, 'full'], { id: '5', total: '1' });
+    qc.setQueryData(['other'], 'untouched');
+    conn.send({ type: 'tx', sub: sub.id, seq: 1, at: '2026-01-01T00:00:00Z', origin: null, changes: [{ table: 'public.orders', op: 'truncate', pk: null, row: null, old: null }] });
+    await eventually(() => expect(qc!.getQueryState(['orders', 'detail', 5, 'full'])!.isInvalidated).toBe(true));
+    expect(qc.getQueryState(['other'])!.isInvalidated).toBe(false);
+  });
+});
