@@ -9,7 +9,7 @@ export const pageKeys = ['items', 'data', 'rows'] as const;
 
 /** Primary keys compare as strings: int8 arrives as "5" while the app may hold 5. */
 export const samePk = (item: unknown, pk: Rec, cols: string[]): boolean =>
-  item != null && typeof item == 'object' && cols.every((c) => String((item as Rec)[c]) === String(pk[c]));
+  Object(item) === item && cols.every((c) => String((item as Rec)[c]) == String(pk[c]));
 
 /** Merges `row` into the items with its primary key. */
 export const updateRows =

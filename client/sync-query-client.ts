@@ -21,6 +21,9 @@ export type SyncTables<DB> = { [T in TableName<DB>]?: TableSync<TableRow<DB, T>>
 
 type Rec = Record<string, unknown>;
 // Keys compare with numbers as strings, like primary keys: ['orders', 'detail', 5] is the detail of pk {id: "5"}.
+// Never cancel a fetch in flight (TanStack's default): a steady stream of inserts would restart it forever while the
+// abandoned requests keep running on the server. A fetch in flight is followed by one more instead (see `again`).
+const keep = { cancelRefetch: false };
 const norm = (k: QueryKey) => JSON.stringify(k, (_, v) => (typeof v == 'number' || typeof v == 'bigint' ? String(v) : v));
 
 /**
@@ -39,8 +42,8 @@ export function syncQueryClient<DB>(client: RelayClient<DB>, queryClient: QueryC
     const [p1, p2] = [probe('1'), probe('2')];
     const detailPrefix = p1?.slice(0, p1.findIndex((e, i) => norm([e]) != norm([p2![i]])));
     const invalidate = (all: boolean) => {
-      void queryClient.invalidateQueries({ queryKey: t.lists });
-      if (all && detailPrefix?.length) void queryClient.invalidateQueries({ queryKey: detailPrefix });
+      void queryClient.invalidateQueries({ queryKey: t.lists }, keep);
+      if (all && detailPrefix?.length) void queryClient.invalidateQueries({ queryKey: detailPrefix }, keep);
     };
     return client.subscribe(table as TableName<DB>, {}, {
       onReset: () => notifyManager.batch(() => invalidate(true)),
@@ -84,7 +87,7 @@ export function syncQueryClient<DB>(client: RelayClient<DB>, queryClient: QueryC
               for (const q of queryClient.getQueryCache().findAll({ queryKey, fetchStatus: 'fetching' }))
                 if (!again.has(q)) {
                   again.add(q);
-                  q.fetch().catch(() => 0).finally(() => (again.delete(q), queryClient.invalidateQueries({ queryKey: q.queryKey, exact: true })));
+                  q.fetch().catch(() => 0).finally(() => (again.delete(q), queryClient.invalidateQueries({ queryKey: q.queryKey, exact: true }, keep)));
                 }
           if (level) invalidate(level > 1);
         }),

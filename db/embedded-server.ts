@@ -163,8 +163,12 @@ export class EmbeddedServer {
     await run(this.#bin.pg_ctl, ['start', '-w', '-t', '60', '-D', this.dataDir, '-l', this.#logFile, '-o', flags], { ...owner, env: { ...process.env, LC_ALL: 'C' } });
   }
 
-  /** The port of a postmaster already running on this folder, if any. */
-  #runningPort(): number | undefined {
+  /** The pid of the postmaster running on this folder, if any (for an emergency stop from a synchronous exit handler). */
+  postmasterPid(): number | undefined {
+    return this.#postmaster()?.pid;
+  }
+
+  #postmaster(): { pid: number; port: number } | undefined {
     const pidFile = path.join(this.dataDir, 'postmaster.pid');
     if (!existsSync(pidFile)) return undefined;
     const lines = readFileSync(pidFile, 'utf8').split('\n');
@@ -174,8 +178,13 @@ export class EmbeddedServer {
     } catch {
       return undefined;
     }
-    const port = Number(lines[3]);
-    return Number.isFinite(port) && port > 0 ? port : undefined;
+    return { pid, port: Number(lines[3]) };
+  }
+
+  /** The port of a postmaster already running on this folder, if any. */
+  #runningPort(): number | undefined {
+    const port = this.#postmaster()?.port;
+    return port !== undefined && Number.isFinite(port) && port > 0 ? port : undefined;
   }
 
   /** Fast shutdown (active sessions are ended), waiting until the server is down. */

@@ -1,5 +1,6 @@
 // The chaos run: a workload, two relays behind a balancer, real clients, and a fault injector; then exact accounting.
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,8 @@ export interface ChaosOptions {
   pgBinDir?: string;
   /** Stop early once this many transactions committed. */
   maxTransactions?: number;
+  /** Aborting ends the workload and faults early; the run still settles and accounts for what was committed. */
+  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -58,6 +61,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let clients: ChaosClient[] = [];
   const observers: Array<() => void> = [];
   let pool: pg.Pool | undefined;
+  // If the process exits before the finally below has run (a second Ctrl-C, a watchdog), nothing it started outlives it.
+  const emergencyStop = () => {
+    for (const pid of [...relays.map((r) => r.pid), server.postmasterPid()]) {
+      try {
+        if (pid) process.kill(pid, pid === server.postmasterPid() ? 'SIGQUIT' : 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(base, { recursive: true, force: true });
+  };
+  process.on('exit', emergencyStop);
   try {
     await server.start();
     const admin = new pg.Client({ connectionString: server.url('postgres') });
@@ -101,7 +116,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
     const stats: WriterStats = { committed: 0, rolledBack: 0, failed: 0, truncates: 0, oversize: 0 };
     let stopped = false;
-    const isStopped = () => stopped || (o.maxTransactions !== undefined && stats.committed >= o.maxTransactions);
+    const isStopped = () => stopped || o.signal?.aborted === true || (o.maxTransactions !== undefined && stats.committed >= o.maxTransactions);
     const writers = Array.from({ length: o.writers }, (_, i) => runWriter(url, isStopped, stats, { oversize: i === 0, truncateEvery: 400 }));
 
     const faults = { relay_kill: 0, pg_restart: 0, listener_kill: 0, client_cut: 0, stall: 0 };
@@ -119,9 +134,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         // every kind once first (in random order), so that a short run sees them all; then the weighted rotation
         let kind = k < firstRound.length ? firstRound[k]! : rotation[k % rotation.length]!;
         if (kind === 'pg_restart' && faults.pg_restart >= pgRestartLimit) kind = 'client_cut';
+        // a relay holding a stalled connection is left alive until the stall is over: killing it would turn the
+        // backpressure close (4008) the stall is there to provoke into a plain cut
+        const stalled = balancer.stalledBackends();
+        const killable = relays.filter((r) => !stalled.has(r.port));
+        if (kind === 'relay_kill' && killable.length === 0) kind = 'client_cut';
         try {
           if (kind === 'relay_kill') {
-            const relay = relays[Math.floor(Math.random() * relays.length)]!;
+            const relay = killable[Math.floor(Math.random() * killable.length)]!;
             balancer.setBackends(relays.filter((x) => x !== relay && x.running).map((x) => x.port));
             await relay.kill();
             faults.relay_kill++;
@@ -229,6 +249,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       await rdb.destroy();
     }
   } finally {
+    process.off('exit', emergencyStop);
     for (const unsubscribe of observers) unsubscribe();
     for (const c of clients) c.client.close();
     await balancer.close().catch(() => undefined);

@@ -44,6 +44,11 @@ export class RelayProcess {
     this.log = '';
   }
 
+  /** The running relay's pid. */
+  get pid(): number | undefined {
+    return this.running ? this.#child!.pid : undefined;
+  }
+
   /** SIGKILL: no shutdown at all, as a crash or an OOM kill. */
   async kill(): Promise<void> {
     if (!this.running) return;

@@ -56,6 +56,20 @@ async function main(): Promise<void> {
   const options: ChaosOptions = { ...profiles[profile], log: (l) => console.log(l) };
   if (get('seconds')) options.seconds = Number(get('seconds'));
   if (get('pg-bin')) options.pgBinDir = get('pg-bin');
+  // Ctrl-C once: stop the workload and faults, settle and report. Twice, or no end long after the planned one: exit
+  // (runChaos's exit hook stops the relays and Postgres it started). A run that hangs is a failure, never a wait.
+  const abort = new AbortController();
+  options.signal = abort.signal;
+  const onSignal = () => {
+    if (abort.signal.aborted) process.exit(130);
+    console.error('chaos: stopping early (signal again to exit at once)');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  setTimeout(() => {
+    console.error(`chaos: FAILED: the run has not ended ${options.seconds + 600} s after it started (a hang)`);
+    process.exit(1);
+  }, (options.seconds + 600) * 1000).unref();
   const report = await runChaos(options);
   const command = `npm run chaos -- ${args.join(' ')}`.trim();
   const text = formatReport(report, command);

@@ -81,6 +81,11 @@ export class TcpBalancer {
     return true;
   }
 
+  /** Relay ports that hold a stalled connection right now. */
+  stalledBackends(): Set<number> {
+    return new Set([...this.#conns].filter((c) => c.stalled).map((c) => c.backendPort));
+  }
+
   get connections(): number {
     return this.#conns.size;
   }

@@ -265,6 +265,45 @@ describe('regressions', () => {
     unobserve();
   });
 
+  it('keeps one fetch per list in flight while inserts arrive faster than a fetch takes, then lands on the last state', async () => {
+    // Found by the long chaos run: every insert restarted the list's fetch (invalidateQueries cancels the one in flight),
+    // an abandoned fetch still held its database connection, and the fetches piled up until nothing else got a connection.
+    relay = await startTestRelay();
+    client = createRelayClient({ url: relay.url, token: fakeJwt({ tenant_id: '7' }), WebSocket, backoff: { minMs: 10, maxMs: 50 } });
+    const conn = await relay.nextConnection();
+    qc = new QueryClient();
+    stop = syncQueryClient(client, qc, { orders: { primaryKey: ['id'], lists: ['orders', 'list'] } });
+    const sub = await conn.next('subscribe');
+    conn.send({ type: 'subscribed', id: sub.id, seq: 0 });
+
+    let db: Array<{ id: string }> = [];
+    let running = 0;
+    let most = 0;
+    let fetches = 0;
+    const observer = new QueryObserver(qc, {
+      queryKey: ['orders', 'list'],
+      queryFn: async () => {
+        fetches++;
+        most = Math.max(most, ++running);
+        const seen = db;
+        await new Promise((r) => setTimeout(r, 40)); // a slow query: inserts come every 5 ms
+        running--;
+        return seen;
+      },
+    });
+    const unobserve = observer.subscribe(() => undefined);
+    for (let seq = 1; seq <= 60; seq++) {
+      db = [...db, { id: String(seq) }];
+      conn.send({ type: 'tx', sub: sub.id, seq, at: '2026-01-01T00:00:00Z', origin: null, changes: [{ table: 'public.orders', op: 'insert', pk: { id: String(seq) }, row: { id: String(seq) }, old: null }] });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await eventually(() => expect(qc!.getQueryData<unknown[]>(['orders', 'list'])).toHaveLength(60));
+    await eventually(() => expect(qc!.isFetching()).toBe(0));
+    expect(most).toBe(1);
+    expect(fetches).toBeLessThan(30); // 60 inserts over ≈ 300 ms coalesce into about one fetch per 40 ms
+    unobserve();
+  });
+
   it('invalidates ["orders", "detail", 5, "full"] on truncate when detail(pk) = ["orders", "detail", Number(pk.id), "full"]', async () => {
     relay = await startTestRelay();
     client = createRelayClient({ url: relay.url, token: fakeJwt({ tenant_id: '7' }), WebSocket, backoff: { minMs: 10, maxMs: 50 } });

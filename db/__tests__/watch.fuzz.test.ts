@@ -144,6 +144,8 @@ async function runCase(c: Case): Promise<void> {
     expect(changes[0].row[names.other]).toBe(c.value);
     expect(changes[2].old).toEqual({ [names.other]: c.value });
     // the NOTIFY payloads are JSON that names the table exactly
+    // delivered asynchronously: wait for both (a loaded machine can take a while), then a moment for any extra one
+    for (const until = Date.now() + 5000; notes.length < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 20));
     const payloads = notes.map((n) => JSON.parse(n) as { changes?: Array<{ table: string }> });
     expect(payloads.length).toBe(2);
