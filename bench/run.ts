@@ -5,6 +5,7 @@ import { Flags } from './lib/args.js';
 import { backgroundLoad, machine } from './lib/machine.js';
 import { cleanup, installExitHandlers, loadCpu, pin, repoRoot } from './lib/processes.js';
 import { startPostgres } from './lib/postgres.js';
+import { titles, writeSection } from './lib/results.js';
 import { newSecret, type RunContext } from './lib/session.js';
 import { fanoutBenchmark } from './benchmarks/fanout.js';
 import { latencyBenchmark } from './benchmarks/latency.js';
@@ -36,6 +37,17 @@ async function others(flags: Flags): Promise<void> {
   process.stdout.write('\n## Client size (bench/client-size.ts)\n\n');
   const size = spawnSync(process.execPath, ['--import', 'tsx', `${repoRoot}bench/client-size.ts`], { cwd: repoRoot, encoding: 'utf8' });
   process.stdout.write(size.stdout + size.stderr);
+  if (size.status === 0) {
+    await writeSection('clientSize', [
+      titles.clientSize!,
+      '',
+      `- Command: \`node --import tsx bench/client-size.ts\` (run by \`npm run bench\`); date ${new Date().toISOString()}. esbuild bundle, minified, ESM, gzip level 9; the adapter counted without the core client it imports. Budgets held by \`client/__tests__/size.test.ts\`.`,
+      '',
+      '```',
+      size.stdout.trim(),
+      '```',
+    ].join('\n'));
+  }
   process.stdout.write('\n## Capture overhead (bench/capture-overhead/)\n\n');
   if (!flags.bool('with-capture') || !existsSync(`${repoRoot}bench/capture-overhead/run.ts`)) {
     process.stdout.write('Not run here (about 15 minutes of pgbench): `npm run bench:capture`, or `npm run bench -- --with-capture`. Catch-up plan: `npm run bench:catchup`.\n');

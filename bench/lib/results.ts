@@ -6,7 +6,7 @@ import { isStopping } from './processes.js';
 
 const resultsFile = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
 const rawDir = fileURLToPath(new URL('../results/', import.meta.url));
-const order = ['latency', 'fanout', 'memory', 'resume'];
+const order = ['latency', 'fanout', 'memory', 'resume', 'clientSize'];
 
 /** The headings of this suite's sections; stable, since a section is found again by its heading. */
 export const titles: Record<string, string> = {
@@ -14,6 +14,7 @@ export const titles: Record<string, string> = {
   fanout: '## 2. Fan-out ceiling',
   memory: '## 3. Memory per idle socket',
   resume: '## 4. Resume after a disconnect',
+  clientSize: '## 5. Client size',
 };
 
 const header = `# pgrelay benchmarks
