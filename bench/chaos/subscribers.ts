@@ -24,7 +24,11 @@ export interface Recording {
   start: number | undefined;
   /** The last snapshot: rows and position. */
   snapshot: { seq: number; rows: Array<Record<string, unknown>> } | undefined;
-  applied: Array<{ seq: number; changes: Array<{ table: string; op: string; tenant: unknown; row: Record<string, unknown> | null }> }>;
+  /**
+   * Each transaction applied: its seq, how many changes it had, and how many belonged to another tenant. Only
+   * snapshot subscriptions keep the changes themselves (to rebuild the table); a long run would not fit otherwise.
+   */
+  applied: Array<{ seq: number; count: number; foreign: number; changes?: Array<{ op: string; row: Record<string, unknown> | null }> }>;
   resets: number;
 }
 
@@ -61,7 +65,13 @@ function record(client: RelayClient, spec: SubscriptionSpec): Recording {
     },
     onTransaction: (tx) => {
       if (rec.start === undefined && !spec.snapshot) rec.start = tx.seq; // refined below from the cursor
-      rec.applied.push({ seq: tx.seq, changes: tx.changes.map((c) => ({ table: c.table, op: c.op, tenant: (c.row as Record<string, unknown> | null)?.tenant_id, row: c.row as Record<string, unknown> | null })) });
+      const foreign = spec.tenant === null ? 0 : tx.changes.filter((c) => c.op !== 'truncate' && (c.row as Record<string, unknown> | null)?.tenant_id !== spec.tenant).length;
+      rec.applied.push({
+        seq: tx.seq,
+        count: tx.changes.length,
+        foreign,
+        ...(spec.snapshot ? { changes: tx.changes.map((c) => ({ op: c.op, row: c.row as Record<string, unknown> | null })) } : {}),
+      });
     },
     onReset: () => {
       rec.resets++;
