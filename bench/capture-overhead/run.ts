@@ -452,7 +452,32 @@ function explainReport(list: ExplainSummary[]): string {
 // ---------------------------------------------------------------------------------------------
 // The interleaved throughput runs
 
-interface Run { mode: Mode; clients: number; workload: '1-row' | 'bulk'; repeat: number; tps: number; transactions: number; notifications: number }
+interface Run { mode: Mode; clients: number; workload: '1-row' | 'bulk'; repeat: number; tps: number; transactions: number; notifications: number; waits: Map<string, number> }
+
+/**
+ * Samples what pgbench's backends are doing every 20 ms while a run lasts (pg_stat_activity): "running" when active
+ * with no wait event, else the wait event (Lock:advisory = the sequencer's commit lock, IO:WALSync = the commit flush,
+ * Client:ClientRead = waiting for pgbench's next statement). Counts are backend-samples.
+ */
+function sampleWaits(server: BenchServer): { stop: () => Promise<Map<string, number>> } {
+  const counts = new Map<string, number>();
+  const client = new pg.Client({ connectionString: server.url('bench'), application_name: 'bench-waits' });
+  let stopping = false;
+  const done = (async () => {
+    await client.connect();
+    while (!stopping) {
+      const { rows } = await client.query<{ w: string }>(
+        `select case when state = 'active' and wait_event is null then 'running'
+                     when state like 'idle%' and wait_event is null then 'idle'
+                     else coalesce(wait_event_type || ':' || wait_event, state) end as w
+           from pg_stat_activity where application_name = 'pgbench' and backend_type = 'client backend'`);
+      for (const { w } of rows) counts.set(w, (counts.get(w) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await client.end();
+  })();
+  return { stop: async () => { stopping = true; await done; return counts; } };
+}
 
 /** Rotating order: run k starts with mode k mod 4, so no mode is always first (or always after the same one). */
 function rotation(modes: Mode[], k: number): Mode[] {
@@ -470,9 +495,12 @@ async function throughput(server: BenchServer, admin: pg.Client, listener: Liste
     await reset(admin);
     await install(admin, mode, workload === 'bulk' ? 'bulk_items' : 'items');
     const before = await listener.drained();
-    const r = await pgbench(server, workload === 'bulk' ? scripts.bulk : scripts.oneRow, clients, opts.seconds);
+    const sampler = sampleWaits(server);
+    // stop() may run twice (here and after a failed pgbench): it only ends the sampling loop
+    const r = await pgbench(server, workload === 'bulk' ? scripts.bulk : scripts.oneRow, clients, opts.seconds).finally(sampler.stop);
+    const waits = await sampler.stop();
     const notifications = (await listener.drained()) - before;
-    runs.push({ mode, clients, workload, repeat, tps: r.tps, transactions: r.transactions, notifications });
+    runs.push({ mode, clients, workload, repeat, tps: r.tps, transactions: r.transactions, notifications, waits });
     const eta = Math.round(((Date.now() - started) / runs.length) * (total - runs.length) / 1000);
     console.log(`  [${runs.length}/${total}] repeat ${repeat + 1} ${workload} ${clients} client(s) ${MODE_NAMES[mode].padEnd(30)} ${r.tps.toFixed(1).padStart(8)} tps  (${r.transactions} tx, ${notifications} notifications drained; ~${eta}s left)`);
   };
@@ -534,6 +562,22 @@ function tpsTable(runs: Run[], opts: Options): { text: string; pass: boolean } {
   }
   const rb = rowRate('bulk');
   lines.push(`| 1000 rows | ${rb.map((x) => x.toFixed(0)).join(' | ')} | ${(rb[2]! / rb[3]!).toFixed(2)} |`);
+  // where pgbench's backends were, summed over the repeats: the share of backend-samples per state or wait event
+  lines.push('', 'What pgbench\'s backends were doing (pg_stat_activity sampled every 20 ms during the 1-row runs, all repeats; % of backend-samples; "running" = active on CPU or runnable, Client:ClientRead = waiting for pgbench, Lock:advisory = the sequencer\'s commit lock, IO:WALSync/WALWrite = the commit\'s flush):', '');
+  const keys = new Map<string, number>();
+  for (const r of runs) if (r.workload === '1-row') for (const [k, v] of r.waits) keys.set(k, (keys.get(k) ?? 0) + v);
+  const shown = [...keys].sort((x, y) => y[1] - x[1]).map(([k]) => k).slice(0, 7);
+  lines.push(`| clients | mode | ${shown.join(' | ')} | other |`, `|---:|---|${shown.map(() => '---:').join('|')}|---:|`);
+  for (const clients of opts.clients) {
+    for (const m of opts.modes) {
+      const sum = new Map<string, number>();
+      for (const r of runs) if (r.mode === m && r.clients === clients && r.workload === '1-row') for (const [k, v] of r.waits) sum.set(k, (sum.get(k) ?? 0) + v);
+      const total = [...sum.values()].reduce((x, y) => x + y, 0) || 1;
+      const pct = (v: number) => `${((100 * v) / total).toFixed(0)} %`;
+      const other = [...sum].filter(([k]) => !shown.includes(k)).reduce((x, [, v]) => x + v, 0);
+      lines.push(`| ${clients} | ${m} | ${shown.map((k) => pct(sum.get(k) ?? 0)).join(' | ')} | ${pct(other)} |`);
+    }
+  }
   return { text: lines.join('\n'), pass };
 }
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Fleet } from './fleet.js';
 import { runWriter } from './fleet.js';
 import { busyPercent, cpuTicks } from './machine.js';
-import { cpuSeconds, loadCpu, taskset } from './processes.js';
+import { cpuSeconds, cpuSplit, loadCpu, taskset } from './processes.js';
 import type { TargetServer } from './targets.js';
 
 export interface LoadSpec {
@@ -48,6 +48,8 @@ export interface LoadResult extends LoadSpec {
   drainMs: number;
   /** CPU use in % of one core over the writing time + drain: the server process, and the load workers. */
   serverCpu: number;
+  /** The part of serverCpu spent in the kernel (system time: socket writes and reads, epoll). */
+  serverSystemCpu: number;
   loadCpu: number;
   /** How busy the load core was, whoever used it (workers, writer, Postgres, anything else): at ~100 % the load side is the limit. */
   loadCoreBusy: number;
@@ -86,7 +88,7 @@ export async function probe(server: TargetServer, fleet: Fleet, databaseUrl: str
 export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: string, spec: LoadSpec, midBase: number): Promise<LoadResult> {
   await fleet.reset();
   await probe(server, fleet, databaseUrl);
-  const cpu0 = { server: cpuSeconds(server.process.pid), load: fleet.cpuSeconds(), core: cpuTicks(taskset ? loadCpu : undefined), at: performance.now() };
+  const cpu0 = { server: cpuSeconds(server.process.pid), serverSystem: cpuSplit(server.process.pid).system, load: fleet.cpuSeconds(), core: cpuTicks(taskset ? loadCpu : undefined), at: performance.now() };
   const w = await runWriter({
     cmd: 'run',
     databaseUrl,
@@ -121,6 +123,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
   alive(server);
   const wall = (performance.now() - cpu0.at) / 1000;
   const serverCpu = ((cpuSeconds(server.process.pid) - cpu0.server) / wall) * 100;
+  const serverSystemCpu = ((cpuSplit(server.process.pid).system - cpu0.serverSystem) / wall) * 100;
   const loadUse = ((fleet.cpuSeconds() - cpu0.load) / wall) * 100;
   const loadCoreBusy = busyPercent(cpu0.core, cpuTicks(taskset ? loadCpu : undefined));
   const s = await fleet.collect(w.committed);
@@ -151,6 +154,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
     deliveredPerSec: s.delivered / (elapsed + drainMs / 1000),
     drainMs,
     serverCpu,
+    serverSystemCpu,
     loadCpu: loadUse,
     loadCoreBusy,
   };
