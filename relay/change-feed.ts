@@ -93,22 +93,36 @@ export class ChangeFeed {
       }
     });
     session.onError((err) => this.#o.log.error({ err }, 'LISTEN session error'));
-    // LISTEN first, then read the position: nothing committed in between can be missed.
-    await session.connect();
-    const start = await currentPosition(this.#o.db);
-    const from = Math.max(0, start - this.#o.historyTx);
-    this.#position = from;
-    this.#o.onStart?.(from);
-    this.#enqueue(async () => {
-      await this.#readLog(start);
-      this.#setCaughtUp(true);
-    });
+    // Notifications can arrive as soon as LISTEN runs, before the position below is known: hold every task
+    // (they all queue on #chain) until it is. Setting the position and emptying the ring while a notification's
+    // log read was under way once left the ring with a hole that it claimed to cover.
+    let started!: () => void;
+    this.#chain = new Promise<void>((resolve) => (started = resolve));
+    try {
+      // LISTEN first, then read the position: nothing committed in between can be missed.
+      await session.connect();
+      const start = await currentPosition(this.#o.db);
+      const from = Math.max(0, start - this.#o.historyTx);
+      this.#position = from;
+      this.#o.onStart?.(from);
+      this.#enqueueAfterStart(start);
+    } finally {
+      started();
+    }
     await this.#chain;
     const interval = this.#o.pollIntervalMs ?? 5_000;
     this.#poll = setInterval(() => {
       if (Date.now() - this.#lastActivity >= interval) this.#enqueue(() => this.#catchUp());
     }, interval);
     this.#poll.unref();
+  }
+
+  /** The first task once the position is set: fill the ring up to the log's position at start. */
+  #enqueueAfterStart(start: number): void {
+    this.#enqueue(async () => {
+      await this.#readLog(start);
+      this.#setCaughtUp(true);
+    });
   }
 
   /** Resolves once the feed has delivered `seq` (or immediately). */

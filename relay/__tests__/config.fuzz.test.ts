@@ -120,8 +120,10 @@ describe('accepted values work where they are used', () => {
   it('every accepted RELAY_RETENTION is an interval Postgres takes (the pruner passes it as relay.prune($1::interval))', async () => {
     const values = [...accepted.retention];
     figures['retention values checked in Postgres'] = values.length;
-    const { rows } = await db.query<{ v: string; ok: boolean }>(`select v, pg_input_is_valid(v, 'interval') as ok from unnest($1::text[]) v`, [values]);
-    expect(rows.filter((r) => !r.ok).map((r) => r.v)).toEqual([]);
+    // one cast per value (pg_input_is_valid would do it at once, but only from PostgreSQL 16)
+    const refused: string[] = [];
+    for (const v of values) await db.query('select $1::interval', [v]).catch(() => refused.push(v));
+    expect(refused).toEqual([]);
   });
 
   it('every accepted RELAY_TENANT_CLAIM reads a tenant from tokens, and lets all_tenants tokens in without one', () => {

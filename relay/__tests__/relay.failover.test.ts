@@ -5,6 +5,7 @@ import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../db/embedded-server.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
+import { pgListenSession, type ListenSession } from '../listen-session.js';
 import { httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -106,4 +107,45 @@ describe('failover', () => {
     client.close();
     await relay.close();
   }, 60_000);
+  it('a notification that arrives while the relay starts leaves no hole in its history', async () => {
+    // 4,000 transactions in the log: the relay reads them back into its ring in batches of 500.
+    await db.query(`do $$ begin for i in 1..4000 loop insert into orders (tenant_id, n) values ('a', -i); commit; end loop; end $$`);
+    const base = Number((await db.query(`select relay.position()::int as p`)).rows[0]!.p) - 4000;
+    const expected = async () => expectedSeqs(base);
+    // The real LISTEN session, with one commit made just after LISTEN runs: its notification reaches the relay before
+    // the relay has read where the log stands, and the relay gets there a little later (several delays, so that one
+    // of them falls between two batches of the read that notification started).
+    for (const delayMs of [0, 5, 10, 20, 40, 80]) {
+      const real = pgListenSession(db.url, ['relay', 'relay_config']);
+      let seen: () => void = () => undefined;
+      const session: ListenSession = {
+        onNotification: (cb) => real.onNotification((channel, payload) => (cb(channel, payload), seen())),
+        onState: (cb) => real.onState(cb),
+        onError: (cb) => real.onError(cb),
+        close: () => real.close(),
+        connect: async () => {
+          await real.connect();
+          const notified = new Promise<void>((r) => (seen = r));
+          await db.query(`insert into orders (tenant_id, n) values ('a', 0)`);
+          await notified;
+          await new Promise((r) => setTimeout(r, delayMs));
+        },
+      };
+      const relay = await startTestRelay(db, {}, session);
+      try {
+        // resume from before the 4,000: everything comes from the ring, which must hold all of it
+        const client = createRelayClient({ url: relay.url, token: () => token({ tenant_id: 'a' }), WebSocket: WebSocket as never });
+        const seqs: number[] = [];
+        client.subscribe('orders', { since: base }, { onTransaction: (tx) => void seqs.push(tx.seq) });
+        const want = await expected();
+        const t0 = Date.now();
+        while (seqs.length < want.length && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 20));
+        client.close();
+        expect(seqs.length, `transactions replayed when the relay read its position ${delayMs} ms after the first notification`).toBe(want.length);
+        expect(seqs).toEqual(want);
+      } finally {
+        await relay.close();
+      }
+    }
+  }, 90_000);
 });
