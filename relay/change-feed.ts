@@ -105,7 +105,11 @@ export class ChangeFeed {
       const from = Math.max(0, start - this.#o.historyTx);
       this.#position = from;
       this.#o.onStart?.(from);
-      this.#enqueueAfterStart(start);
+      // the first task once the position is set: fill the ring up to the log's position at start
+      this.#enqueue(async () => {
+        await this.#readLog(start);
+        this.#setCaughtUp(true);
+      });
     } finally {
       started();
     }
@@ -115,14 +119,6 @@ export class ChangeFeed {
       if (Date.now() - this.#lastActivity >= interval) this.#enqueue(() => this.#catchUp());
     }, interval);
     this.#poll.unref();
-  }
-
-  /** The first task once the position is set: fill the ring up to the log's position at start. */
-  #enqueueAfterStart(start: number): void {
-    this.#enqueue(async () => {
-      await this.#readLog(start);
-      this.#setCaughtUp(true);
-    });
   }
 
   /** Resolves once the feed has delivered `seq` (or immediately). */

@@ -193,13 +193,13 @@ export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: st
     const perCpu = (x: StepResult) => x.deliveredPerSec / (x.serverCpu / 100);
     return [c.target, ok.length ? ok.reduce((m, x) => (perCpu(x) > perCpu(m) ? x : m)) : undefined];
   }));
-  const eff = (t: TargetName) => { const x = best.get(t); return x ? x.deliveredPerSec / (x.serverCpu / 100) : 0; };
   const perDeliveryUs = (t: TargetName, part: 'all' | 'user' | 'system') => {
     const x = best.get(t);
     if (!x) return 0;
-    const cpu = part === 'all' ? x.serverCpu : part === 'system' ? (x.serverSystemCpu ?? 0) : x.serverCpu - (x.serverSystemCpu ?? 0);
+    const cpu = part === 'all' ? x.serverCpu : part === 'system' ? x.serverSystemCpu : x.serverCpu - x.serverSystemCpu;
     return (cpu / 100 / x.deliveredPerSec) * 1e6;
   };
+  const eff = (t: TargetName) => (best.get(t) ? 1e6 / perDeliveryUs(t, 'all') : 0);
   const effRows = [...curves.values()].map((c) => [
     targetLabel[c.target],
     int(eff(c.target)),

@@ -63,13 +63,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let pool: pg.Pool | undefined;
   // If the process exits before the finally below has run (a second Ctrl-C, a watchdog), nothing it started outlives it.
   const emergencyStop = () => {
-    for (const pid of [...relays.map((r) => r.pid), server.postmasterPid()]) {
+    const postmaster = server.postmasterPid();
+    const kill = (pid: number | undefined, signal: NodeJS.Signals) => {
       try {
-        if (pid) process.kill(pid, pid === server.postmasterPid() ? 'SIGQUIT' : 'SIGKILL');
+        if (pid) process.kill(pid, signal);
       } catch {
         // already gone
       }
-    }
+    };
+    for (const r of relays) kill(r.pid, 'SIGKILL');
+    kill(postmaster, 'SIGQUIT'); // immediate shutdown: the postmaster ends its backends
     rmSync(base, { recursive: true, force: true });
   };
   process.on('exit', emergencyStop);

@@ -228,14 +228,20 @@ describe('syncQueryClient', () => {
 
 // Regressions. The fetch race was found by the chaos run (bench/chaos); the detail prefix by the dashboard integration work.
 describe('regressions', () => {
-  it('fetches a list again when an update arrived while its first fetch was in flight', async () => {
+  /** syncQueryClient over one table, its subscription answered at seq 0: what each regression starts from (its QueryClient is also the file's `qc`, which afterEach clears). */
+  async function syncOrders(tables: SyncTables<unknown>) {
     relay = await startTestRelay();
     client = createRelayClient({ url: relay.url, token: fakeJwt({ tenant_id: '7' }), WebSocket, backoff: { minMs: 10, maxMs: 50 } });
     const conn = await relay.nextConnection();
-    qc = new QueryClient();
-    stop = syncQueryClient(client, qc, { orders: { primaryKey: ['id'], lists: ['orders', 'list'] } });
+    const queryClient = (qc = new QueryClient());
+    stop = syncQueryClient(client, queryClient, tables);
     const sub = await conn.next('subscribe');
     conn.send({ type: 'subscribed', id: sub.id, seq: 0 });
+    return { conn, sub, qc: queryClient };
+  }
+
+  it('fetches a list again when an update arrived while its first fetch was in flight', async () => {
+    const { conn, sub, qc } = await syncOrders({ orders: { primaryKey: ['id'], lists: ['orders', 'list'] } });
 
     // The "database": what a fetch returns is what it read when it started.
     let db = [{ id: '1', total: '10.00' }];
@@ -268,13 +274,7 @@ describe('regressions', () => {
   it('keeps one fetch per list in flight while inserts arrive faster than a fetch takes, then lands on the last state', async () => {
     // Found by the long chaos run: every insert restarted the list's fetch (invalidateQueries cancels the one in flight),
     // an abandoned fetch still held its database connection, and the fetches piled up until nothing else got a connection.
-    relay = await startTestRelay();
-    client = createRelayClient({ url: relay.url, token: fakeJwt({ tenant_id: '7' }), WebSocket, backoff: { minMs: 10, maxMs: 50 } });
-    const conn = await relay.nextConnection();
-    qc = new QueryClient();
-    stop = syncQueryClient(client, qc, { orders: { primaryKey: ['id'], lists: ['orders', 'list'] } });
-    const sub = await conn.next('subscribe');
-    conn.send({ type: 'subscribed', id: sub.id, seq: 0 });
+    const { conn, sub, qc } = await syncOrders({ orders: { primaryKey: ['id'], lists: ['orders', 'list'] } });
 
     let db: Array<{ id: string }> = [];
     let running = 0;
@@ -305,13 +305,7 @@ describe('regressions', () => {
   });
 
   it('invalidates ["orders", "detail", 5, "full"] on truncate when detail(pk) = ["orders", "detail", Number(pk.id), "full"]', async () => {
-    relay = await startTestRelay();
-    client = createRelayClient({ url: relay.url, token: fakeJwt({ tenant_id: '7' }), WebSocket, backoff: { minMs: 10, maxMs: 50 } });
-    const conn = await relay.nextConnection();
-    qc = new QueryClient();
-    stop = syncQueryClient(client, qc, { orders: { primaryKey: ['id'], lists: ['orders', 'list'], detail: (pk) => ['orders', 'detail', Number(pk.id), 'full'] } });
-    const sub = await conn.next('subscribe');
-    conn.send({ type: 'subscribed', id: sub.id, seq: 0 });
+    const { conn, sub, qc } = await syncOrders({ orders: { primaryKey: ['id'], lists: ['orders', 'list'], detail: (pk) => ['orders', 'detail', Number(pk.id), 'full'] } });
     qc.setQueryData(['orders', 'detail', 5, 'full'], { id: '5', total: '1' });
     qc.setQueryData(['other'], 'untouched');
     conn.send({ type: 'tx', sub: sub.id, seq: 1, at: '2026-01-01T00:00:00Z', origin: null, changes: [{ table: 'public.orders', op: 'truncate', pk: null, row: null, old: null }] });
