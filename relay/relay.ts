@@ -57,7 +57,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   await tables.reload();
 
   const app = uws.App();
-  const io = new SocketIO(metrics);
+  const io = new SocketIO(metrics, log);
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(app, tables, config.maxFrame, metrics);

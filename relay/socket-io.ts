@@ -2,6 +2,7 @@
 import { CloseCode } from '../client/codes.js';
 import type { ErrorCode } from '../client/protocol.js';
 import { errorFrame } from './frames.js';
+import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SocketData } from './socket-data.js';
 import type { UWS } from './uws.js';
@@ -13,9 +14,11 @@ export const MAX_STRIKES = 10;
 
 export class SocketIO {
   readonly #metrics: Metrics;
+  readonly #log: Logger | undefined;
 
-  constructor(metrics: Metrics) {
+  constructor(metrics: Metrics, log?: Logger) {
     this.#metrics = metrics;
+    this.#log = log;
   }
 
   /** Sends one text frame; false when the socket is gone or could not take it (then it is closed with 4008). */
@@ -43,8 +46,11 @@ export class SocketIO {
 
   /** The socket fell behind: close it with 4008; its client resumes from its cursor, so nothing is lost. */
   overflow(ws: WS): void {
-    if (ws.getUserData().closed) return;
+    const d = ws.getUserData();
+    if (d.closed) return;
     this.#metrics.backpressureCloses.inc();
+    // one line per slow socket: operators see who falls behind (and tests count these closes on the relay's side)
+    this.#log?.info({ code: CloseCode.Backpressure, tenant: d.principal.tenant, buffered: ws.getBufferedAmount() }, 'closed a socket that fell behind');
     this.end(ws, CloseCode.Backpressure, 'too slow: resume from your cursor');
   }
 

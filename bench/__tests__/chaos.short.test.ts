@@ -15,6 +15,8 @@ describe('chaos (short profile)', () => {
     expect(report.faults.client_cut).toBeGreaterThanOrEqual(1);
     expect(report.faults.stall).toBeGreaterThanOrEqual(1);
     expect(report.closes['4001'] ?? 0).toBeGreaterThanOrEqual(1); // tokens expired mid-stream
-    expect(report.closes['4008'] ?? 0).toBeGreaterThanOrEqual(1); // a stalled subscriber was dropped and resumed
+    // a stalled subscriber was dropped and resumed: counted on the relay's side, since a close frame queued behind
+    // megabytes the stalled peer never read may reach it only as a cut
+    expect(report.relayBackpressureCloses).toBeGreaterThanOrEqual(1);
   }, 240_000);
 });

@@ -41,6 +41,8 @@ export interface ChaosReport {
   faults: Record<'relay_kill' | 'pg_restart' | 'listener_kill' | 'client_cut' | 'stall', number>;
   /** Close codes the clients saw (4001 token expired, 4008 backpressure, 1001 going away, 1006 cut…). */
   closes: Record<string, number>;
+  /** Sockets the relays closed for falling behind (4008), from their logs: a client may see such a close as a cut (1006). */
+  relayBackpressureCloses: number;
   subscriptions: number;
   tally: Tally;
   tanstackClients: number;
@@ -161,7 +163,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
             faults.listener_kill += rowCount ?? 0;
           } else if (kind === 'client_cut') {
             faults.client_cut += balancer.cut(1 + Math.floor(Math.random() * 4));
-          } else if (balancer.stall(10_000 + Math.random() * 5000)) {
+          } else if (balancer.stall(10_000 + Math.random() * 5000, (path) => path.includes('feed=all'))) {
             faults.stall++;
             // Kernel buffers on loopback absorb tens of megabytes: send enough that the relay's own buffer fills.
             for (let i = 0; i < 48; i++) {
@@ -240,6 +242,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         writers: stats,
         faults,
         closes,
+        relayBackpressureCloses: relays.reduce((n, r) => n + r.backpressureCloses, 0),
         subscriptions: clients.reduce((n, c) => n + c.recordings.length, 0),
         tally,
         tanstackClients: tanstack.length,

@@ -8,6 +8,9 @@ export class RelayProcess {
   #child: ChildProcess | undefined;
   #exited: Promise<unknown> = Promise.resolve();
   log = '';
+  /** Sockets this relay closed for falling behind (4008), over all its starts: counted from its log lines. */
+  backpressureCloses = 0;
+  #partial = '';
 
   constructor(readonly port: number, private readonly env: Record<string, string>) {}
 
@@ -23,10 +26,12 @@ export class RelayProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;
+    this.#partial = '';
     this.#exited = new Promise((resolve) => child.once('exit', resolve));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`relay on ${this.port} did not start:\n${this.log.slice(-2000)}`)), timeoutMs);
       const onData = (d: Buffer) => {
+        this.#count(d.toString());
         this.log = (this.log + d.toString()).slice(-200_000);
         if (this.log.includes('pgrelay listening on')) {
           clearTimeout(timer);
@@ -42,6 +47,12 @@ export class RelayProcess {
     });
     // keep draining output so the child never blocks on a full pipe
     this.log = '';
+  }
+
+  #count(text: string): void {
+    const lines = (this.#partial + text).split('\n');
+    this.#partial = lines.pop()!;
+    for (const line of lines) if (line.includes('closed a socket that fell behind')) this.backpressureCloses++;
   }
 
   /** The running relay's pid. */

@@ -97,7 +97,8 @@ export function createSubscribers(n: number, o: ClientOptions): ChaosClient[] {
       }
     }
     const client = createRelayClient({
-      url: o.url,
+      // all-tenant clients are tagged, so that the balancer stalls one of them: they receive every burst
+      url: kind === 5 ? `${o.url}?feed=all` : o.url,
       WebSocket: CountingWebSocket as never,
       backoff: { minMs: 50, maxMs: 1000 },
       token: async () => {

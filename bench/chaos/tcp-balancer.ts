@@ -8,6 +8,8 @@ interface Conn {
   stalled: boolean;
   /** Bytes the relay sent on this connection. */
   bytes: number;
+  /** The path of the client's HTTP upgrade request (`/ws?…`), once its first bytes arrived. */
+  path: string;
 }
 
 export class TcpBalancer {
@@ -35,8 +37,9 @@ export class TcpBalancer {
     }
     const backendPort = this.#backends[this.#next++ % this.#backends.length]!;
     const backend = net.connect(backendPort, '127.0.0.1');
-    const conn: Conn = { client, backend, backendPort, stalled: false, bytes: 0 };
+    const conn: Conn = { client, backend, backendPort, stalled: false, bytes: 0, path: '' };
     backend.on('data', (d: Buffer) => (conn.bytes += d.length));
+    client.once('data', (d: Buffer) => (conn.path = /^[A-Z]+ (\S+)/.exec(d.toString('latin1', 0, 2048))?.[1] ?? ''));
     this.#conns.add(conn);
     const drop = () => {
       this.#conns.delete(conn);
@@ -46,7 +49,13 @@ export class TcpBalancer {
     client.on('error', drop);
     backend.on('error', drop);
     client.on('close', drop);
-    backend.on('close', drop);
+    // A relay that closes its side has its last bytes (a close frame) forwarded first, as a real proxy does: the pipe
+    // ends the client once everything is written, and that 'close' drops the pair.
+    backend.on('close', () => {
+      this.#conns.delete(conn);
+      if (client.writableFinished || client.destroyed) drop();
+      else setTimeout(drop, 2000).unref();
+    });
     client.pipe(backend);
     backend.pipe(client);
   }
@@ -64,9 +73,13 @@ export class TcpBalancer {
     return cut;
   }
 
-  /** Stops reading from the relay for `ms` on the busiest connection: the relay sees a stalled consumer. */
-  stall(ms: number): boolean {
-    const c = [...this.#conns].filter((x) => !x.stalled).sort((a, b) => b.bytes - a.bytes)[0];
+  /**
+   * Stops reading from the relay for `ms` on the busiest connection (among those whose request path `prefer` accepts,
+   * when there are any): the relay sees a stalled consumer.
+   */
+  stall(ms: number, prefer: (path: string) => boolean = () => true): boolean {
+    const open = [...this.#conns].filter((x) => !x.stalled).sort((a, b) => b.bytes - a.bytes);
+    const c = open.find((x) => prefer(x.path)) ?? open[0];
     if (!c) return false;
     c.stalled = true;
     c.backend.unpipe(c.client);
