@@ -1,4 +1,6 @@
 // The floor under every target: the same writes received by one plain LISTEN connection on the load CPU, with no server in between.
+// Two floors: the baselines' trigger (channel orders_changes) and pgrelay's capture (channel relay, changes inline); the
+// second one, set against the pgrelay row, splits pgrelay's latency into what Postgres costs it and what the relay adds.
 import pg from 'pg';
 import { receiptTime, rowTime } from '../load/timestamps.js';
 import { runWriter } from './fleet.js';
@@ -14,24 +16,31 @@ export interface FloorResult {
   latency: { p50: number; p90: number; p99: number; p999: number; max: number };
 }
 
+type Row = { mid: number; ts: string };
+
 /** What Postgres and this machine cost before any server: commit → NOTIFY → a client, timed like the targets. */
-export async function measureFloor(ctx: RunContext, spec: LoadSpec): Promise<FloorResult> {
-  const name = 'pgrelay_bench_floor';
+export async function measureFloor(ctx: RunContext, spec: LoadSpec, capture: 'baseline' | 'pgrelay' = 'baseline'): Promise<FloorResult> {
+  const name = `pgrelay_bench_floor_${capture}`;
   const databaseUrl = await ctx.pg.createDatabase(name);
   const listener = new pg.Client({ connectionString: databaseUrl, application_name: 'pgrelay-bench-floor' });
   try {
-    await prepareDatabase(databaseUrl, 'ws');
+    await prepareDatabase(databaseUrl, capture === 'pgrelay' ? 'pgrelay' : 'ws');
     await listener.connect();
     const h = new Histogram();
     let received = 0;
-    listener.on('notification', (n) => {
-      const now = receiptTime();
-      const { op, row } = JSON.parse(n.payload ?? '{}') as { op: string; row: { mid: number; ts: string } };
-      if (op === 'DELETE' || row.mid === 0) return;
+    const time = (now: number, op: string, row: Row | null) => {
+      // pgrelay renders int8 as a JSON string: Number() reads both (warm-up rows have mid 0)
+      if (op.toUpperCase() === 'DELETE' || !row || Number(row.mid) === 0) return;
       received++;
       h.record((now - rowTime(row.ts)) * 1000);
+    };
+    listener.on('notification', (n) => {
+      const now = receiptTime();
+      const payload = JSON.parse(n.payload ?? '{}') as { op: string; row: Row; changes?: Array<{ op: string; row: Row | null }> };
+      if (capture === 'baseline') time(now, payload.op, payload.row);
+      else for (const c of payload.changes ?? []) time(now, c.op, c.row); // the bench's one-row transactions always travel inline
     });
-    await listener.query('listen orders_changes');
+    await listener.query(capture === 'pgrelay' ? 'listen relay' : 'listen orders_changes');
     const w = await runWriter({
       cmd: 'run', databaseUrl, tenants: Array.from({ length: spec.t }, (_, i) => `t${i}`), rate: spec.r, duration: spec.d, warmup: spec.warmup,
       mix: spec.mix, midBase: 1, connections: Math.min(32, Math.max(4, Math.ceil(spec.r / 250))), seed: 42,
