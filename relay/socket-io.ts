@@ -14,9 +14,9 @@ export const MAX_STRIKES = 10;
 
 export class SocketIO {
   readonly #metrics: Metrics;
-  readonly #log: Logger | undefined;
+  readonly #log: Logger;
 
-  constructor(metrics: Metrics, log?: Logger) {
+  constructor(metrics: Metrics, log: Logger) {
     this.#metrics = metrics;
     this.#log = log;
   }
@@ -50,7 +50,7 @@ export class SocketIO {
     if (d.closed) return;
     this.#metrics.backpressureCloses.inc();
     // one line per slow socket: operators see who falls behind (and tests count these closes on the relay's side)
-    this.#log?.info({ code: CloseCode.Backpressure, tenant: d.principal.tenant, buffered: ws.getBufferedAmount() }, 'closed a socket that fell behind');
+    this.#log.info({ code: CloseCode.Backpressure, tenant: d.principal.tenant, buffered: ws.getBufferedAmount() }, 'closed a socket that fell behind');
     this.end(ws, CloseCode.Backpressure, 'too slow: resume from your cursor');
   }
 

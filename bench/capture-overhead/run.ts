@@ -5,7 +5,7 @@
 //
 // Modes: (a) no trigger; (b) AFTER … FOR EACH ROW perform pg_notify('items', row_to_json(NEW)::text), what apps write today;
 // (c) relay.watch (statement-level capture + commit sequencer); (d) the same with relay_bench.use_row_level (row-level capture).
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { migrate } from '../../db/migrate.js';
 import {
-  PG15_BIN, benchSettings, fullPageWrites, machine, median, onCleanup, runMain, startServer, track, writeResultsSection,
+  benchSettings, fullPageWrites, machine, median, onCleanup, pgbench, runMain, startServer, track, writeResultsSection,
   type BenchServer, type ServerKind,
 } from './server.js';
 
@@ -184,35 +184,6 @@ UPDATE bulk_items SET qty = qty + 1, updated_at = now() WHERE id BETWEEN :start 
 END;
 `;
 
-interface PgbenchResult {
-  tps: number;
-  transactions: number;
-  latencyMs: number;
-}
-
-async function pgbench(server: BenchServer, script: string, clients: number, seconds: number): Promise<PgbenchResult> {
-  const args = [
-    '-n', '-h', server.host, '-p', String(server.port), '-U', server.user,
-    '-c', String(clients), '-j', String(Math.min(clients, os.cpus().length)), '-T', String(seconds), '-f', script, 'bench',
-  ];
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = track(spawn(path.join(PG15_BIN, 'pgbench'), args, {
-      env: { ...process.env, PGPASSWORD: server.password }, stdio: ['ignore', 'pipe', 'pipe'],
-    }));
-    let text = '';
-    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`pgbench exited with ${code}:\n${text}`))));
-  });
-  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
-  const n = /number of transactions actually processed: (\d+)/.exec(out);
-  const lat = /latency average = ([\d.]+) ms/.exec(out);
-  const failed = /number of failed transactions: (\d+)/.exec(out);
-  if (!tps || !n) throw new Error(`cannot read pgbench output:\n${out}`);
-  if (failed && Number(failed[1]) > 0) throw new Error(`pgbench reported failed transactions:\n${out}`);
-  return { tps: Number(tps[1]), transactions: Number(n[1]), latencyMs: lat ? Number(lat[1]) : NaN };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The listener process

@@ -31,8 +31,9 @@ export class RelayProcess {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`relay on ${this.port} did not start:\n${this.log.slice(-2000)}`)), timeoutMs);
       const onData = (d: Buffer) => {
-        this.#count(d.toString());
-        this.log = (this.log + d.toString()).slice(-200_000);
+        const text = d.toString();
+        this.#count(text);
+        this.log = (this.log + text).slice(-200_000);
         if (this.log.includes('pgrelay listening on')) {
           clearTimeout(timer);
           resolve();

@@ -16,7 +16,8 @@ export interface FloorResult {
   latency: { p50: number; p90: number; p99: number; p999: number; max: number };
 }
 
-type Row = { mid: number; ts: string };
+/** `mid` is a number in the baselines' payload and a string in pgrelay's (int8). */
+type Row = { mid: number | string; ts: string };
 
 /** What Postgres and this machine cost before any server: commit → NOTIFY → a client, timed like the targets. */
 export async function measureFloor(ctx: RunContext, spec: LoadSpec, capture: 'baseline' | 'pgrelay' = 'baseline'): Promise<FloorResult> {
@@ -29,7 +30,7 @@ export async function measureFloor(ctx: RunContext, spec: LoadSpec, capture: 'ba
     const h = new Histogram();
     let received = 0;
     const time = (now: number, op: string, row: Row | null) => {
-      // pgrelay renders int8 as a JSON string: Number() reads both (warm-up rows have mid 0)
+      // warm-up rows have mid 0
       if (op.toUpperCase() === 'DELETE' || !row || Number(row.mid) === 0) return;
       received++;
       h.record((now - rowTime(row.ts)) * 1000);
