@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { PgRelayError } from '../relay/errors.js';
+import { PgRelayError } from './errors.js';
 
 /** Options of {@link EmbeddedServer}. */
 export interface EmbeddedServerOptions {

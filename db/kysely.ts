@@ -14,11 +14,16 @@ export interface PoolOptions {
   applicationName?: string;
 }
 
+/** Settings of every session pgrelay reads the log with (see migrations/*_render.sql). */
+export const SESSION_OPTIONS = '-c TimeZone=UTC -c IntervalStyle=postgres';
+
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'pgrelay',
+    // relay.changes renders timestamptz and interval values in the session's settings: the wire wants UTC and ISO-like
+    options: SESSION_OPTIONS,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
   });

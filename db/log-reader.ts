@@ -4,7 +4,7 @@ import type { RelayDb } from './kysely.js';
 
 /** One changed row as the log holds it. */
 export interface LoggedChange {
-  /** Order inside the transaction, from 1. */
+  /** The change's place in the log: orders the changes of a transaction (ids are global, not dense). */
   id: number;
   /** Tenant of the row; null for tables without tenants and for truncates. */
   tenant: string | null;
@@ -31,7 +31,8 @@ interface Row {
   seq: string;
   at: string;
   origin: string | null;
-  id: number;
+  /** int8, as text */
+  id: string;
   tenant: string | null;
   tbl: string;
   op: LoggedChange['op'];
@@ -50,12 +51,12 @@ async function* group(rows: AsyncIterable<Row>): AsyncGenerator<LoggedTransactio
       if (current) yield current;
       current = { seq, at: r.at, origin: r.origin, changes: [] };
     }
-    current.changes.push({ id: r.id, tenant: r.tenant, table: r.tbl, op: r.op, pk: r.pk, row: r.row, old: r.old, oldTenant: r.old_tenant });
+    current.changes.push({ id: Number(r.id), tenant: r.tenant, table: r.tbl, op: r.op, pk: r.pk, row: r.row, old: r.old, oldTenant: r.old_tenant });
   }
   if (current) yield current;
 }
 
-// The same text the sequencer puts in NOTIFY payloads (to_json of a timestamptz in UTC), whatever the session's TimeZone.
+// The same text the ticker puts in NOTIFY payloads (to_json of a timestamptz in UTC), whatever the session's TimeZone.
 const at = sql<string>`(to_json(t.committed_at at time zone 'UTC') #>> '{}') || '+00:00'`;
 
 /**
@@ -90,41 +91,33 @@ export interface ChangeScope {
 }
 
 /**
- * Streams the changes in `scope` of transactions with `after < seq <= upTo`, in (seq, id) order,
- * through a server-side cursor. For one tenant the work is proportional to that tenant's changes:
- * the (tenant, txid) index is read from the oldest txid that could still have committed after `after`.
- * Truncates (tenant null) belong to every tenant of their table; an update that moved a row between tenants
- * belongs to both.
+ * Streams the changes in `scope` of transactions with `after < seq <= upTo`, in (seq, id) order, through a
+ * server-side cursor. For one tenant the work is proportional to that tenant's transactions: relay.tenant_seqs
+ * (written by the ticker) lists them. Truncates (tenant null) belong to every tenant of their table; an update that
+ * moved a row between tenants belongs to both.
  */
 export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, upTo: number, chunkSize = 500): AsyncGenerator<LoggedTransaction> {
   const tables = [...scope.tables];
-  // Both shapes pin the plan to the side that is small: the seq range for every tenant, the tenant's own
-  // changes for one tenant (LATERAL keeps one transactions_txid probe per change, whatever the estimates).
+  const changes = sql`
+    select * from relay.changes c
+    where c.txid = t.txid and c.schema_name || '.' || c.table_name = any (${tables}::text[])`;
   const query = scope.tenant === null
     ? sql<Row>`
         select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
         from relay.transactions t
-        cross join lateral (
-          select * from relay.changes c
-          where c.txid = t.txid and c.schema_name || '.' || c.table_name = any (${tables}::text[])
-          offset 0
-        ) c
+        cross join lateral (${changes} offset 0) c
         where t.seq > ${after} and t.seq <= ${upTo}
         order by t.seq, c.id`
     : sql<Row>`
-        with bound as (
-          select coalesce((select running_xmin from relay.transactions where seq <= ${after} order by seq desc limit 1), '0'::xid8) as xmin
-        )
         select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
-        from relay.changes c
+        from (select seq from relay.tenant_seqs where tenant = ${scope.tenant} and seq > ${after} and seq <= ${upTo}
+              union
+              select seq from relay.tenant_seqs where tenant is null and seq > ${after} and seq <= ${upTo}) s
+        join relay.transactions t on t.seq = s.seq
         cross join lateral (
-          select seq, committed_at, origin from relay.transactions t
-          where t.txid = c.txid and t.seq > ${after} and t.seq <= ${upTo}
-          limit 1
-        ) t
-        where (c.tenant = ${scope.tenant} or (c.tenant is null and c.op = 'truncate') or c.old_tenant = ${scope.tenant})
-          and c.txid >= (select xmin from bound)
-          and c.schema_name || '.' || c.table_name = any (${tables}::text[])
+          ${changes} and (c.tenant = ${scope.tenant} or c.old_tenant = ${scope.tenant} or (c.tenant is null and c.op = 'truncate'))
+          offset 0
+        ) c
         order by t.seq, c.id`;
   return group(streamRows(db, query.compile(db), chunkSize));
 }

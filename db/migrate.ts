@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
-import { PgRelayError } from '../relay/errors.js';
+import pg from 'pg';
+import { PgRelayError } from './errors.js';
 
 /** The `migrations/` folder, from the sources (db/) or from the build (dist/db/). */
 export function migrationsDir(): string {
@@ -31,6 +32,7 @@ export interface MigrateOptions {
  */
 export async function migrate(databaseUrl: string, options: MigrateOptions = {}): Promise<string[]> {
   const log = options.log ?? (() => undefined);
+  await refuseFirstCapture(databaseUrl);
   const silent = { debug: () => undefined, info: () => undefined, warn: log, error: log };
   const ran = await runner({
     databaseUrl,
@@ -47,4 +49,26 @@ export async function migrate(databaseUrl: string, options: MigrateOptions = {})
   });
   for (const m of ran) log(`${options.direction === 'down' ? 'reversed' : 'applied'} migration ${m.name}`);
   return ran.map((m) => m.name);
+}
+
+/** The one migration of pgrelay 0.1, whose capture (a commit-time sequencer) the ticker replaced. */
+const FIRST_CAPTURE = '1700000000001_relay-capture';
+
+/**
+ * pgrelay 0.1 numbered transactions at commit under a lock (every watched write waited for it); 0.2 appends and numbers
+ * in a ticker, with another schema. There is no in-place upgrade of that pre-release: say so instead of failing halfway.
+ */
+async function refuseFirstCapture(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ old: boolean }>(
+      `select to_regclass('relay.migrations') is not null and exists (select 1 from relay.migrations where name = $1) as old`, [FIRST_CAPTURE])
+      .catch(() => ({ rows: [{ old: false }] }));
+    if (rows[0]?.old) {
+      throw new PgRelayError('old_schema', 'This database has the capture schema of pgrelay 0.1, which 0.2 replaced (writers no longer wait for a commit lock); there is no in-place upgrade of that pre-release: unwatch your tables, run `drop schema relay cascade` as its owner (the change history goes with it), then `pgrelay migrate` and watch them again.');
+    }
+  } finally {
+    await client.end();
+  }
 }

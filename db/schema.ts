@@ -1,4 +1,4 @@
-// Kysely types of the `relay` schema, as migrations/*relay-capture.sql creates it.
+// Kysely types of the `relay` schema, as migrations/ create it.
 import type { ColumnType, Generated } from 'kysely';
 
 /** `xid8` values come back from node-postgres as strings. */
@@ -16,12 +16,27 @@ export interface RelayTransactions {
   actor: string | null;
   origin: string | null;
   change_count: number;
-  running_xmin: Xid8;
 }
 
-export interface RelayChanges {
+/** The raw log the capture trigger appends to (values as the writer's to_jsonb rendered them). */
+export interface RelayLog {
+  id: Int8;
   txid: Xid8;
-  id: number;
+  relid: number;
+  op: 'insert' | 'update' | 'delete' | 'truncate';
+  row: unknown;
+  old_row: unknown;
+  db_user: string | null;
+  application_name: string | null;
+  client_addr: string | null;
+  actor: string | null;
+  origin: string | null;
+}
+
+/** The log as readers see it (a view that renders relay.log). */
+export interface RelayChanges {
+  id: Int8;
+  txid: Xid8;
   tenant: string | null;
   schema_name: string;
   table_name: string;
@@ -29,13 +44,38 @@ export interface RelayChanges {
   pk: unknown;
   row: unknown;
   old: unknown;
+  old_tenant: string | null;
+  relid: number;
 }
 
 export interface RelayWatches {
   relid: number;
+  schema_name: string;
+  table_name: string;
   tenant_attnum: number | null;
+  key_attnums: number[];
   exclude_attnums: number[];
+  tenant_column: string | null;
+  key_columns: string[];
+  exclude_columns: string[];
+  numeric_columns: string[];
+  tstz_columns: string[];
+  interval_columns: string[];
+  key_source: string;
   watched_at: Generated<Date>;
+  active: boolean;
+}
+
+export interface RelayTicker {
+  singleton: Generated<boolean>;
+  last_seq: Int8;
+  snap: string;
+  ticked_at: Date | null;
+}
+
+export interface RelayTenantSeqs {
+  tenant: string | null;
+  seq: Int8;
 }
 
 export interface RelayState {
@@ -55,7 +95,9 @@ export interface RelayWatched {
   table_name: string;
   table: string;
   tenant_column: string | null;
+  /** The columns rows are keyed by (primary key, replica identity or unique index: see key_source). */
   primary_key: string[];
+  key_source: string;
   exclude_columns: string[];
   numeric_columns: string[];
   columns: WatchedColumn[];
@@ -77,14 +119,18 @@ export interface RelayAudit {
   pk: unknown;
   row: unknown;
   old: unknown;
-  change_id: number;
+  old_tenant: string | null;
+  change_id: Int8;
   txid: Xid8;
 }
 
 /** The database as Kysely sees it (only the relay schema). */
 export interface RelayDatabase {
   'relay.transactions': RelayTransactions;
+  'relay.log': RelayLog;
   'relay.changes': RelayChanges;
+  'relay.ticker': RelayTicker;
+  'relay.tenant_seqs': RelayTenantSeqs;
   'relay.watches': RelayWatches;
   'relay.state': RelayState;
   'relay.watched': RelayWatched;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `pgrelay` command line: start, migrate, and the DBA tools.
 import { describeConfig } from './config.js';
-import { describeError, PgRelayError } from './errors.js';
+import { describeError, PgRelayError } from '../db/errors.js';
 
 const usage = `Usage: pgrelay <command> [options]
 

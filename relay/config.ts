@@ -1,6 +1,6 @@
 // The relay's configuration: environment variables and `pgrelay start` flags, parsed once by zod and frozen.
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../db/errors.js';
 
 /** The relay's settings. Every field names its variable and default. */
 export interface RelayConfig {

@@ -2,4 +2,4 @@
 export { startRelay, type Relay, type RelayOptions } from './relay.js';
 export { loadConfig, describeConfig, type RelayConfig } from './config.js';
 export { migrate, type MigrateOptions } from '../db/migrate.js';
-export { PgRelayError, ConfigError } from './errors.js';
+export { PgRelayError, ConfigError } from '../db/errors.js';

@@ -1,5 +1,5 @@
 // Binds a uWS app to host:port, turning a refused bind into one clear sentence.
-import { PgRelayError } from './errors.js';
+import { PgRelayError } from '../db/errors.js';
 import type { UWS } from './uws.js';
 
 /** Listens and resolves with the listen socket and the bound port (useful with port 0). */

@@ -27,6 +27,15 @@ export function createMetrics() {
     ringTransactions: new Gauge({ name: 'pgrelay_ring_transactions', help: 'Transactions held in the ring.', registers: [registry] }),
     ringBytes: new Gauge({ name: 'pgrelay_ring_bytes', help: 'Approximate bytes held in the ring.', registers: [registry] }),
     ready: new Gauge({ name: 'pgrelay_ready', help: '1 when the LISTEN session is connected and caught up.', registers: [registry] }),
+    tickerLeader: new Gauge({ name: 'pgrelay_ticker_leader', help: '1 while this relay is the ticker (numbers transactions for the database).', registers: [registry] }),
+    tickBatch: new Histogram({
+      name: 'pgrelay_tick_transactions', help: 'Transactions numbered per tick (ticks that numbered any).',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry],
+    }),
+    tickSeconds: new Histogram({
+      name: 'pgrelay_tick_seconds', help: 'Duration of ticks that numbered transactions (read, number, NOTIFY, commit).',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+    }),
     native: new Gauge({ name: 'pgrelay_uws_native_info', help: 'The native uWebSockets.js build in use.', labelNames: ['package', 'version'], registers: [registry] }),
   };
   return m;

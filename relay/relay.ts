@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import { CloseCode } from '../client/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
+import { Ticker, type TickerPacing } from '../db/ticker.js';
 import { createTokenVerifier, samePrincipalScope, AuthError } from './auth.js';
 import { ChangeFeed } from './change-feed.js';
 import type { RelayConfig } from './config.js';
@@ -15,7 +16,7 @@ import { Pruner } from './pruner.js';
 import { RingBuffer } from './ring-buffer.js';
 import { Router } from './router.js';
 import type { SocketData } from './socket-data.js';
-import { SocketIO } from './socket-io.js';
+import { SocketWriter } from './socket-writer.js';
 import { Subscriptions } from './subscriptions.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { loadUws, type UWS, type UwsBuild } from './uws.js';
@@ -27,6 +28,8 @@ export interface RelayOptions {
   log: Logger;
   /** A LISTEN session to use instead of pg-listen on `databaseUrl` (tests use it to reach edge cases). */
   session?: ListenSession;
+  /** How the ticker paces itself, when this relay is the ticker (benchmarks compare settings). */
+  tickerPacing?: Partial<TickerPacing>;
 }
 
 /** A running relay. */
@@ -38,6 +41,8 @@ export interface Relay {
   readonly metrics: Metrics;
   /** Last transaction seq processed. */
   readonly position: number;
+  /** This relay holds the ticker lock and numbers transactions for the database. */
+  readonly ticker: boolean;
   /** Open WebSocket connections. */
   readonly connections: number;
   /** Stops accepting, closes every socket with 1001, closes the LISTEN session and the pool. */
@@ -57,7 +62,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   await tables.reload();
 
   const app = uws.App();
-  const io = new SocketIO(metrics, log);
+  const io = new SocketWriter(metrics, log);
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(app, tables, config.maxFrame, metrics);
@@ -193,8 +198,29 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   });
   app.any('/*', (res) => json(res, '404 Not Found', { error: 'not_found' }));
 
-  await feed.start();
-  const { socket, port } = await listenPort(uws, app, config.host, config.port);
+  // Every relay is a ticker candidate; the one holding the lock numbers transactions for all (see db/ticker.ts).
+  const ticker = new Ticker({
+    databaseUrl: config.databaseUrl,
+    log,
+    pacing: options.tickerPacing,
+    onLeader: (leader) => metrics.tickerLeader.set(leader ? 1 : 0),
+    onTick: (sequenced, _last, ms) => {
+      metrics.tickBatch.observe(sequenced);
+      metrics.tickSeconds.observe(ms / 1000);
+    },
+  });
+  ticker.start();
+  let listening: Awaited<ReturnType<typeof listenPort>>;
+  try {
+    await feed.start();
+    listening = await listenPort(uws, app, config.host, config.port);
+  } catch (err) {
+    await ticker.close();
+    await feed.close();
+    await db.destroy();
+    throw err;
+  }
+  const { socket, port } = listening;
 
   // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame.
   let tick = 0;
@@ -223,12 +249,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     get connections() {
       return sockets.size;
     },
+    get ticker() {
+      return ticker.leader;
+    },
     close() {
       closing ??= (async () => {
         clearInterval(housekeeping);
         pruner.stop();
         uws.us_listen_socket_close(socket);
         for (const ws of [...sockets]) io.end(ws, CloseCode.GoingAway, 'relay shutting down');
+        await ticker.close();
         await feed.close();
         await db.destroy();
       })();

@@ -4,6 +4,7 @@ import Cursor from 'pg-cursor';
 import { qualifyTable, type ErrorCode, type ResetReason, type SubscribeMessage } from '../client/protocol.js';
 import type { RelayDb } from '../db/kysely.js';
 import { currentPosition, prunedThrough, streamChanges } from '../db/log-reader.js';
+import { SqlState } from '../db/sqlstate.js';
 import { regclassOf } from '../db/watch.js';
 import type { ChangeFeed } from './change-feed.js';
 import { compileFilter, FilterError } from './filter.js';
@@ -14,7 +15,7 @@ import type { RingBuffer } from './ring-buffer.js';
 import { toRelayTx } from './relay-tx.js';
 import { ALL_TENANTS, type Route, type Router } from './router.js';
 import type { SocketData, Subscription } from './socket-data.js';
-import type { SocketIO } from './socket-io.js';
+import type { SocketWriter } from './socket-writer.js';
 import type { UWS } from './uws.js';
 import type { WatchedTables } from './watched-tables.js';
 
@@ -27,7 +28,7 @@ export interface SubscriptionsOptions {
   ring: RingBuffer;
   router: Router;
   tables: WatchedTables;
-  io: SocketIO;
+  io: SocketWriter;
   metrics: Metrics;
   log: Logger;
   maxSubscriptions: number;
@@ -187,8 +188,22 @@ export class Subscriptions {
     }
   }
 
-  /** Sends the current rows in pages, read in one REPEATABLE READ snapshot; returns that snapshot's position. */
+  /**
+   * Sends the current rows in pages, read in one REPEATABLE READ snapshot; returns that snapshot's position. A TRUNCATE
+   * that committed after the ticker's last tick cannot be read back (PR011): the next tick numbers it, so try again.
+   */
   async #snapshot(ws: WS, sub: Subscription): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#snapshotOnce(ws, sub);
+      } catch (err) {
+        if ((err as { code?: string }).code !== SqlState.SnapshotRetry || attempt >= 100 || sub.cancelled) throw err;
+        await new Promise((r) => setTimeout(r, 10 + 10 * Math.min(attempt, 9)));
+      }
+    }
+  }
+
+  async #snapshotOnce(ws: WS, sub: Subscription): Promise<number> {
     const { route } = sub;
     const d = ws.getUserData();
     const client = await this.#o.pool.connect();

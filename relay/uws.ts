@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as UWS from 'uWebSockets.js';
-import { PgRelayError } from './errors.js';
+import { PgRelayError } from '../db/errors.js';
 
 export type { UWS };
 

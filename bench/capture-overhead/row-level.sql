@@ -1,56 +1,43 @@
 -- The row-level alternative to relay.capture(), kept for the capture-overhead benchmark and the equivalence test.
--- Same arguments and the same relay.changes content; one call per changed row instead of one per statement.
+-- Same arguments (relay.wake's oid, then the excluded columns) and the same relay.log content; one call per changed
+-- row instead of one per statement.
 create schema if not exists relay_bench;
 
 create or replace function relay_bench.capture_row() returns trigger
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-set "TimeZone" = 'UTC'
-set "IntervalStyle" = 'postgres'
-set extra_float_digits = 1
-as $$
+language plpgsql security definer as $$
 declare
-  n integer := coalesce(nullif(current_setting('relay._n', true), ''), '0')::integer + 1;
-  tenant_col text := nullif(tg_argv[0], '');
-  pk_cols text[] := tg_argv[1]::text[];
-  excl text[] := tg_argv[2]::text[];
-  nums text[] := tg_argv[3]::text[];
-  plain boolean := tg_argv[2] = '{}' and tg_argv[3] = '{}';
+  excl pg_catalog.text[];
   r jsonb;
   o jsonb;
-  p jsonb;
-  moved_from text;
 begin
-  if tg_op = 'DELETE' then r := to_jsonb(old); else r := to_jsonb(new); end if;
-  if not plain then r := relay._row_json(r, excl, nums); end if;
-  if tg_op = 'UPDATE' then
-    o := to_jsonb(old);
-    if not plain then o := relay._row_json(o, excl, nums); end if;
-    moved_from := nullif(o ->> tenant_col, r ->> tenant_col);
-    o := (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(o) e where r -> e.key is distinct from e.value);
+  if tg_nargs operator(pg_catalog.>) 1 then
+    excl := tg_argv[1]::pg_catalog.text[];
   end if;
-  if cardinality(pk_cols) = 1 then p := jsonb_build_object(pk_cols[1], r -> pk_cols[1]);
-  else p := (select jsonb_object_agg(k, r -> k) from unnest(pk_cols) k);
+  if tg_op operator(pg_catalog.=) 'DELETE' then r := pg_catalog.to_jsonb(old); else r := pg_catalog.to_jsonb(new); end if;
+  if tg_op operator(pg_catalog.=) 'UPDATE' then o := pg_catalog.to_jsonb(old); end if;
+  if excl is not null then
+    r := r operator(pg_catalog.-) excl;
+    o := o operator(pg_catalog.-) excl;
   end if;
-  if nullif(current_setting('relay._seq', true), '') is not null then
-    raise exception 'pgrelay: this transaction already took its commit position, so its later changes to %.% cannot be streamed', tg_table_schema, tg_table_name using errcode = 'PR006';
+  insert into relay.log (relid, op, row, old_row, db_user, application_name, client_addr, actor, origin)
+  values (tg_relid, pg_catalog.lower(tg_op), r, o, pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
+          pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true));
+  if pg_catalog.pg_sequence_last_value(tg_argv[0]::pg_catalog.oid) operator(pg_catalog.=) 1 then
+    perform pg_catalog.pg_notify('relay_wake', '');
   end if;
-  insert into relay.changes (txid, id, tenant, schema_name, table_name, op, pk, row, old, old_tenant)
-  values (pg_current_xact_id(), n, r ->> tenant_col, tg_table_schema, tg_table_name, lower(tg_op), p, r, o, moved_from);
-  perform set_config('relay._n', n::text, true);
   return null;
 end $$;
 
 -- Replaces a watched table's statement-level capture with the row-level one (TRUNCATE keeps its statement trigger).
 create or replace function relay_bench.use_row_level(tbl regclass) returns void language plpgsql as $$
 declare
-  a record;
   args text;
 begin
   -- the ALTER TABLE below would otherwise wake relay._on_ddl, which reinstalls the statement-level triggers
   perform set_config('relay._installing', 'on', true);
-  select * into a from relay._watch_args(tbl);
-  args := format('%L, %L, %L, %L', coalesce(a.tenant_column, ''), a.pk_columns::text, a.exclude_columns::text, a.numeric_columns::text);
+  select string_agg(quote_literal(a), ', ' order by o) into args
+  from pg_trigger t, unnest(string_to_array(encode(t.tgargs, 'escape'), '\000')) with ordinality x(a, o)
+  where t.tgrelid = tbl and t.tgname = 'relay_capture_insert' and a <> '';
   execute format('drop trigger relay_capture_insert on %s', tbl);
   execute format('drop trigger relay_capture_update on %s', tbl);
   execute format('drop trigger relay_capture_delete on %s', tbl);

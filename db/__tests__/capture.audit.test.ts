@@ -32,6 +32,7 @@ describe('pgrelay watch / watched / audit', () => {
     await c.query(`update invoices set amount = 11 where id = 1`);
     await c.query(`delete from invoices where id = 2`);
     await c.end();
+    await db.tick();
     const { rows } = await db.query(`select current_user as u`);
     const user = rows[0]!.u as string;
 
@@ -68,6 +69,7 @@ describe('relay.prune', () => {
   it('removes history older than keep, in batches, never the newest transaction, and records the horizon', async () => {
     await db.query(`insert into invoices select g, 't', g, null from generate_series(100, 130) g`);
     for (let i = 0; i < 5; i++) await db.query(`update invoices set amount = amount + 1 where id = 100`);
+    await db.tick();
     const { rows: before } = await db.query(`select max(seq)::int as max, count(*)::int as n from relay.transactions`);
     // age everything but the last two transactions
     await db.query(`update relay.transactions set committed_at = now() - interval '8 days' where seq <= $1`, [before[0]!.max - 2]);

@@ -1,6 +1,5 @@
-// The holes a prototype found: replica sessions, TRUNCATE, PREPARE TRANSACTION, SET CONSTRAINTS ALL IMMEDIATE, savepoints.
+// The holes a commit-time design had, now closed: replica sessions, TRUNCATE, PREPARE TRANSACTION, SET CONSTRAINTS ALL IMMEDIATE, savepoints.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SqlState } from '../sqlstate.js';
 import { leakGuard, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
@@ -16,6 +15,7 @@ beforeAll(async () => {
 });
 
 async function changesOfLastTx(): Promise<Array<{ tenant: string | null; table_name: string; op: string }>> {
+  await db.tick();
   const { rows } = await db.query(`select c.tenant, c.table_name, c.op from relay.changes c join relay.transactions t using (txid)
     where t.seq = (select max(seq) from relay.transactions) order by c.id`);
   return rows as any;
@@ -39,17 +39,36 @@ describe('capture holes', () => {
     ]);
   });
 
-  it('a transaction that changes a watched table cannot be PREPAREd (documented limit)', async () => {
+  it('a transaction that changes a watched table can be PREPAREd, and is streamed when COMMIT PREPARED', async () => {
     const { rows } = await db.query(`select current_setting('max_prepared_transactions')::int as n`);
-    if (rows[0]!.n === 0) return; // servers without prepared transactions refuse PREPARE anyway
+    expect(rows[0]!.n, 'the test servers allow prepared transactions').toBeGreaterThan(0);
     const c = await db.connect();
-    await c.query('begin');
-    await c.query(`insert into a values (50, 't', 1)`);
-    await expect(c.query(`prepare transaction 'p1'`)).rejects.toThrow('cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY');
-    await c.query('rollback').catch(() => undefined);
-    await c.end();
-    const { rows: left } = await db.query(`select count(*)::int as n from relay.changes where row->>'id' = '50'`);
-    expect(left[0]!.n).toBe(0);
+    try {
+      await c.query('begin');
+      await c.query(`insert into a values (50, 'two-phase', 1)`);
+      await c.query(`prepare transaction 'p50'`);
+      // prepared, not committed: nothing to stream yet
+      expect((await changesOfLastTx()).some((ch) => ch.tenant === 'two-phase')).toBe(false);
+      await c.query(`commit prepared 'p50'`);
+    } finally {
+      await c.query(`rollback prepared 'p50'`).catch(() => undefined);
+      await c.end();
+    }
+    expect(await changesOfLastTx()).toEqual([{ tenant: 'two-phase', table_name: 'a', op: 'insert' }]);
+  });
+
+  it('only a wake-up NOTIFY (sent while the ticker is idle) stops PREPARE, which is why the ticker never sleeps on such servers', async () => {
+    const c = await db.connect();
+    try {
+      await db.query(`select setval('relay.wake', 1)`);
+      await c.query('begin');
+      await c.query(`insert into a values (51, 't', 1)`);
+      await expect(c.query(`prepare transaction 'p51'`)).rejects.toThrow('cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY');
+      await c.query('rollback').catch(() => undefined);
+    } finally {
+      await db.query(`select setval('relay.wake', 0)`);
+      await c.end();
+    }
   });
 
   it('survives a rolled-back savepoint that held the first change', async () => {
@@ -64,47 +83,29 @@ describe('capture holes', () => {
     expect(await changesOfLastTx()).toEqual([{ tenant: 'kept', table_name: 'a', op: 'insert' }]);
   });
 
-  describe('SET CONSTRAINTS ALL IMMEDIATE', () => {
-    it('sequences early: the transaction commits in order, and a later change to a watched table is refused with PR006', async () => {
-      const c = await db.connect();
-      try {
-        await c.query('begin');
-        await c.query(`insert into a values (70, 't', 1)`);
-        await c.query('set constraints all immediate');
-        await expect(c.query(`insert into a values (71, 't', 1)`)).rejects.toMatchObject({
-          code: SqlState.AlreadySequenced,
-          message: 'pgrelay: this transaction already took its commit position, so its later changes to public.a cannot be streamed',
-        });
-        await c.query('rollback');
-        await c.query('begin');
-        await c.query(`insert into a values (72, 't', 1)`);
-        await c.query('set constraints all immediate');
-        await c.query(`update b set v = 2 where false`); // statements on unwatched rows are fine
-        await c.query('commit');
-      } finally {
-        await c.end();
-      }
-      expect(await changesOfLastTx()).toEqual([{ tenant: 't', table_name: 'a', op: 'insert' }]);
-    });
-
-    it('holds other writers only until relay.sequenced_timeout ends the idle transaction', async () => {
-      const early = await db.connect({ application_name: 'early' });
-      const other = await db.connect({ application_name: 'other' });
-      early.on('error', () => undefined);
+  it('SET CONSTRAINTS ALL IMMEDIATE changes nothing: later changes are captured, no other writer waits, commit order holds', async () => {
+    const early = await db.connect({ application_name: 'early' });
+    const other = await db.connect({ application_name: 'other' });
+    try {
       await early.query('begin');
-      await early.query(`set local relay.sequenced_timeout = '1500ms'`);
-      await early.query(`insert into a values (80, 't', 1)`);
+      await early.query(`insert into a values (70, 't', 1)`);
       await early.query('set constraints all immediate');
+      await early.query(`insert into a values (71, 't', 1)`);
       const t0 = Date.now();
-      await other.query(`insert into b values (80, 't', 1)`); // waits on the commit lock
-      const waited = Date.now() - t0;
-      expect(waited).toBeGreaterThan(1000);
-      expect(waited).toBeLessThan(10_000);
-      // the early transaction was ended by idle_in_transaction_session_timeout
-      await expect(early.query('commit')).rejects.toThrow();
-      await early.end().catch(() => undefined);
+      await other.query(`insert into b values (80, 'other', 1)`);
+      expect(Date.now() - t0).toBeLessThan(2_000);
+      // a tick between the two commits: the later commit gets the later seq (inside one tick's batch, two independent
+      // transactions may come in either order)
+      await db.tick();
+      await early.query('commit');
+    } finally {
+      await early.end();
       await other.end();
-      expect(await changesOfLastTx()).toEqual([{ tenant: 't', table_name: 'b', op: 'insert' }]);
-    });
+    }
+    await db.tick();
+    const { rows } = await db.query(`select t.seq, c.table_name, c.row->>'id' as id from relay.changes c join relay.transactions t using (txid)
+      where c.row->>'id' in ('70', '71', '80') order by t.seq, c.id`);
+    // the other writer committed first, so it comes first
+    expect(rows.map((r) => [r.table_name, r.id])).toEqual([['b', '80'], ['a', '70'], ['a', '71']]);
   });
 });

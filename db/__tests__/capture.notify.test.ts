@@ -1,4 +1,4 @@
-// One versioned NOTIFY per committed transaction: changes inline while small, a reference otherwise; big writes never fail.
+// The ticker's NOTIFY relay, one per numbered transaction: changes inline while small, a reference otherwise; big writes never fail.
 import type pg from 'pg';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../testing/index.js';
@@ -26,6 +26,7 @@ afterEach(async () => {
 });
 
 async function settle(count: number): Promise<void> {
+  await db.tick();
   for (let i = 0; i < 200 && payloads.length < count; i++) await new Promise((r) => setTimeout(r, 25));
   await new Promise((r) => setTimeout(r, 50));
 }
@@ -45,9 +46,11 @@ describe('NOTIFY relay', () => {
     const p = payloads[0]!.json;
     expect(p).toMatchObject({ v: 1, n: 4, origin: 'tab-42' });
     expect(p.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00$/);
-    expect(p.changes.map((ch: any) => [ch.id, ch.tenant, ch.table, ch.op])).toEqual([
-      [1, 't1', 'public.notes', 'insert'], [2, 't2', 'public.notes', 'insert'], [3, 't1', 'public.notes', 'insert'], [4, 't1', 'public.notes', 'update'],
+    expect(p.changes.map((ch: any) => [ch.tenant, ch.table, ch.op])).toEqual([
+      ['t1', 'public.notes', 'insert'], ['t2', 'public.notes', 'insert'], ['t1', 'public.notes', 'insert'], ['t1', 'public.notes', 'update'],
     ]);
+    const ids = p.changes.map((ch: any) => ch.id);
+    expect(ids).toEqual([...ids].sort((a: number, b: number) => a - b));
     const { rows } = await db.query(`select actor, origin, change_count, db_user from relay.transactions where seq = $1`, [p.seq]);
     expect(rows[0]).toMatchObject({ actor: 'alice', origin: 'tab-42', change_count: 4 });
   });
@@ -89,5 +92,15 @@ describe('NOTIFY relay', () => {
     expect(Math.max(...sizes)).toBeLessThan(8000);
     expect(payloads.some((p) => p.json.changes)).toBe(true);
     expect(payloads.some((p) => !p.json.changes)).toBe(true);
+  });
+
+  it('sends one reference to the last seq for a batch of more than 200 transactions', async () => {
+    const c = await db.connect();
+    for (let i = 0; i < 250; i++) await c.query(`insert into notes (tenant, body) values ('t1', 'batch')`);
+    await c.end();
+    await settle(1);
+    expect(payloads).toHaveLength(1);
+    const { rows } = await db.query(`select max(seq)::int as last from relay.transactions`);
+    expect(payloads[0]!.json).toEqual({ v: 1, seq: rows[0]!.last, at: expect.any(String), n: 1 });
   });
 });

@@ -1,7 +1,9 @@
-// The core promise: seq order is commit order, one NOTIFY per committed transaction, and the log replays to the tables.
+// The core promise, against the ticker: seq order respects commit order and every dependency, one NOTIFY per numbered
+// transaction, and the log replays to the tables. 16 writers; a ticker ticks throughout, and is killed and restarted.
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { Ticker, TICKER_APPLICATION_NAME } from '../ticker.js';
 import { replayLog, currentRows, sorted } from './support/replay.js';
 
 const db = useTestDatabase();
@@ -10,11 +12,14 @@ leakGuard(() => db.name);
 const WRITERS = 16;
 const DURATION_MS = Number(process.env.PGRELAY_ORDER_TEST_MS ?? 20_000);
 const TENANTS = ['a', 'b', 'c', 'd'];
+const quiet = { info: () => undefined, warn: () => undefined };
 
 beforeAll(async () => {
+  // uid: a row's identity for its whole life (its key changes); ver: +1 at every update, so a row's history in seq
+  // order must read 0, 1, 2, ... with no step missing, repeated or reversed
   await db.query(`
-    create table acct (id int primary key, tenant text not null, balance bigint not null, tag text);
-    create table item (id bigint primary key, tenant text not null, acct_id int, n int not null, tag text,
+    create table acct (id int primary key, tenant text not null, balance bigint not null, ver int not null default 0, tag text);
+    create table item (id bigint primary key, uid bigint not null, tenant text not null, acct_id int, n int not null, ver int not null default 0, tag text,
                        constraint item_acct foreign key (acct_id) references acct(id) deferrable initially deferred);
     select relay.watch('acct', 'tenant');
     select relay.watch('item', 'tenant');
@@ -24,7 +29,7 @@ beforeAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
-interface Tally { committed: number; rolledBack: number; serializationFailures: number; failedAtCommit: number; fkFailures: number; savepointsRolledBack: number }
+interface Tally { committed: number; rolledBack: number; serializationFailures: number; failedAtCommit: number; fkFailures: number; savepointsRolledBack: number; heldOpen: number }
 
 async function writer(w: number, deadline: number, tally: Tally, rolledBackTags: Set<string>): Promise<void> {
   const c = await db.connect({ application_name: `writer-${w}` });
@@ -45,24 +50,29 @@ async function writer(w: number, deadline: number, tally: Tally, rolledBackTags:
           const r = Math.random();
           if (r < 0.3) {
             const id = Math.floor(Math.random() * 5000);
-            await c.query(`insert into acct (id, tenant, balance, tag) values ($1, $2, 0, $3) on conflict (id) do update set balance = acct.balance + 1, tag = excluded.tag`, [id, t, tag]);
+            await c.query(`insert into acct (id, tenant, balance, tag) values ($1, $2, 0, $3)
+                           on conflict (id) do update set balance = acct.balance + 1, ver = acct.ver + 1, tag = excluded.tag`, [id, t, tag]);
           } else if (r < 0.5) {
             // multi-row, several tenants; ids sorted so that concurrent writers lock in one order
             const ids = Array.from({ length: 5 }, () => Math.floor(Math.random() * 5000)).sort((a, b) => a - b);
-            await c.query(`update acct set balance = balance + 1, tag = $1 where id = any($2::int[])`, [tag, ids]);
+            await c.query(`update acct set balance = balance + 1, ver = ver + 1, tag = $1 where id = any($2::int[])`, [tag, ids]);
           } else if (r < 0.7) {
             const id = w * 10_000_000 + i * 10 + s;
-            await c.query(`insert into item (id, tenant, acct_id, n, tag) values ($1, $2, (select id from acct where id >= $4 order by id limit 1), 1, $3), ($1 + 5, $2, null, 2, $3)`, [id, t, tag, Math.floor(Math.random() * 5000)]);
+            await c.query(`insert into item (id, uid, tenant, acct_id, n, tag) values ($1, $1, $2, (select id from acct where id >= $4 order by id limit 1), 1, $3), ($1 + 5, $1 + 5, $2, null, 2, $3)`,
+              [id, t, tag, Math.floor(Math.random() * 5000)]);
           } else if (r < 0.8) {
-            await c.query(`update item set n = n + 1, tag = $1 where id in (select id from item where tenant = $2 and id >= $3 order by id limit 3)`, [tag, t, Math.floor(Math.random() * WRITERS) * 10_000_000]);
+            await c.query(`update item set n = n + 1, ver = ver + 1, tag = $1 where id in (select id from item where tenant = $2 and id >= $3 order by id limit 3)`,
+              [tag, t, Math.floor(Math.random() * WRITERS) * 10_000_000]);
           } else if (r < 0.85) {
             // a key change: old and new rows must pair up
-            await c.query(`update item set id = id + 1, tag = $1 where id = (select max(id) from item where id % 1000 = 7)`, [tag]);
+            await c.query(`update item set id = id + 1, ver = ver + 1, tag = $1 where id = (select max(id) from item where id % 1000 = 7)`, [tag]);
           } else if (r < 0.92) {
-            await c.query(`delete from item where id in (select id from item where id >= $1 order by id limit 2)`, [Math.floor(Math.random() * WRITERS) * 10_000_000 + Math.floor(Math.random() * 5000)]);
+            await c.query(`delete from item where id in (select id from item where id >= $1 order by id limit 2)`,
+              [Math.floor(Math.random() * WRITERS) * 10_000_000 + Math.floor(Math.random() * 5000)]);
           } else {
             await c.query('savepoint sp');
-            await c.query(`insert into acct (id, tenant, balance, tag) values ($1, $2, 0, $3) on conflict (id) do update set tag = excluded.tag`, [5000 + Math.floor(Math.random() * 1000), t, `${tag}-sp`]);
+            await c.query(`insert into acct (id, tenant, balance, tag) values ($1, $2, 0, $3) on conflict (id) do update set ver = acct.ver + 1, tag = excluded.tag`,
+              [5000 + Math.floor(Math.random() * 1000), t, `${tag}-sp`]);
             await c.query('rollback to savepoint sp');
             rolledBackTags.add(`${tag}-sp`);
             tally.savepointsRolledBack++;
@@ -70,9 +80,15 @@ async function writer(w: number, deadline: number, tally: Tally, rolledBackTags:
         }
         if (kind > 0.97) {
           // a deferred foreign key that fails at COMMIT
-          await c.query(`insert into item (id, tenant, acct_id, n, tag) values ($1, 'a', -1, 0, $2)`, [w * 10_000_000 + i * 10 + 9, tag]);
+          await c.query(`insert into item (id, uid, tenant, acct_id, n, tag) values ($1, $1, 'a', -1, 0, $2)`, [w * 10_000_000 + i * 10 + 9, tag]);
         }
-        await sleep(Math.random() * 5);
+        // now and then a transaction stays open across many ticks (its changes carry low ids, and it commits late)
+        if (kind > 0.15 && kind < 0.16) {
+          tally.heldOpen++;
+          await sleep(500 + Math.random() * 1500);
+        } else {
+          await sleep(Math.random() * 5);
+        }
         if (kind > 0.9 && kind <= 0.97) {
           await c.query('rollback');
           rolledBackTags.add(tag);
@@ -98,7 +114,18 @@ async function writer(w: number, deadline: number, tally: Tally, rolledBackTags:
   }
 }
 
-describe('commit order under 16 concurrent writers', () => {
+/** Kills the ticker's Postgres session now and then (as a relay SIGKILL or a network cut would); the ticker reconnects. */
+async function sessionKiller(deadline: number): Promise<number> {
+  let kills = 0;
+  while (Date.now() < deadline - 2_000) {
+    await sleep(3_000 + Math.random() * 2_000);
+    const { rows } = await db.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and datname = current_database()`, [TICKER_APPLICATION_NAME]);
+    kills += rows.filter((r) => r.ok).length;
+  }
+  return kills;
+}
+
+describe('commit order under 16 concurrent writers and a ticker', () => {
   it(`holds for ${DURATION_MS / 1000} s of mixed transactions`, async () => {
     const listener = await db.connect({ application_name: 'order-listener' });
     const received: Array<{ seq: number; n: number; inline: boolean; payload: any }> = [];
@@ -113,41 +140,77 @@ describe('commit order under 16 concurrent writers', () => {
     });
     await listener.query('listen relay');
 
-    const tally: Tally = { committed: 0, rolledBack: 0, serializationFailures: 0, failedAtCommit: 0, fkFailures: 0, savepointsRolledBack: 0 };
+    // two candidates, as two relays would run: when the leader's session dies the other takes over
+    const tickers = [new Ticker({ databaseUrl: db.url, log: quiet }), new Ticker({ databaseUrl: db.url, log: quiet })];
+    for (const t of tickers) t.start();
+    const tally: Tally = { committed: 0, rolledBack: 0, serializationFailures: 0, failedAtCommit: 0, fkFailures: 0, savepointsRolledBack: 0, heldOpen: 0 };
     const rolledBackTags = new Set<string>();
     const deadline = Date.now() + DURATION_MS;
-    await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w, deadline, tally, rolledBackTags)));
+    const [kills] = await Promise.all([sessionKiller(deadline), ...Array.from({ length: WRITERS }, (_, w) => writer(w, deadline, tally, rolledBackTags))]);
+    for (let wait = 0; wait < 200; wait++) {
+      const { rows } = await db.query(`select count(*)::int as n from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)`);
+      if (rows[0]!.n === 0) break;
+      await sleep(50);
+    }
+    for (const t of tickers) await t.close();
 
     const { rows: seqRows } = await db.query<{ seq: string }>('select seq from relay.transactions order by seq');
     const logged = seqRows.map((r) => Number(r.seq));
     for (let wait = 0; received.length < logged.length && wait < 100; wait++) await sleep(50);
     await listener.end();
-    console.log(`commit-order: ${JSON.stringify(tally)}, ${logged.length} transactions logged, ${received.length} notifications`);
+    console.log(`commit-order: ${JSON.stringify(tally)}, ticker sessions killed: ${kills}, ${logged.length} transactions numbered, ${received.length} notifications`);
 
     expect(malformed).toEqual([]);
     expect(tally.committed).toBeGreaterThan(500);
+    expect(tally.heldOpen).toBeGreaterThan(0);
+    expect(kills).toBeGreaterThan(0);
     expect(tally.rolledBack + tally.serializationFailures + tally.fkFailures).toBeGreaterThan(10);
-    // 1. strictly increasing seq
-    for (let k = 1; k < received.length; k++) expect(received[k]!.seq).toBeGreaterThan(received[k - 1]!.seq);
-    // 2. exactly the logged transactions, each notified once
-    expect(received.map((r) => r.seq)).toEqual(logged);
-    // inline payloads agree with the log
+    // 1. dense seqs 1..n; notifications strictly increasing and ending at n. A seq is notified once, or covered by the
+    // next notification when that one is a reference for a batch of more than 200 transactions (after a takeover)
+    expect(logged).toEqual(Array.from({ length: logged.length }, (_, k) => k + 1));
+    for (let k = 0; k < received.length; k++) {
+      const gap = received[k]!.seq - (k === 0 ? 0 : received[k - 1]!.seq);
+      expect(gap).toBeGreaterThan(0);
+      if (gap > 1) expect(gap > 200 && !received[k]!.inline, `seqs before ${received[k]!.seq} not notified`).toBe(true);
+    }
+    expect(received.at(-1)?.seq).toBe(logged.at(-1));
     const c = await db.connect();
     try {
-      for (const r of received.filter((x) => x.inline).slice(0, 200)) {
-        const { rows } = await c.query(`select c.id, c.tenant, c.schema_name || '.' || c.table_name as "table", c.op, c.pk, c.row, c.old, c.old_tenant
+      // every committed change got a seq (no row of relay.log is left without its transaction)
+      const { rows: orphans } = await c.query(`select count(*)::int as n from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)`);
+      expect(orphans[0]!.n).toBe(0);
+      // inline payloads agree with the log
+      for (const r of received.filter((x) => x.inline).slice(0, 300)) {
+        const { rows } = await c.query(`select c.id::int as id, c.tenant, c.schema_name || '.' || c.table_name as "table", c.op, c.pk, c.row, c.old, c.old_tenant
           from relay.changes c join relay.transactions t using (txid) where t.seq = $1 order by c.id`, [r.seq]);
         expect(r.payload.changes).toEqual(rows);
         expect(r.n).toBe(rows.length);
       }
-      // 3. nothing of a rolled-back transaction or savepoint
+      // 2. nothing of a rolled-back transaction or savepoint
       const { rows: leaked } = await c.query(`select count(*)::int as n from relay.changes where row->>'tag' = any($1)`, [[...rolledBackTags]]);
       expect(leaked[0]!.n).toBe(0);
-      // 4. the log replays to the tables
+      // 3. the log replays to the tables
       expect(sorted(await replayLog(c, 'public.acct', ['id']))).toEqual(sorted(await currentRows(c, 'public.acct', ['id'])));
       expect(sorted(await replayLog(c, 'public.item', ['id']))).toEqual(sorted(await currentRows(c, 'public.item', ['id'])));
+      // 4. every row's history in seq order is its real history: versions 0, 1, 2, ... without a gap or a reversal
+      const { rows: history } = await c.query(`select c.table_name, coalesce(c.row->>'uid', c.row->>'id') as uid, c.op, (c.row->>'ver')::int as ver
+        from relay.changes c join relay.transactions t using (txid) order by t.seq, c.id`);
+      const last = new Map<string, number>();
+      let steps = 0;
+      for (const h of history) {
+        const key = `${h.table_name}:${h.uid}`;
+        const prev = last.get(key);
+        if (h.op === 'insert') expect(prev, `${key} inserted twice`).toBeUndefined();
+        else if (h.op === 'update') {
+          expect(h.ver, `${key} after version ${prev}`).toBe(prev! + 1);
+          steps++;
+        } else expect(h.ver, `${key} deleted at version ${h.ver} after ${prev}`).toBe(prev);
+        if (h.op === 'delete') last.delete(key);
+        else last.set(key, h.ver);
+      }
+      expect(steps).toBeGreaterThan(1000);
       // change_count matches
-      const { rows: counts } = await c.query(`select count(*)::int as n from relay.transactions t where change_count <> (select count(*) from relay.changes c where c.txid = t.txid)`);
+      const { rows: counts } = await c.query(`select count(*)::int as n from relay.transactions t where change_count <> (select count(*) from relay.log l where l.txid = t.txid)`);
       expect(counts[0]!.n).toBe(0);
     } finally {
       await c.end();

@@ -42,7 +42,9 @@ describe('privileges', () => {
       await c.query(`update orders set total = 2 where id = 1`);
       await c.query(`delete from orders where id = 1`);
       await expect(c.query('select * from relay.changes')).rejects.toThrow('permission denied for schema relay');
+      await expect(c.query('select relay.tick()')).rejects.toThrow('permission denied for schema relay');
     });
+    await db.tick();
     const { rows } = await db.query(`select c.op, t.db_user from relay.changes c join relay.transactions t using (txid) order by t.seq, c.id`);
     expect(rows).toEqual([
       { op: 'insert', db_user: writer }, { op: 'update', db_user: writer }, { op: 'delete', db_user: writer },
@@ -52,6 +54,10 @@ describe('privileges', () => {
   it('relay_reader reads relay, listens and takes snapshots, and can write nothing', async () => {
     await db.query(`insert into orders (tenant, total) values ('t', 5)`);
     await as(reader, 'r', async (c) => {
+      // the relay's role runs the ticker
+      await c.query('begin isolation level repeatable read');
+      expect((await c.query('select sequenced from relay.tick()')).rows[0]!.sequenced).toBe(1);
+      await c.query('commit');
       expect((await c.query('select count(*)::int as n from relay.changes')).rows[0]!.n).toBeGreaterThan(0);
       expect((await c.query('select count(*)::int as n from relay.audit')).rows[0]!.n).toBeGreaterThan(0);
       await c.query('listen relay');
@@ -59,7 +65,9 @@ describe('privileges', () => {
       await expect(c.query(`select * from orders`)).rejects.toThrow('permission denied for table orders');
       await expect(c.query(`insert into orders (tenant, total) values ('t', 1)`)).rejects.toThrow('permission denied for table orders');
       await expect(c.query(`update orders set total = 0`)).rejects.toThrow('permission denied for table orders');
-      await expect(c.query(`insert into relay.changes (txid, id, schema_name, table_name, op) values (pg_current_xact_id(), 1, 'x', 'y', 'insert')`)).rejects.toThrow('permission denied for table changes');
+      await expect(c.query(`insert into relay.log (relid, op) values (1, 'insert')`)).rejects.toThrow('permission denied for table log');
+      await expect(c.query(`update relay.ticker set last_seq = 0`)).rejects.toThrow('permission denied for table ticker');
+      await expect(c.query(`select setval('relay.wake', 1)`)).rejects.toThrow('permission denied for sequence wake');
       await expect(c.query(`delete from relay.transactions`)).rejects.toThrow('permission denied for table transactions');
       await expect(c.query(`select relay.watch('orders', 'tenant')`)).rejects.toThrow('permission denied for function watch');
       await expect(c.query(`select relay.unwatch('orders')`)).rejects.toThrow('permission denied for function unwatch');

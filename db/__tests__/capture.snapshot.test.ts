@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SqlState } from '../sqlstate.js';
 import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { Ticker } from '../ticker.js';
 import { applyChange, sorted, type JsonRow } from './support/replay.js';
 
 const db = useTestDatabase();
@@ -18,7 +19,10 @@ beforeAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('relay.snapshot', () => {
-  it('plus every change above its position equals the table at the end, under 8 writers', async () => {
+  it('plus every change above its position equals the table at the end, under 8 writers and a ticker', async () => {
+    // with a ticker running, snapshots keep meeting transactions that committed after its last tick
+    const ticker = new Ticker({ databaseUrl: db.url, log: { info: () => undefined, warn: () => undefined } });
+    ticker.start();
     let stop = false;
     const writers = Array.from({ length: 8 }, async (_, w) => {
       const c = await db.connect();
@@ -49,7 +53,9 @@ describe('relay.snapshot', () => {
     } finally {
       stop = true;
       await Promise.all(writers);
+      await ticker.close();
     }
+    await db.tick();
     const { rows: finalRows } = await reader.query<{ row: JsonRow }>(`select row from relay.snapshot('stock', 't1')`);
     const expected = sorted(new Map(finalRows.map((r) => [JSON.stringify([r.row.id]), r.row])));
     const { rows: log } = await reader.query(`select t.seq::int as seq, c.op, c.pk, c.row, c.old from relay.changes c join relay.transactions t using (txid)
@@ -92,6 +98,7 @@ describe('relay.snapshot', () => {
       const p1 = Number((await c.query('select relay.position() as p')).rows[0]!.p);
       // an upsert always changes a row (earlier tests may have deleted any given id)
       await other.query(`insert into stock (id, tenant, qty) values (9999, 't1', 1) on conflict (id) do update set qty = stock.qty + 1`);
+      await db.tick();
       const p2 = Number((await c.query('select relay.position() as p')).rows[0]!.p);
       await c.query('commit');
       const p3 = Number((await c.query('select relay.position() as p')).rows[0]!.p);
@@ -101,5 +108,51 @@ describe('relay.snapshot', () => {
       await c.end();
       await other.end();
     }
+  });
+
+  it('reads rows back to its position when transactions committed after the last tick (every kind of change)', async () => {
+    await db.query(`
+      create table pend (id int primary key, tenant text not null, v int, note text);
+      select relay.watch('pend', 'tenant', '{note}');
+      insert into pend values (1, 'a', 1, 'x'), (2, 'a', 2, 'x'), (3, 'a', 3, 'x'), (4, 'b', 4, 'x'), (5, 'a', 5, 'x');`);
+    await db.tick();
+    const before = (await db.query(`select seq::int, row from relay.snapshot('pend', 'a') order by row->>'id'`)).rows;
+    const position = before[0]!.seq;
+    // committed, not numbered yet: updates (one twice), a delete, an insert, a key change, a row moving into tenant a
+    await db.query(`update pend set v = 10 where id = 1`);
+    await db.query(`update pend set v = 11 where id = 1`);
+    await db.query(`delete from pend where id = 2`);
+    await db.query(`insert into pend values (6, 'a', 6, 'x')`);
+    await db.query(`update pend set id = 30 where id = 3`);
+    await db.query(`update pend set tenant = 'a' where id = 4`);
+    await db.query(`update pend set tenant = 'b' where id = 5`);
+    const during = (await db.query(`select seq::int, row from relay.snapshot('pend', 'a') order by row->>'id'`)).rows;
+    expect(during).toEqual(before);
+    // a filter sees the rows as they were, too
+    expect((await db.query(`select row->>'id' as id from relay.snapshot('pend', 'a', '{"v": {"gte": 2}}') order by 1`)).rows.map((r) => r.id))
+      .toEqual(['2', '3', '5']);
+    // once numbered, the stream above the position brings the snapshot to the table
+    await db.tick();
+    const rows = new Map(before.map((r) => [JSON.stringify([r.row.id]), r.row as JsonRow]));
+    const { rows: log } = await db.query(`select c.op, c.pk, c.row, c.old, c.tenant, c.old_tenant from relay.changes c join relay.transactions t using (txid)
+      where c.table_name = 'pend' and t.seq > $1 order by t.seq, c.id`, [position]);
+    for (const ch of log) {
+      // what tenant a's subscriber receives: a move out as a delete, a move in as an insert
+      if (ch.tenant !== 'a' && ch.old_tenant !== 'a') continue;
+      const op = ch.old_tenant === 'a' ? 'delete' : ch.op === 'update' && ch.old_tenant ? 'insert' : ch.op;
+      applyChange(rows, { ...ch, op, row: op === 'delete' ? { ...ch.row, ...ch.old } : ch.row } as any, ['id']);
+    }
+    const now = (await db.query(`select seq::int, row from relay.snapshot('pend', 'a')`)).rows;
+    expect(now[0]!.seq).toBe(position + 7);
+    expect(sorted(rows)).toEqual(sorted(new Map(now.map((r) => [JSON.stringify([r.row.id]), r.row]))));
+  });
+
+  it('asks to be tried again when a TRUNCATE committed after the last tick', async () => {
+    await db.query(`create table trunc (id int primary key, tenant text not null); select relay.watch('trunc', 'tenant'); insert into trunc values (1, 'a')`);
+    await db.tick();
+    await db.query(`truncate trunc`);
+    await expect(db.query(`select * from relay.snapshot('trunc', 'a')`)).rejects.toMatchObject({ code: SqlState.SnapshotRetry });
+    await db.tick();
+    expect((await db.query(`select * from relay.snapshot('trunc', 'a')`)).rows).toEqual([]);
   });
 });

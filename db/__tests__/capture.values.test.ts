@@ -1,5 +1,6 @@
 // Every value keeps its meaning in relay.changes: int8/numeric as strings, bytea, arrays, json, enums, domains, generated columns, odd names.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SESSION_OPTIONS } from '../kysely.js';
 import { leakGuard, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
@@ -32,9 +33,16 @@ beforeAll(async () => {
 });
 
 async function lastChange(): Promise<{ tenant: string | null; schema_name: string; table_name: string; op: string; pk: unknown; row: any; old: any }> {
-  const { rows } = await db.query(`select c.tenant, c.schema_name, c.table_name, c.op, c.pk, c.row, c.old from relay.changes c
-    join relay.transactions t using (txid) order by t.seq desc, c.id desc limit 1`);
-  return rows[0] as any;
+  await db.tick();
+  // relay.changes renders timestamptz and interval values as the reading session does: pgrelay's sessions use UTC
+  const c = await db.connect({ options: SESSION_OPTIONS });
+  try {
+    const { rows } = await c.query(`select c.tenant, c.schema_name, c.table_name, c.op, c.pk, c.row, c.old from relay.changes c
+      join relay.transactions t using (txid) order by t.seq desc, c.id desc limit 1`);
+    return rows[0] as any;
+  } finally {
+    await c.end();
+  }
 }
 
 describe('value encoding', () => {
@@ -99,6 +107,7 @@ describe('value encoding', () => {
   it('pairs old and new rows of a multi-row update that changes primary keys', async () => {
     await db.query(`insert into kinds (id, tenant_id, whole) select g, 1, g from generate_series(100, 149) g`);
     await db.query(`update kinds set id = id + 1000, whole = whole + 1 where id between 100 and 149`);
+    await db.tick();
     const { rows } = await db.query(`select c.row, c.old from relay.changes c join relay.transactions t using (txid)
       where t.seq = (select max(seq) from relay.transactions) order by c.id`);
     expect(rows).toHaveLength(50);

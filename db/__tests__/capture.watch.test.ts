@@ -110,14 +110,75 @@ describe('relay.watch installs capture', () => {
     expect(w[0]!.n).toBe(0);
   });
 
-  it('warns when prepared transactions are enabled, and only then', async () => {
+  it('takes no notice of max_prepared_transactions any more: writers never NOTIFY on their own', async () => {
     const c = await db.connect();
     const notices: string[] = [];
     c.on('notice', (n) => notices.push(n.message ?? ''));
-    const { rows } = await c.query(`select current_setting('max_prepared_transactions')::int as n`);
     await c.query(`select relay.watch('orders', 'tenant_id')`);
     await c.end();
-    const warned = notices.some((m) => m.includes('cannot be PREPAREd'));
-    expect(warned).toBe(rows[0]!.n > 0);
+    expect(notices).toEqual([]);
+  });
+});
+
+describe('tables without a primary key (legacy tables)', () => {
+  beforeAll(async () => {
+    await db.query(`
+      create table ventas (folio int not null, caja int not null, idnegocio int not null, total numeric(10,2), ref text);
+      create unique index ventas_folio_caja on ventas (folio, caja);
+      create unique index ventas_ref on ventas (ref);            -- ref may be null: not a key
+      create table doble (a int not null, b int not null, t text);
+      create unique index doble_a on doble (a);
+      create unique index doble_b on doble (b);
+      create table replid (a int not null, b int not null, t text);
+      create unique index replid_a on replid (a);
+      create unique index replid_b on replid (b);
+      alter table replid replica identity using index replid_b;
+    `);
+  });
+
+  it('are keyed by their only unique index on NOT NULL columns', async () => {
+    await db.query(`select relay.watch('ventas', 'idnegocio')`);
+    const { rows } = await db.query(`select primary_key, key_source from relay.watched where table_name = 'ventas'`);
+    expect(rows).toEqual([{ primary_key: ['folio', 'caja'], key_source: 'unique index ventas_folio_caja' }]);
+    await db.query(`insert into ventas values (10, 2, 1, 99.5, null)`);
+    await db.query(`update ventas set total = 100 where folio = 10`);
+    const { rows: changes } = await db.query(`select op, pk from relay.changes where table_name = 'ventas' order by id`);
+    expect(changes).toEqual([{ op: 'insert', pk: { folio: 10, caja: 2 } }, { op: 'update', pk: { folio: 10, caja: 2 } }]);
+  });
+
+  it('refuse a key of columns no unique NOT NULL index covers, and excluding a key column', async () => {
+    expect(await refusal(`select relay.watch('ventas', 'idnegocio', key_columns => '{ref}')`)).toEqual({
+      code: SqlState.NoPrimaryKey, message: 'pgrelay: table public.ventas has no unique index on (ref) whose columns are all NOT NULL',
+    });
+    expect(await refusal(`select relay.watch('ventas', 'idnegocio', key_columns => '{folio}')`)).toMatchObject({ code: SqlState.NoPrimaryKey });
+    expect(await refusal(`select relay.watch('ventas', 'idnegocio', key_columns => '{nope}')`)).toEqual({
+      code: SqlState.NoPrimaryKey, message: 'pgrelay: key column "nope" does not exist in table public.ventas',
+    });
+    expect(await refusal(`select relay.watch('ventas', 'idnegocio', '{caja}')`)).toEqual({
+      code: SqlState.ExcludedKeyColumn, message: 'pgrelay: column "caja" of table public.ventas is part of the key and cannot be excluded',
+    });
+  });
+
+  it('name the way out when several unique indexes could be the key, and take the one named', async () => {
+    const r = await refusal(`select relay.watch('doble', null)`);
+    expect(r).toEqual({ code: SqlState.NoPrimaryKey, message: 'pgrelay: table public.doble has no primary key, and several unique indexes could identify its rows (doble_a, doble_b)' });
+    await db.query(`select relay.watch('doble', null, key_columns => '{b}')`);
+    const { rows } = await db.query(`select primary_key, key_source from relay.watched where table_name = 'doble'`);
+    expect(rows).toEqual([{ primary_key: ['b'], key_source: 'unique index doble_b' }]);
+  });
+
+  it('use the REPLICA IDENTITY index when the table names one', async () => {
+    await db.query(`select relay.watch('replid', null)`);
+    const { rows } = await db.query(`select primary_key, key_source from relay.watched where table_name = 'replid'`);
+    expect(rows).toEqual([{ primary_key: ['b'], key_source: 'replica identity' }]);
+  });
+
+  it('say how to give a table a key when it has none', async () => {
+    try {
+      await db.query(`select relay.watch('nokey', 'tenant_id')`);
+      throw new Error('expected a refusal');
+    } catch (err) {
+      expect((err as { hint?: string }).hint).toMatch(/primary key, or a unique index on NOT NULL columns \(then name its columns with key_columns/);
+    }
   });
 });

@@ -18,6 +18,8 @@ beforeAll(async () => {
     await db.query(`insert into a values (${i}, 't${i % 3}', ${i}); insert into b values (${i}, 't${(i + 1) % 3}', ${i}); insert into c values (${i}, ${i})`);
   }
   await db.query(`truncate b`);
+  // one tick numbers all 31 transactions, in the order they committed
+  await db.tick();
   rdb = createKysely(createPool(db.url, { max: 1 }));
   await currentPosition(rdb); // the pooled connection lives for the whole file, not one test
 });

@@ -1,12 +1,14 @@
 // Migrations apply once, apply twice without change, reverse cleanly, and tolerate two relays starting together.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrate } from '../migrate.js';
+import { readdirSync } from 'node:fs';
+import { migrate, migrationsDir } from '../migrate.js';
 import { withDatabase } from '../testing/index.js';
 import { randomBytes } from 'node:crypto';
 
 const name = `pgrelay_mig_${randomBytes(4).toString('hex')}`;
 let url = '';
+const COUNT = readdirSync(migrationsDir()).filter((f) => f.endsWith('.sql')).length;
 
 async function q(sql: string): Promise<any[]> {
   const c = new pg.Client({ connectionString: url });
@@ -35,8 +37,9 @@ afterAll(async () => {
 describe('migrations', () => {
   it('two relays migrating at once both succeed, and the schema is applied once', async () => {
     const [a, b] = await Promise.all([migrate(url), migrate(url)]);
-    expect([...a, ...b]).toHaveLength(1);
-    expect((await q(`select count(*)::int as n from relay.migrations`))[0].n).toBe(1);
+    expect(COUNT).toBeGreaterThan(5);
+    expect([...a, ...b]).toHaveLength(COUNT);
+    expect((await q(`select count(*)::int as n from relay.migrations`))[0].n).toBe(COUNT);
   });
 
   it('applying again changes nothing', async () => {
@@ -47,13 +50,31 @@ describe('migrations', () => {
     await q(`create table things (id int primary key, t text); select relay.watch('things', 't'); insert into things values (1, 'a')`);
     expect((await q(`select count(*)::int as n from relay.changes`))[0].n).toBe(1);
     const reversed = await migrate(url, { direction: 'down' });
-    expect(reversed).toHaveLength(1);
+    expect(reversed).toHaveLength(COUNT);
     expect(await q(`select tgname from pg_trigger where tgrelid = 'things'::regclass and not tgisinternal`)).toEqual([]);
     expect(await q(`select count(*)::int as n from pg_class where relnamespace = 'relay'::regnamespace and relname <> 'migrations' and relname not like 'migrations%'`)).toEqual([{ n: 0 }]);
     await q(`insert into things values (2, 'b')`);
     expect((await q(`select count(*)::int as n from things`))[0].n).toBe(2);
-    expect(await migrate(url)).toHaveLength(1);
+    expect(await migrate(url)).toHaveLength(COUNT);
     await q(`select relay.watch('things', 't'); insert into things values (3, 'c')`);
     expect((await q(`select count(*)::int as n from relay.changes`))[0].n).toBe(1);
+  });
+
+  it("refuses, with the way out, a database that has pgrelay 0.1's capture schema", async () => {
+    const admin = new pg.Client({ connectionString: inject('pgAdminUrl') });
+    await admin.connect();
+    const old = `${name}_old`;
+    await admin.query(`create database ${old}`);
+    try {
+      const c = new pg.Client({ connectionString: withDatabase(inject('pgAdminUrl'), old) });
+      await c.connect();
+      await c.query(`create schema relay; create table relay.migrations (id serial primary key, name varchar(255) not null, run_on timestamp not null);
+                     insert into relay.migrations (name, run_on) values ('1700000000001_relay-capture', now())`);
+      await c.end();
+      await expect(migrate(withDatabase(inject('pgAdminUrl'), old))).rejects.toMatchObject({ code: 'old_schema', message: expect.stringContaining('drop schema relay cascade') });
+    } finally {
+      await admin.query(`drop database if exists ${old} with (force)`);
+      await admin.end();
+    }
   });
 });

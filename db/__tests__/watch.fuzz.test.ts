@@ -123,6 +123,9 @@ async function runCase(c: Case): Promise<void> {
     await conn.query(`truncate ${qualified}`);
     const { rows: left } = await conn.query(`select count(*)::int as n from ${qualified}`);
     expect(left[0].n).toBe(0);
+    await conn.query('begin isolation level repeatable read');
+    await conn.query('select relay.tick()');
+    await conn.query('commit');
 
     const { rows: changes } = await conn.query(
       `select c.schema_name, c.table_name, c.op, c.tenant, c.pk, c.row, c.old from relay.changes c join relay.transactions t using (txid) where t.seq > $1 order by t.seq, c.id`, [before]);
@@ -157,8 +160,8 @@ async function runCase(c: Case): Promise<void> {
     await conn.query('rollback');
     await conn.query(`drop table if exists ${qualified}`);
     if (c.schema !== null) await conn.query(`drop schema if exists ${ident(schema)} cascade`);
-    const { rows } = await conn.query(`select (select note from canary where id = 1) as canary, to_regclass('public.pwned') is null as clean, (select count(*)::int from relay.watches) as watches`);
-    expect(rows[0], 'no injection, and dropped tables leave relay.watches').toEqual({ canary: 'alive', clean: true, watches: 0 });
+    const { rows } = await conn.query(`select (select note from canary where id = 1) as canary, to_regclass('public.pwned') is null as clean, (select count(*)::int from relay.watched) as watches`);
+    expect(rows[0], 'no injection, and dropped tables leave relay.watched').toEqual({ canary: 'alive', clean: true, watches: 0 });
   }
 }
 

@@ -17,6 +17,11 @@ export interface TestDatabase {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
   /** URL of the same database for another role. */
   urlAs(user: string, password: string): string;
+  /**
+   * Runs one tick (relay.tick in a REPEATABLE READ transaction): every transaction committed before it gets its seq
+   * and its NOTIFY. Tests that run no relay (and so no ticker) call it after writing.
+   */
+  tick(): Promise<void>;
 }
 
 export async function createTestDatabase(): Promise<TestDatabase & { drop(): Promise<void> }> {
@@ -43,6 +48,17 @@ export async function createTestDatabase(): Promise<TestDatabase & { drop(): Pro
       await client.connect();
       try {
         return await client.query<R>(text, values);
+      } finally {
+        await client.end();
+      }
+    },
+    async tick() {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query('begin isolation level repeatable read');
+        await client.query('select relay.tick()');
+        await client.query('commit');
       } finally {
         await client.end();
       }
@@ -85,5 +101,6 @@ export function useTestDatabase(): TestDatabase {
     connect: (config) => get().connect(config),
     query: (text, values) => get().query(text, values),
     urlAs: (user, password) => get().urlAs(user, password),
+    tick: () => get().tick(),
   };
 }

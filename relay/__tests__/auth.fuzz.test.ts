@@ -223,8 +223,9 @@ describe('refused upgrades cost the database nothing', () => {
                                     where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
     return new Map(rows.map((r) => [r.pid as number, `${r.application_name}|${r.backend_start?.toISOString()}|${r.query_start?.toISOString()}|${r.state_change?.toISOString()}|${r.query}`]));
   }
-  // the LISTEN session's own health check (pg-listen, every 10 s whatever the traffic) is not a query an upgrade caused
-  const heartbeat = (v: string) => v.startsWith('pgrelay-listener|') && v.endsWith('|SELECT pg_backend_pid()');
+  // the LISTEN session's own health check (pg-listen, every 10 s whatever the traffic) and the ticker's polling (its own
+  // pace, whatever the sockets do) are not queries an upgrade caused
+  const heartbeat = (v: string) => (v.startsWith('pgrelay-listener|') && v.endsWith('|SELECT pg_backend_pid()')) || v.startsWith('pgrelay-ticker|');
   const queried = (a: Map<number, string>, b: Map<number, string>) =>
     [...b].filter(([pid, v]) => a.get(pid) !== v && !heartbeat(v)).map(([, v]) => v.split('|')[0]);
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/testing/index.js';
 import { principalOf } from '../auth.js';
 import { describeConfig, flagFor, loadConfig, type RelayConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../db/errors.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 
 const db = useTestDatabase();

@@ -1,6 +1,6 @@
 // Configuration: defaults, flags over environment, and one sentence naming the variable for every bad value.
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../db/errors.js';
 import { loadConfig } from '../config.js';
 
 describe('loadConfig', () => {

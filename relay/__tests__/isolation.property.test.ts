@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { fuzzRuns, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
-import { connect, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { caughtUp, connect, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
 
 const db = useTestDatabase();
@@ -244,8 +244,8 @@ async function runScenario(c: pg.Client, sc: Scenario): Promise<void> {
     for (const s of sc.seed) await insert(TABLES[s.table]!, [s.row]);
     await c.query('commit');
   }
+  await caughtUp(db, relay);
   const baseline = await dbPosition(c);
-  await waitFor(() => relay.position >= baseline, 'the relay to reach the seed');
 
   const sockets = planSockets(sc, tenants);
   try {
@@ -327,8 +327,8 @@ async function runScenario(c: pg.Client, sc: Scenario): Promise<void> {
       await c.query(tx.rollback ? 'rollback' : 'commit');
       figures.transactions++;
     }
+    await caughtUp(db, relay);
     const final = await dbPosition(c);
-    await waitFor(() => relay.position >= final, `the relay to reach seq ${final}`);
     for (const s of sockets) {
       s.client!.send({ type: 'ping' });
       await s.client!.next((f) => f.type === 'pong');
@@ -449,8 +449,7 @@ async function subscribeOk(c: TestClient, id: string, table: string, extra: Reco
 
 /** Waits until the relay has published everything committed, and each client has read it. */
 async function settle(...clients: TestClient[]): Promise<void> {
-  const p = Number((await db.query<{ p: string }>('select relay.position()::text as p')).rows[0]!.p);
-  await waitFor(() => relay.position >= p, `the relay to reach seq ${p}`);
+  await caughtUp(db, relay);
   for (const c of clients) {
     c.send({ type: 'ping' });
     await c.next((f) => f.type === 'pong');
@@ -492,6 +491,8 @@ describe('isolation: focused cases', () => {
 
   async function moveRow(id: number): Promise<{ toA: Array<Record<string, any>>; toB: Array<Record<string, any>> }> {
     await db.query(`insert into iso_a (id, tenant_id, label, n) values ($1, 'mv-a', 'private to a', 1)`, [id]);
+    // live subscriptions start at the relay's position: let the insert be behind it
+    await caughtUp(db, relay);
     const a = await connect(relay.url, await token({ tenant_id: 'mv-a' }));
     const b = await connect(relay.url, await token({ tenant_id: 'mv-b' }));
     await subscribeOk(a, 'o', 'iso_a');

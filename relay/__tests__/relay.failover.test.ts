@@ -110,6 +110,7 @@ describe('failover', () => {
   it('a notification that arrives while the relay starts leaves no hole in its history', async () => {
     // 4,000 transactions in the log: the relay reads them back into its ring in batches of 500.
     await db.query(`do $$ begin for i in 1..4000 loop insert into orders (tenant_id, n) values ('a', -i); commit; end loop; end $$`);
+    await db.tick();
     const base = Number((await db.query(`select relay.position()::int as p`)).rows[0]!.p) - 4000;
     // The real LISTEN session, with one commit made just after LISTEN runs: its notification reaches the relay before
     // the relay has read where the log stands, and the relay gets there a little later (several delays, so that one

@@ -1,5 +1,5 @@
 // A small argument parser for the DBA commands: positionals, `--name value`, `--name=value` and boolean switches.
-import { PgRelayError } from '../errors.js';
+import { PgRelayError } from '../../db/errors.js';
 
 export interface ParsedArgs {
   positionals: string[];

@@ -1,6 +1,6 @@
 // `pgrelay audit [--table t] [--tenant x] [--since 1h] [--limit n] [--json]`: what was emitted, by whom, when.
 import { auditHeader, formatAuditLine, parseSince, readAudit } from '../../db/audit.js';
-import { PgRelayError } from '../errors.js';
+import { PgRelayError } from '../../db/errors.js';
 import { parseArgs } from './args.js';
 import { withDb } from './with-db.js';
 

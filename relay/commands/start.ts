@@ -3,7 +3,7 @@ import { checkDatabase } from '../../db/check-database.js';
 import { startDevDatabase, type DevDatabase } from '../../db/dev-database.js';
 import { migrate } from '../../db/migrate.js';
 import { loadConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../db/errors.js';
 import { createLogger, safeUrl } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
 

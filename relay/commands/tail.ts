@@ -1,5 +1,6 @@
 // `pgrelay tail [--tenant x] [--table t]`: the live stream read straight from Postgres, one readable line per change.
 import { createKysely, createPool } from '../../db/kysely.js';
+import { Ticker } from '../../db/ticker.js';
 import { qualifyTable } from '../../client/protocol.js';
 import { ChangeFeed } from '../change-feed.js';
 import { pgListenSession } from '../listen-session.js';
@@ -24,11 +25,15 @@ export async function tailCommand(argv: readonly string[]): Promise<void> {
   const tenant = options.get('tenant');
   const table = typeof options.get('table') === 'string' ? qualifyTable(String(options.get('table'))) : undefined;
   const url = databaseUrl();
+  const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const db = createKysely(createPool(url, { max: 2, applicationName: 'pgrelay-tail' }));
+  // with no relay running nothing would number new transactions: tail is a ticker candidate too
+  const ticker = new Ticker({ databaseUrl: url, log });
+  ticker.start();
   const feed = new ChangeFeed({
     db,
     session: pgListenSession(url, ['relay']),
-    log: createLogger(process.env.LOG_LEVEL ?? 'warn'),
+    log,
     metrics: createMetrics(),
     historyTx: 0,
     onConfig: () => undefined,
@@ -46,6 +51,7 @@ export async function tailCommand(argv: readonly string[]): Promise<void> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await ticker.close();
   await feed.close();
   await db.destroy();
 }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { qualifyTable } from '../../client/protocol.js';
-import { PgRelayError } from '../errors.js';
+import { PgRelayError } from '../../db/errors.js';
 import { parseArgs } from './args.js';
 
 const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };

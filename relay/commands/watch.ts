@@ -1,6 +1,6 @@
 // `pgrelay watch`, `pgrelay unwatch`, `pgrelay watched`.
 import { listWatched, unwatch, watch } from '../../db/watch.js';
-import { PgRelayError } from '../errors.js';
+import { PgRelayError } from '../../db/errors.js';
 import { parseArgs } from './args.js';
 import { withDb } from './with-db.js';
 

@@ -29,6 +29,21 @@ export async function startTestRelay(db: TestDatabase, env: Record<string, strin
 }
 
 /** An HS256 token; `tenant_id` unless `claims` says otherwise. */
+/**
+ * Waits until every change committed so far is numbered (a relay's ticker does it within milliseconds) and `relay` has
+ * received it, so that a subscription made now starts after it.
+ */
+export async function caughtUp(db: TestDatabase, relay: Relay, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await db.query<{ pending: boolean; p: string }>(
+      `select exists (select 1 from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)) as pending, relay.position()::text as p`);
+    if (!rows[0]!.pending && relay.position >= Number(rows[0]!.p)) return;
+    if (Date.now() > until) throw new Error(`the relay did not catch up within ${timeoutMs} ms (position ${relay.position}, log ${rows[0]!.p}, pending ${rows[0]!.pending})`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export function token(claims: Record<string, unknown>, options: { secret?: string; expiresIn?: number | string; alg?: string } = {}): Promise<string> {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setIssuedAt();
   if (options.expiresIn !== undefined) jwt.setExpirationTime(options.expiresIn);

@@ -1,4 +1,4 @@
-// The few error classes pgrelay throws: each has a stable string `code` and an exact-sentence message.
+// The few error classes pgrelay throws, shared by db/ and relay/: each has a stable string `code` and an exact-sentence message.
 
 /** An error pgrelay reports to its user: `message` is one complete sentence, `code` is stable across versions. */
 export class PgRelayError extends Error {

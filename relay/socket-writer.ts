@@ -12,7 +12,7 @@ type WS = UWS.WebSocket<SocketData>;
 /** After this many refused messages a socket is closed with 4009. */
 export const MAX_STRIKES = 10;
 
-export class SocketIO {
+export class SocketWriter {
   readonly #metrics: Metrics;
   readonly #log: Logger;
 
