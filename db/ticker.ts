@@ -11,22 +11,10 @@ export const TICKER_APPLICATION_NAME = 'pgrelay-ticker';
 
 /** How the ticker paces itself. Every field is optional in {@link TickerOptions}. */
 export interface TickerPacing {
-  /** Wait after a tick that numbered transactions. Default 1 ms: at high load a tick's commit paces it anyway. */
+  /** Wait after a tick that numbered transactions. Default 1 ms: under load a tick's own commit paces it anyway. */
   busyDelayMs: number;
-  /** First wait after a tick that found nothing; doubles up to `idleDelayMs`. Default 1 ms. */
-  idleStepMs: number;
-  /** Longest wait between ticks while writers wake the ticker. Default 250 ms (how late a change is if a wake-up is lost). */
+  /** Longest wait between two looks at the database while nothing happens. Default 5 ms (the idle latency it adds on average is half of it). */
   idleDelayMs: number;
-  /** Longest wait between ticks without wake-ups. Default 20 ms. */
-  pollDelayMs: number;
-  /**
-   * After this long with nothing to number, the ticker marks itself idle (relay.wake) and writers send one wake-up
-   * NOTIFY. Default 20 ms. Wake-ups are off on servers with max_prepared_transactions > 0: a transaction that sent
-   * NOTIFY cannot be PREPAREd.
-   */
-  sleepAfterMs: number;
-  /** Use wake-ups at all (false: poll only). Default true. */
-  wakeups: boolean;
   /** How often a candidate tries the lock. Default 500 ms (with jitter): a leader that dies is replaced that fast. */
   candidateIntervalMs: number;
 }
@@ -48,7 +36,7 @@ export interface TickerOptions {
   onLeader?: (leader: boolean) => void;
 }
 
-const DEFAULTS: TickerPacing = { busyDelayMs: 1, idleStepMs: 1, idleDelayMs: 250, pollDelayMs: 20, sleepAfterMs: 20, wakeups: true, candidateIntervalMs: 500 };
+const DEFAULTS: TickerPacing = { busyDelayMs: 1, idleDelayMs: 5, candidateIntervalMs: 500 };
 
 interface TickRow {
   last_seq: string;
@@ -57,8 +45,10 @@ interface TickRow {
 }
 
 /**
- * Candidate → leader → (connection lost) → candidate. As leader it ticks in a loop: right after a busy tick, then
- * backing off while nothing happens, then asleep until a writer's wake-up (or `idleDelayMs`).
+ * Candidate → leader → (connection lost) → candidate. As leader it looks at the database's snapshot in a loop (one
+ * trivial query), and ticks when a transaction has finished since: right after a busy tick, backing off to
+ * `idleDelayMs` while nothing happens. Writers never signal it: a wake-up check would cost every writer's statement
+ * more than the ticker's polling costs the database (see bench/RESULTS.md, "Capture: where the writer's time goes").
  */
 export class Ticker {
   readonly #o: TickerOptions;
@@ -68,7 +58,6 @@ export class Ticker {
   #leader = false;
   #running: Promise<void> | undefined;
   #wake: (() => void) | undefined;
-  #woken = false;
 
   constructor(options: TickerOptions) {
     this.#o = options;
@@ -129,61 +118,41 @@ export class Ticker {
     // A leader whose process hangs stops ticking; Postgres then ends its session and another candidate takes over.
     await client.query(`set idle_session_timeout = '20s'`).catch(() => undefined);
     await client.query(`set session characteristics as transaction isolation level repeatable read`);
-    const prepared = Number((await client.query<{ n: string }>(`select current_setting('max_prepared_transactions') as n`)).rows[0]!.n);
-    const wakeups = this.#pacing.wakeups && prepared === 0;
-    client.on('notification', () => {
-      this.#woken = true;
-      this.#wake?.();
-    });
-    if (wakeups) await client.query('listen relay_wake');
     this.#setLeader(true);
-    this.#o.log.info({ wakeups }, 'this process is the ticker');
+    this.#o.log.info({}, 'this process is the ticker');
 
     const p = this.#pacing;
     let known: string | null = null;
-    let lastWork = Date.now();
+    let seen = '';
     let emptyStreak = 0;
-    let asleep = false;
-    let idleParam: boolean | null = wakeups ? false : null; // clears a flag a dead leader may have left set
     while (!this.#closed) {
-      this.#woken = false;
-      const started = performance.now();
-      let row: TickRow;
-      try {
-        const { rows } = await client.query<TickRow>({
-          name: 'pgrelay-tick',
-          text: 'select last_seq::text, sequenced, snap::text from relay.tick($1::pg_snapshot, $2::boolean)',
-          values: [known, idleParam],
-        });
-        row = rows[0]!;
-      } catch (err) {
-        // another ticker numbered the same transactions (a split-brain moment): ours rolled back, try again
-        if ((err as { code?: string }).code === '40001' || (err as { code?: string }).code === '23505') continue;
-        throw err;
-      }
-      if (idleParam !== null) asleep = idleParam;
-      idleParam = null;
-      known = row.snap;
-      let delay: number;
-      if (row.sequenced > 0) {
-        this.#o.onTick?.(row.sequenced, Number(row.last_seq), performance.now() - started);
-        lastWork = Date.now();
-        emptyStreak = 0;
-        delay = p.busyDelayMs;
-        if (asleep) idleParam = false;
-      } else {
-        emptyStreak++;
-        delay = Math.min(asleep ? p.idleDelayMs : p.pollDelayMs, p.idleStepMs * 2 ** Math.min(emptyStreak - 1, 20));
-        if (wakeups && !asleep && Date.now() - lastWork >= p.sleepAfterMs) {
-          // the next tick sets the flag; the ones after it come soon, then slower, to catch writers that read the
-          // flag just before it was set (one that then stays open long is found within idleDelayMs)
-          idleParam = true;
-          emptyStreak = 0;
-          delay = 0;
+      // a snapshot that did not change means no transaction finished: nothing can be waiting for a seq
+      const { rows: [now] } = await client.query<{ s: string }>({ name: 'pgrelay-snapshot', text: 'select pg_current_snapshot()::text as s' });
+      let sequenced = 0;
+      if (now!.s !== seen) {
+        const started = performance.now();
+        let row: TickRow;
+        try {
+          const { rows } = await client.query<TickRow>({
+            name: 'pgrelay-tick',
+            text: 'select last_seq::text, sequenced, snap::text from relay.tick($1::pg_snapshot)',
+            values: [known],
+          });
+          row = rows[0]!;
+        } catch (err) {
+          // another ticker numbered the same transactions (a split-brain moment): ours rolled back, try again
+          const code = (err as { code?: string }).code;
+          if (code === '40001' || code === '23505') continue;
+          throw err;
         }
+        known = row.snap;
+        // the tick's snapshot is at least as new as the one just read: no need to look at that one again
+        seen = now!.s;
+        sequenced = row.sequenced;
+        if (sequenced > 0) this.#o.onTick?.(sequenced, Number(row.last_seq), performance.now() - started);
       }
-      if (!this.#woken) await this.#sleep(delay);
-      if (this.#woken && asleep) idleParam = false;
+      emptyStreak = sequenced > 0 ? 0 : emptyStreak + 1;
+      await this.#sleep(sequenced > 0 ? p.busyDelayMs : Math.min(p.idleDelayMs, 2 ** Math.min(emptyStreak - 1, 20)));
     }
   }
 
@@ -193,7 +162,7 @@ export class Ticker {
     this.#o.onLeader?.(leader);
   }
 
-  /** Waits `ms`, or less if a wake-up or close comes first. */
+  /** Waits `ms`, or less if the ticker closes first. */
   #sleep(ms: number): Promise<void> {
     if (ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {

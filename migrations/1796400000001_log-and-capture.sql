@@ -1,6 +1,6 @@
 -- Up Migration
 -- The writer's side: the append-only change log and the capture trigger. A writer appends and returns: no lock, no
--- ordering, no rendering, and no NOTIFY unless the ticker said it is idle (relay.wake). See 1796400000003_ticker.sql.
+-- ordering, no rendering, no NOTIFY. The ticker (1796400000003_ticker.sql) does the rest.
 --
 -- SQLSTATEs raised by pgrelay's SQL (also listed in db/sqlstate.ts):
 --   PR001 no key to identify rows by        PR005 relay's own tables cannot be watched   PR009 table is not watched
@@ -32,13 +32,8 @@ create table relay.log (
 -- The ticker's one index: it reads the changes of the transactions that finished since its last tick by txid.
 create index log_txid on relay.log (txid);
 
--- 1 while the ticker is idle (polling slowly): a writer then sends one wake-up NOTIFY. A sequence, because setval is
--- seen at once by every session without a commit, and reading it takes no lock anyone waits for.
-create sequence relay.wake as integer minvalue 0 maxvalue 1 start 0;
-select setval('relay.wake', 0);
-
--- Statement-level capture: one INSERT ... SELECT per statement. Arguments: relay.wake's oid, then (optionally) the
--- excluded columns as a text[] literal.
+-- Statement-level capture: one INSERT ... SELECT per statement. Argument (when the table has some): the excluded
+-- columns, as a text[] literal.
 -- SECURITY DEFINER without a SET clause: a SET costs a configuration swap per statement, so instead every name here
 -- is schema-qualified and every operator is OPERATOR(pg_catalog.x), which a writer's search_path cannot redirect.
 -- Transition tables pair old and new rows by position: Postgres appends one of each per updated row.
@@ -47,8 +42,8 @@ language plpgsql security definer as $$
 declare
   excl pg_catalog.text[];
 begin
-  if tg_nargs operator(pg_catalog.>) 1 then
-    excl := tg_argv[1]::pg_catalog.text[];
+  if tg_nargs operator(pg_catalog.>) 0 then
+    excl := tg_argv[0]::pg_catalog.text[];
   end if;
   if tg_op operator(pg_catalog.=) 'UPDATE' then
     if excl is null then
@@ -68,27 +63,30 @@ begin
     insert into relay.log (relid, op, db_user, application_name, client_addr, actor, origin)
     values (tg_relid, 'truncate', pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true));
-  elsif excl is null then
-    -- INSERT (transition table relay_rows = the new rows) or DELETE (relay_rows = the old rows)
-    insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-    select tg_relid, pg_catalog.lower(tg_op), pg_catalog.to_jsonb(t.*), pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-           pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-    from relay_rows t;
+  elsif tg_op operator(pg_catalog.=) 'INSERT' then
+    if excl is null then
+      insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
+      select tg_relid, 'insert', pg_catalog.to_jsonb(t.*), pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
+             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
+      from relay_rows t;
+    else
+      insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
+      select tg_relid, 'insert', pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl, pg_catalog."session_user"(),
+             pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),
+             pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
+      from relay_rows t;
+    end if;
   else
+    -- DELETE: the old rows
     insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-    select tg_relid, pg_catalog.lower(tg_op), pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl, pg_catalog."session_user"(),
-           pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),
+    select tg_relid, 'delete', case when excl is null then pg_catalog.to_jsonb(t.*) else pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl end,
+           pg_catalog."session_user"(), pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),
            pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
     from relay_rows t;
-  end if;
-  -- the ticker is idle: wake it (this NOTIFY's commit lock is free, since no one else sends any)
-  if pg_catalog.pg_sequence_last_value(tg_argv[0]::pg_catalog.oid) operator(pg_catalog.=) 1 then
-    perform pg_catalog.pg_notify('relay_wake', '');
   end if;
   return null;
 end $$;
 
 -- Down Migration
 drop function if exists relay.capture();
-drop sequence if exists relay.wake;
 drop table if exists relay.log;

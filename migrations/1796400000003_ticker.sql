@@ -57,10 +57,10 @@ language sql immutable parallel safe as $$
 $$;
 
 -- One tick. `known`: a snapshot at which everything visible was already numbered (the caller's last empty tick), so
--- that transactions that finished without touching the log are not looked at again. `idle`: sets relay.wake (true:
--- writers wake the ticker; false: they do not; null: unchanged). Returns the last seq, how many transactions this
--- tick numbered, and its snapshot (the caller's next `known`). Writes nothing when there is nothing to number.
-create function relay.tick(known pg_snapshot default null, idle boolean default null, max_inline integer default 200)
+-- that transactions that finished without touching the log are not looked at again. Returns the last seq, how many
+-- transactions this tick numbered, and its snapshot (the caller's next `known`). Writes nothing when there is
+-- nothing to number.
+create function relay.tick(known pg_snapshot default null, max_inline integer default 200)
 returns table (last_seq bigint, sequenced integer, snap pg_snapshot)
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -84,9 +84,6 @@ begin
   if current_setting('transaction_isolation') not in ('repeatable read', 'serializable') then
     raise exception 'pgrelay: relay.tick() must run in a REPEATABLE READ transaction, so that the changes it reads and the snapshot it records agree'
       using errcode = 'PR012';
-  end if;
-  if idle is not null then
-    perform setval('relay.wake', case when idle then 1 else 0 end);
   end if;
   select * into st from relay.ticker;
   prev := st.snap;
@@ -176,7 +173,7 @@ $$;
 
 -- Down Migration
 drop function if exists relay.position();
-drop function if exists relay.tick(pg_snapshot, boolean, integer);
+drop function if exists relay.tick(pg_snapshot, integer);
 drop function if exists relay._covers(pg_snapshot, pg_snapshot);
 drop table if exists relay.tenant_seqs;
 drop table if exists relay.transactions;

@@ -1,6 +1,6 @@
 -- The row-level alternative to relay.capture(), kept for the capture-overhead benchmark and the equivalence test.
--- Same arguments (relay.wake's oid, then the excluded columns) and the same relay.log content; one call per changed
--- row instead of one per statement.
+-- Same argument (the excluded columns, if any) and the same relay.log content; one call per changed row instead of one
+-- per statement.
 create schema if not exists relay_bench;
 
 create or replace function relay_bench.capture_row() returns trigger
@@ -10,8 +10,8 @@ declare
   r jsonb;
   o jsonb;
 begin
-  if tg_nargs operator(pg_catalog.>) 1 then
-    excl := tg_argv[1]::pg_catalog.text[];
+  if tg_nargs operator(pg_catalog.>) 0 then
+    excl := tg_argv[0]::pg_catalog.text[];
   end if;
   if tg_op operator(pg_catalog.=) 'DELETE' then r := pg_catalog.to_jsonb(old); else r := pg_catalog.to_jsonb(new); end if;
   if tg_op operator(pg_catalog.=) 'UPDATE' then o := pg_catalog.to_jsonb(old); end if;
@@ -22,9 +22,6 @@ begin
   insert into relay.log (relid, op, row, old_row, db_user, application_name, client_addr, actor, origin)
   values (tg_relid, pg_catalog.lower(tg_op), r, o, pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
           pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true));
-  if pg_catalog.pg_sequence_last_value(tg_argv[0]::pg_catalog.oid) operator(pg_catalog.=) 1 then
-    perform pg_catalog.pg_notify('relay_wake', '');
-  end if;
   return null;
 end $$;
 

@@ -57,20 +57,6 @@ describe('capture holes', () => {
     expect(await changesOfLastTx()).toEqual([{ tenant: 'two-phase', table_name: 'a', op: 'insert' }]);
   });
 
-  it('only a wake-up NOTIFY (sent while the ticker is idle) stops PREPARE, which is why the ticker never sleeps on such servers', async () => {
-    const c = await db.connect();
-    try {
-      await db.query(`select setval('relay.wake', 1)`);
-      await c.query('begin');
-      await c.query(`insert into a values (51, 't', 1)`);
-      await expect(c.query(`prepare transaction 'p51'`)).rejects.toThrow('cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY');
-      await c.query('rollback').catch(() => undefined);
-    } finally {
-      await db.query(`select setval('relay.wake', 0)`);
-      await c.end();
-    }
-  });
-
   it('survives a rolled-back savepoint that held the first change', async () => {
     const c = await db.connect();
     await c.query('begin');

@@ -67,7 +67,6 @@ describe('privileges', () => {
       await expect(c.query(`update orders set total = 0`)).rejects.toThrow('permission denied for table orders');
       await expect(c.query(`insert into relay.log (relid, op) values (1, 'insert')`)).rejects.toThrow('permission denied for table log');
       await expect(c.query(`update relay.ticker set last_seq = 0`)).rejects.toThrow('permission denied for table ticker');
-      await expect(c.query(`select setval('relay.wake', 1)`)).rejects.toThrow('permission denied for sequence wake');
       await expect(c.query(`delete from relay.transactions`)).rejects.toThrow('permission denied for table transactions');
       await expect(c.query(`select relay.watch('orders', 'tenant')`)).rejects.toThrow('permission denied for function watch');
       await expect(c.query(`select relay.unwatch('orders')`)).rejects.toThrow('permission denied for function unwatch');
