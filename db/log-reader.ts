@@ -113,7 +113,8 @@ export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, up
         from (select seq from relay.tenant_seqs where tenant = ${scope.tenant} and seq > ${after} and seq <= ${upTo}
               union
               select seq from relay.tenant_seqs where tenant is null and seq > ${after} and seq <= ${upTo}) s
-        join relay.transactions t on t.seq = s.seq
+        -- LATERAL … LIMIT 1 pins one primary-key probe per transaction of the tenant, whatever the estimates
+        cross join lateral (select * from relay.transactions t where t.seq = s.seq limit 1) t
         cross join lateral (
           ${changes} and (c.tenant = ${scope.tenant} or c.old_tenant = ${scope.tenant} or (c.tenant is null and c.op = 'truncate'))
           offset 0

@@ -41,12 +41,13 @@ language sql immutable parallel safe as $$
     else v end
 $$;
 
--- A timestamptz (or a one-dimensional array of them) in this session's time zone; infinities as they are.
+-- A timestamptz (or a one-dimensional array of them) in this session's time zone.
 create function relay._tstz_json(v jsonb) returns jsonb
 language sql stable parallel safe as $$
   select case jsonb_typeof(v)
-    when 'string' then case when isfinite((v #>> '{}')::timestamptz) then to_jsonb((v #>> '{}')::timestamptz) else v end
-    when 'array' then (select coalesce(jsonb_agg(relay._tstz_json(e) order by i), '[]') from jsonb_array_elements(v) with ordinality x(e, i))
+    when 'string' then to_jsonb((v #>> '{}')::timestamptz)
+    when 'array' then (select coalesce(jsonb_agg(case jsonb_typeof(e) when 'string' then to_jsonb((e #>> '{}')::timestamptz) else e end order by i), '[]')
+                       from jsonb_array_elements(v) with ordinality x(e, i))
     else v end
 $$;
 
@@ -56,20 +57,42 @@ language sql stable parallel safe as $$
   select case jsonb_typeof(v) when 'string' then to_jsonb((v #>> '{}')::interval) else v end
 $$;
 
--- A raw row as readers see it.
-create function relay._render(r jsonb, numeric_columns text[], tstz_columns text[], interval_columns text[]) returns jsonb
-language sql stable parallel safe as $$
-  select case
-    when r is null or jsonb_typeof(r) <> 'object' then r
-    when numeric_columns = '{}' and tstz_columns = '{}' and interval_columns = '{}' then r
-    else r || coalesce((
-      select jsonb_object_agg(k, case when k = any (numeric_columns) then relay._numeric_json(r -> k)
-                                      when k = any (tstz_columns) then relay._tstz_json(r -> k)
-                                      else relay._interval_json(r -> k) end)
-      from unnest(numeric_columns || tstz_columns || interval_columns) k
-      where r ? k), '{}')
-  end
-$$;
+-- A raw row of table `relid` as readers see it. Rebuilt by relay._build_render (from relay._install) with one branch
+-- per table ever watched, so that each row is rendered by a plain expression (a generic loop over column names costs
+-- some 30-100 µs per row; these cost a few). Until a table is watched: the row as it is.
+create function relay._render(relid oid, r jsonb) returns jsonb
+language sql stable parallel safe as $$ select r $$;
+
+-- Writes relay._render from relay.watches: for each table, its int8/numeric columns as strings, its timestamptz and
+-- interval columns re-rendered, each only where the row has the column (a row logged before ADD COLUMN has not).
+create function relay._build_render() returns void
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  w relay.watches;
+  parts text[];
+  branches text := '';
+  k text;
+begin
+  -- two watch() calls at once would both replace the function: one after the other
+  perform pg_advisory_xact_lock(7242, 4);
+  for w in select * from relay.watches order by relid loop
+    parts := '{}';
+    foreach k in array w.numeric_columns loop
+      parts := parts || format('case when r ? %1$L then jsonb_build_object(%1$L, case jsonb_typeof(r -> %1$L) when %2$L then relay._numeric_json(r -> %1$L) else to_jsonb(r ->> %1$L) end) else %3$L end', k, 'array', '{}');
+    end loop;
+    foreach k in array w.tstz_columns loop
+      parts := parts || format('case when r ? %1$L then jsonb_build_object(%1$L, case jsonb_typeof(r -> %1$L) when %2$L then to_jsonb((r ->> %1$L)::timestamptz) when %3$L then relay._tstz_json(r -> %1$L) else r -> %1$L end) else %4$L end', k, 'string', 'array', '{}');
+    end loop;
+    foreach k in array w.interval_columns loop
+      parts := parts || format('case when r ? %1$L then jsonb_build_object(%1$L, (r ->> %1$L)::interval) else %2$L end', k, '{}');
+    end loop;
+    if cardinality(parts) > 0 then
+      branches := branches || format(' when %s then r || %s', w.relid, array_to_string(parts, ' || '));
+    end if;
+  end loop;
+  execute format('create or replace function relay._render(relid oid, r jsonb) returns jsonb language sql stable parallel safe as %L',
+                 case when branches = '' then 'select r' else format('select case relid%s else r end', branches) end);
+end $$;
 
 -- The old values of the columns an update changed.
 create function relay._diff(old_row jsonb, new_row jsonb) returns jsonb
@@ -99,15 +122,16 @@ select l.id, l.txid,
 from relay.log l
 join relay.watches w on w.relid = l.relid
 cross join lateral (
-  select relay._render(l.row, w.numeric_columns, w.tstz_columns, w.interval_columns) as row,
-         case when l.op = 'update' then relay._render(relay._diff(l.old_row, l.row), w.numeric_columns, w.tstz_columns, w.interval_columns) end as old
+  select relay._render(l.relid, l.row) as row,
+         case when l.op = 'update' then relay._render(l.relid, relay._diff(l.old_row, l.row)) end as old
 ) r;
 
 -- Down Migration
 drop view if exists relay.changes;
 drop function if exists relay._key(jsonb, text[]);
 drop function if exists relay._diff(jsonb, jsonb);
-drop function if exists relay._render(jsonb, text[], text[], text[]);
+drop function if exists relay._build_render();
+drop function if exists relay._render(oid, jsonb);
 drop function if exists relay._interval_json(jsonb);
 drop function if exists relay._tstz_json(jsonb);
 drop function if exists relay._numeric_json(jsonb);

@@ -38,6 +38,7 @@ begin
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where w.relid = p_relid and c.oid = p_relid
   returning w.* into cfg;
+  perform relay._build_render();
   args := case when cfg.exclude_columns <> '{}' then format('%L', cfg.exclude_columns::text) else '' end;
   for t in select tgname from pg_trigger where tgrelid = p_relid and tgname like 'relay\_capture\_%' loop
     execute format('drop trigger %I on %s', t.tgname, p_relid::regclass);

@@ -89,7 +89,7 @@ begin
   pos := greatest(st.last_seq, (select pruned_through from relay.state));
   cond := case when tenant is null or w.tenant_column is null then 'true' else format('%I::text = %L', w.tenant_column, tenant) end
           || ' and ' || relay._filter_sql(tbl, filter);
-  render := format('relay._render(to_jsonb(t.*) - %L::text[], %L::text[], %L::text[], %L::text[])', w.exclude_columns, w.numeric_columns, w.tstz_columns, w.interval_columns);
+  render := format('relay._render(%s, to_jsonb(t.*) - %L::text[])', tbl::oid, w.exclude_columns);
   done := array(select x from pg_snapshot_xip(st.snap) x where pg_visible_in_snapshot(x, pg_current_snapshot()));
   if not exists (select 1 from relay.log l where l.txid >= pg_snapshot_xmax(st.snap) and l.relid = tbl)
      and not exists (select 1 from relay.log l where l.txid = any (done) and l.relid = tbl) then
@@ -102,25 +102,25 @@ begin
   end if;
   return query execute format($q$
     with pend as (
-      select l.id, l.op, relay._render(l.row, $5, $6, $7) as row, relay._render(l.old_row, $5, $6, $7) as old_row
+      select l.id, l.op, relay._render(l.relid, l.row) as row, relay._render(l.relid, l.old_row) as old_row
       from relay.log l where l.relid = $2 and (l.txid >= pg_snapshot_xmax($3) or l.txid = any ($4))
     ), touched as (
       -- each key a pending change touched, with its state before the first of them (null: no such row then)
       select distinct on (s.k) s.k as _pgrelay_key, s.before as _pgrelay_before from (
-        select p.id, 0 as b, relay._key(case when p.op = 'update' then p.old_row else p.row end, $8) as k,
+        select p.id, 0 as b, relay._key(case when p.op = 'update' then p.old_row else p.row end, $5) as k,
                case when p.op = 'update' then p.old_row else p.row end as before
         from pend p where p.op in ('update', 'delete')
         union all
-        select p.id, 1, relay._key(p.row, $8), null from pend p where p.op in ('insert', 'update')
+        select p.id, 1, relay._key(p.row, $5), null from pend p where p.op in ('insert', 'update')
       ) s order by s.k, s.id, s.b
     )
     select $1, s.r from (select %1$s as r from %2$s t where %3$s) s
-    where relay._key(s.r, $8) not in (select _pgrelay_key from touched)
+    where relay._key(s.r, $5) not in (select _pgrelay_key from touched)
     union all
     select $1, x._pgrelay_before from touched x cross join lateral jsonb_populate_record(null::%2$s, x._pgrelay_before) t
     where x._pgrelay_before is not null and %3$s
   $q$, render, tbl, cond)
-  using pos, tbl::oid, st.snap, done, w.numeric_columns, w.tstz_columns, w.interval_columns, w.key_columns;
+  using pos, tbl::oid, st.snap, done, w.key_columns;
 end $$;
 
 -- Down Migration

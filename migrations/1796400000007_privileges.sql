@@ -14,7 +14,7 @@ grant select on all tables in schema relay to relay_reader;
 grant execute on function relay.snapshot(regclass, text, jsonb), relay.position(), relay.prune(interval, integer),
   relay.tick(pg_snapshot, integer) to relay_reader;
 -- the render helpers run as the reader of relay.changes / relay.audit
-grant execute on function relay._render(jsonb, text[], text[], text[]), relay._numeric_json(jsonb), relay._tstz_json(jsonb),
+grant execute on function relay._render(oid, jsonb), relay._numeric_json(jsonb), relay._tstz_json(jsonb),
   relay._interval_json(jsonb), relay._diff(jsonb, jsonb), relay._key(jsonb, text[]) to relay_reader;
 
 -- Down Migration
