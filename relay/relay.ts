@@ -46,6 +46,16 @@ export interface Relay {
 
 type WS = UWS.WebSocket<SocketData>;
 
+/** The table of a `{"v":1,"unwatch":"schema.table"}` relay_config payload, if that is what it is. */
+function unwatchedTable(payload: string): string | undefined {
+  try {
+    const p = JSON.parse(payload) as { v?: unknown; unwatch?: unknown };
+    return p.v === 1 && typeof p.unwatch === 'string' ? p.unwatch : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { config, log } = options;
   const { uws, build } = loadUws();
@@ -61,9 +71,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(app, tables, config.maxFrame, metrics);
+  const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']);
   const feed = new ChangeFeed({
     db,
-    session: options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']),
+    session,
     log,
     metrics,
     historyTx: config.historyTx,
@@ -81,6 +92,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const subscriptions = new Subscriptions({
     db, pool, feed, ring, router, tables, io, metrics, log,
     maxSubscriptions: config.maxSubscriptions, maxFrame: config.maxFrame, maxBackpressure: config.maxBackpressure,
+  });
+  // relay.unwatch says which table it stopped capturing: its subscribers are told at once, not left waiting forever.
+  session.onNotification((channel, payload) => {
+    if (channel !== 'relay_config') return;
+    const table = unwatchedTable(payload);
+    if (table === undefined) return;
+    tables.forget(table);
+    subscriptions.unwatched(sockets, table);
+    log.info({ table }, 'table unwatched; its subscribers were reset');
   });
   const verifier = createTokenVerifier(config);
   const json = (res: UWS.HttpResponse, status: string, body: unknown) => {
