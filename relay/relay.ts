@@ -216,9 +216,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   await feed.start();
   const { socket, port } = await listenPort(uws, app, config.host, config.port);
 
-  // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame.
+  // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame;
+  // and one log line each time readiness changes, so an outage and every recovery show in the log.
   let tick = 0;
+  let wasReady = false;
+  let notReadySince = Date.now();
+  const readiness = () => {
+    if (feed.ready === wasReady) return;
+    wasReady = feed.ready;
+    if (wasReady) log.info({ position: feed.position, notReadyMs: Date.now() - notReadySince }, 'caught up');
+    else {
+      notReadySince = Date.now();
+      log.warn({ position: feed.position }, 'not ready: the database is unreachable or the change log is being read back; /readyz answers 503 until caught up');
+    }
+  };
+  readiness();
   const housekeeping = setInterval(() => {
+    readiness();
     const nowSec = Date.now() / 1000;
     const checkExpiry = tick++ % 10 === 0;
     for (const ws of sockets) {
