@@ -29,13 +29,13 @@ export function liveQueryOptions<DB, T extends TableName<DB>>(client: RelayClien
   return {
     queryKey: ['pgrelay', table, config.filter ?? null] as const,
     staleTime: Infinity,
-    queryFn: (ctx: QueryFunctionContext<QueryKey>): Promise<Array<TableRow<DB, T>>> => {
+    queryFn: async (ctx: QueryFunctionContext<QueryKey>): Promise<Array<TableRow<DB, T>>> => {
       const qc = ctx.client;
       const key = ctx.queryKey;
       const cache = qc.getQueryCache();
       const query = cache.find({ queryKey: key, exact: true })!;
       const known = lives.get(query);
-      if (known) return (known.rows ? Promise.resolve(known.rows) : known.first) as Promise<any>;
+      if (known) return (known.rows ?? known.first) as Promise<any>;
       let resolve!: (rows: unknown[]) => void;
       let reject!: (e: unknown) => void;
       const live: Live = { first: new Promise((a, b) => ((resolve = a), (reject = b))) };
@@ -54,10 +54,11 @@ export function liveQueryOptions<DB, T extends TableName<DB>>(client: RelayClien
           live.rows = applyChanges(live.rows, tx.changes, config.primaryKey ?? ['id']);
           write();
         },
+        // The subscription cannot go on (its table was unwatched, or a resubscribe was refused): once there are
+        // rows, refetch, which subscribes anew and fails the query if that is refused too.
         onError(e) {
-          if (live.rows) return;
           end();
-          reject(e);
+          live.rows ? qc.invalidateQueries({ queryKey: key }) : reject(e);
         },
       });
       const off = cache.subscribe((e) => {

@@ -106,9 +106,14 @@ export interface SnapshotMessage<R extends object = Row> {
   more: boolean;
 }
 
-export type ResetReason = 'cursor_expired' | 'cursor_ahead';
+/**
+ * `cursor_expired`: the cursor is older than the retained history. `cursor_ahead`: the cursor is beyond the log.
+ * `table_unwatched`: `relay.unwatch` stopped capturing the table; the subscription has ended (the relay dropped it)
+ * and subscribing again answers `unknown_table` until the table is watched again.
+ */
+export type ResetReason = 'cursor_expired' | 'cursor_ahead' | 'table_unwatched';
 
-/** The subscription's cursor cannot be served: the client must refetch, then follow from `seq`. */
+/** The subscription's cursor cannot be served (or its table is no longer watched): the client must refetch, then follow from `seq`. */
 export interface ResetMessage {
   type: 'reset';
   sub: string;

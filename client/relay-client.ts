@@ -122,6 +122,8 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       const x = subs.get((m as any).sub ?? (m as any).id);
       try {
         if (x?.apply(m)) send(x.message());
+        // ended by the relay (its table was unwatched): forget it, unless a handler already subscribed anew under its id
+        else if (x?.ended && subs.get(x.id) == x) subs.delete(x.id);
       } catch (e) {
         // A throwing handler must not take the connection down with it.
         report(new RelayError('handler_error', `A handler of subscription ${x!.id} threw.`, undefined, { cause: e }));
@@ -206,7 +208,8 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
         unsubscribe() {
           if (subs.get(id) != x) return;
           subs.delete(id);
-          send({ type: 'unsubscribe', id });
+          // the relay has already dropped an ended subscription: an unsubscribe would only be refused
+          x.ended || send({ type: 'unsubscribe', id });
         },
       };
     },

@@ -34,7 +34,10 @@ export interface SubscriptionHandlers<R extends object = Row> {
   /** Once per transaction, before its `onChange` calls. */
   onTransaction?(tx: RelayTransaction<R>): void;
   onChange?(change: ChangeEvent<R>, tx: RelayTransaction<R>): void;
-  /** The cursor was beyond the relay's history: refetch. The client then resubscribes (with a snapshot if one was asked for). */
+  /**
+   * The cursor was beyond the relay's history: refetch. The client then resubscribes (with a snapshot if one was asked for).
+   * With `table_unwatched` the table is no longer captured: the subscription has ended (`onError` follows with that code).
+   */
   onReset?(reason: ResetReason): void;
   /** An `error` frame about this subscription (`table_not_allowed`, `bad_filter`, …). */
   onError?(error: RelayError): void;
@@ -57,6 +60,8 @@ export interface SubscriptionState {
   message(): SubscribeMessage;
   /** Applies a frame addressed to this subscription; true when it must be subscribed again (after `reset`). */
   apply(frame: ServerMessage): boolean;
+  /** Set once the relay has ended the subscription for good (its table was unwatched). */
+  ended?: boolean;
   /** Forgets half-received transactions and snapshot pages: the connection they came on is gone. */
   discard(): void;
 }
@@ -115,9 +120,14 @@ export function createSubscription(id: string, table: string, o: SubscribeOption
         }
         advance(m.seq);
       } else if (m.type == 'reset') {
+        s.ended = m.reason == 'table_unwatched';
         h.onReset?.(m.reason);
         s.discard();
         s.cursor = undefined;
+        if (s.ended) {
+          h.onError?.(new RelayError(m.reason, `Table ${table} is no longer watched.`));
+          return false;
+        }
         if (!o.snapshot) advance(m.seq);
         return true;
       } else if (m.type == 'error') {

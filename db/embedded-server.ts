@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { PgRelayError } from './errors.js';
+import { readableCopy } from './postgres-binaries.js';
 
 /** Options of {@link EmbeddedServer}. */
 export interface EmbeddedServerOptions {
@@ -43,6 +44,10 @@ async function binaries(): Promise<Binaries> {
       { cause },
     );
   }
+}
+
+function binariesIn(dir: string): Binaries {
+  return { initdb: path.join(dir, 'initdb'), pg_ctl: path.join(dir, 'pg_ctl'), postgres: path.join(dir, 'postgres') };
 }
 
 /** The uid/gid to run Postgres as: Postgres refuses to run as root, so root runs it as `postgres`. */
@@ -126,9 +131,8 @@ export class EmbeddedServer {
 
   /** Initialise the cluster when the folder is empty, then start it unless it already runs. */
   async start(): Promise<void> {
-    const dir = this.#options.binDir;
-    this.#bin ??= dir ? { initdb: path.join(dir, 'initdb'), pg_ctl: path.join(dir, 'pg_ctl'), postgres: path.join(dir, 'postgres') } : await binaries();
     const owner = this.#owner;
+    const bin = await this.#binaries();
     await fs.mkdir(path.dirname(this.dataDir), { recursive: true });
     if (!existsSync(path.join(this.dataDir, 'PG_VERSION'))) {
       await fs.mkdir(this.dataDir, { recursive: true, mode: 0o700 });
@@ -137,7 +141,7 @@ export class EmbeddedServer {
       await fs.writeFile(pwfile, `${this.#password}\n`, { mode: 0o600 });
       if (owner) await fs.chown(pwfile, owner.uid, owner.gid);
       try {
-        await run(this.#bin.initdb, [
+        await run(bin.initdb, [
           `--pgdata=${this.dataDir}`, `--username=${this.user}`, `--pwfile=${pwfile}`,
           '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C',
         ], { ...owner, env: { ...process.env, LC_ALL: 'C' } });
@@ -145,7 +149,7 @@ export class EmbeddedServer {
         await fs.rm(pwfile, { force: true });
       }
     }
-    const running = this.#runningPort();
+    const running = this.runningPort();
     if (running !== undefined) {
       this.port = running;
       return;
@@ -160,7 +164,17 @@ export class EmbeddedServer {
     const flags = Object.entries(settings).map(([k, v]) => `-c ${k}=${String(v)}`).join(' ');
     await fs.writeFile(this.#logFile, '', { flag: 'a' });
     if (owner) await fs.chown(this.#logFile, owner.uid, owner.gid);
-    await run(this.#bin.pg_ctl, ['start', '-w', '-t', '60', '-D', this.dataDir, '-l', this.#logFile, '-o', flags], { ...owner, env: { ...process.env, LC_ALL: 'C' } });
+    await run(bin.pg_ctl, ['start', '-w', '-t', '60', '-D', this.dataDir, '-l', this.#logFile, '-o', flags], { ...owner, env: { ...process.env, LC_ALL: 'C' } });
+  }
+
+  async #binaries(): Promise<Binaries> {
+    if (this.#bin) return this.#bin;
+    const dir = this.#options.binDir;
+    let bin = dir ? binariesIn(dir) : await binaries();
+    // Root runs Postgres as `postgres`, which cannot run what it cannot reach (a checkout under /root or a 0700
+    // folder): run a copy it can read instead, kept per version under the OS temp folder.
+    if (this.#owner && !reachableByPostgres(bin.initdb)) bin = binariesIn(path.join(await readableCopy(path.dirname(path.dirname(bin.initdb))), 'bin'));
+    return (this.#bin = bin);
   }
 
   /** The pid of the postmaster running on this folder, if any (for an emergency stop from a synchronous exit handler). */
@@ -181,22 +195,33 @@ export class EmbeddedServer {
     return { pid, port: Number(lines[3]) };
   }
 
+  /** Uses the cluster another process started on this folder (without starting it); throws when none runs. */
+  attach(): void {
+    const port = this.runningPort();
+    if (port === undefined) throw new PgRelayError('embedded_unavailable', `No PostgreSQL runs on ${this.dataDir}.`);
+    this.port = port;
+  }
+
+  /** Where the server's output goes. */
+  get logFile(): string {
+    return this.#logFile;
+  }
+
   /** The port of a postmaster already running on this folder, if any. */
-  #runningPort(): number | undefined {
+  runningPort(): number | undefined {
     const port = this.#postmaster()?.port;
     return port !== undefined && Number.isFinite(port) && port > 0 ? port : undefined;
   }
 
   /** Fast shutdown (active sessions are ended), waiting until the server is down. */
   async stop(): Promise<void> {
-    if (!this.#bin || this.#runningPort() === undefined) return;
-    await run(this.#bin.pg_ctl, ['stop', '-w', '-t', '60', '-m', 'fast', '-D', this.dataDir], { ...this.#owner });
+    if (this.runningPort() === undefined) return;
+    await run((await this.#binaries()).pg_ctl, ['stop', '-w', '-t', '60', '-m', 'fast', '-D', this.dataDir], { ...this.#owner });
   }
 
   /** Restart in place (same port and data), as a crash-and-recover or a planned restart would. */
   async restart(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
-    if (!this.#bin) throw new Error('EmbeddedServer.restart() before start()');
-    await run(this.#bin.pg_ctl, ['stop', '-w', '-t', '60', '-m', mode, '-D', this.dataDir], { ...this.#owner });
+    await run((await this.#binaries()).pg_ctl, ['stop', '-w', '-t', '60', '-m', mode, '-D', this.dataDir], { ...this.#owner });
     await this.start();
   }
 

@@ -11,8 +11,12 @@ export function regclassOf(table: string): string {
   return `${quote(schema)}.${quote(name)}`;
 }
 
-export async function watch(db: RelayDb, table: string, tenantColumn: string | null, exclude: readonly string[] = []): Promise<void> {
-  await sql`select relay.watch(${regclassOf(table)}::regclass, ${tenantColumn}::name, ${[...exclude]}::name[])`.execute(db);
+/**
+ * relay.watch: `key` names the columns rows are keyed by (those of a unique index on NOT NULL columns); without it,
+ * the primary key, else the REPLICA IDENTITY index, else the table's only such index.
+ */
+export async function watch(db: RelayDb, table: string, tenantColumn: string | null, exclude: readonly string[] = [], key?: readonly string[]): Promise<void> {
+  await sql`select relay.watch(${regclassOf(table)}::regclass, ${tenantColumn}::name, ${[...exclude]}::name[], ${key ? [...key] : null}::name[])`.execute(db);
 }
 
 export async function unwatch(db: RelayDb, table: string): Promise<void> {

@@ -14,12 +14,14 @@ Commands:
   watched [--json]               list captured tables
   audit [--table t] [--tenant x] [--since 1h] [--limit n] [--json]
                                  print what was emitted, by whom, when (NDJSON with --json)
-  tail [--tenant x] [--table t]  follow the live stream straight from Postgres, one line per change
+  tail [--tenant x] [--table t] [--since seq]
+                                 follow the live stream straight from Postgres, one line per change, with who made it
   token --tenant <id> [--tables a,b] [--all-tenants] [--ttl 1h]
                                  mint an HS256 token with RELAY_JWT_SECRET (or the dev secret of npm start)
   help                           show this text
 
-The DBA commands read DATABASE_URL. Tables are schema.table; a bare name means public.<name>.
+The DBA commands read DATABASE_URL, else the embedded database of npm start (RELAY_DATA_DIR/database-url, default
+./.pgrelay). Tables are schema.table; a bare name means public.<name>.
 
 Options of start (each also read from the environment variable shown):
 ${describeConfig().map((c) => `  ${`${c.flag} <value>`.padEnd(30)} ${c.env}${c.default !== undefined ? ` (default ${c.default})` : ''}`).join('\n')}

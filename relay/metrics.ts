@@ -1,9 +1,10 @@
-// Prometheus metrics (prom-client), all named pgrelay_*, on a registry of the relay's own.
+// Prometheus metrics (prom-client) on a registry of the relay's own: pgrelay's are named pgrelay_*, the process's keep the standard process_* / nodejs_* names.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pgrelay_process_' });
+  // No prefix: the usual Node.js dashboards and alerts look for process_cpu_user_seconds_total, nodejs_heap_size_used_bytes…
+  collectDefaultMetrics({ register: registry });
   const m = {
     registry,
     connections: new Gauge({ name: 'pgrelay_connections', help: 'Open WebSocket connections.', registers: [registry] }),

@@ -19,13 +19,19 @@ export function wireChangeJson(c: Pick<LoggedChange, 'table' | 'op' | 'pk' | 'ro
   return JSON.stringify({ table: c.table, op: c.op, pk: c.pk, row: c.row, old: c.old });
 }
 
+/** `…+00:00` → `…Z`: commit times go out in UTC with a `Z`, as the CLI prints them (the digits are kept, microseconds too). */
+export function utcZ(at: string): string {
+  return at.endsWith('+00:00') ? `${at.slice(0, -6)}Z` : at;
+}
+
 export function toRelayTx(tx: LoggedTransaction): RelayTx {
-  let bytes = 96 + tx.at.length + (tx.origin?.length ?? 0);
+  const at = utcZ(tx.at);
+  let bytes = 96 + at.length + (tx.origin?.length ?? 0);
   const changes = tx.changes.map((c) => {
     const json = wireChangeJson(c);
     // the parsed objects cost about what their JSON does, once more
     bytes += 2 * json.length + 64;
     return { ...c, json };
   });
-  return { seq: tx.seq, at: tx.at, origin: tx.origin, changes, bytes };
+  return { seq: tx.seq, at, origin: tx.origin, changes, bytes };
 }

@@ -51,6 +51,16 @@ export interface Relay {
 
 type WS = UWS.WebSocket<SocketData>;
 
+/** The table of a `{"v":1,"unwatch":"schema.table"}` relay_config payload, if that is what it is. */
+function unwatchedTable(payload: string): string | undefined {
+  try {
+    const p = JSON.parse(payload) as { v?: unknown; unwatch?: unknown };
+    return p.v === 1 && typeof p.unwatch === 'string' ? p.unwatch : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { config, log } = options;
   const { uws, build } = loadUws();
@@ -66,9 +76,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(app, tables, config.maxFrame, metrics);
+  const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']);
   const feed = new ChangeFeed({
     db,
-    session: options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']),
+    session,
     log,
     metrics,
     historyTx: config.historyTx,
@@ -86,6 +97,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const subscriptions = new Subscriptions({
     db, pool, feed, ring, router, tables, io, metrics, log,
     maxSubscriptions: config.maxSubscriptions, maxFrame: config.maxFrame, maxBackpressure: config.maxBackpressure,
+  });
+  // relay.unwatch says which table it stopped capturing: its subscribers are told at once, not left waiting forever.
+  session.onNotification((channel, payload) => {
+    if (channel !== 'relay_config') return;
+    const table = unwatchedTable(payload);
+    if (table === undefined) return;
+    tables.forget(table);
+    subscriptions.unwatched(sockets, table);
+    log.info({ table }, 'table unwatched; its subscribers were reset');
   });
   const verifier = createTokenVerifier(config);
   const json = (res: UWS.HttpResponse, status: string, body: unknown) => {
@@ -222,9 +242,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
   const { socket, port } = listening;
 
-  // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame.
+  // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame;
+  // and one log line each time readiness changes, so an outage and every recovery show in the log.
   let tick = 0;
+  let wasReady = false;
+  let notReadySince = Date.now();
+  const readiness = () => {
+    if (feed.ready === wasReady) return;
+    wasReady = feed.ready;
+    if (wasReady) log.info({ position: feed.position, notReadyMs: Date.now() - notReadySince }, 'caught up');
+    else {
+      notReadySince = Date.now();
+      log.warn({ position: feed.position }, 'not ready: the database is unreachable or the change log is being read back; /readyz answers 503 until caught up');
+    }
+  };
+  readiness();
   const housekeeping = setInterval(() => {
+    readiness();
     const nowSec = Date.now() / 1000;
     const checkExpiry = tick++ % 10 === 0;
     for (const ws of sockets) {

@@ -95,6 +95,18 @@ export class Subscriptions {
     if (sub.topic) ws.unsubscribe(sub.topic);
   }
 
+  /** `relay.unwatch` ended capture of `table`: every subscription to it gets `reset` with reason `table_unwatched` and ends. */
+  unwatched(sockets: Iterable<WS>, table: string): void {
+    for (const ws of sockets) {
+      const d = ws.getUserData();
+      for (const sub of [...(d.subs?.values() ?? [])]) {
+        if (sub.route.table !== table) continue;
+        if (sub.topic) ws.unsubscribe(sub.topic);
+        this.#reset(ws, sub, 'table_unwatched', this.#o.feed.position);
+      }
+    }
+  }
+
   /** Forgets every subscription of a socket that closed (uWS already dropped its topics). */
   closed(ws: WS): void {
     const d = ws.getUserData();

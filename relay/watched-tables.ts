@@ -30,6 +30,11 @@ export class WatchedTables {
     return [...this.#tables.keys()];
   }
 
+  /** Drops a table that relay.unwatch just removed, before the reload that follows confirms it. */
+  forget(name: string): void {
+    this.#tables.delete(name);
+  }
+
   /** Reloads from relay.watched; concurrent calls share one query. */
   reload(): Promise<void> {
     this.#loading ??= listWatched(this.#db)

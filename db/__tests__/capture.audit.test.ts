@@ -22,7 +22,7 @@ describe('pgrelay watch / watched / audit', () => {
     const bad = await cli(['watch', 'invoices', '--tenant-column', 'nope']);
     expect(bad).toEqual({ code: 1, out: 'pgrelay: tenant column "nope" does not exist in table public.invoices\n' });
     const listed = await cli(['watched']);
-    expect(listed.out).toMatch(/public\.invoices\s+tenant_id\s+id\s+pin\s+yes/);
+    expect(listed.out).toMatch(/public\.invoices\s+tenant_id\s+id\s+pin\s+yes\s+id integer, tenant_id text, amount numeric\(8,2\)$/m);
   }, 120_000);
 
   it('prints a known history as NDJSON and as a table, filtered', async () => {
@@ -57,9 +57,9 @@ describe('pgrelay watch / watched / audit', () => {
 
     const table = await cli(['audit', '--tenant', 'acme']);
     const lines = table.out.trim().split('\n');
-    expect(lines[0]).toMatch(/^\s*seq\s+committed_at\s+tenant\s+table\s+op\s+pk\s+changed\s+db_user\s+actor\s+origin$/);
-    expect(lines[1]).toMatch(/^\s+1 \S+Z\s+acme\s+public\.invoices\s+insert\s+\{"id":1\}\s+-\s+\S+\s+alice\s+web-1$/);
-    expect(lines[2]).toMatch(/^\s+2 \S+Z\s+acme\s+public\.invoices\s+update\s+\{"id":1\}\s+amount\s+\S+\s+-\s+-$/);
+    expect(lines[0]).toMatch(/^\s*seq\s+committed_at\s+tenant\s+table\s+op\s+pk\s+changed\s+db_user\s+application_name\s+client_addr\s+actor\s+origin$/);
+    expect(lines[1]).toMatch(/^\s*1 \s+\S+Z\s+acme\s+public\.invoices\s+insert\s+\{"id":1\}\s+-\s+\S+\s+billing\s+\S+\s+alice\s+web-1$/);
+    expect(lines[2]).toMatch(/^\s*2 \s+\S+Z\s+acme\s+public\.invoices\s+update\s+\{"id":1\}\s+amount\s+\S+\s+billing\s+\S+\s+-\s+-$/);
 
     expect(await cli(['audit', '--since', 'yesterday-ish'])).toEqual({ code: 1, out: 'pgrelay: --since takes a duration such as 30m, 1h, 2d or a date such as 2026-11-01; got "yesterday-ish".\n' });
   }, 240_000); // seven CLI processes: slow when the whole suite loads the machine

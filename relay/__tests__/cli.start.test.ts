@@ -1,5 +1,5 @@
 // `pgrelay start` the way a newcomer runs it: embedded Postgres, /healthz, Ctrl-C, restart on the same data, clear failures.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded-server.js';
 import { runCli } from './support/cli-process.js';
+import { httpGet } from './support/relay-harness.js';
 
 const started: Array<ReturnType<typeof runCli>> = [];
 afterAll(async () => {
@@ -96,4 +97,115 @@ describe('pgrelay start failures end with one sentence and exit code 1', () => {
     expect(await p.exited).toBe(1);
     expect(p.output().trim()).toBe('pgrelay: PORT must be a TCP port number from 0 to 65535; got "eighty".');
   });
+});
+
+/** Stops the embedded cluster a test's `npm start` left behind (by its postmaster's pid) and removes its files. */
+async function removeEmbedded(stateDir: string): Promise<void> {
+  const state = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8').catch(() => '{}')) as { dataDir?: string };
+  if (state.dataDir) {
+    const pid = Number((await readFile(path.join(state.dataDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+        for (let i = 0; i < 100; i++) {
+          process.kill(pid, 0);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } catch {
+        // gone
+      }
+    }
+    if (!state.dataDir.startsWith(stateDir)) await rm(path.dirname(state.dataDir), { recursive: true, force: true });
+  }
+  await rm(stateDir, { recursive: true, force: true });
+}
+
+async function readyz(port: number): Promise<number> {
+  return (await httpGet(`http://127.0.0.1:${port}/readyz`).catch(() => ({ status: 0 }))).status;
+}
+
+async function embeddedStart(stateDir: string) {
+  const port = await freePort();
+  const p = runCli(['start'], { RELAY_DATA_DIR: stateDir, PORT: String(port), HOST: '127.0.0.1' });
+  started.push(p);
+  await p.waitFor(/pgrelay listening on/, 120_000);
+  return Object.assign(p, { port });
+}
+
+async function postmasterPid(stateDir: string): Promise<number> {
+  const { dataDir } = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8')) as { dataDir: string };
+  return Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+}
+
+const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
+
+async function eventually(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await cond());) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('issue 12: the embedded Postgres belongs to the npm start that started it', () => {
+  let stateDir = '';
+  afterAll(async () => {
+    if (stateDir) await removeEmbedded(stateDir);
+  });
+
+  it('a second npm start attaches, and stopping it leaves the first one serving', async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const first = await embeddedStart(stateDir);
+    const second = await embeddedStart(stateDir);
+    expect(second.output()).toMatch(/attached to the embedded Postgres another npm start owns/);
+    second.signal('SIGINT');
+    expect(await second.exited).toBe(0);
+    expect(second.output()).toMatch(/embedded Postgres left running: it belongs to the npm start that started it/);
+    expect(second.output()).not.toMatch(/embedded Postgres stopped/);
+
+    const url = (await readFile(path.join(stateDir, 'database-url'), 'utf8')).trim();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    expect((await c.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    await c.end();
+    expect(await readyz(first.port)).toBe(200);
+
+    first.signal('SIGINT');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toMatch(/embedded Postgres stopped/);
+  }, 300_000);
+});
+
+describe('issue 12: when the embedded Postgres dies', () => {
+  let stateDir = '';
+  afterAll(async () => {
+    if (stateDir) await removeEmbedded(stateDir);
+  });
+
+  it('its owner restarts it, /readyz answers 503 until the relay has caught up, and says so in the log', async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const relay = await embeddedStart(stateDir);
+    await eventually(async () => (await readyz(relay.port)) === 200, 'ready');
+    const caughtUp = count(relay.output(), /"msg":"caught up"/);
+    process.kill(await postmasterPid(stateDir), 'SIGINT'); // a fast shutdown behind the relay's back
+    await relay.waitFor(/restarting the embedded Postgres \(attempt 1 of 5\)/, 60_000);
+    await relay.waitFor(/"msg":"embedded Postgres restarted"/, 60_000);
+    await eventually(() => count(relay.output(), /"msg":"caught up"/) > caughtUp, 'a caught up line after the recovery');
+    expect(relay.output()).toMatch(/"msg":"not ready: the database is unreachable/);
+    expect(await readyz(relay.port)).toBe(200);
+    relay.signal('SIGINT');
+    expect(await relay.exited).toBe(0);
+  }, 300_000);
+
+  it('gives up after bounded attempts and exits 1 with one sentence; /readyz answers 503 meanwhile', async () => {
+    stateDir ||= await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const relay = await embeddedStart(stateDir);
+    const { dataDir } = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8')) as { dataDir: string };
+    // A configuration the running server has not read yet and no restart can accept.
+    await appendFile(path.join(dataDir, 'postgresql.conf'), '\nthis line is not a setting\n');
+    process.kill(await postmasterPid(stateDir), 'SIGINT');
+    await eventually(async () => (await readyz(relay.port)) === 503, '/readyz to answer 503');
+    expect(await relay.exited).toBe(1);
+    const last = relay.stderr().trim().split('\n').at(-1)!;
+    expect(last).toMatch(/^pgrelay: The embedded Postgres in \S+ stopped and could not be restarted after 5 attempts \(.+\); see \S+postgres\.log, then start pgrelay again\.$/);
+  }, 300_000);
 });

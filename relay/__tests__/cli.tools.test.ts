@@ -1,5 +1,9 @@
 // The DBA tools that are not about audit: pgrelay token mints what the relay accepts, pgrelay tail follows the stream from Postgres.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { jwtVerify } from 'jose';
+import { freePort } from '../../db/embedded-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { Pruner } from '../pruner.js';
@@ -46,12 +50,81 @@ describe('pgrelay tail', () => {
     await db.query(`insert into orders (tenant_id, total) values ('acme', 5), ('globex', 7)`);
     await db.query(`update orders set total = 6 where tenant_id = 'acme'`);
     const line = await p.waitFor(/public\.orders\s+update/);
-    expect(line).toMatch(/^#\d+\s+\S+\+00:00\s+acme\s+public\.orders\s+update\s+\{"id":1\}\s+total: 5 → 6$/);
+    expect(line).toMatch(/^#\d+\s+\S+Z\s+acme\s+public\.orders\s+update\s+\{"id":1\}\s+db_user=\S+\s+total: 5 → 6$/);
     expect(p.output()).toMatch(/acme\s+public\.orders\s+insert\s+\{"id":1\}/);
     expect(p.output()).not.toMatch(/globex/);
     p.signal('SIGINT');
     expect(await p.exited).toBe(0);
   }, 60_000);
+
+  it('issue 12: shows who made each change (db_user, app, actor, origin), in UTC with a Z, and --since replays from a seq', async () => {
+    const c = await db.connect({ application_name: 'caja-2' });
+    await c.query(`begin; set local relay.actor = 'alice'; set local relay.origin = 'web-1'; insert into orders (tenant_id, total) values ('who', 1); commit`);
+    await c.end();
+    const { rows } = await db.query(`select max(seq)::int as seq, current_user as u from relay.transactions`);
+    const p = runCli(['tail', '--tenant', 'who', '--since', String(rows[0]!.seq - 1)], { DATABASE_URL: db.url });
+    started.push(p);
+    const line = await p.waitFor(/public\.orders\s+insert/);
+    expect(line).toMatch(new RegExp(`^#${rows[0]!.seq}\\s+\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}Z\\s+who\\s+public\\.orders\\s+insert\\s+\\{"id":\\d+\\}\\s+db_user=${rows[0]!.u} app=caja-2 actor=alice origin=web-1\\s+\\{`));
+    p.signal('SIGINT');
+    expect(await p.exited).toBe(0);
+  }, 60_000);
+
+  it('issue 12: misses nothing written while it starts', async () => {
+    const p = runCli(['tail', '--tenant', 'early'], { DATABASE_URL: db.url });
+    started.push(p);
+    // written as soon as the command runs, long before it has connected and listens
+    await p.waitFor(/connecting to /);
+    await db.query(`insert into orders (tenant_id, total) values ('early', 1)`);
+    await p.waitFor(/following from #\d+/);
+    await db.query(`insert into orders (tenant_id, total) values ('early', 2)`);
+    await p.waitFor(/"total":2/);
+    expect(p.stdout()).toMatch(/early\s+public\.orders\s+insert\s+.*"total":1/);
+    p.signal('SIGINT');
+    expect(await p.exited).toBe(0);
+  }, 60_000);
+});
+
+describe('issue 12: every DBA command finds the embedded database of npm start', () => {
+  it('reads <RELAY_DATA_DIR>/database-url when DATABASE_URL is not set, and says so in one stderr line', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-state-'));
+    try {
+      await writeFile(path.join(dir, 'database-url'), `${db.url}\n`);
+      await writeFile(path.join(dir, 'dev-jwt-secret'), `${SECRET}\n`);
+      await db.query(`create table found (id int primary key, t text not null)`);
+      const env = { RELAY_DATA_DIR: dir };
+      const notice = `pgrelay: DATABASE_URL is not set; using the embedded database of npm start (${path.join(dir, 'database-url')})\n`;
+      const run = async (args: string[]) => {
+        const p = runCli(args, env);
+        started.push(p);
+        return { code: await p.exited, stdout: p.stdout(), stderr: p.stderr() };
+      };
+      const [migrate, watch] = await Promise.all([run(['migrate']), run(['watch', 'found', '--tenant-column', 't'])]);
+      expect(migrate).toEqual({ code: 0, stdout: 'pgrelay migrations already up to date\n', stderr: notice });
+      expect(watch).toEqual({ code: 0, stdout: 'watching found\n', stderr: notice });
+      const [watched, audit, token] = await Promise.all([run(['watched']), run(['audit', '--json', '--table', 'found']), run(['token', '--tenant', 'a'])]);
+      expect(watched).toMatchObject({ code: 0, stdout: expect.stringMatching(/public\.found\s+t\s+id/), stderr: notice });
+      expect(audit).toEqual({ code: 0, stdout: '', stderr: notice });
+      expect(token).toMatchObject({ code: 0, stderr: `pgrelay: RELAY_JWT_SECRET is not set; signing with the development secret of npm start (${path.join(dir, 'dev-jwt-secret')})\n` });
+      await jwtVerify(token.stdout.trim(), new TextEncoder().encode(SECRET));
+      expect(await run(['unwatch', 'found'])).toMatchObject({ code: 0, stderr: notice });
+
+      const tail = runCli(['tail'], env);
+      started.push(tail);
+      await tail.waitFor(/following from/);
+      tail.signal('SIGINT');
+      expect(await tail.exited).toBe(0);
+      expect(tail.stderr()).toContain(notice);
+
+      // the embedded database is not running: the message says where the URL came from and what to do
+      await writeFile(path.join(dir, 'database-url'), `postgres://u:p@127.0.0.1:${await freePort()}/pgrelay\n`);
+      const down = await run(['watched']);
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/^pgrelay: DATABASE_URL is not set; using the embedded database of npm start \(.*\)\npgrelay: Cannot connect to the database at 127\.0\.0\.1:\d+\/pgrelay: connection refused \(is Postgres running there\?\); that is the embedded database of npm start \(.*database-url\): is npm start running\?\n$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('pruning', () => {

@@ -329,10 +329,10 @@ describe('fuzzed frames', () => {
     try {
       await round(budget(4000)); // warm-up: code paths compiled, pools and caches at their working size
       before = heap();
-      rssBefore = metric((await httpGet(`${relay.http}/metrics`)).body, 'pgrelay_process_resident_memory_bytes');
+      rssBefore = metric((await httpGet(`${relay.http}/metrics`)).body, 'process_resident_memory_bytes');
       await round(budget(20_000));
       after = heap();
-      rssAfter = metric((await httpGet(`${relay.http}/metrics`)).body, 'pgrelay_process_resident_memory_bytes');
+      rssAfter = metric((await httpGet(`${relay.http}/metrics`)).body, 'process_resident_memory_bytes');
     } finally {
       await control.stop();
     }

@@ -52,3 +52,13 @@ describe('SIGTERM', () => {
     }
   });
 });
+
+describe('issue 12: process metrics', () => {
+  it('keep the standard process_* and nodejs_* names that Node.js dashboards use', async () => {
+    const { body } = await httpGet(`${relay.http}/metrics`);
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      expect(body).toContain(`# TYPE ${name} `);
+    }
+    expect(body).not.toMatch(/^# TYPE pgrelay_process_/m);
+  });
+});

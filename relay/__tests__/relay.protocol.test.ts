@@ -88,3 +88,21 @@ describe('abuse closes the socket with a documented code', () => {
     await c.close();
   });
 });
+
+describe('issue 12: commit times', () => {
+  it('go out in UTC ending in Z, live and replayed from the log', async () => {
+    const c = await connect(relay.url, await token({ tenant_id: 'z' }));
+    try {
+      c.send({ type: 'subscribe', id: 'live', table: 'orders' });
+      await c.next((f) => f.type === 'subscribed' && f.id === 'live');
+      await db.query(`insert into orders (tenant_id, total) values ('z', 1)`);
+      const live = await c.next((f) => f.type === 'tx' && f.sub === 'live');
+      c.send({ type: 'subscribe', id: 'old', table: 'orders', since: live.seq - 1 });
+      const replayed = await c.next((f) => f.type === 'tx' && f.sub === 'old');
+      for (const f of [live, replayed]) expect(f.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      expect(replayed.at).toBe(live.at);
+    } finally {
+      await c.close();
+    }
+  });
+});

@@ -30,10 +30,3 @@ export function parseArgs(argv: readonly string[], valued: readonly string[], sw
   }
   return { positionals, options };
 }
-
-/** The database the DBA commands work on. */
-export function databaseUrl(): string {
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new PgRelayError('bad_config', 'DATABASE_URL is not set; point it at the database to manage.');
-  return url;
-}

@@ -1,9 +1,10 @@
 // `pgrelay start`: configuration, database (given or embedded), migrations, then the relay until a signal.
 import { checkDatabase } from '../../db/check-database.js';
+import { ClusterSupervisor } from '../../db/cluster-supervisor.js';
 import { startDevDatabase, type DevDatabase } from '../../db/dev-database.js';
 import { migrate } from '../../db/migrate.js';
 import { loadConfig } from '../config.js';
-import { ConfigError } from '../../db/errors.js';
+import { ConfigError, describeError, type PgRelayError } from '../../db/errors.js';
 import { createLogger, safeUrl } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
 
@@ -11,21 +12,31 @@ export async function start(argv: readonly string[]): Promise<void> {
   const config = loadConfig(process.env, argv);
   const log = createLogger(config.logLevel);
   let dev: DevDatabase | undefined;
+  let supervisor: ClusterSupervisor | undefined;
   let relay: Relay | undefined;
   let stopping = false;
 
-  const stop = async (signal: string) => {
+  /** Stops the relay, then the embedded cluster if this process owns it and is the last pgrelay on it; exits with `code`. */
+  const stop = async (signal: string, code = 0, failure?: PgRelayError) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'pgrelay stopping');
+    if (failure) log.error({ code: failure.code }, failure.message);
+    else log.info({ signal }, 'pgrelay stopping');
     const hardStop = setTimeout(() => process.exit(1), 10_000);
     hardStop.unref();
+    supervisor?.stop();
     await relay?.close().catch((err: unknown) => log.error({ err }, 'relay did not close cleanly'));
     if (dev) {
-      await dev.stop().catch((err: unknown) => log.error({ err }, 'embedded Postgres did not stop cleanly'));
-      log.info('embedded Postgres stopped');
+      const outcome = await dev.stop().catch((err: unknown) => {
+        log.error({ err }, 'embedded Postgres did not stop cleanly');
+        return undefined;
+      });
+      if (outcome === 'stopped') log.info('embedded Postgres stopped');
+      else if (outcome === 'left_running') log.info({ dataDir: dev.dataDir }, 'embedded Postgres left running: other pgrelay processes use it, and one of them takes it over');
+      else if (outcome === 'attached') log.info({ dataDir: dev.dataDir }, 'embedded Postgres left running: it belongs to the npm start that started it');
     }
-    process.exit(0);
+    if (failure) process.stderr.write(`pgrelay: ${describeError(failure)}\n`);
+    process.exit(code);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
@@ -33,9 +44,12 @@ export async function start(argv: readonly string[]): Promise<void> {
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
     log.info({ stateDir: config.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
-    dev = await startDevDatabase(config.dataDir);
+    dev = await startDevDatabase(config.dataDir, (err) => log.warn({ err: err.message }, 'lost the embedded Postgres owner lock (this process stalled); another npm start may own it now'));
     databaseUrl = dev.url;
     log.info({ dataDir: dev.dataDir, stateDir: dev.stateDir }, `embedded Postgres data lives in ${dev.dataDir}; its URL is in ${dev.stateDir}/database-url`);
+    if (!dev.owned) {
+      log.info({ lock: dev.lock.file }, 'attached to the embedded Postgres another npm start owns: stopping this one leaves it running');
+    }
   }
   const jwtSecret = config.jwtSecret ?? dev?.devSecret;
   if (!jwtSecret && !config.jwksUrl) {
@@ -47,6 +61,10 @@ export async function start(argv: readonly string[]): Promise<void> {
   log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'migrations up to date');
 
   relay = await startRelay({ config: { ...config, databaseUrl, jwtSecret }, log });
+  if (dev) {
+    supervisor = new ClusterSupervisor({ dev, log, onGiveUp: (err) => void stop('embedded Postgres down', 1, err) });
+    supervisor.start();
+  }
   for (const skipped of relay.uws.skipped) log.info(`uWebSockets.js build skipped: ${skipped}`);
   log.info({ uws: relay.uws }, `native uWebSockets.js build in use: ${relay.uws.package}@${relay.uws.version} (${relay.uws.binary})`);
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

@@ -1,35 +1,64 @@
-// `pgrelay tail [--tenant x] [--table t]`: the live stream read straight from Postgres, one readable line per change.
+// `pgrelay tail [--tenant x] [--table t] [--since seq]`: the live stream read straight from Postgres, one readable line per change, with who made it.
+import { readAudit, seqBefore, type AuditRow } from '../../db/audit.js';
 import { createKysely, createPool } from '../../db/kysely.js';
 import { Ticker } from '../../db/ticker.js';
 import { qualifyTable } from '../../client/protocol.js';
+import { backoff } from '../../client/backoff.js';
 import { ChangeFeed } from '../change-feed.js';
+import { PgRelayError, describeError } from '../../db/errors.js';
 import { pgListenSession } from '../listen-session.js';
 import { createLogger } from '../log.js';
 import { createMetrics } from '../metrics.js';
-import type { RelayTx } from '../relay-tx.js';
-import { databaseUrl, parseArgs } from './args.js';
+import { parseArgs } from './args.js';
+import { databaseUrl } from './database-url.js';
 
-export function formatChangeLine(tx: RelayTx, c: RelayTx['changes'][number]): string {
-  const pk = c.pk ? JSON.stringify(c.pk) : '';
+/** `#seq  committed_at  tenant  table  op  pk  db_user=… [app=…] [actor=…] [origin=…]  what changed`. */
+export function formatTailLine(e: AuditRow): string {
   let detail = '';
-  if (c.op === 'update' && c.old) {
-    detail = Object.keys(c.old).map((k) => `${k}: ${JSON.stringify(c.old![k])} → ${JSON.stringify(c.row?.[k])}`).join(', ');
-  } else if (c.op === 'insert' && c.row) {
-    detail = JSON.stringify(c.row);
+  const old = e.old as Record<string, unknown> | null;
+  const row = e.row as Record<string, unknown> | null;
+  if (e.op === 'update' && old) {
+    detail = Object.keys(old).map((k) => `${k}: ${JSON.stringify(old[k])} → ${JSON.stringify(row?.[k])}`).join(', ');
+  } else if (e.op === 'insert' && row) {
+    detail = JSON.stringify(row);
   }
-  return [`#${tx.seq}`, tx.at, c.tenant ?? '-', c.table, c.op, pk, detail].filter(Boolean).join('  ');
+  const who = [`db_user=${e.db_user}`, e.application_name && `app=${e.application_name}`, e.actor !== null && `actor=${e.actor}`, e.origin !== null && `origin=${e.origin}`]
+    .filter(Boolean).join(' ');
+  return [`#${e.seq}`, e.committed_at, e.tenant ?? '-', e.table, e.op, e.pk ? JSON.stringify(e.pk) : '', who, detail].filter(Boolean).join('  ');
 }
 
+function parseSeq(raw: string | true | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) {
+    throw new PgRelayError('bad_arguments', `--since takes a seq (a non-negative integer, as audit and tail print it); got ${JSON.stringify(raw)}.`);
+  }
+  return Number(raw);
+}
+
+/**
+ * The feed says up to which seq the log is complete; the lines come from relay.audit, the same rows `pgrelay audit`
+ * prints. Without --since it starts at the last transaction committed before the command started, so nothing
+ * written while it connects is missed.
+ */
 export async function tailCommand(argv: readonly string[]): Promise<void> {
-  const { options } = parseArgs(argv, ['tenant', 'table']);
-  const tenant = options.get('tenant');
+  const startedAt = new Date(performance.timeOrigin);
+  const { options } = parseArgs(argv, ['tenant', 'table', 'since']);
+  const since = parseSeq(options.get('since'));
+  const tenant = typeof options.get('tenant') === 'string' ? String(options.get('tenant')) : undefined;
   const table = typeof options.get('table') === 'string' ? qualifyTable(String(options.get('table'))) : undefined;
-  const url = databaseUrl();
+  if (since === undefined) process.stderr.write('pgrelay tail: connecting to the database; every change committed from now on will be shown\n');
+  const url = await databaseUrl();
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const db = createKysely(createPool(url, { max: 2, applicationName: 'pgrelay-tail' }));
   // with no relay running nothing would number new transactions: tail is a ticker candidate too
   const ticker = new Ticker({ databaseUrl: url, log });
   ticker.start();
+  let complete = 0;
+  let wake: (() => void) | undefined;
+  const advance = (seq: number) => {
+    complete = Math.max(complete, seq);
+    wake?.();
+  };
   const feed = new ChangeFeed({
     db,
     session: pgListenSession(url, ['relay']),
@@ -37,21 +66,41 @@ export async function tailCommand(argv: readonly string[]): Promise<void> {
     metrics: createMetrics(),
     historyTx: 0,
     onConfig: () => undefined,
-    onTransaction: (tx) => {
-      for (const c of tx.changes) {
-        if (table && c.table !== table) continue;
-        if (typeof tenant === 'string' && c.tenant !== tenant && c.op !== 'truncate') continue;
-        process.stdout.write(`${formatChangeLine(tx, c)}\n`);
+    onTransaction: (tx) => advance(tx.seq),
+  });
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await feed.start();
+    advance(feed.position);
+    let printed = since ?? (await seqBefore(db, startedAt));
+    process.stderr.write(`pgrelay tail: following from #${printed} (Ctrl-C to stop)\n`);
+    for (let attempt = 0; !stopped;) {
+      if (printed >= complete) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
       }
-    },
-  });
-  await feed.start();
-  process.stderr.write(`pgrelay tail: following from #${feed.position} (Ctrl-C to stop)\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await ticker.close();
-  await feed.close();
-  await db.destroy();
+      const upTo = complete;
+      try {
+        for await (const e of readAudit(db, { afterSeq: printed, upToSeq: upTo, ...(tenant !== undefined ? { tenant } : {}), ...(table ? { table } : {}) })) {
+          process.stdout.write(`${formatTailLine(e)}\n`);
+          printed = e.seq - 1; // a transaction's lines are printed again only if the read fails halfway through it
+        }
+        printed = upTo;
+        attempt = 0;
+      } catch (err) {
+        process.stderr.write(`pgrelay tail: reading the log failed (${describeError(err)}); retrying\n`);
+        await new Promise((r) => setTimeout(r, backoff(attempt++, 200, 5_000)));
+      }
+    }
+  } finally {
+    await ticker.close();
+    await feed.close();
+    await db.destroy();
+  }
 }

@@ -5,15 +5,19 @@ import { SignJWT } from 'jose';
 import { qualifyTable } from '../../client/protocol.js';
 import { PgRelayError } from '../../db/errors.js';
 import { parseArgs } from './args.js';
+import { stateDir } from './database-url.js';
 
 const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** The secret: RELAY_JWT_SECRET, else the dev secret `npm start` keeps in RELAY_DATA_DIR. */
+/** The secret: RELAY_JWT_SECRET, else the dev secret `npm start` keeps in RELAY_DATA_DIR (said on stderr, in one line). */
 export function signingSecret(env: NodeJS.ProcessEnv = process.env): string {
   if (env.RELAY_JWT_SECRET) return env.RELAY_JWT_SECRET;
-  const file = path.join(env.RELAY_DATA_DIR ?? './.pgrelay', 'dev-jwt-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  throw new PgRelayError('bad_config', 'Set RELAY_JWT_SECRET (or run npm start once, which creates a development secret in ./.pgrelay).');
+  const file = path.join(stateDir(env), 'dev-jwt-secret');
+  if (existsSync(file)) {
+    process.stderr.write(`pgrelay: RELAY_JWT_SECRET is not set; signing with the development secret of npm start (${file})\n`);
+    return readFileSync(file, 'utf8').trim();
+  }
+  throw new PgRelayError('bad_config', `Set RELAY_JWT_SECRET (or run npm start once, which creates a development secret in ${file}).`);
 }
 
 export async function mintToken(claims: { tenant?: string; tables?: string[]; allTenants?: boolean; ttlSeconds: number }, env: NodeJS.ProcessEnv = process.env): Promise<string> {

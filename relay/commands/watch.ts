@@ -1,8 +1,20 @@
 // `pgrelay watch`, `pgrelay unwatch`, `pgrelay watched`.
+import type { RelayWatched } from '../../db/schema.js';
 import { listWatched, unwatch, watch } from '../../db/watch.js';
 import { PgRelayError } from '../../db/errors.js';
 import { parseArgs } from './args.js';
+import { TextTable, type TextColumn } from './text-table.js';
 import { withDb } from './with-db.js';
+
+/** The text output of `watched`: how each table is captured, and every streamed column with its type. */
+const watchedColumns: ReadonlyArray<TextColumn<RelayWatched>> = [
+  { header: 'table', value: (r) => r.table },
+  { header: 'tenant_column', value: (r) => r.tenant_column ?? '(none)' },
+  { header: 'key', value: (r) => `${r.primary_key.join(',')}${r.key_source === 'primary key' ? '' : ` (${r.key_source})`}` },
+  { header: 'excluded', value: (r) => r.exclude_columns.join(',') || '-' },
+  { header: 'capturing', value: (r) => (r.capturing ? 'yes' : 'NO') },
+  { header: 'columns', value: (r) => r.columns.map((c) => `${c.name} ${c.type}`).join(', ') },
+];
 
 function oneTable(positionals: string[], command: string): string {
   if (positionals.length !== 1) throw new PgRelayError('bad_arguments', `Usage: pgrelay ${command} <table>; give exactly one table.`);
@@ -10,14 +22,16 @@ function oneTable(positionals: string[], command: string): string {
 }
 
 export async function watchCommand(argv: readonly string[]): Promise<void> {
-  const { positionals, options } = parseArgs(argv, ['tenant-column', 'exclude'], ['no-tenant']);
+  const { positionals, options } = parseArgs(argv, ['tenant-column', 'exclude', 'key'], ['no-tenant']);
   const table = oneTable(positionals, 'watch');
   const tenant = options.get('tenant-column');
   if ((tenant === undefined) === !options.has('no-tenant')) {
     throw new PgRelayError('bad_arguments', 'Give either --tenant-column <column> or --no-tenant (a table whose changes only all-tenant tokens see).');
   }
-  const exclude = typeof options.get('exclude') === 'string' ? String(options.get('exclude')).split(',').map((c) => c.trim()).filter(Boolean) : [];
-  await withDb((db) => watch(db, table, typeof tenant === 'string' ? tenant : null, exclude));
+  const list = (name: string) => (typeof options.get(name) === 'string' ? String(options.get(name)).split(',').map((c) => c.trim()).filter(Boolean) : undefined);
+  const exclude = list('exclude') ?? [];
+  const key = list('key');
+  await withDb((db) => watch(db, table, typeof tenant === 'string' ? tenant : null, exclude, key));
   console.log(`watching ${table}`);
 }
 
@@ -38,8 +52,7 @@ export async function watchedCommand(argv: readonly string[]): Promise<void> {
     console.log('no watched tables; add one with pgrelay watch <table> --tenant-column <column>');
     return;
   }
-  console.log(['table'.padEnd(32), 'tenant column'.padEnd(16), 'primary key'.padEnd(16), 'excluded'.padEnd(20), 'capturing'].join(' '));
-  for (const r of rows) {
-    console.log([r.table.padEnd(32), (r.tenant_column ?? '(none)').padEnd(16), r.primary_key.join(',').padEnd(16), (r.exclude_columns.join(',') || '-').padEnd(20), r.capturing ? 'yes' : 'NO'].join(' '));
-  }
+  const table = new TextTable(watchedColumns, (text) => process.stdout.write(text));
+  for (const r of rows) table.push(r);
+  table.end();
 }

@@ -9,6 +9,10 @@ export interface CliProcess {
   child: ChildProcess;
   /** Everything written so far (stdout + stderr). */
   output(): string;
+  /** What was written to stdout only. */
+  stdout(): string;
+  /** What was written to stderr only. */
+  stderr(): string;
   /** Resolves with the first log line whose text matches, or rejects on exit/timeout. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves with the exit code (or signal name) once the process ends. */
@@ -24,13 +28,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  const streams = { stdout: '', stderr: '' };
   const waiters = new Set<() => void>();
-  const onData = (d: Buffer) => {
+  const onData = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
     out += d.toString();
+    streams[stream] += d.toString();
     for (const w of waiters) w();
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout!.on('data', onData('stdout'));
+  child.stderr!.on('data', onData('stderr'));
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, sig) => {
       resolve(code ?? sig ?? 'unknown');
@@ -40,6 +46,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   return {
     child,
     output: () => out,
+    stdout: () => streams.stdout,
+    stderr: () => streams.stderr,
     exited,
     signal: (sig) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
