@@ -185,6 +185,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // Settle: both relays up, every client caught up with the log.
     for (const r of relays) if (!r.running) await r.start();
     balancer.setBackends(relays.map((r) => r.port));
+    // every commit numbered by the relays' ticker before the log is read as the reference
+    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(50)) {
+      const { rows } = await pool.query<{ pending: boolean }>(
+        'select exists (select 1 from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)) as pending');
+      if (!rows[0]!.pending) break;
+    }
     const { rows: pos } = await pool.query<{ p: string }>('select relay.position()::text as p');
     const upTo = Number(pos[0]!.p);
     const { rows: txs } = await pool.query<{ n: string }>('select count(*)::text as n from relay.transactions');

@@ -61,6 +61,7 @@ describe('pgrelay tail', () => {
     const c = await db.connect({ application_name: 'caja-2' });
     await c.query(`begin; set local relay.actor = 'alice'; set local relay.origin = 'web-1'; insert into orders (tenant_id, total) values ('who', 1); commit`);
     await c.end();
+    await db.tick();
     const { rows } = await db.query(`select max(seq)::int as seq, current_user as u from relay.transactions`);
     const p = runCli(['tail', '--tenant', 'who', '--since', String(rows[0]!.seq - 1)], { DATABASE_URL: db.url });
     started.push(p);

@@ -6,7 +6,7 @@ import { freePort } from '../../db/embedded-server.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { pgListenSession, type ListenSession } from '../listen-session.js';
-import { httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
+import { allNumbered, httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 const processes: CliProcess[] = [];
@@ -39,6 +39,8 @@ function writer(): { stop: () => Promise<void> } {
 }
 
 async function expectedSeqs(after: number): Promise<number[]> {
+  // what committed must be numbered first (the relay's ticker does it; a relay that was down has some catching up to do)
+  await allNumbered(db);
   const { rows } = await db.query(`select distinct t.seq::int as seq from relay.transactions t join relay.changes c using (txid) where c.tenant = 'a' and t.seq > $1 order by 1`, [after]);
   return rows.map((r) => r.seq);
 }

@@ -29,17 +29,28 @@ export async function startTestRelay(db: TestDatabase, env: Record<string, strin
 }
 
 /** An HS256 token; `tenant_id` unless `claims` says otherwise. */
-/**
- * Waits until every change committed so far is numbered (a relay's ticker does it within milliseconds) and `relay` has
- * received it, so that a subscription made now starts after it.
- */
-export async function caughtUp(db: TestDatabase, relay: Relay, timeoutMs = 10_000): Promise<void> {
+/** Waits until every change committed so far has its seq (a relay's ticker numbers it within milliseconds); returns the last seq. */
+export async function allNumbered(db: TestDatabase, timeoutMs = 20_000): Promise<number> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const { rows } = await db.query<{ pending: boolean; p: string }>(
       `select exists (select 1 from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)) as pending, relay.position()::text as p`);
-    if (!rows[0]!.pending && relay.position >= Number(rows[0]!.p)) return;
-    if (Date.now() > until) throw new Error(`the relay did not catch up within ${timeoutMs} ms (position ${relay.position}, log ${rows[0]!.p}, pending ${rows[0]!.pending})`);
+    if (!rows[0]!.pending) return Number(rows[0]!.p);
+    if (Date.now() > until) throw new Error(`committed changes were still waiting for a seq after ${timeoutMs} ms: is a ticker running?`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Waits until every change committed so far is numbered and `relay` has received it, so that a subscription made now
+ * starts after it.
+ */
+export async function caughtUp(db: TestDatabase, relay: Relay, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await allNumbered(db, timeoutMs);
+    if (relay.position >= last) return;
+    if (Date.now() > until) throw new Error(`the relay did not catch up within ${timeoutMs} ms (position ${relay.position}, log ${last})`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
