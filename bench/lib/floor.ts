@@ -1,7 +1,9 @@
 // The floor under every target: the same writes received by one plain LISTEN connection on the load CPU, with no server in between.
-// Two floors: the baselines' trigger (channel orders_changes) and pgrelay's capture (channel relay, changes inline); the
-// second one, set against the pgrelay row, splits pgrelay's latency into what Postgres costs it and what the relay adds.
+// Two floors: the baselines' trigger (channel orders_changes) and pgrelay's capture with its ticker (channel relay,
+// changes inline); the second one, set against the pgrelay row, splits pgrelay's latency into what Postgres and the
+// ticker cost it and what the relay adds.
 import pg from 'pg';
+import { Ticker } from '../../db/ticker.js';
 import { receiptTime, rowTime } from '../load/timestamps.js';
 import { runWriter } from './fleet.js';
 import { Histogram } from './histogram.js';
@@ -24,8 +26,11 @@ export async function measureFloor(ctx: RunContext, spec: LoadSpec, capture: 'ba
   const name = `pgrelay_bench_floor_${capture}`;
   const databaseUrl = await ctx.pg.createDatabase(name);
   const listener = new pg.Client({ connectionString: databaseUrl, application_name: 'pgrelay-bench-floor' });
+  // pgrelay's NOTIFY comes from its ticker, which a relay runs: here one runs alone, in this process
+  const ticker = capture === 'pgrelay' ? new Ticker({ databaseUrl, log: { info: () => undefined, warn: () => undefined } }) : undefined;
   try {
     await prepareDatabase(databaseUrl, capture === 'pgrelay' ? 'pgrelay' : 'ws');
+    ticker?.start();
     await listener.connect();
     const h = new Histogram();
     let received = 0;
@@ -51,6 +56,7 @@ export async function measureFloor(ctx: RunContext, spec: LoadSpec, capture: 'ba
     const ms = (p: number) => h.percentile(p) / 1000;
     return { timed, received, latency: { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: h.max / 1000 } };
   } finally {
+    await ticker?.close();
     await listener.end().catch(() => undefined);
     await ctx.pg.dropDatabase(name);
   }

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Fleet } from './fleet.js';
 import { runWriter } from './fleet.js';
 import { busyPercent, cpuTicks } from './machine.js';
+import { postmasterPid, serverCpuSeconds } from '../capture-overhead/cpu.js';
 import { cpuSeconds, cpuSplit, loadCpu, taskset } from './processes.js';
 import type { TargetServer } from './targets.js';
 
@@ -53,6 +54,8 @@ export interface LoadResult extends LoadSpec {
   loadCpu: number;
   /** How busy the load core was, whoever used it (workers, writer, Postgres, anything else): at ~100 % the load side is the limit. */
   loadCoreBusy: number;
+  /** Postgres CPU (every server process) per committed transaction over the writing time + drain, µs; NaN for a remote server. */
+  postgresCpuUsPerTx: number;
 }
 
 /** The target delivered nothing within the probe's time: it does not stream (yet). */
@@ -88,6 +91,10 @@ export async function probe(server: TargetServer, fleet: Fleet, databaseUrl: str
 export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: string, spec: LoadSpec, midBase: number): Promise<LoadResult> {
   await fleet.reset();
   await probe(server, fleet, databaseUrl);
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  const postmaster = await postmasterPid(admin).finally(() => admin.end());
+  const pg0 = serverCpuSeconds(postmaster);
   const cpu0 = { server: cpuSeconds(server.process.pid), serverSystem: cpuSplit(server.process.pid).system, load: fleet.cpuSeconds(), core: cpuTicks(taskset ? loadCpu : undefined), at: performance.now() };
   const w = await runWriter({
     cmd: 'run',
@@ -126,6 +133,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
   const serverSystemCpu = ((cpuSplit(server.process.pid).system - cpu0.serverSystem) / wall) * 100;
   const loadUse = ((fleet.cpuSeconds() - cpu0.load) / wall) * 100;
   const loadCoreBusy = busyPercent(cpu0.core, cpuTicks(taskset ? loadCpu : undefined));
+  const postgresCpuUsPerTx = ((serverCpuSeconds(postmaster) - pg0) * 1e6) / Math.max(1, w.transactions);
   const s = await fleet.collect(w.committed);
   const h = s.latency;
   const ms = (us: number) => us / 1000;
@@ -157,5 +165,6 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
     serverSystemCpu,
     loadCpu: loadUse,
     loadCoreBusy,
+    postgresCpuUsPerTx,
   };
 }
