@@ -6,6 +6,7 @@ import type { RelayDb } from '../db/kysely.js';
 import { currentPosition, prunedThrough, streamChanges } from '../db/log-reader.js';
 import { regclassOf } from '../db/watch.js';
 import type { ChangeFeed } from './change-feed.js';
+import { orderTx, snapshotRowJson } from './column-order.js';
 import { compileFilter, FilterError } from './filter.js';
 import { snapshotFrame } from './frames.js';
 import type { Logger } from './log.js';
@@ -180,7 +181,7 @@ export class Subscriptions {
       const scope = { tenant: route.tenantKey, tables: [route.table] };
       for await (const logged of streamChanges(db, scope, from, upTo)) {
         if (sub.cancelled || d.closed) return;
-        for (const frame of router.framesFor(toRelayTx(logged), route)) io.send(ws, frame);
+        for (const frame of router.framesFor(orderTx(toRelayTx(logged), this.#o.tables), route)) io.send(ws, frame);
         if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await io.drain(ws, this.#o.maxBackpressure / 4);
       }
       from = upTo;
@@ -195,6 +196,7 @@ export class Subscriptions {
     try {
       await client.query('begin isolation level repeatable read read only');
       const tenant = route.tenantKey;
+      const table = this.#o.tables.get(route.table);
       // the canonical filter is the same JSON object relay.snapshot takes
       const filter = route.filter?.key ?? null;
       const cursor = client.query(new Cursor<{ seq: string; row: string }>(
@@ -217,13 +219,14 @@ export class Subscriptions {
       for (;;) {
         if (sub.cancelled || d.closed) break;
         for (const r of rows) {
-          if (page.length > 0 && size + r.row.length > this.#o.maxFrame) {
+          const row = snapshotRowJson(r.row, table);
+          if (page.length > 0 && size + row.length > this.#o.maxFrame) {
             this.#o.io.send(ws, snapshotFrame(route.id, position, page, true));
             page = [];
             size = 0;
           }
-          page.push(r.row);
-          size += r.row.length + 1;
+          page.push(row);
+          size += row.length + 1;
         }
         if (rows.length < SNAPSHOT_BATCH) break;
         if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await this.#o.io.drain(ws, this.#o.maxBackpressure / 4);

@@ -29,7 +29,7 @@ describe('HTTP endpoints', () => {
     }
     const page = await httpGet(`${relay.http}/`);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
-    expect(page.body).toContain('pgrelay inspector');
+    expect(page.body).toContain('<title>pgrelay console</title>');
     expect(await httpGet(`${relay.http}/nope`)).toMatchObject({ status: 404, body: '{"error":"not_found"}' });
   });
 });

@@ -1,0 +1,60 @@
+// Development mode of the console (`npm start` without DATABASE_URL): the tenants found in the watched tables, and dev tokens for them.
+import type pg from 'pg';
+import { regclassOf } from '../db/watch.js';
+import { mintToken } from './commands/token.js';
+import type { WatchedTables } from './watched-tables.js';
+
+/** What the relay needs to mint development tokens: the embedded database's dev secret and where its state lives. */
+export interface DevMode {
+  /** The HS256 dev secret `npm start` generated (the same one `pgrelay token` signs with). */
+  readonly secret: string;
+  /** The state folder (RELAY_DATA_DIR), for the `watch` command the console shows. */
+  readonly stateDir: string;
+}
+
+/** Tenants listed per table, at most. */
+const TENANTS_PER_TABLE = 50;
+
+export class DevConsole {
+  readonly #mode: DevMode;
+  readonly #pool: pg.Pool;
+  readonly #tables: WatchedTables;
+  readonly #env: NodeJS.ProcessEnv;
+
+  constructor(mode: DevMode, pool: pg.Pool, tables: WatchedTables, claims: { tenantClaim: string; audience?: string | undefined; issuer?: string | undefined }) {
+    this.#mode = mode;
+    this.#pool = pool;
+    this.#tables = tables;
+    // mintToken reads its settings as `pgrelay token` does, from variables: give it the relay's own
+    this.#env = {
+      RELAY_JWT_SECRET: mode.secret,
+      RELAY_TENANT_CLAIM: claims.tenantClaim,
+      ...(claims.audience ? { RELAY_JWT_AUDIENCE: claims.audience } : {}),
+      ...(claims.issuer ? { RELAY_JWT_ISSUER: claims.issuer } : {}),
+    };
+  }
+
+  get stateDir(): string {
+    return this.#mode.stateDir;
+  }
+
+  /** A one-hour token for one tenant, or for all tenants. */
+  token(request: { tenant?: string; allTenants?: boolean }): Promise<string> {
+    return mintToken({ ...(request.tenant !== undefined ? { tenant: request.tenant } : {}), allTenants: request.allTenants === true, ttlSeconds: 3600 }, this.#env);
+  }
+
+  /** The distinct tenants of the watched tables (the embedded database's owner may read them all), sorted. */
+  async tenants(): Promise<string[]> {
+    const found = new Set<string>();
+    for (const name of this.#tables.names()) {
+      const t = this.#tables.get(name);
+      if (!t?.tenantColumn) continue;
+      const column = `"${t.tenantColumn.replace(/"/g, '""')}"`;
+      const { rows } = await this.#pool
+        .query<{ t: string }>(`select distinct ${column}::text as t from ${regclassOf(name)} where ${column} is not null order by 1 limit ${TENANTS_PER_TABLE}`)
+        .catch(() => ({ rows: [] as Array<{ t: string }> }));
+      for (const r of rows) found.add(r.t);
+    }
+    return [...found].sort();
+  }
+}
