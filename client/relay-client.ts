@@ -1,12 +1,12 @@
 // The connection to a relay: a state machine that reconnects with backoff, refreshes its token, detects dead sockets, and resubscribes every subscription from its cursor.
 import { backoff } from './backoff.js';
 import { CloseCode, fatalCloseCodes } from './codes.js';
-import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ClientMessage, type ServerMessage } from './protocol.js';
+import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type ServerMessage } from './protocol.js';
 import { refreshDelay, tokenExpiry } from './refresh-delay.js';
 import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
 import { RelayError } from './relay-error.js';
 import { createStateMachine, type StateChange } from './state-machine.js';
-import { createSubscription, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type SubscriptionState } from './subscription.js';
+import { createSubscription, type ChangeEvent, type RelayTransaction, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type SubscriptionState } from './subscription.js';
 import { subscriptionId } from './subscription-id.js';
 import type { TableName, TableRow } from './table-row.js';
 
@@ -23,6 +23,12 @@ export interface RelayClient<DB = unknown> {
   onStatus(listener: (change: StatusChange) => void): () => void;
   /** A bare table name means `public.<name>`. The subscription survives reconnects, resuming from its cursor. */
   subscribe<T extends TableName<DB>>(table: T, options?: SubscribeOptions<TableRow<DB, T>>, handlers?: SubscriptionHandlers<TableRow<DB, T>>): Subscription;
+  /**
+   * Named events for code that listened to Socket.IO: `'<table>:<op>'` with op `insert`, `update`, `delete`, `truncate` or `*`.
+   * The handler gets the row (the old row for a delete, null for a truncate), the change and its transaction. One subscription
+   * per call, resumed from its cursor like any other; returns its own unsubscribe.
+   */
+  on<T extends TableName<DB>>(event: `${T}:${ChangeOp | '*'}`, handler: (row: TableRow<DB, T> | null, change: ChangeEvent<TableRow<DB, T>>, tx: RelayTransaction<TableRow<DB, T>>) => void): () => void;
   /** Closes the socket and stops reconnecting; final. */
   close(): void;
 }
@@ -180,7 +186,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   g.addEventListener?.('online', online);
   void connect();
 
-  return {
+  const api: RelayClient<DB> = {
     get status() {
       return state.get();
     },
@@ -221,6 +227,12 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
         },
       };
     },
+    on(event, handler) {
+      const i = event.lastIndexOf(':');
+      const op = event.slice(i + 1);
+      return api.subscribe(event.slice(0, i) as any, {}, { onChange: (c, tx) => (op == '*' || op == c.op) && handler(c.row, c, tx) }).unsubscribe;
+    },
     close: () => stop(),
   };
+  return api;
 }

@@ -1,4 +1,4 @@
-// The HTTP side: health, readiness, metrics, the inspector page, 404s, and a graceful SIGTERM.
+// The HTTP side: health, readiness, metrics, the console page, 404s, and a graceful SIGTERM.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded-server.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
