@@ -1,5 +1,5 @@
 // Development mode of the console (`npm start` without DATABASE_URL): the tenants found in the watched tables, and dev tokens for them.
-import type pg from 'pg';
+import pg from 'pg';
 import { regclassOf } from '../db/watch.js';
 import { mintToken } from './commands/token.js';
 import type { WatchedTables } from './watched-tables.js';
@@ -17,13 +17,13 @@ const TENANTS_PER_TABLE = 50;
 
 export class DevConsole {
   readonly #mode: DevMode;
-  readonly #pool: pg.Pool;
+  readonly #databaseUrl: string;
   readonly #tables: WatchedTables;
   readonly #env: NodeJS.ProcessEnv;
 
-  constructor(mode: DevMode, pool: pg.Pool, tables: WatchedTables, claims: { tenantClaim: string; audience?: string | undefined; issuer?: string | undefined }) {
+  constructor(mode: DevMode, databaseUrl: string, tables: WatchedTables, claims: { tenantClaim: string; audience?: string | undefined; issuer?: string | undefined }) {
     this.#mode = mode;
-    this.#pool = pool;
+    this.#databaseUrl = databaseUrl;
     this.#tables = tables;
     // mintToken reads its settings as `pgrelay token` does, from variables: give it the relay's own
     this.#env = {
@@ -46,14 +46,21 @@ export class DevConsole {
   /** The distinct tenants of the watched tables (the embedded database's owner may read them all), sorted. */
   async tenants(): Promise<string[]> {
     const found = new Set<string>();
-    for (const name of this.#tables.names()) {
-      const t = this.#tables.get(name);
-      if (!t?.tenantColumn) continue;
-      const column = `"${t.tenantColumn.replace(/"/g, '""')}"`;
-      const { rows } = await this.#pool
-        .query<{ t: string }>(`select distinct ${column}::text as t from ${regclassOf(name)} where ${column} is not null order by 1 limit ${TENANTS_PER_TABLE}`)
-        .catch(() => ({ rows: [] as Array<{ t: string }> }));
-      for (const r of rows) found.add(r.t);
+    // a session of its own, ended afterwards: a console click is rare, and the relay's pool stays as it was
+    const client = new pg.Client({ connectionString: this.#databaseUrl, application_name: 'pgrelay-console' });
+    await client.connect();
+    try {
+      for (const name of this.#tables.names()) {
+        const t = this.#tables.get(name);
+        if (!t?.tenantColumn) continue;
+        const column = `"${t.tenantColumn.replace(/"/g, '""')}"`;
+        const { rows } = await client
+          .query<{ t: string }>(`select distinct ${column}::text as t from ${regclassOf(name)} where ${column} is not null order by 1 limit ${TENANTS_PER_TABLE}`)
+          .catch(() => ({ rows: [] as Array<{ t: string }> }));
+        for (const r of rows) found.add(r.t);
+      }
+    } finally {
+      await client.end();
     }
     return [...found].sort();
   }

@@ -159,7 +159,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     verifier, tables, metrics, refusals, log,
     files: loadConsoleFiles(),
     stats: () => relayStats(sockets, feed.position),
-    dev: options.dev ? new DevConsole(options.dev, pool, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
+    dev: options.dev ? new DevConsole(options.dev, config.databaseUrl, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
   });
   app.ws<SocketData>('/ws', {
     compression: uws.DISABLED,

@@ -54,7 +54,7 @@ export class Subscriptions {
     if (subs.size >= this.#o.maxSubscriptions) return refuse('too_many_subscriptions', `at most ${this.#o.maxSubscriptions} subscriptions per connection`);
     const name = qualifyTable(msg.table);
     const table = this.#o.tables.get(name);
-    if (!table) return refuse('unknown_table', `table ${name} is not watched`);
+    if (!table) return refuse('unknown_table', `table ${name} is not watched: check the name, or have it captured with pgrelay watch ${name} --tenant-column <column>`);
     const p = d.principal;
     if (p.tables && !p.tables.has(name)) return refuse('table_not_allowed', `your token does not allow table ${name}`);
     if (table.tenantColumn === null && !p.allTenants) return refuse('table_not_allowed', `table ${name} has no tenants: only all-tenant tokens may subscribe to it`);

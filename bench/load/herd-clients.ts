@@ -12,6 +12,8 @@ const send = (m: unknown) => process.send!(m);
 let welcomed: number[] = [];
 let subscribed: number[] = [];
 let caughtUp: number[] = [];
+/** When each client's current (last) connection attempt began. */
+let attempted: number[] = [];
 let marker = -1;
 const clients: RelayClient[] = [];
 const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -22,11 +24,13 @@ async function start(m: Start): Promise<void> {
   welcomed = new Array<number>(m.count).fill(0);
   subscribed = new Array<number>(m.count).fill(0);
   caughtUp = new Array<number>(m.count).fill(0);
+  attempted = new Array<number>(m.count).fill(0);
   for (let i = 0; i < m.count; i++) {
     // A `ws` subclass per client that notes the frames the client library consumes, without changing them.
     const Probe = class extends WebSocket {
       constructor(u: string, p: string[]) {
         super(u, p);
+        attempted[i] = now();
         this.on('message', (d) => {
           const s = d.toString();
           if (s.startsWith('{"type":"welcome"')) welcomed[i] = now();
@@ -60,7 +64,7 @@ process.on('message', (m: Command) => {
     since = now();
   } else if (m.type === 'report') {
     const u = process.cpuUsage(usage);
-    send({ type: 'report', welcomed, subscribed, caughtUp, loopP99: loop.percentile(99) / 1e6, cpu: (u.user + u.system) / 1000 / (now() - since) });
+    send({ type: 'report', welcomed, subscribed, caughtUp, attempted, loopP99: loop.percentile(99) / 1e6, cpu: (u.user + u.system) / 1000 / (now() - since) });
   } else {
     for (const c of clients) c.close();
     setTimeout(() => process.exit(0), 200);
