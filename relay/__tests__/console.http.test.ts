@@ -1,6 +1,9 @@
 // The console's HTTP side (issue 13): the page and favicon with cache headers, the tables a token may see, relay load for
 // all-tenant tokens, development tokens only in dev mode and only for localhost, and the start log's next step.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded-server.js';
 import { createTestDatabase } from '../../db/testing/database.js';
@@ -173,4 +176,29 @@ describe('pgrelay start with no watched table', () => {
       await empty.drop();
     }
   });
+});
+
+describe('npm start without DATABASE_URL (embedded development mode)', () => {
+  it('logs the watch command with the embedded URL once, and the console mints dev tokens for this machine', async () => {
+    const stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-console-start-'));
+    const port = await freePort();
+    const p = runCli(['start'], { RELAY_DATA_DIR: stateDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+    try {
+      await p.waitFor(/no table is watched yet/, 90_000); // initdb on a busy 2-core machine
+      expect(p.output().match(/no table is watched yet/g)).toHaveLength(1);
+      expect(p.output()).toContain(`no table is watched yet; watch one with: DATABASE_URL=$(cat ${path.join(stateDir, 'database-url')}) npm run pgrelay -- watch <table> --tenant-column <column>`);
+      const info = JSON.parse((await httpGet(`http://127.0.0.1:${port}/api/dev`)).body);
+      expect(info).toMatchObject({ dev: true, tenants: [] });
+      const res = await request(`http://127.0.0.1:${port}/api/dev-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"tenant":"demo"}' });
+      const c = await connect(`ws://127.0.0.1:${port}/ws`, (JSON.parse(res.body) as { token: string }).token);
+      expect(await c.next((f) => f.type === 'welcome')).toMatchObject({ tenant: 'demo' });
+      await c.close();
+    } finally {
+      p.signal('SIGINT');
+      await p.exited;
+      const state = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8').catch(() => '{}')) as { dataDir?: string };
+      if (state.dataDir && !state.dataDir.startsWith(stateDir)) await rm(path.dirname(state.dataDir), { recursive: true, force: true });
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  }, 150_000);
 });
