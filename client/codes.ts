@@ -15,9 +15,15 @@ export const CloseCode = {
   ProtocolAbuse: 4009,
   /** Too many messages per second (RELAY_RATE_LIMIT): reconnect after a backoff. */
   RateLimited: 4029,
+  /** The token was refused at connect (malformed, bad signature, expired, wrong audience, no tenant…); the close reason says why. Only to clients offering `pgrelay.reasons`. */
+  BadToken: 4401,
+  /** The page's `Origin` is not in RELAY_ALLOWED_ORIGINS. Only to clients offering `pgrelay.reasons`. */
+  OriginNotAllowed: 4403,
+  /** The relay cannot check tokens right now (its JWKS endpoint is unreachable): try again later. */
+  TryAgainLater: 1013,
 } as const;
 
 export type CloseCodeName = keyof typeof CloseCode;
 
 /** Close codes after which retrying cannot help: the client stops and reports why. */
-export const fatalCloseCodes: ReadonlySet<number> = new Set([CloseCode.TenantMismatch, CloseCode.ProtocolAbuse, CloseCode.MessageTooBig]);
+export const fatalCloseCodes: ReadonlySet<number> = new Set([CloseCode.TenantMismatch, CloseCode.ProtocolAbuse, CloseCode.MessageTooBig, CloseCode.OriginNotAllowed]);

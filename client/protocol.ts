@@ -155,6 +155,11 @@ export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | Sna
 /** The WebSocket subprotocol both sides speak; a token travels as a second offered protocol `bearer.<jwt>`. */
 export const PROTOCOL = 'pgrelay.v1';
 export const BEARER_PREFIX = 'bearer.';
+/**
+ * Offered next to `pgrelay.v1`, it asks the relay to explain a refused token in-band: the upgrade is accepted and the
+ * socket closed at once with 4401 (or 4403 for an origin) and the reason, which browsers can read and an HTTP 401 they cannot.
+ */
+export const REASONS_PROTOCOL = 'pgrelay.reasons';
 
 /** `orders` → `public.orders`; `"Sales".orders` style quoting is not needed: pass `Sales.orders`. */
 export function qualifyTable(table: string): string {

@@ -1,12 +1,12 @@
 // The connection to a relay: a state machine that reconnects with backoff, refreshes its token, detects dead sockets, and resubscribes every subscription from its cursor.
 import { backoff } from './backoff.js';
 import { CloseCode, fatalCloseCodes } from './codes.js';
-import { BEARER_PREFIX, PROTOCOL, qualifyTable, type ClientMessage, type ServerMessage } from './protocol.js';
+import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type ServerMessage } from './protocol.js';
 import { refreshDelay, tokenExpiry } from './refresh-delay.js';
 import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
 import { RelayError } from './relay-error.js';
 import { createStateMachine, type StateChange } from './state-machine.js';
-import { createSubscription, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type SubscriptionState } from './subscription.js';
+import { createSubscription, type ChangeEvent, type RelayTransaction, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type SubscriptionState } from './subscription.js';
 import { subscriptionId } from './subscription-id.js';
 import type { TableName, TableRow } from './table-row.js';
 
@@ -23,6 +23,12 @@ export interface RelayClient<DB = unknown> {
   onStatus(listener: (change: StatusChange) => void): () => void;
   /** A bare table name means `public.<name>`. The subscription survives reconnects, resuming from its cursor. */
   subscribe<T extends TableName<DB>>(table: T, options?: SubscribeOptions<TableRow<DB, T>>, handlers?: SubscriptionHandlers<TableRow<DB, T>>): Subscription;
+  /**
+   * Named events for code that listened to Socket.IO: `'<table>:<op>'` with op `insert`, `update`, `delete`, `truncate` or `*`.
+   * The handler gets the row (the old row for a delete, null for a truncate), the change and its transaction. One subscription
+   * per call, resumed from its cursor like any other; returns its own unsubscribe.
+   */
+  on<T extends TableName<DB>>(event: `${T}:${ChangeOp | '*'}`, handler: (row: TableRow<DB, T> | null, change: ChangeEvent<TableRow<DB, T>>, tx: RelayTransaction<TableRow<DB, T>>) => void): () => void;
   /** Closes the socket and stops reconnecting; final. */
   close(): void;
 }
@@ -45,12 +51,14 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   let beat: ReturnType<typeof setTimeout> | undefined;
   let refresh: ReturnType<typeof setTimeout> | undefined;
   let lastError: RelayError | undefined;
+  let fastUntil = 0;
 
   const report = (e: RelayError) => {
     lastError = e;
     o.onError?.(e);
   };
-  const send = (m: ClientMessage) => ws?.readyState == 1 && ws.send(JSON.stringify(m));
+  // Only once welcomed: what is sent earlier would be sent again on welcome.
+  const send = (m: ClientMessage) => state.get() == 'open' && ws?.readyState == 1 && ws.send(JSON.stringify(m));
   const closed = () => state.get() == 'closed';
   // The browser's `online` event: the network is back, so skip whatever is left of the backoff.
   const online = () => {
@@ -71,6 +79,8 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   // The current socket is gone (or must go): forget it and what was half-received on it, then plan the next one.
   const lost = (code?: number, reason?: string) => {
     const s = ws;
+    // An open connection just dropped (e.g. a relay restart): for a minute, retry within 3 × minMs so clients are back soon after the relay is.
+    if (state.get() == 'open') fastUntil = Date.now() + 6e4;
     ws = undefined;
     clearTimeout(beat);
     clearTimeout(refresh);
@@ -78,12 +88,19 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     // After a heartbeat timeout (code 0) no closing handshake can complete: drop the connection outright where we can.
     if (s) code === 0 && s.terminate ? s.terminate() : s.close(1000);
     if (closed() || code == null) return;
+    if (code == CloseCode.BadToken) {
+      const e = new RelayError('bad_token', `The relay refused the token: ${reason || 'no reason given'}.`, code);
+      // A string cannot change, so retrying cannot help; a token function may return a good token next time, after a backoff.
+      if (typeof o.token == 'string') return stop(e);
+      report(e);
+      fastUntil = 0;
+    }
     if (fatalCloseCodes.has(code) || (code == CloseCode.TokenExpired && typeof o.token == 'string'))
       return stop(new RelayError(code == CloseCode.TokenExpired ? 'token_expired' : 'closed', `The relay closed the connection with code ${code}${reason ? ` (${reason})` : ''}.`, code));
     // Rate limited: a reconnect right away would only be limited again.
     if (code == CloseCode.RateLimited) attempt = Math.max(attempt, 4);
     state.set('reconnecting');
-    retry = setTimeout(connect, backoff(prompt.has(code) ? 0 : attempt++, min, max));
+    retry = setTimeout(connect, backoff(prompt.has(code) ? 0 : attempt++, min, Date.now() < fastUntil ? Math.min(max, 3 * min) : max));
   };
 
   // No frame for `idleMs`: ping; still nothing `timeoutMs` later: the connection is half-open, replace it.
@@ -109,14 +126,20 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       }, d);
   };
 
-  const receive = (data: unknown) => {
+  const receive = (data: unknown, s: WebSocketLike, token: string) => {
     let m: ServerMessage;
     try {
       m = JSON.parse(String(data));
     } catch (e) {
       return report(new RelayError('bad_frame', 'The relay sent a frame that is not JSON.', undefined, { cause: e }));
     }
-    if (m.type == 'welcome') attempt = 0;
+    // Open once the relay has accepted the token: a socket it opened only to explain a refusal never counts as open.
+    if (m.type == 'welcome') {
+      attempt = 0;
+      state.set('open');
+      renew(s, token);
+      for (const x of subs.values()) if (x.ready) send(x.message());
+    }
     else if (m.type == 'error' && m.id == null) report(new RelayError(m.code, m.message));
     else {
       const x = subs.get((m as any).sub ?? (m as any).id);
@@ -146,22 +169,16 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     if (typeof src == 'string' && (tokenExpiry(src) ?? Infinity) <= Date.now()) return stop(new RelayError('token_expired', 'The token has expired.'));
     let s: WebSocketLike;
     try {
-      s = ws = new WS(o.url, [PROTOCOL, BEARER_PREFIX + token]);
+      s = ws = new WS(o.url, [PROTOCOL, REASONS_PROTOCOL, BEARER_PREFIX + token]);
     } catch (e) {
       report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
       return lost(1006);
     }
-    s.onopen = () => {
-      if (s != ws) return;
-      state.set('open');
-      arm();
-      renew(s, token);
-      for (const x of subs.values()) if (x.ready) send(x.message());
-    };
+    s.onopen = () => s == ws && arm();
     s.onmessage = (e) => {
       if (s != ws) return;
       arm();
-      receive(e.data);
+      receive(e.data, s, token);
     };
     s.onclose = (e) => s == ws && lost(e.code || 1006, e.reason);
     // `ws` throws an unhandled 'error' without a listener; the close event that follows is what we act on.
@@ -171,7 +188,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   g.addEventListener?.('online', online);
   void connect();
 
-  return {
+  const api: RelayClient<DB> = {
     get status() {
       return state.get();
     },
@@ -213,6 +230,12 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
         },
       };
     },
+    on(event, handler) {
+      const i = event.lastIndexOf(':');
+      const op = event.slice(i + 1);
+      return api.subscribe(event.slice(0, i) as any, {}, { onChange: (c, tx) => (op == '*' || op == c.op) && handler(c.row, c, tx) }).unsubscribe;
+    },
     close: () => stop(),
   };
+  return api;
 }

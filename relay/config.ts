@@ -46,6 +46,8 @@ export interface RelayConfig {
   readonly dataDir: string;
   /** `LOG_LEVEL`: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Default `info`. */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `LOG_FORMAT`: `pretty` (readable lines), `json` (JSON lines) or `auto` (pretty when stdout is a terminal). Default `auto`. */
+  readonly logFormat: 'auto' | 'pretty' | 'json';
 }
 
 const KiB = 1024;
@@ -159,6 +161,7 @@ const fields: Field[] = [
   { env: 'RELAY_IDLE_TIMEOUT', key: 'idleTimeout', accepts: 'must be seconds from 8 to 960 (a multiple of 4)', schema: intIn(8, 960).refine((n) => n % 4 === 0), default: '60' },
   { env: 'RELAY_DATA_DIR', key: 'dataDir', accepts: 'must be a folder path', schema: z.string().min(1), default: './.pgrelay' },
   { env: 'LOG_LEVEL', key: 'logLevel', accepts: 'must be one of fatal, error, warn, info, debug, trace, silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' },
+  { env: 'LOG_FORMAT', key: 'logFormat', accepts: 'must be one of auto, pretty, json', schema: z.enum(['auto', 'pretty', 'json']), default: 'auto' },
 ];
 
 /** The `pgrelay start` flag for a variable: `RELAY_HISTORY_TX` → `--history-tx`, `DATABASE_URL` → `--database-url`. */

@@ -58,7 +58,12 @@ export function compileFilter(table: WatchedTable, filter: Filter | undefined | 
   const canonical: Record<string, Record<string, Json>> = {};
   for (const column of columns) {
     const base = table.columns.get(column);
-    if (base === undefined) throw new FilterError(`filter column "${column}" does not exist in ${table.name}`);
+    if (base === undefined) {
+      if (table.excluded.includes(column)) {
+        throw new FilterError(`cannot filter on column "${column}" of ${table.name}: it is excluded from capture, so its values never leave the database`);
+      }
+      throw new FilterError(`${table.name} has no column "${column}" to filter on; its streamed columns are ${[...table.columns.keys()].join(', ')}`);
+    }
     const spec = filter[column];
     if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
       throw new FilterError(`the filter of column "${column}" must be an object such as {"eq": value}`);

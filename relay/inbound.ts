@@ -38,10 +38,13 @@ export function parseClientMessage(text: string): Parsed {
     const id = typeof (raw as { id?: unknown }).id === 'string' ? ((raw as { id: string }).id).slice(0, 128) : undefined;
     const code = type === 'subscribe' ? 'bad_subscription' : 'bad_message';
     if (issue.code === 'unrecognized_keys') {
-      return { ok: false, code, message: `${type}: unknown field ${issue.keys.join(', ')}`, ...(id ? { id } : {}) };
+      return { ok: false, code, message: `${type}: unknown field ${issue.keys.map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}; a ${type} message takes ${fieldsOf[type]}.`, ...(id ? { id } : {}) };
     }
-    const field = issue.path.join('.') || 'message';
-    return { ok: false, code, message: `${type}: field ${field} ${describeIssue(issue)}`, ...(id ? { id } : {}) };
+    const field = String(issue.path[0] ?? 'message');
+    const given = (raw as Record<string, unknown>)[field];
+    const what = fieldRules[`${type}.${field}`] ?? `${field} is not valid`;
+    const message = given === undefined ? `${type}: ${field} is missing; ${what}.` : `${type}: ${what}; got ${shown(given)}.`;
+    return { ok: false, code, message, ...(id ? { id } : {}) };
   }
   const message = parsed.data as ClientMessage;
   if (message.type === 'subscribe' && message.since !== undefined && message.snapshot) {
@@ -50,12 +53,27 @@ export function parseClientMessage(text: string): Parsed {
   return { ok: true, message };
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_type': return `must be ${issue.expected}`;
-    case 'too_small': return 'is too small or empty';
-    case 'too_big': return 'is too large';
-    case 'invalid_value': return 'has an unexpected value';
-    default: return 'is invalid';
-  }
+/** The fields each message takes, for a message naming an unknown one. */
+const fieldsOf: Record<string, string> = {
+  subscribe: 'type, id, table and optionally since, filter or snapshot',
+  unsubscribe: 'type and id',
+  auth: 'type and token',
+  ping: 'only type',
+};
+
+/** What each field must be, said the way a developer fixing the call needs it. */
+const fieldRules: Record<string, string> = {
+  'subscribe.id': 'id must be a string of 1 to 128 characters that names the subscription (its frames carry it)',
+  'subscribe.table': 'table must be a table name such as "public.orders" (or "orders", meaning public.orders)',
+  'subscribe.since': 'since must be a whole number of 0 or more: the seq of the last transaction you applied (leave it out to start from now)',
+  'subscribe.filter': 'filter must be an object of columns such as {"status": {"eq": "open"}}',
+  'subscribe.snapshot': 'snapshot must be true or false',
+  'unsubscribe.id': 'id must be the id (a string) of one of your subscriptions',
+  'auth.token': 'token must be a JWT, a string of at most 8192 characters',
+};
+
+/** A short rendering of the value the client sent. */
+function shown(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'object' ? 'an object' : String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

@@ -5,14 +5,18 @@ import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
 import { Ticker, type TickerPacing } from '../db/ticker.js';
 import { createTokenVerifier, samePrincipalScope, AuthError } from './auth.js';
 import { ChangeFeed } from './change-feed.js';
+import { orderTx } from './column-order.js';
 import type { RelayConfig } from './config.js';
 import { parseClientMessage } from './inbound.js';
-import { inspectorPage } from './inspector-page.js';
+import { loadConsoleFiles } from './console-page.js';
+import { DevConsole, type DevMode } from './dev-console.js';
+import { registerHttpRoutes, type RelayStats, type TenantLoad } from './http-routes.js';
 import { listenPort } from './listen-port.js';
 import { pgListenSession, type ListenSession } from './listen-session.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Pruner } from './pruner.js';
+import { Refusals } from './refusals.js';
 import { RingBuffer } from './ring-buffer.js';
 import { Router } from './router.js';
 import type { SocketData } from './socket-data.js';
@@ -30,6 +34,8 @@ export interface RelayOptions {
   session?: ListenSession;
   /** How the ticker paces itself, when this relay is the ticker (benchmarks compare settings). */
   tickerPacing?: Partial<TickerPacing>;
+  /** Embedded development mode (`npm start` without DATABASE_URL): the console may mint dev tokens for localhost. */
+  dev?: DevMode;
 }
 
 /** A running relay. */
@@ -45,6 +51,8 @@ export interface Relay {
   readonly ticker: boolean;
   /** Open WebSocket connections. */
   readonly connections: number;
+  /** Names of the watched tables (`schema.table`). */
+  readonly watched: readonly string[];
   /** Stops accepting, closes every socket with 1001, closes the LISTEN session and the pool. */
   close(): Promise<void>;
 }
@@ -84,7 +92,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     metrics,
     historyTx: config.historyTx,
     onStart: (from) => ring.reset(from),
-    onTransaction: (tx) => {
+    onTransaction: (logged) => {
+      const tx = orderTx(logged, tables);
       ring.push(tx);
       metrics.ringTransactions.set(ring.size);
       metrics.ringBytes.set(ring.bytes);
@@ -108,6 +117,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     log.info({ table }, 'table unwatched; its subscribers were reset');
   });
   const verifier = createTokenVerifier(config);
+  const refusals = new Refusals(log);
   const json = (res: UWS.HttpResponse, status: string, body: unknown) => {
     res.cork(() => {
       res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
@@ -170,10 +180,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (!aborted) json(res, '500 Internal Server Error', { error: 'metrics' });
     });
   });
-  app.get('/', (res) => {
-    res.cork(() => {
-      res.writeHeader('content-type', 'text/html; charset=utf-8').end(inspectorPage);
-    });
+  registerHttpRoutes(app, {
+    verifier, tables, metrics, refusals, log,
+    files: loadConsoleFiles(),
+    stats: () => relayStats(sockets, feed.position),
+    dev: options.dev ? new DevConsole(options.dev, config.databaseUrl, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
   });
   app.ws<SocketData>('/ws', {
     compression: uws.DISABLED,
@@ -185,8 +196,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     // closes a slow socket with 4008 first, and no frame is ever dropped from a socket that stays open.
     maxBackpressure: config.maxBackpressure * 4,
     closeOnBackpressureLimit: 1, // a boolean in uWS, typed as a number in its declarations
-    upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log }),
+    upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
     open: (ws) => {
+      const refused = ws.getUserData().refused;
+      if (refused) {
+        // opened only to say why the token was refused (a close reason holds at most 123 bytes)
+        ws.getUserData().closed = true;
+        metrics.closes.inc({ code: String(refused.code) });
+        ws.end(refused.code, Buffer.from(refused.reason).subarray(0, 123).toString());
+        return;
+      }
       sockets.add(ws);
       metrics.connections.inc();
       const p = ws.getUserData().principal;
@@ -209,6 +228,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
     close: (ws) => {
       const d = ws.getUserData();
+      if (d.refused) return;
       d.closed = true;
       sockets.delete(ws);
       metrics.connections.dec();
@@ -286,6 +306,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     get ticker() {
       return ticker.leader;
     },
+    get watched() {
+      return tables.names();
+    },
     close() {
       closing ??= (async () => {
         clearInterval(housekeeping);
@@ -299,4 +322,27 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return closing;
     },
   };
+}
+
+/** Connections and subscriptions per tenant and table, for the console (one pass over the sockets). */
+function relayStats(sockets: ReadonlySet<WS>, position: number): RelayStats {
+  const byTenant = new Map<string, TenantLoad & { perTable: Map<string, number> }>();
+  let subscriptions = 0;
+  for (const ws of sockets) {
+    const d = ws.getUserData();
+    const key = d.principal.allTenants ? '*' : d.principal.tenant!;
+    let t = byTenant.get(key);
+    if (!t) byTenant.set(key, (t = { tenant: key, connections: 0, subscriptions: 0, tables: [], perTable: new Map() }));
+    t.connections++;
+    for (const sub of d.subs?.values() ?? []) {
+      t.subscriptions++;
+      subscriptions++;
+      t.perTable.set(sub.route.table, (t.perTable.get(sub.route.table) ?? 0) + 1);
+    }
+  }
+  const tenants = [...byTenant.values()]
+    .sort((a, b) => b.connections - a.connections || b.subscriptions - a.subscriptions)
+    .slice(0, 200)
+    .map(({ perTable, ...t }) => ({ ...t, tables: [...perTable].map(([table, n]) => ({ table, subscriptions: n })).sort((a, b) => b.subscriptions - a.subscriptions) }));
+  return { position, connections: sockets.size, subscriptions, tenants };
 }

@@ -25,4 +25,6 @@ export interface SocketData {
   closed: boolean;
   /** Resolves waiters when uWS reports the send buffer drained. */
   drained: (() => void) | undefined;
+  /** Set on a socket opened only to be closed at once with this code and reason (a refused token, explained in-band). */
+  refused: { code: number; reason: string } | undefined;
 }

@@ -7,6 +7,7 @@ import { currentPosition, prunedThrough, streamChanges } from '../db/log-reader.
 import { SqlState } from '../db/sqlstate.js';
 import { regclassOf } from '../db/watch.js';
 import type { ChangeFeed } from './change-feed.js';
+import { orderTx, snapshotRowJson } from './column-order.js';
 import { compileFilter, FilterError } from './filter.js';
 import { snapshotFrame } from './frames.js';
 import type { Logger } from './log.js';
@@ -54,7 +55,7 @@ export class Subscriptions {
     if (subs.size >= this.#o.maxSubscriptions) return refuse('too_many_subscriptions', `at most ${this.#o.maxSubscriptions} subscriptions per connection`);
     const name = qualifyTable(msg.table);
     const table = this.#o.tables.get(name);
-    if (!table) return refuse('unknown_table', `table ${name} is not watched`);
+    if (!table) return refuse('unknown_table', `table ${name} is not watched: check the name, or have it captured with pgrelay watch ${name} --tenant-column <column>`);
     const p = d.principal;
     if (p.tables && !p.tables.has(name)) return refuse('table_not_allowed', `your token does not allow table ${name}`);
     if (table.tenantColumn === null && !p.allTenants) return refuse('table_not_allowed', `table ${name} has no tenants: only all-tenant tokens may subscribe to it`);
@@ -193,7 +194,7 @@ export class Subscriptions {
       const scope = { tenant: route.tenantKey, tables: [route.table] };
       for await (const logged of streamChanges(db, scope, from, upTo)) {
         if (sub.cancelled || d.closed) return;
-        for (const frame of router.framesFor(toRelayTx(logged), route)) io.send(ws, frame);
+        for (const frame of router.framesFor(orderTx(toRelayTx(logged), this.#o.tables), route)) io.send(ws, frame);
         if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await io.drain(ws, this.#o.maxBackpressure / 4);
       }
       from = upTo;
@@ -222,6 +223,7 @@ export class Subscriptions {
     try {
       await client.query('begin isolation level repeatable read read only');
       const tenant = route.tenantKey;
+      const table = this.#o.tables.get(route.table);
       // the canonical filter is the same JSON object relay.snapshot takes
       const filter = route.filter?.key ?? null;
       const cursor = client.query(new Cursor<{ seq: string; row: string }>(
@@ -244,13 +246,14 @@ export class Subscriptions {
       for (;;) {
         if (sub.cancelled || d.closed) break;
         for (const r of rows) {
-          if (page.length > 0 && size + r.row.length > this.#o.maxFrame) {
+          const row = snapshotRowJson(r.row, table);
+          if (page.length > 0 && size + row.length > this.#o.maxFrame) {
             this.#o.io.send(ws, snapshotFrame(route.id, position, page, true));
             page = [];
             size = 0;
           }
-          page.push(r.row);
-          size += r.row.length + 1;
+          page.push(row);
+          size += row.length + 1;
         }
         if (rows.length < SNAPSHOT_BATCH) break;
         if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await this.#o.io.drain(ws, this.#o.maxBackpressure / 4);

@@ -9,8 +9,12 @@ export interface WatchedTable {
   /** Null when the table has no tenants (only all-tenant tokens see it). */
   readonly tenantColumn: string | null;
   readonly primaryKey: readonly string[];
-  /** Streamed column → base type name (`integer`, `numeric`, `text`, `timestamp with time zone`…). */
+  /** Streamed column → base type name (`integer`, `numeric`, `text`, `timestamp with time zone`…), in table column order. */
   readonly columns: ReadonlyMap<string, string>;
+  /** Streamed column → its declared type (`numeric(10,2)`, a domain's name…), for people reading the console. */
+  readonly declaredTypes: ReadonlyMap<string, string>;
+  /** Columns excluded from capture: they never leave the database. */
+  readonly excluded: readonly string[];
 }
 
 export class WatchedTables {
@@ -44,6 +48,8 @@ export class WatchedTables {
           tenantColumn: r.tenant_column,
           primaryKey: r.primary_key,
           columns: new Map(r.columns.map((c) => [c.name, c.base])),
+          declaredTypes: new Map(r.columns.map((c) => [c.name, c.type])),
+          excluded: r.exclude_columns,
         }]));
       })
       .finally(() => {

@@ -45,7 +45,8 @@ export async function writeSection(id: string, markdown: string): Promise<void> 
     lines.splice(at, nextHeading(at) - at, ...body, '');
   } else {
     // Before the first later section of this suite that is already there, else at the end.
-    const later = order.slice(order.indexOf(id) + 1).map((l) => lines.indexOf(titles[l]!)).filter((i) => i >= 0);
+    // (a section outside the suite's order goes at the end)
+    const later = order.includes(id) ? order.slice(order.indexOf(id) + 1).map((l) => lines.indexOf(titles[l]!)).filter((i) => i >= 0) : [];
     const where = later.length ? Math.min(...later) : lines.length;
     lines.splice(where, 0, ...(where === lines.length ? [''] : []), ...body, '');
   }

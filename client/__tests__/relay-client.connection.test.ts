@@ -29,14 +29,14 @@ async function setup(relayOptions: TestRelayOptions = {}, clientOptions: Partial
 const gaps = (r: TestRelay) => r.connections.slice(1).map((c, i) => c.at - r.connections[i]!.at);
 
 describe('relay client connection', () => {
-  it('offers pgrelay.v1 and bearer.<jwt>, and reports connecting → open → closed once each', async () => {
+  it('offers pgrelay.v1, pgrelay.reasons and bearer.<jwt>, and reports connecting → open → closed once each', async () => {
     relay = await startTestRelay();
     client = createRelayClient({ url: relay.url, token, WebSocket });
     const changes: StatusChange[] = [];
     client.onStatus((c) => changes.push(c));
     expect(client.status).toBe('connecting');
     const conn = await relay.nextConnection();
-    expect(conn.offered).toEqual(['pgrelay.v1', `bearer.${token}`]);
+    expect(conn.offered).toEqual(['pgrelay.v1', 'pgrelay.reasons', `bearer.${token}`]);
     expect(conn.protocol).toBe('pgrelay.v1');
     await eventually(() => expect(client!.status).toBe('open'));
     client.close();
@@ -142,7 +142,7 @@ describe('relay client connection', () => {
     };
     const { relay } = await setup({}, { token: tokenFn });
     const first = await relay.nextConnection();
-    expect(first.offered[1]).toBe(`bearer.${issued[0]}`);
+    expect(first.offered[2]).toBe(`bearer.${issued[0]}`);
     const auth = await first.next('auth', 3000);
     const elapsed = Date.now() - first.at;
     expect(auth.token).toBe(issued[1]);
@@ -150,7 +150,7 @@ describe('relay client connection', () => {
     expect(elapsed).toBeLessThan(2000);
     first.close(4001, 'token expired');
     const second = await relay.nextConnection();
-    expect(second.offered[1]).toBe(`bearer.${issued[2]}`);
+    expect(second.offered[2]).toBe(`bearer.${issued[2]}`);
   });
 
   it('goes closed with token_expired when a static token is expired, instead of looping', async () => {

@@ -97,6 +97,20 @@ describe('client types', () => {
     expectTypeOf(untyped.status).toEqualTypeOf<'connecting' | 'open' | 'reconnecting' | 'closed'>();
   });
 
+  it('types named events by table and operation', () => {
+    client.on('orders:insert', (row, change) => {
+      expectTypeOf(row).toEqualTypeOf<OrderRow | null>();
+      expectTypeOf(change.op).toEqualTypeOf<'insert' | 'update' | 'delete' | 'truncate'>();
+    });
+    client.on('public.orders:*', (row) => expectTypeOf(row).toEqualTypeOf<OrderRow | null>());
+    expectTypeOf(client.on('orders:delete', () => {})).toEqualTypeOf<() => void>();
+    // @ts-expect-error: not a table of DB
+    client.on('nope:insert', () => {});
+    // @ts-expect-error: not an operation
+    client.on('orders:upsert', () => {});
+    untyped.on('anything:update', (row) => expectTypeOf(row).toEqualTypeOf<Row | null>());
+  });
+
   it('accepts the browser WebSocket and the ws package', () => {
     createRelayClient({ url: '', token: '', WebSocket: globalThis.WebSocket });
     createRelayClient({ url: '', token: '', WebSocket: NodeWebSocket });

@@ -24,7 +24,8 @@ export function OrdersDashboard({ client }: { client: RelayClient<DB> }) {
           {status}
         </span>
       </header>
-      {status === 'closed' && client.lastError && <p className="error">{client.lastError.message}</p>}
+      {/* A refused token closes the client (a static one) or keeps it retrying (a token function): either way, say why instead of "Loading…". */}
+      {status !== 'open' && client.lastError && <p className="error" role="alert">{client.lastError.message}</p>}
       <section className="revenue">
         <span>Revenue</span>
         <strong id="revenue">{money.format(revenueCents / 100)}</strong>
@@ -35,7 +36,7 @@ export function OrdersDashboard({ client }: { client: RelayClient<DB> }) {
       {orders.error ? (
         <p className="error">{orders.error.message}</p>
       ) : orders.isPending ? (
-        <p>Loading…</p>
+        status === 'closed' ? null : <p>Loading…</p>
       ) : (
         <table>
           <thead>

@@ -6,6 +6,8 @@ import type { WatchedTable } from '../watched-tables.js';
 const table: WatchedTable = {
   name: 'public.t', tenantColumn: 'tenant', primaryKey: ['id'],
   columns: new Map([['id', 'bigint'], ['amount', 'numeric'], ['f', 'double precision'], ['name', 'text'], ['at', 'timestamp with time zone'], ['ok', 'boolean'], ['doc', 'jsonb'], ['u', 'uuid']]),
+  declaredTypes: new Map(),
+  excluded: ['card_token'],
 };
 
 describe('compareDecimal', () => {
@@ -46,7 +48,8 @@ describe('compileFilter', () => {
     expect(compileFilter(table, { f: { lt: 0.5 } })!.test({ f: 0.25 })).toBe(true);
   });
   it.each([
-    [{ nope: { eq: 1 } }, 'filter column "nope" does not exist in public.t'],
+    [{ nope: { eq: 1 } }, 'public.t has no column "nope" to filter on; its streamed columns are id, amount, f, name, at, ok, doc, u'],
+    [{ card_token: { eq: 'x' } }, 'cannot filter on column "card_token" of public.t: it is excluded from capture, so its values never leave the database'],
     [{ id: { eq: 1.5 } }, 'filter value for column "id" (bigint) must be an integer from -9223372036854775808 to 9223372036854775807'],
     [{ ok: { eq: 'yes' } }, 'filter value for column "ok" (boolean) must be true or false'],
     [{ doc: { lt: 1 } }, 'column "doc" of type jsonb supports only eq, neq and in'],

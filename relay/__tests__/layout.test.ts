@@ -10,7 +10,7 @@ describe('repository layout', () => {
   it('holds only the agreed top-level entries', () => {
     const tracked = execFileSync('git', ['ls-files'], { cwd: repoRoot }).toString().split('\n').filter(Boolean);
     const top = new Set(tracked.map((f) => f.split('/')[0]!));
-    const allowed = new Set(['db', 'relay', 'client', 'migrations', 'bench', 'examples', 'package.json', 'package-lock.json', 'tsconfig.json', 'docker-compose.yml', 'README.md', '.ci']);
+    const allowed = new Set(['db', 'relay', 'client', 'migrations', 'bench', 'examples', 'package.json', 'package-lock.json', 'tsconfig.json', 'docker-compose.yml', 'README.md', 'docs', '.ci']);
     const extra = [...top].filter((t) => !allowed.has(t) && !t.startsWith('.'));
     expect(extra).toEqual([]);
   });

@@ -1,4 +1,4 @@
-// The HTTP side: health, readiness, metrics, the inspector page, 404s, and a graceful SIGTERM.
+// The HTTP side: health, readiness, metrics, the console page, 404s, and a graceful SIGTERM.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded-server.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
@@ -29,7 +29,7 @@ describe('HTTP endpoints', () => {
     }
     const page = await httpGet(`${relay.http}/`);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
-    expect(page.body).toContain('pgrelay inspector');
+    expect(page.body).toContain('<title>pgrelay console</title>');
     expect(await httpGet(`${relay.http}/nope`)).toMatchObject({ status: 404, body: '{"error":"not_found"}' });
   });
 });

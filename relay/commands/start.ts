@@ -7,10 +7,11 @@ import { loadConfig } from '../config.js';
 import { ConfigError, describeError, type PgRelayError } from '../../db/errors.js';
 import { createLogger, safeUrl } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
+import { watchCommand } from '../watch-hint.js';
 
 export async function start(argv: readonly string[]): Promise<void> {
   const config = loadConfig(process.env, argv);
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, config.logFormat);
   let dev: DevDatabase | undefined;
   let supervisor: ClusterSupervisor | undefined;
   let relay: Relay | undefined;
@@ -60,17 +61,23 @@ export async function start(argv: readonly string[]): Promise<void> {
   const applied = await migrate(databaseUrl);
   log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'migrations up to date');
 
-  relay = await startRelay({ config: { ...config, databaseUrl, jwtSecret }, log });
+  // the console mints dev tokens only with the dev secret of the embedded database, never with a secret of yours
+  const devMode = dev && !config.jwtSecret && !config.jwksUrl ? { secret: dev.devSecret, stateDir: dev.stateDir } : undefined;
+  relay = await startRelay({ config: { ...config, databaseUrl, jwtSecret }, log, ...(devMode ? { dev: devMode } : {}) });
   if (dev) {
     supervisor = new ClusterSupervisor({ dev, log, onGiveUp: (err) => void stop('embedded Postgres down', 1, err) });
     supervisor.start();
   }
-  for (const skipped of relay.uws.skipped) log.info(`uWebSockets.js build skipped: ${skipped}`);
+  // a skipped newer build (older glibc) is normal: the older build runs, so this is a detail, not a warning
+  for (const skipped of relay.uws.skipped) log.debug(`uWebSockets.js build skipped: ${skipped}`);
   log.info({ uws: relay.uws }, `native uWebSockets.js build in use: ${relay.uws.package}@${relay.uws.version} (${relay.uws.binary})`);
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  log.info({ port: relay.port, position: relay.position }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz, inspector /)`);
+  log.info({ port: relay.port, position: relay.position }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz, console /)`);
   if (dev && !config.jwtSecret) {
     log.info(`development tokens: npm run pgrelay -- token --tenant <id> (signed with the dev secret in ${dev.stateDir}/dev-jwt-secret)`);
+  }
+  if (relay.watched.length === 0) {
+    log.info({ next: watchCommand(dev?.stateDir) }, `no table is watched yet; watch one with: ${watchCommand(dev?.stateDir)}`);
   }
   if (stopping) await relay.close();
 }

@@ -174,4 +174,24 @@ describe('dashboard example in Chromium', () => {
       }
     }
   }, 240_000);
+
+  it('shows why a token was refused instead of "Loading…"', async () => {
+    const port = await freePort();
+    const relay = await startRelay(port);
+    const context = await browser!.newContext({ viewport: { width: 1100, height: 420 } });
+    try {
+      const page = await context.newPage();
+      const wrong = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
+      await page.goto(`${viteUrl}/?relay=${encodeURIComponent(`ws://127.0.0.1:${port}/ws`)}&token=${wrong}`);
+      await page.getByRole('alert').filter({ hasText: 'The relay refused the token: token signature invalid.' }).waitFor({ timeout: 30_000 });
+      expect(await page.locator('.badge').textContent()).toBe('closed');
+      expect(await page.getByText('Loading…').count()).toBe(0);
+      mkdirSync(path.dirname(screenshot), { recursive: true });
+      await page.screenshot({ path: here('./artifacts/dashboard-bad-token.png'), fullPage: true });
+    } finally {
+      await context.close();
+      relay.signal('SIGTERM');
+      await relay.exited;
+    }
+  }, 120_000);
 });

@@ -1,0 +1,153 @@
+// Reconnect after a relay restart: N clients (the real client library over `ws`) follow a table; the relay is killed with SIGKILL,
+// a transaction commits during the outage, a new relay starts on the same port. Measures, from the moment the new relay is ready
+// (its "listening" line: it listens only once caught up), when each client is welcomed, resubscribed and has the outage's
+// transaction, and how many upgrades per 100 ms the relay took (the herd).
+//
+//   node --import tsx bench/reconnect-herd.ts [--clients 5000] [--tenants 100] [--outage-ms 7000] [--workers 4] [--spread-load] [--database-url URL] [--no-write]
+import { SignJWT } from 'jose';
+import os from 'node:os';
+import pg from 'pg';
+import { migrate } from '../db/migrate.js';
+import { freePort } from '../db/embedded-server.js';
+import { Flags } from './lib/args.js';
+import { int, ms, table } from './lib/format.js';
+import { describeMachine, machine } from './lib/machine.js';
+import { startPostgres } from './lib/postgres.js';
+import { cleanup, cpuSeconds, installExitHandlers, loadCpu, serverCpu, spawnNode, type Spawned } from './lib/processes.js';
+import { writeSection } from './lib/results.js';
+
+const flags = new Flags(process.argv.slice(2));
+const clients = flags.num('clients', 5000);
+const tenants = flags.num('tenants', 100);
+const outageMs = flags.num('outage-ms', 7000);
+const write = !flags.bool('no-write');
+const workers = flags.num('workers', 4);
+/** Let the load workers use every CPU (the relay's too) instead of the load CPU alone. */
+const spread = flags.bool('spread-load');
+const SECRET = 'reconnect-herd-secret-reconnect-herd-secret';
+const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
+
+installExitHandlers();
+const box = machine();
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function main(): Promise<void> {
+  const postgres = await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL);
+  const url = await postgres.createDatabase('reconnect_herd');
+  await migrate(url);
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  await db.query(`create table orders (id bigserial primary key, tenant_id text not null, total numeric not null); select relay.watch('orders', 'tenant_id')`);
+  const port = await freePort();
+  const startRelay = (name: string): Spawned =>
+    spawnNode('relay/cli.ts', {
+      name, args: ['start'], cpu: serverCpu, nofile: clients * 2 + 1000,
+      env: { DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
+    });
+
+  let relay = startRelay('relay-1');
+  await relay.waitFor(/pgrelay listening on/, 60_000);
+  const tokens = await Promise.all(Array.from({ length: tenants }, (_, t) => new SignJWT({ tenant_id: `t${t}` }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(new TextEncoder().encode(SECRET))));
+
+  // The clients live in worker processes (the real client library over `ws`), pinned to the load CPU.
+  const workerCount = Math.max(1, Math.min(workers, clients));
+  const pool = Array.from({ length: workerCount }, (_, k) => {
+    const w = spawnNode('bench/load/herd-clients.ts', { name: `clients-${k}`, ipc: true, ...(spread ? {} : { cpu: loadCpu }), nofile: Math.ceil(clients / workerCount) * 2 + 1000 });
+    const inbox: Array<Record<string, unknown>> = [];
+    w.child.on('message', (m: Record<string, unknown>) => inbox.push(m));
+    const next = async (type: string, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const i = inbox.findIndex((m) => m.type === type);
+        if (i >= 0) return inbox.splice(i, 1)[0]!;
+        if (Date.now() > deadline) throw new Error(`clients-${k} sent no ${type} within ${timeoutMs} ms`);
+        await sleep(20);
+      }
+    };
+    return { w, next, send: (m: unknown) => w.child.send(m as never) };
+  });
+  await Promise.all(pool.map((p) => p.next('ready', 60_000)));
+  const share = Math.ceil(clients / workerCount);
+  pool.forEach((p, k) => p.send({ type: 'start', url: `ws://127.0.0.1:${port}/ws`, tokens, first: k * share, count: Math.max(0, Math.min(share, clients - k * share)) }));
+  await Promise.all(pool.map((p) => p.next('subscribed', 180_000)));
+  console.error(`${clients} clients subscribed in ${workerCount} workers; killing the relay`);
+
+  relay.child.kill('SIGKILL');
+  await relay.exited;
+  const killedAt = Date.now();
+  const marker = write ? 424242 : -1;
+  for (const p of pool) p.send({ type: 'reset', marker });
+  if (write) {
+    // one row per tenant, committed while no relay runs: each client must receive its tenant's row after it resumes
+    await db.query(`insert into orders (tenant_id, total) select 't' || g, ${marker} from generate_series(0, ${tenants - 1}) g`);
+  }
+  await sleep(Math.max(0, outageMs - (Date.now() - killedAt)));
+  relay = startRelay('relay-2');
+  const cpuBefore = cpuSeconds(relay.pid);
+  await relay.waitFor(/pgrelay listening on/, 60_000);
+  const readyAt = performance.timeOrigin + performance.now();
+  const cpuAtReady = cpuSeconds(relay.pid);
+  // wait until every client is back (or a minute), asking the workers every half second
+  let reports: Array<{ welcomed: number[]; subscribed: number[]; caughtUp: number[]; attempted: number[]; loopP99: number; cpu: number }> = [];
+  const until = Date.now() + 60_000;
+  for (;;) {
+    await sleep(500);
+    for (const p of pool) p.send({ type: 'report' });
+    reports = (await Promise.all(pool.map((p) => p.next('report', 30_000)))) as unknown as typeof reports;
+    const done = reports.every((r) => r.subscribed.every((t) => t > 0) && (!write || r.caughtUp.every((t) => t > 0)));
+    if (done || Date.now() > until) break;
+  }
+  const cpuAfter = cpuSeconds(relay.pid);
+  const load = os.loadavg()[0]!;
+  for (const p of pool) p.send({ type: 'stop' });
+  const back = (key: 'welcomed' | 'subscribed' | 'caughtUp') => reports.flatMap((r) => r[key]).filter((t) => t > 0).map((t) => t - readyAt).sort((x, y) => x - y);
+  const w = back('welcomed');
+  const s = back('subscribed');
+  const c = back('caughtUp');
+  const early = s.filter((t) => t < 0).length;
+  // the relay's side alone: from the start of the attempt that succeeded to the subscribed frame
+  const served = reports.flatMap((r) => r.subscribed.map((t, i) => t - r.attempted[i]!)).filter((d) => d >= 0).sort((x, y) => x - y);
+  // the herd: upgrades welcomed per 100 ms after ready
+  const buckets = new Map<number, number>();
+  for (const t of w) buckets.set(Math.floor(t / 100), (buckets.get(Math.floor(t / 100)) ?? 0) + 1);
+  const peak = Math.max(...buckets.values());
+  const loopP99 = Math.max(...reports.map((r) => r.loopP99));
+  const loadCpuShare = reports.reduce((sum, r) => sum + r.cpu, 0);
+  await db.end();
+
+  const row = (name: string, a: number[]) => [name, `${int(a.length)} / ${int(clients)}`, ms(percentile(a, 50)), ms(percentile(a, 99)), ms(a[a.length - 1]!)];
+  const report = [
+    table(['from relay ready to (ms)', 'clients', 'p50', 'p99', 'max'], [row('welcome', w), row('resubscribed (subscribed frame)', s), ...(write ? [row("the outage's transaction received", c)] : []),
+      row('(from the start of the successful attempt to subscribed)', served)]),
+    '',
+    `Herd: at most ${int(peak)} upgrades in one 100 ms window (${int(peak * 10)}/s); relay CPU ${(cpuAfter - cpuAtReady).toFixed(2)} s from ready until every client was back (start-up before ready: ${(cpuAtReady - cpuBefore).toFixed(2)} s).` +
+      ` Load side (${workerCount} worker processes${spread ? ', free to use every CPU' : ' on one CPU'}): ${Math.round(loadCpuShare * 100)} % of a core from the kill to the end, worst event-loop delay p99 of a worker ${ms(loopP99)} ms; machine load average ${load.toFixed(1)} (1 min) on ${box.nproc} cores.` +
+      (early ? ` ${early} clients were welcomed before the "listening" line reached the coordinator (counted as 0 ms).` : ''),
+  ].join('\n');
+  console.log(report);
+  const goal = percentile(s, 100) <= 2000;
+  await writeSection('reconnectHerd', [
+    '## Reconnect after a relay restart',
+    '',
+    `\`node --import tsx bench/reconnect-herd.ts --clients ${clients} --tenants ${tenants} --outage-ms ${outageMs} --workers ${workers}${spread ? ' --spread-load' : ''}\`, ${new Date().toISOString().slice(0, 10)}. ` +
+      `${int(clients)} clients of the client library (default backoff: 500 ms min, 30 s max) over \`ws\` in ${workers} worker processes ${spread ? 'free to use both CPUs (the relay is pinned to one)' : 'pinned to one CPU (the relay has the other)'}, ${tenants} tenants, each following \`public.orders\`; ` +
+      `the relay is killed with SIGKILL, ${write ? `one row per tenant is committed, ` : ''}and a new relay starts on the same port ${ms(outageMs)} ms after the kill. ` +
+      `Times from the new relay's "listening" line (it listens once caught up with the log). Clients share their CPU with Postgres; this machine's 2 cores are also shared with other work, so times include the load side's own delays.`,
+    '',
+    `Machine: ${describeMachine(box)}. Postgres: ${postgres.description}.`,
+    '',
+    report,
+    '',
+    `Goal: every client resubscribed within 2 s of the relay being ready: **${goal ? 'pass' : 'fail'}** (max ${ms(s[s.length - 1]!)} ms).`,
+  ].join('\n'));
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup().then(() => process.exit()));

@@ -1,0 +1,202 @@
+// The console at / in Chromium (issue 13): a dev token in one click, a table picked, writes applied in place and highlighted,
+// a filter, the frame log paused and cleared, a refused token's reason, the relay's load for an all-tenant token, and what a
+// fresh install shows. Screenshots go to relay/__tests__/artifacts/.
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../db/testing/database.js';
+import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { startRelay, type Relay } from '../relay.js';
+import { SECRET, token } from './support/relay-harness.js';
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(chromiumPath);
+const skipReason = `no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM_PATH`;
+if (!haveChromium) console.warn(`console.browser.test.ts skipped: ${skipReason}`);
+
+const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const db = useTestDatabase();
+const relays: Relay[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+let browser: Browser | undefined;
+
+/** A relay in development mode on `url`; each test closes its own (the leak guard checks after every test). */
+async function devRelay(url: string): Promise<string> {
+  const config = loadConfig({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' });
+  const relay = await startRelay({ config: { ...config, databaseUrl: url }, log: createLogger('silent'), dev: { secret: SECRET, stateDir: '/tmp/pgrelay-console' } });
+  relays.push(relay);
+  return `http://127.0.0.1:${relay.port}`;
+}
+const closeRelays = async () => {
+  for (const r of relays.splice(0)) await r.close();
+};
+
+beforeAll(async () => {
+  await db.query(`
+    create table orders (id bigserial primary key, tenant_id text not null, customer text not null, total numeric(10,2) not null, status text not null default 'open', card_token text);
+    select relay.watch('orders', 'tenant_id', '{card_token}');
+    insert into orders (tenant_id, customer, total, status) values
+      ('acme', 'Ada Lovelace', 120.00, 'paid'), ('acme', 'Grace Hopper', 75.50, 'open'), ('acme', 'Alan Turing', 310.25, 'paid'), ('globex', 'Hank Scorpio', 999.99, 'paid');
+  `);
+  if (!haveChromium) return;
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'] });
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  await closeRelays();
+  for (const c of cleanups) await c();
+});
+leakGuard(() => db.name);
+
+/** A page that records failed requests and page errors. */
+async function open(url: string): Promise<{ page: Page; failures: string[]; close(): Promise<void> }> {
+  const context = await browser!.newContext({ viewport: { width: 1400, height: 820 } });
+  const page = await context.newPage();
+  const failures: string[] = [];
+  page.on('response', (r) => void (r.status() >= 400 && failures.push(`${r.status()} ${r.url()}`)));
+  page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+  await page.goto(url);
+  return { page, failures, close: () => context.close() };
+}
+
+const cells = (page: Page) => page.evaluate(() => [...document.querySelectorAll('#grid tbody tr:not(.deleted)')].map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent)));
+const shot = async (page: Page, name: string) => {
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, name), fullPage: true });
+};
+
+describe('the console in Chromium', () => {
+  if (!haveChromium) {
+    it.skip(`follows a table live with a dev token, shows refusals and a fresh install (skipped: ${skipReason})`, () => {});
+    return;
+  }
+
+  it('gets a dev token in one click, follows a table live with changes highlighted, filters, and pauses and clears the frame log', async () => {
+    const http = await devRelay(db.url);
+    const { page, failures, close } = await open(`${http}/`);
+    try {
+      // development mode: the tenants of the watched tables to pick from
+      await page.locator('#dev').waitFor({ state: 'visible', timeout: 20_000 });
+      expect(await page.locator('#dev-tenant option').allTextContents()).toEqual(['tenant acme', 'tenant globex', 'all tenants (admin)']);
+      await page.click('#dev-token');
+      await page.locator('#state[data-state=open]').waitFor({ timeout: 20_000 });
+      expect(await page.textContent('#tenant')).toBe('acme');
+
+      // the tables this token may see, with columns and types (never the excluded card_token)
+      await page.click('#tables li[data-table="public.orders"]');
+      expect(await page.locator('#tables li.chosen .cols').innerText()).toBe('id bigint · pk\ntenant_id text · tenant\ncustomer text\ntotal numeric(10,2)\nstatus text');
+      await page.waitForFunction(() => document.querySelectorAll('#grid tbody tr').length === 3, undefined, { timeout: 20_000 });
+      expect((await cells(page)).map((r) => r[2]).sort()).toEqual(['Ada Lovelace', 'Alan Turing', 'Grace Hopper']);
+      expect(await page.locator('#grid th').allInnerTexts()).toEqual(['ID bigint', 'TENANT_ID text', 'CUSTOMER text', 'TOTAL numeric(10,2)', 'STATUS text']);
+
+      // a write from plain SQL shows up in place and highlighted
+      await db.query(`insert into orders (tenant_id, customer, total) values ('acme', 'Katherine Johnson', 64.00), ('globex', 'Mr Burns', 1.00)`);
+      await page.locator('#grid tr.inserted', { hasText: 'Katherine Johnson' }).waitFor({ timeout: 5000 });
+      await db.query(`update orders set status = 'paid', total = 80.00 where customer = 'Grace Hopper'`);
+      const grace = page.locator('#grid tbody tr', { hasText: 'Grace Hopper' });
+      await grace.locator('td.changed', { hasText: '80.00' }).waitFor({ timeout: 5000 });
+      // only the cells that changed are highlighted
+      expect(await grace.locator('td.changed').allTextContents()).toEqual(['80.00', 'paid']);
+      await shot(page, 'console-live.png');
+      await db.query(`delete from orders where customer = 'Alan Turing'`);
+      await page.locator('#grid tr.deleted', { hasText: 'Alan Turing' }).waitFor({ timeout: 5000 });
+      expect((await cells(page)).map((r) => r[2]).sort()).toEqual(['Ada Lovelace', 'Grace Hopper', 'Katherine Johnson']);
+      expect(await page.textContent('#seq')).toMatch(/^\d+$/);
+      expect(await page.textContent('#lag')).toMatch(/^\d+ ms$/);
+      expect(await page.textContent('#log')).toContain('"type": "snapshot"');
+      expect(await page.textContent('#log')).not.toContain('Mr Burns');
+
+      // a filter from the builder: only matching rows
+      await page.click('#add-filter');
+      await page.selectOption('#filters .f-col', 'status');
+      await page.selectOption('#filters .f-op', 'eq');
+      await page.fill('#filters .f-val', 'paid');
+      await page.click('#subscribe');
+      await page.waitForFunction(() => [...document.querySelectorAll('#grid tbody tr')].length === 2, undefined, { timeout: 10_000 });
+      expect((await cells(page)).map((r) => r[2]).sort()).toEqual(['Ada Lovelace', 'Grace Hopper']);
+      expect(await page.textContent('#log')).toContain('"filter": {\n    "status": {\n      "eq": "paid"');
+
+      // pause: frames are counted, not shown; clear empties the log
+      await page.click('#pause');
+      const before = await page.locator('#log .frame').count();
+      await db.query(`update orders set total = 121.00 where customer = 'Ada Lovelace'`);
+      await page.locator('#grid td.changed', { hasText: '121.00' }).waitFor({ timeout: 5000 });
+      expect(await page.locator('#log .frame').count()).toBe(before);
+      expect(await page.textContent('#log-hint')).toBe('1 frames while paused');
+      await page.click('#pause');
+      await page.click('#clear');
+      expect(await page.locator('#log .frame').count()).toBe(0);
+      expect(failures).toEqual([]);
+    } finally {
+      await close();
+      await closeRelays();
+    }
+  }, 120_000);
+
+  it('replays from a since, and shows an all-tenant token the relay\'s connections per tenant and table', async () => {
+    const http = await devRelay(db.url);
+    const since = Number((await db.query<{ p: string }>('select relay.position()::text as p')).rows[0]!.p);
+    await db.query(`insert into orders (tenant_id, customer, total) values ('globex', 'Lisa Simpson', 5.00)`);
+    const { page, failures, close } = await open(`${http}/#token=${await token({ all_tenants: true })}`);
+    try {
+      await page.locator('#state[data-state=open]').waitFor({ timeout: 20_000 });
+      expect(await page.textContent('#tenant')).toBe('all tenants');
+      await page.click('#tables li[data-table="public.orders"]');
+      await page.waitForFunction(() => document.querySelectorAll('#grid tbody tr').length > 3, undefined, { timeout: 10_000 });
+      await page.fill('#since', String(since));
+      await page.click('#subscribe');
+      await page.waitForFunction(() => [...document.querySelectorAll('#grid tbody tr')].map((tr) => tr.textContent).join('|').includes('Lisa Simpson') && document.querySelectorAll('#grid tbody tr').length === 1, undefined, { timeout: 10_000 });
+      await page.locator('#stats').waitFor({ state: 'visible', timeout: 10_000 });
+      await page.locator('#stats-body td', { hasText: 'public.orders' }).waitFor({ timeout: 10_000 });
+      expect(await page.textContent('#stats-body')).toContain('1 connections, 1 subscriptions');
+      // a transaction committed before this connection is replayed history: no lag to show
+      expect(await page.textContent('#lag')).toBe('replay');
+      await shot(page, 'console-all-tenants.png');
+      expect(failures).toEqual([]);
+    } finally {
+      await close();
+      await closeRelays();
+    }
+  }, 120_000);
+
+  it('shows why a token was refused', async () => {
+    const http = await devRelay(db.url);
+    const wrong = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
+    const { page, close } = await open(`${http}/#token=${wrong}`);
+    try {
+      await page.locator('#error', { hasText: 'The relay refused the token: token signature invalid.' }).waitFor({ timeout: 20_000 });
+      await page.locator('#state[data-state=closed]').waitFor({ timeout: 10_000 });
+      expect(await page.textContent('#log')).toContain('closed 4401 token signature invalid');
+      await shot(page, 'console-bad-token.png');
+    } finally {
+      await close();
+      await closeRelays();
+    }
+  }, 60_000);
+
+  it('on a fresh install, says which command watches a table instead of showing unknown_table', async () => {
+    const empty = await createTestDatabase();
+    cleanups.push(() => empty.drop());
+    const http = await devRelay(empty.url);
+    const { page, failures, close } = await open(`${http}/`);
+    try {
+      await page.locator('#dev').waitFor({ state: 'visible', timeout: 20_000 });
+      // no tenant found yet: a placeholder tenant still gives a token
+      expect(await page.locator('#dev-tenant option').allTextContents()).toEqual(['tenant demo', 'all tenants (admin)']);
+      await page.click('#dev-token');
+      await page.locator('#state[data-state=open]').waitFor({ timeout: 20_000 });
+      await page.locator('#tables-hint', { hasText: 'No table is watched yet' }).waitFor({ timeout: 10_000 });
+      expect(await page.textContent('#tables-hint pre')).toBe('DATABASE_URL=$(cat /tmp/pgrelay-console/database-url) npm run pgrelay -- watch <table> --tenant-column <column>');
+      expect(await page.textContent('#log')).not.toContain('unknown_table');
+      await shot(page, 'console-fresh-install.png');
+      expect(failures).toEqual([]);
+    } finally {
+      await close();
+      await closeRelays();
+    }
+  }, 60_000);
+});
