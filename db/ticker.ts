@@ -11,8 +11,14 @@ export const TICKER_APPLICATION_NAME = 'pgrelay-ticker';
 
 /** How the ticker paces itself. Every field is optional in {@link TickerOptions}. */
 export interface TickerPacing {
-  /** Wait after a tick that numbered transactions. Default 1 ms: under load a tick's own commit paces it anyway. */
+  /** Wait after a tick that numbered one transaction. Default 1 ms. */
   busyDelayMs: number;
+  /**
+   * Longest wait after a tick that numbered several: while ticks keep finding more than one transaction the wait
+   * doubles up to this, so that under load a tick's fixed cost (one statement, ≈ 0.3 ms of Postgres CPU) is shared by a
+   * batch. Default 8 ms.
+   */
+  batchDelayMs: number;
   /** Longest wait between two looks at the database while nothing happens. Default 5 ms (the idle latency it adds on average is half of it). */
   idleDelayMs: number;
   /** How often a candidate tries the lock. Default 500 ms (with jitter): a leader that dies is replaced that fast. */
@@ -36,7 +42,7 @@ export interface TickerOptions {
   onLeader?: (leader: boolean) => void;
 }
 
-const DEFAULTS: TickerPacing = { busyDelayMs: 1, idleDelayMs: 5, candidateIntervalMs: 500 };
+const DEFAULTS: TickerPacing = { busyDelayMs: 1, batchDelayMs: 8, idleDelayMs: 5, candidateIntervalMs: 500 };
 
 interface TickRow {
   last_seq: string;
@@ -102,7 +108,11 @@ export class Ticker {
 
   /** One connection: take the lock, then tick until the connection fails or the ticker closes. */
   async #session(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#o.databaseUrl, application_name: TICKER_APPLICATION_NAME, keepAlive: true });
+    const client = new pg.Client({
+      connectionString: this.#o.databaseUrl, application_name: TICKER_APPLICATION_NAME, keepAlive: true,
+      // what relay.tick() needs (it sets them itself when missing, at a cost every tick)
+      options: '-c TimeZone=UTC -c IntervalStyle=postgres -c enable_seqscan=off -c jit=off -c plan_cache_mode=force_generic_plan',
+    });
     this.#client = client;
     client.on('error', () => undefined); // surfaces as a failed query below
     await client.connect();
@@ -125,6 +135,7 @@ export class Ticker {
     let known: string | null = null;
     let seen = '';
     let emptyStreak = 0;
+    let busyDelay = p.busyDelayMs;
     while (!this.#closed) {
       // a snapshot that did not change means no transaction finished: nothing can be waiting for a seq
       const { rows: [now] } = await client.query<{ s: string }>({ name: 'pgrelay-snapshot', text: 'select pg_current_snapshot()::text as s' });
@@ -152,7 +163,8 @@ export class Ticker {
         if (sequenced > 0) this.#o.onTick?.(sequenced, Number(row.last_seq), performance.now() - started);
       }
       emptyStreak = sequenced > 0 ? 0 : emptyStreak + 1;
-      await this.#sleep(sequenced > 0 ? p.busyDelayMs : Math.min(p.idleDelayMs, 2 ** Math.min(emptyStreak - 1, 20)));
+      busyDelay = sequenced > 1 ? Math.min(p.batchDelayMs, busyDelay * 2) : p.busyDelayMs;
+      await this.#sleep(sequenced > 0 ? busyDelay : Math.min(p.idleDelayMs, 2 ** Math.min(emptyStreak - 1, 20)));
     }
   }
 

@@ -94,12 +94,6 @@ begin
                  case when branches = '' then 'select r' else format('select case relid%s else r end', branches) end);
 end $$;
 
--- The old values of the columns an update changed.
-create function relay._diff(old_row jsonb, new_row jsonb) returns jsonb
-language sql immutable parallel safe as $$
-  select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(old_row) e where new_row -> e.key is distinct from e.value
-$$;
-
 -- A row's key as a JSON array, in key column order (compares 1 and 1.0 equal, as jsonb does).
 create function relay._key(r jsonb, key_columns text[]) returns jsonb
 language sql immutable parallel safe as $$
@@ -114,22 +108,20 @@ select l.id, l.txid,
        case when l.op <> 'truncate' then l.row ->> w.tenant_column end as tenant,
        w.schema_name, w.table_name, l.op,
        case when l.op <> 'truncate' then (select jsonb_object_agg(k, r.row -> k) from unnest(w.key_columns) k) end as pk,
-       r.row, r.old,
+       r.row,
+       case when l.op = 'update' then (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(r.old_row) e where r.row -> e.key is distinct from e.value) end as old,
        -- an update that moved the row to another tenant: the tenant it left (which sees a delete, the new one an insert)
        case when l.op = 'update' and (l.old_row ->> w.tenant_column) is distinct from (l.row ->> w.tenant_column)
             then l.old_row ->> w.tenant_column end as old_tenant,
        l.relid
 from relay.log l
 join relay.watches w on w.relid = l.relid
-cross join lateral (
-  select relay._render(l.relid, l.row) as row,
-         case when l.op = 'update' then relay._render(l.relid, relay._diff(l.old_row, l.row)) end as old
-) r;
+-- offset 0: render each row once, not once per column that uses it
+cross join lateral (select relay._render(l.relid, l.row) as row, relay._render(l.relid, l.old_row) as old_row offset 0) r;
 
 -- Down Migration
 drop view if exists relay.changes;
 drop function if exists relay._key(jsonb, text[]);
-drop function if exists relay._diff(jsonb, jsonb);
 drop function if exists relay._build_render();
 drop function if exists relay._render(oid, jsonb);
 drop function if exists relay._interval_json(jsonb);

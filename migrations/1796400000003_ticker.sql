@@ -49,13 +49,6 @@ create table relay.tenant_seqs (
 );
 create index tenant_seqs_tenant on relay.tenant_seqs (tenant, seq);
 
--- Every transaction completed in snapshot b is completed in snapshot a.
-create function relay._covers(a pg_snapshot, b pg_snapshot) returns boolean
-language sql immutable parallel safe as $$
-  select pg_snapshot_xmax(a) >= pg_snapshot_xmax(b)
-     and not exists (select 1 from pg_snapshot_xip(a) x where pg_visible_in_snapshot(x, b))
-$$;
-
 -- One tick. `known`: a snapshot at which everything visible was already numbered (the caller's last empty tick), so
 -- that transactions that finished without touching the log are not looked at again. Returns the last seq, how many
 -- transactions this tick numbered, and its snapshot (the caller's next `known`). Writes nothing when there is
@@ -64,10 +57,6 @@ create function relay.tick(known pg_snapshot default null, max_inline integer de
 returns table (last_seq bigint, sequenced integer, snap pg_snapshot)
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-set "TimeZone" = 'UTC'
-set "IntervalStyle" = 'postgres'
--- the batch read must use log_txid even before the first ANALYZE of a fresh log
-set enable_seqscan = off
 as $$
 declare
   st relay.ticker;
@@ -78,16 +67,27 @@ declare
   commit_ts boolean := current_setting('track_commit_timestamp') = 'on';
   n integer;
   last bigint;
-  t record;
   payload text;
+  payloads text[];
 begin
   if current_setting('transaction_isolation') not in ('repeatable read', 'serializable') then
     raise exception 'pgrelay: relay.tick() must run in a REPEATABLE READ transaction, so that the changes it reads and the snapshot it records agree'
       using errcode = 'PR012';
   end if;
+  -- For this transaction (a tick is one): payloads render timestamps in UTC and intervals in postgres style; the batch
+  -- read uses log_txid even before the first ANALYZE of a fresh log (seq scans priced out), so no plan is JIT-compiled
+  -- (≈ 100 ms a tick); the same statements every tick are planned once. Set only when different: the ticker's own
+  -- session already has them (db/ticker.ts), and a SET clause would cost every tick a configuration swap.
+  if current_setting('TimeZone') <> 'UTC' then perform set_config('TimeZone', 'UTC', true); end if;
+  if current_setting('IntervalStyle') <> 'postgres' then perform set_config('IntervalStyle', 'postgres', true); end if;
+  if current_setting('enable_seqscan') <> 'off' then perform set_config('enable_seqscan', 'off', true); end if;
+  if current_setting('jit') <> 'off' then perform set_config('jit', 'off', true); end if;
+  if current_setting('plan_cache_mode') <> 'force_generic_plan' then perform set_config('plan_cache_mode', 'force_generic_plan', true); end if;
   select * into st from relay.ticker;
   prev := st.snap;
-  if known is not null and relay._covers(known, prev) then
+  -- known covers prev when every transaction finished at prev is finished at known
+  if known is not null and pg_snapshot_xmax(known) >= pg_snapshot_xmax(prev)
+     and not exists (select 1 from pg_snapshot_xip(known) x where pg_visible_in_snapshot(x, prev)) then
     prev := known;
   end if;
   -- transactions in progress at prev that have finished since
@@ -97,6 +97,8 @@ begin
     return;
   end if;
 
+  -- One statement reads the batch, numbers it, writes it and renders its NOTIFY payloads: statements and their
+  -- executor start-up are what a tick costs, more than the rows.
   with pend as materialized (
     -- rows of transactions still running are invisible here, so only committed changes come back
     select l.id, l.txid, l.relid, l.op, l.row, l.old_row, l.db_user, l.application_name, l.client_addr, l.actor, l.origin
@@ -114,23 +116,49 @@ begin
            nullif((array_agg(p.origin order by p.id desc))[1], '') as origin
     from pend p group by p.txid
   ), numbered as materialized (
-    select st.last_seq + row_number() over (order by x.last_id) as seq, x.* from txs x
+    select st.last_seq + row_number() over (order by x.last_id) as seq,
+           case when commit_ts then coalesce(pg_xact_commit_timestamp((x.txid::text::numeric % 4294967296)::text::xid), at) else at end as committed_at,
+           x.* from txs x
   ), tx_rows as (
     insert into relay.transactions (seq, txid, committed_at, db_user, application_name, client_addr, actor, origin, change_count)
-    select nb.seq, nb.txid,
-           case when commit_ts then coalesce(pg_xact_commit_timestamp((nb.txid::text::numeric % 4294967296)::text::xid), at) else at end,
-           nb.db_user, nb.application_name, nb.client_addr, nb.actor, nb.origin, nb.n
+    select nb.seq, nb.txid, nb.committed_at, nb.db_user, nb.application_name, nb.client_addr, nb.actor, nb.origin, nb.n
     from numbered nb
-  ), tenant_rows as (
-    insert into relay.tenant_seqs (tenant, seq)
-    select distinct x.tenant, nb.seq
+  ), ch as materialized (
+    -- each change as relay.changes renders it, with its transaction's seq
+    select nb.seq, p.id, p.op, w.schema_name || '.' || w.table_name as tbl, w.tenant_column is not null as has_tenant,
+           case when p.op <> 'truncate' then p.row ->> w.tenant_column end as tenant,
+           case when p.op = 'update' and (p.old_row ->> w.tenant_column) is distinct from (p.row ->> w.tenant_column)
+                then p.old_row ->> w.tenant_column end as old_tenant,
+           case when p.op <> 'truncate' then (select jsonb_object_agg(k, r.row -> k) from unnest(w.key_columns) k) end as pk,
+           r.row,
+           case when p.op = 'update' then (select coalesce(jsonb_object_agg(e.key, e.value), '{}') from jsonb_each(r.old_row) e
+                                           where r.row -> e.key is distinct from e.value) end as old
     from pend p
     join numbered nb on nb.txid = p.txid
     join relay.watches w on w.relid = p.relid
-    cross join lateral (values (case when p.op <> 'truncate' then p.row ->> w.tenant_column end), (p.old_row ->> w.tenant_column)) x(tenant)
-    where w.tenant_column is not null and (x.tenant is not null or p.op = 'truncate')
+    cross join lateral (select relay._render(p.relid, p.row) as row, relay._render(p.relid, p.old_row) as old_row offset 0) r
+  ), tenant_rows as (
+    insert into relay.tenant_seqs (tenant, seq)
+    select distinct x.tenant, c.seq
+    from ch c cross join lateral (values (c.tenant), (c.old_tenant)) x(tenant)
+    where c.has_tenant and (x.tenant is not null or c.op = 'truncate')
+  ), inline as (
+    select c.seq, string_agg(json_build_object('id', c.id, 'tenant', c.tenant, 'table', c.tbl, 'op', c.op, 'pk', c.pk,
+                                               'row', c.row, 'old', c.old, 'old_tenant', c.old_tenant)::text, ',' order by c.id) as changes
+    from ch c join numbered nb on nb.seq = c.seq
+    where nb.n <= 32
+    group by c.seq
   )
-  select count(*)::integer, max(nb.seq) into n, last from numbered nb;
+  -- NOTIFY relay, versioned: a small transaction travels inline (under 8000 bytes with room to spare), a big one as
+  -- a reference; a batch of more than max_inline transactions as one reference to its last seq (the relay reads the
+  -- gap from the log)
+  select count(*)::integer, max(nb.seq),
+         array_agg('{"v":1,"seq":' || nb.seq || ',"at":' || to_json(nb.committed_at)::text || ',"n":' || nb.n ||
+                   case when i.changes is not null and octet_length(i.changes) + octet_length(coalesce(nb.origin, '')) <= 7300
+                        then ',"origin":' || coalesce(to_json(nb.origin)::text, 'null') || ',"changes":[' || i.changes || ']}'
+                        else '}' end order by nb.seq)
+    into n, last, payloads
+  from numbered nb left join inline i on i.seq = nb.seq;
 
   if n = 0 then
     -- only transactions that never touched the log finished
@@ -138,28 +166,15 @@ begin
     return;
   end if;
   update relay.ticker set last_seq = last, snap = cur, ticked_at = at;
-
-  -- NOTIFY relay, versioned: a small transaction travels inline (under 8000 bytes with room to spare), a big one as
-  -- a reference; a big batch as one reference to its last seq (the relay reads the gap from the log).
-  for t in
-    select x.seq, x.committed_at, x.origin, x.change_count,
-           case when n <= max_inline and x.change_count <= 32 then
-             (select string_agg(json_build_object('id', c.id, 'tenant', c.tenant, 'table', c.schema_name || '.' || c.table_name,
-                                                  'op', c.op, 'pk', c.pk, 'row', c.row, 'old', c.old, 'old_tenant', c.old_tenant)::text, ',' order by c.id)
-              from relay.changes c where c.txid = x.txid)
-           end as inline
-    from relay.transactions x
-    where x.seq > (case when n <= max_inline then st.last_seq else last - 1 end) and x.seq <= last
-    order by x.seq
-  loop
-    payload := '{"v":1,"seq":' || t.seq || ',"at":' || to_json(t.committed_at)::text || ',"n":' || t.change_count;
-    if t.inline is not null and octet_length(t.inline) + octet_length(coalesce(t.origin, '')) <= 7300 then
-      payload := payload || ',"origin":' || coalesce(to_json(t.origin)::text, 'null') || ',"changes":[' || t.inline || ']}';
-    else
-      payload := payload || '}';
-    end if;
-    perform pg_notify('relay', payload);
-  end loop;
+  if n > max_inline then
+    payload := payloads[n];
+    -- the last transaction's own payload, as a reference
+    perform pg_notify('relay', regexp_replace(payload, ',"origin":.*$', '}'));
+  else
+    foreach payload in array payloads loop
+      perform pg_notify('relay', payload);
+    end loop;
+  end if;
   return query select last, n, cur;
 end $$;
 
@@ -174,7 +189,6 @@ $$;
 -- Down Migration
 drop function if exists relay.position();
 drop function if exists relay.tick(pg_snapshot, integer);
-drop function if exists relay._covers(pg_snapshot, pg_snapshot);
 drop table if exists relay.tenant_seqs;
 drop table if exists relay.transactions;
 drop table if exists relay.state;

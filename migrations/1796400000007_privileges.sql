@@ -15,7 +15,7 @@ grant execute on function relay.snapshot(regclass, text, jsonb), relay.position(
   relay.tick(pg_snapshot, integer) to relay_reader;
 -- the render helpers run as the reader of relay.changes / relay.audit
 grant execute on function relay._render(oid, jsonb), relay._numeric_json(jsonb), relay._tstz_json(jsonb),
-  relay._interval_json(jsonb), relay._diff(jsonb, jsonb), relay._key(jsonb, text[]) to relay_reader;
+  relay._interval_json(jsonb), relay._key(jsonb, text[]) to relay_reader;
 
 -- Down Migration
 revoke all on schema relay from relay_reader;

@@ -68,7 +68,7 @@ async function startRelay(server: BenchServer): Promise<Spawned> {
   const relay = spawnNode('relay/cli.ts', {
     name: 'relay',
     args: ['start'],
-    env: { DATABASE_URL: server.url('bench'), PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: 'capture-bench-secret-capture-bench-secret', LOG_LEVEL: 'warn' },
+    env: { DATABASE_URL: server.url('bench'), PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: 'capture-bench-secret-capture-bench-secret', LOG_LEVEL: 'info' },
   });
   onCleanup(() => relay.stop());
   await relay.waitFor(/pgrelay listening on|"level":"(error|fatal)"/, 60_000);
