@@ -25,14 +25,14 @@ const usage = `Usage: node --import tsx bench/run.ts [all|latency|fanout|memory|
 Common:   --targets pgrelay,socketio,ws   --database-url <postgres://…> (default TEST_DATABASE_URL, else an embedded server)
           --pin-postgres false (let the embedded Postgres run on any CPU instead of the load CPU)
           --quick (small scale: proves the harness works in about a minute per benchmark)   --verbose (server output to stderr)
-all:      also runs bench/client-size.ts; --with-capture runs bench/capture-overhead/run.ts too (about 15 minutes)
+all:      also runs bench/client-size.ts; --with-capture runs bench/capture-overhead/run.ts too (about 20 minutes)
 latency:  --n 1000 --t 50 --r 200 --d 30 --warmup 3 --mix 70,20,10
 fanout:   --steps 1000x200,2000x200,… (connections x tx/s, connections never decreasing) --t 50 --d 6 --warmup 1 --p99 100
 memory:   --n 10000 --n-pgrelay 50000 (0: skip) --t 50 --settle 5
 resume:   --count 10000 --noise 5000 --repeat 3 --history 20000 --log-history 100
 `;
 
-/** The benchmarks others own: the client size is quick and runs here; capture overhead takes about 15 minutes, so only with --with-capture. */
+/** The benchmarks others own: the client size is quick and runs here; capture overhead takes about 20 minutes, so only with --with-capture. */
 async function others(flags: Flags): Promise<void> {
   process.stdout.write('\n## Client size (bench/client-size.ts)\n\n');
   const size = spawnSync(process.execPath, ['--import', 'tsx', `${repoRoot}bench/client-size.ts`], { cwd: repoRoot, encoding: 'utf8' });
@@ -50,7 +50,7 @@ async function others(flags: Flags): Promise<void> {
   }
   process.stdout.write('\n## Capture overhead (bench/capture-overhead/)\n\n');
   if (!flags.bool('with-capture') || !existsSync(`${repoRoot}bench/capture-overhead/run.ts`)) {
-    process.stdout.write('Not run here (about 15 minutes of pgbench): `npm run bench:capture`, or `npm run bench -- --with-capture`. Catch-up plan: `npm run bench:catchup`.\n');
+    process.stdout.write('Not run here (about 20 minutes of pgbench): `npm run bench:capture`, or `npm run bench -- --with-capture`. Catch-up plan: `npm run bench:catchup`.\n');
     return;
   }
   const cap = spawnSync(process.execPath, ['--import', 'tsx', `${repoRoot}bench/capture-overhead/run.ts`], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'] });
