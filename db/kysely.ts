@@ -29,6 +29,10 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   });
   // A pooled client dying while idle (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
+  // Nor while checked out: pg-pool listens for errors only on idle clients, and a client whose server went away emits
+  // 'error' besides failing its query (which is how the caller learns of it). Seen in the long chaos run: a relay died
+  // of an unhandled 'error' when Postgres restarted under a read.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
