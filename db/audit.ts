@@ -29,8 +29,8 @@ export interface AuditFilter {
   /** `schema.table` (a bare name means `public.<name>`). */
   table?: string;
   /**
-   * What this tenant received: its own changes, every truncate of a table (truncates reach all tenants) and,
-   * once `relay.audit` has `old_tenant`, the updates that moved a row away from it (it received a delete).
+   * What this tenant received: its own changes, every truncate of a table (truncates reach all tenants), and
+   * the updates that moved a row away from it (`old_tenant`: it received a delete).
    */
   tenant?: string;
   /** Only changes committed at or after this instant. */
@@ -59,18 +59,12 @@ interface Raw {
   origin: string | null;
 }
 
-/** True when `relay.audit` has the `old_tenant` column (added with the capture redesign). */
-async function auditHasOldTenant(db: RelayDb): Promise<boolean> {
-  const { rows } = await sql<{ has: boolean }>`
-    select exists (select 1 from pg_attribute where attrelid = 'relay.audit'::regclass and attname = 'old_tenant' and not attisdropped) as has`.execute(db);
-  return rows[0]?.has === true;
-}
-
 /** Streams matching changes in (seq, change id) order through a server-side cursor. */
 export async function* readAudit(db: RelayDb, filter: AuditFilter = {}): AsyncGenerator<AuditRow> {
   const table = filter.table === undefined ? null : filter.table.includes('.') ? filter.table : `public.${filter.table}`;
   const tenant = filter.tenant ?? null;
-  const movedAway = tenant !== null && (await auditHasOldTenant(db)) ? sql`or a.old_tenant = ${tenant}` : sql``;
+  // a row that moved away from the tenant: it received a delete
+  const movedAway = tenant !== null ? sql`or a.old_tenant = ${tenant}` : sql``;
   // The newest `limit` changes are chosen on the bigint seq (an order on seq::text put 9 after 12), then
   // printed oldest first. Timestamps are rendered in UTC with a `Z` whatever the session's TimeZone.
   const query = sql<Raw>`

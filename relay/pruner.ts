@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import type { Logger } from './log.js';
 
-/** Advisory lock key (two int4s) used only by pruning; the sequencer uses (7242, 1). */
+/** Advisory lock key (two int4s) used only by pruning; the ticker holds (7242, 3), relay._build_render takes (7242, 4). */
 const PRUNE_LOCK = [7242, 2] as const;
 
 export class Pruner {
