@@ -91,6 +91,8 @@ export function createSubscription(id: string, table: string, o: SubscribeOption
     },
     apply(m) {
       if (m.type == 'subscribed') {
+        // (Re)starts the subscription: snapshot pages before it were cut short and come again.
+        rows = [];
         // A live subscription is at the relay's position from here on: a reconnect must resume there, not "from now".
         if (s.cursor == null && !o.snapshot) advance(m.seq);
       } else if (m.type == 'snapshot') {

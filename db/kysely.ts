@@ -36,6 +36,26 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   return pool;
 }
 
+/**
+ * pg-cursor, except that closing a cursor that already failed returns at once. pg-cursor's close() waits for the
+ * server's ReadyForQuery; when the cursor failed because the connection died (a Postgres restart, a terminated
+ * backend) none ever comes, and close() never settles. Kysely's stream awaits it in a `finally`, so a catch-up from
+ * the log hung forever with its pooled connection, on a socket that stayed open (found by the chaos run). A failed
+ * cursor needs no Close: its portal ended with the failed transaction, or with the connection.
+ */
+export class SafeCursor<R = any> extends Cursor<R> {
+  override close(): Promise<void>;
+  override close(callback: (err: Error) => void): undefined;
+  override close(callback?: (err: Error) => void): Promise<void> | undefined {
+    if ((this as unknown as { state: string }).state === 'error') {
+      if (!callback) return Promise.resolve();
+      setImmediate(() => callback(undefined as never));
+      return undefined;
+    }
+    return callback ? super.close(callback) : super.close();
+  }
+}
+
 export function createKysely(pool: pg.Pool): RelayDb {
-  return new Kysely<RelayDatabase>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
+  return new Kysely<RelayDatabase>({ dialect: new PostgresDialect({ pool, cursor: SafeCursor }) });
 }

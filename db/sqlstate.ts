@@ -25,3 +25,18 @@ export const SqlState = {
   /** Postgres: undefined_table (e.g. `relay.watch('nope', ...)`). */
   UndefinedTable: '42P01',
 } as const;
+
+/**
+ * A database error that says nothing about the request, only that the database was unreachable for a moment: a lost or
+ * refused connection, a server shutting down or starting up, no free connection slot. Retrying the same work later is right.
+ */
+export function isTransientDbError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  // class 08 connection exceptions; 57P01–57P03 admin/crash shutdown, cannot connect now; 53300 too many connections
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+  // node errors of the socket (no SQLSTATE) and pg's own words for a connection that went away
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN'].includes(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Client was closed and is not queryable/i.test(message);
+}

@@ -17,6 +17,7 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
     }),
     replays: new Counter({ name: 'pgrelay_replays_total', help: 'Resumed subscriptions by where their history came from.', labelNames: ['source'], registers: [registry] }),
+    subscriptionRetries: new Counter({ name: 'pgrelay_subscription_retries_total', help: 'Snapshots and resumes tried again because the database went away while serving them.', registers: [registry] }),
     resets: new Counter({ name: 'pgrelay_resets_total', help: 'Subscriptions told to refetch, by reason.', labelNames: ['reason'], registers: [registry] }),
     authFailures: new Counter({ name: 'pgrelay_auth_failures_total', help: 'Refused tokens by reason.', labelNames: ['reason'], registers: [registry] }),
     closes: new Counter({ name: 'pgrelay_closes_total', help: 'Sockets the relay closed, by close code (4001 expired, 4003 tenant mismatch, 4008 backpressure, 4009 abuse, 4029 rate, 1001 shutdown, 1009 too big).', labelNames: ['code'], registers: [registry] }),

@@ -1,10 +1,10 @@
 // Subscribe and unsubscribe: validation, snapshot, history (ring or log) and the exactly-once hand-over to live frames.
 import type pg from 'pg';
-import Cursor from 'pg-cursor';
 import { qualifyTable, type ErrorCode, type ResetReason, type SubscribeMessage } from '../client/protocol.js';
-import type { RelayDb } from '../db/kysely.js';
+import { SafeCursor, type RelayDb } from '../db/kysely.js';
 import { currentPosition, prunedThrough, streamChanges } from '../db/log-reader.js';
-import { SqlState } from '../db/sqlstate.js';
+import { isTransientDbError, SqlState } from '../db/sqlstate.js';
+import { backoff } from '../client/backoff.js';
 import { regclassOf } from '../db/watch.js';
 import type { ChangeFeed } from './change-feed.js';
 import { orderTx, snapshotRowJson } from './column-order.js';
@@ -38,6 +38,11 @@ export interface SubscriptionsOptions {
 }
 
 const SNAPSHOT_BATCH = 500;
+
+/** How far a subscription's client has been served: set once it holds a consistent position, then the last seq sent. */
+interface Progress {
+  from?: number;
+}
 
 export class Subscriptions {
   readonly #o: SubscriptionsOptions;
@@ -75,17 +80,7 @@ export class Subscriptions {
       this.#goLive(ws, sub);
       return;
     }
-    void this.#resume(ws, sub, msg).catch((err: unknown) => {
-      if (sub.cancelled || d.closed) return;
-      this.#drop(ws, sub);
-      // Postgres refusing the snapshot's filter (a data exception, or pgrelay's PR008) is the client's to fix
-      const code = (err as { code?: string }).code;
-      if (code === 'PR008' || code?.startsWith('22')) {
-        return this.#o.io.error(ws, 'bad_filter', `Postgres refused the filter: ${(err as Error).message.replace(/^pgrelay: /, '')}`, msg.id);
-      }
-      this.#o.log.error({ err, table: name }, 'subscription failed');
-      this.#o.io.error(ws, 'internal', 'the relay could not serve this subscription; subscribe again', msg.id);
-    });
+    void this.#serve(ws, sub, msg);
   }
 
   unsubscribe(ws: WS, id: string): void {
@@ -131,7 +126,49 @@ export class Subscriptions {
     this.#o.io.send(ws, JSON.stringify({ type: 'reset', sub: sub.route.id, reason, seq }));
   }
 
-  async #resume(ws: WS, sub: Subscription, msg: SubscribeMessage): Promise<void> {
+  /**
+   * Serves a subscription that needs the database (a snapshot, a `since`). When the database goes away meanwhile (a
+   * restart, a dropped connection), the relay tries again, with backoff, for as long as the socket and the subscription
+   * live: from the last transaction it sent, or with a fresh snapshot when the snapshot itself was cut short (a new
+   * `subscribed` frame voids the pages before it). The client never has to notice.
+   */
+  async #serve(ws: WS, sub: Subscription, msg: SubscribeMessage): Promise<void> {
+    const d = ws.getUserData();
+    const progress: Progress = {};
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (progress.from === undefined) await this.#resume(ws, sub, msg, progress);
+        else {
+          await this.#o.feed.waitFor(progress.from);
+          await this.#catchUp(ws, sub, progress);
+        }
+        return;
+      } catch (err) {
+        if (sub.cancelled || d.closed) return;
+        const code = (err as { code?: string }).code;
+        const clients = code === 'PR008' || code?.startsWith('22');
+        // A database that went away is waited for as long as the socket lives; anything else unexpected is tried a
+        // few times (a connection can fail in more ways than it names) before the client is told.
+        if (!clients && (isTransientDbError(err) || attempt < 3)) {
+          this.#o.metrics.subscriptionRetries.inc();
+          if (attempt === 0 || !isTransientDbError(err)) {
+            this.#o.log.warn({ err: (err as Error).message, table: sub.route.table, from: progress.from ?? null, attempt }, 'serving a subscription failed (the database went away?); trying again');
+          }
+          await new Promise((r) => setTimeout(r, backoff(attempt, 100, 5_000)));
+          continue;
+        }
+        this.#drop(ws, sub);
+        // Postgres refusing the snapshot's filter (a data exception, or pgrelay's PR008) is the client's to fix
+        if (clients) {
+          return this.#o.io.error(ws, 'bad_filter', `Postgres refused the filter: ${(err as Error).message.replace(/^pgrelay: /, '')}`, msg.id);
+        }
+        this.#o.log.error({ err, table: sub.route.table }, 'subscription failed');
+        return this.#o.io.error(ws, 'internal', 'the relay could not serve this subscription; subscribe again', msg.id);
+      }
+    }
+  }
+
+  async #resume(ws: WS, sub: Subscription, msg: SubscribeMessage, progress: Progress): Promise<void> {
     const { feed, db } = this.#o;
     let from: number;
     if (msg.snapshot) {
@@ -149,8 +186,10 @@ export class Subscriptions {
       }
       this.#o.io.send(ws, JSON.stringify({ type: 'subscribed', id: sub.route.id, seq: from }));
     }
+    // the client now holds a consistent position: from here on a retry continues, it does not start over
+    progress.from = from;
     await feed.waitFor(from);
-    await this.#catchUp(ws, sub, from);
+    await this.#catchUp(ws, sub, progress);
   }
 
   /**
@@ -158,8 +197,9 @@ export class Subscriptions {
    * from the ring in one synchronous stretch: nothing can be published between the last replayed
    * transaction and the subscribe, so the hand-over has no gap and no duplicate.
    */
-  async #catchUp(ws: WS, sub: Subscription, from: number): Promise<void> {
+  async #catchUp(ws: WS, sub: Subscription, progress: Progress): Promise<void> {
     const { ring, router, io, db, feed, metrics } = this.#o;
+    let from = progress.from!;
     const d = ws.getUserData();
     const route = sub.route;
     let source: 'ring' | 'log' = 'ring';
@@ -177,7 +217,7 @@ export class Subscriptions {
               budget -= frame.length;
               if (ws.send(frame) === 2) io.overflow(ws);
             }
-            from = tx.seq;
+            from = progress.from = tx.seq;
           }
           if (done && !d.closed) this.#goLive(ws, sub);
         });
@@ -195,9 +235,10 @@ export class Subscriptions {
       for await (const logged of streamChanges(db, scope, from, upTo)) {
         if (sub.cancelled || d.closed) return;
         for (const frame of router.framesFor(orderTx(toRelayTx(logged), this.#o.tables), route)) io.send(ws, frame);
+        progress.from = logged.seq;
         if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await io.drain(ws, this.#o.maxBackpressure / 4);
       }
-      from = upTo;
+      from = progress.from = upTo;
     }
   }
 
@@ -226,7 +267,7 @@ export class Subscriptions {
       const table = this.#o.tables.get(route.table);
       // the canonical filter is the same JSON object relay.snapshot takes
       const filter = route.filter?.key ?? null;
-      const cursor = client.query(new Cursor<{ seq: string; row: string }>(
+      const cursor = client.query(new SafeCursor<{ seq: string; row: string }>(
         'select seq::text as seq, row::text as row from relay.snapshot($1::regclass, $2, $3::jsonb)',
         [regclassOf(route.table), tenant, filter],
       ));
@@ -262,12 +303,13 @@ export class Subscriptions {
       if (open) await cursor.close();
       this.#o.io.send(ws, snapshotFrame(route.id, position, page, false));
       await client.query('commit');
+      client.release();
       return position;
     } catch (err) {
-      await client.query('rollback').catch(() => undefined);
+      // a connection that died is not given back to the pool; one that only failed a statement is, rolled back
+      const dead = await client.query('rollback').then(() => false, () => true);
+      client.release(dead ? (err as Error) : undefined);
       throw err;
-    } finally {
-      client.release();
     }
   }
 }

@@ -52,10 +52,10 @@ export async function expectedFor(db: pg.ClientBase, rec: Recording, table: Watc
   return out;
 }
 
-/** Compares one recording with the log and adds its counts to `tally`. */
-export async function account(db: pg.ClientBase, rec: Recording, table: WatchedTable, upTo: number, tally: Tally): Promise<void> {
+/** Compares one recording with the log and adds its counts to `tally`; returns a line on what it lost, if anything. */
+export async function account(db: pg.ClientBase, rec: Recording, table: WatchedTable, upTo: number, tally: Tally): Promise<string | undefined> {
   const base = rec.spec.snapshot ? rec.snapshot?.seq : rec.start;
-  if (base === undefined) return;
+  if (base === undefined) return undefined;
   const expected = await expectedFor(db, rec, table, base, upTo);
   tally.expectedTransactions += expected.size;
   const applied = rec.applied.filter((a) => a.seq > base);
@@ -70,7 +70,21 @@ export async function account(db: pg.ClientBase, rec: Recording, table: WatchedT
     tally.crossTenant += a.foreign;
   }
   for (const [, n] of seen) if (n > 1) tally.duplicated += n - 1;
-  for (const seq of expected.keys()) if (!seen.has(seq)) tally.lost++;
+  const lost = [...expected.keys()].filter((seq) => !seen.has(seq));
+  tally.lost += lost.length;
+  if (lost.length === 0) return undefined;
+  // contiguous runs of lost seqs (in the expected order) say whether a tail, a gap at a fault, or scattered changes went missing
+  const runs: string[] = [];
+  const order = [...expected.keys()];
+  for (let i = 0; i < order.length; i++) {
+    if (seen.has(order[i]!)) continue;
+    let j = i;
+    while (j + 1 < order.length && !seen.has(order[j + 1]!)) j++;
+    runs.push(i === j ? `${order[i]}` : `${order[i]}–${order[j]} (${j - i + 1})`);
+    i = j;
+  }
+  const spec = `${rec.spec.table} tenant ${rec.spec.tenant ?? 'all'}${rec.spec.filter ? ` filter ${JSON.stringify(rec.spec.filter)}` : ''}${rec.spec.snapshot ? ' snapshot' : ''}`;
+  return `lost ${lost.length} of ${expected.size} on ${spec}: base ${base}, cursor ${rec.handle.cursor ?? '-'}, last applied ${rec.applied.at(-1)?.seq ?? '-'}, up to ${upTo}; missing ${runs.slice(0, 8).join(', ')}${runs.length > 8 ? ` … ${runs.length} runs` : ''}`;
 }
 
 /** A snapshot subscription's rows after applying its stream must equal the table now (same tenant and filter). */

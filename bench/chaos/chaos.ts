@@ -43,6 +43,8 @@ export interface ChaosReport {
   closes: Record<string, number>;
   /** Sockets the relays closed for falling behind (4008), from their logs: a client may see such a close as a cut (1006). */
   relayBackpressureCloses: number;
+  /** Subscriptions the relays served again after the database went away under them (from their logs). */
+  relaySubscriptionRetries: number;
   subscriptions: number;
   tally: Tally;
   tanstackClients: number;
@@ -209,7 +211,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           for (;;) {
             const base = r.spec.snapshot ? r.snapshot?.seq : r.start;
             const want = base === undefined ? undefined : Math.max(base, ...(await expectedFor(db, r, table, base, upTo)).keys());
-            if ((want !== undefined && (r.handle.cursor ?? -1) >= want) || Date.now() > settleBy) break;
+            if (want !== undefined && (r.handle.cursor ?? -1) >= want) break;
+            if (Date.now() > settleBy) {
+              log(`chaos: ${r.spec.table} (tenant ${r.spec.tenant ?? 'all'}) did not settle: cursor ${r.handle.cursor ?? '-'}, wants ${want ?? '-'}, client ${c.client.status}`);
+              break;
+            }
             await sleep(100);
           }
         }
@@ -217,7 +223,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       for (const c of clients) {
         for (const r of c.recordings) {
           const table = tables.get(r.spec.table)!;
-          await account(db, r, table, upTo, tally);
+          const lost = await account(db, r, table, upTo, tally);
+          if (lost) log(`chaos: ${lost}`);
           await checkState(db, r, table.primaryKey, tally);
           resets += r.resets;
         }
@@ -249,6 +256,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         faults,
         closes,
         relayBackpressureCloses: relays.reduce((n, r) => n + r.backpressureCloses, 0),
+        relaySubscriptionRetries: relays.reduce((n, r) => n + r.subscriptionRetries, 0),
         subscriptions: clients.reduce((n, c) => n + c.recordings.length, 0),
         tally,
         tanstackClients: tanstack.length,

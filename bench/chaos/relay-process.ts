@@ -10,6 +10,8 @@ export class RelayProcess {
   log = '';
   /** Sockets this relay closed for falling behind (4008), over all its starts: counted from its log lines. */
   backpressureCloses = 0;
+  /** Snapshots and resumes this relay served again after losing the database under them, from its log lines. */
+  subscriptionRetries = 0;
   #partial = '';
 
   constructor(readonly port: number, private readonly env: Record<string, string>) {}
@@ -53,7 +55,10 @@ export class RelayProcess {
   #count(text: string): void {
     const lines = (this.#partial + text).split('\n');
     this.#partial = lines.pop()!;
-    for (const line of lines) if (line.includes('closed a socket that fell behind')) this.backpressureCloses++;
+    for (const line of lines) {
+      if (line.includes('closed a socket that fell behind')) this.backpressureCloses++;
+      if (line.includes('serving a subscription failed')) this.subscriptionRetries++;
+    }
   }
 
   /** The running relay's pid. */

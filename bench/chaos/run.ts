@@ -32,6 +32,7 @@ export function formatReport(r: ChaosReport, command: string, withGoals = false)
     `| subscribers stalled | ${r.faults.stall} |`,
     `| close codes seen by clients | ${Object.entries(r.closes).map(([k, v]) => `${k}×${v}`).join(', ') || '-'} |`,
     `| sockets the relays closed for falling behind (4008, from their logs) | ${r.relayBackpressureCloses} |`,
+    `| subscriptions served again after the database went away under them (from the relays' logs) | ${r.relaySubscriptionRetries} |`,
     `| subscriptions checked / expected transactions | ${r.subscriptions} / ${t.expectedTransactions} |`,
     `| lost / duplicated / reordered | ${t.lost} / ${t.duplicated} / ${t.reordered} |`,
     `| wrong change counts / cross-tenant changes | ${t.corrupted} / ${t.crossTenant} |`,

@@ -126,4 +126,17 @@ describe('subscription bookkeeping', () => {
     ]);
     expect(log.at(-1)).toBe('error table_not_allowed: Not for this token.');
   });
+
+  it('voids snapshot pages cut short when the relay starts the subscription over with a new subscribed frame', () => {
+    const { log, h } = recorder();
+    const s = createSubscription('s', 'public.orders', { snapshot: true }, h);
+    s.apply({ type: 'subscribed', id: 's', seq: 30 });
+    s.apply({ type: 'snapshot', sub: 's', seq: 30, rows: [{ id: '1' }, { id: '2' }], more: true });
+    // the relay lost its database connection mid-snapshot and serves a fresh one
+    s.apply({ type: 'subscribed', id: 's', seq: 31 });
+    s.apply({ type: 'snapshot', sub: 's', seq: 31, rows: [{ id: '1' }], more: true });
+    s.apply({ type: 'snapshot', sub: 's', seq: 31, rows: [{ id: '2' }, { id: '3' }], more: false });
+    expect(log).toEqual(['snapshot 31: 1,2,3']);
+    expect(s.cursor).toBe(31);
+  });
 });
