@@ -41,9 +41,24 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
  * server's ReadyForQuery; when the cursor failed because the connection died (a Postgres restart, a terminated
  * backend) none ever comes, and close() never settles. Kysely's stream awaits it in a `finally`, so a catch-up from
  * the log hung forever with its pooled connection, on a socket that stayed open (found by the chaos run). A failed
- * cursor needs no Close: its portal ended with the failed transaction, or with the connection.
+ * cursor needs no Close: its portal ended with the failed transaction, or with the connection. (brianc/node-postgres
+ * #2642 and #2588, open.) Likewise a read on a connection whose socket is already gone fails at once instead of
+ * waiting for rows that cannot come (#2468).
  */
 export class SafeCursor<R = any> extends Cursor<R> {
+  override read(maxRows: number): Promise<R[]>;
+  override read(maxRows: number, callback: Cursor.ResultCallback<R>): undefined;
+  override read(maxRows: number, callback?: Cursor.ResultCallback<R>): Promise<R[]> | undefined {
+    const self = this as unknown as { state: string; connection?: { stream?: { destroyed?: boolean } } };
+    if (self.connection?.stream?.destroyed && self.state !== 'done' && self.state !== 'error') {
+      const err = Object.assign(new Error('Connection terminated: the cursor cannot read'), { code: 'ECONNRESET' });
+      if (!callback) return Promise.reject(err);
+      setImmediate(() => callback(err, [], undefined as never));
+      return undefined;
+    }
+    return callback ? super.read(maxRows, callback) : super.read(maxRows);
+  }
+
   override close(): Promise<void>;
   override close(callback: (err: Error) => void): undefined;
   override close(callback?: (err: Error) => void): Promise<void> | undefined {
