@@ -177,7 +177,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }
       }
     })();
-    await injector;
+    // Network cuts also come on their own, independent of the other faults (a kill or a restart takes seconds and
+    // would otherwise space the cuts out): a few connections every 2–6 fault periods.
+    const cutter = (async () => {
+      while (Date.now() < end && !isStopped()) {
+        await sleep(o.faultEveryMs * (2 + Math.random() * 4));
+        if (Date.now() < end && !isStopped()) faults.client_cut += balancer.cut(1 + Math.floor(Math.random() * 4));
+      }
+    })();
+    await Promise.all([injector, cutter]);
     while (Date.now() < end && !isStopped()) await sleep(100);
     await sleep(2000); // let the last fault's consequences (a stalled socket's 4008) play out under load
     stopped = true;
