@@ -220,11 +220,19 @@ begin
   end loop;
 end $$;
 
+-- A dropped watched table is unwatched, and its subscribers are told as relay.unwatch tells them.
 create function relay._on_drop() returns event_trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  t text;
 begin
-  update relay.watches w set active = false from pg_event_trigger_dropped_objects() d
-  where d.classid = 'pg_class'::regclass and d.objid = w.relid and d.object_type = 'table';
+  for t in
+    update relay.watches w set active = false from pg_event_trigger_dropped_objects() d
+    where d.classid = 'pg_class'::regclass and d.objid = w.relid and d.object_type = 'table' and w.active
+    returning w.schema_name || '.' || w.table_name
+  loop
+    perform pg_notify('relay_config', json_build_object('v', 1, 'unwatch', t)::text);
+  end loop;
 end $$;
 
 -- Event triggers need a superuser; without one, re-run relay.watch after ALTER TABLE on a watched table.

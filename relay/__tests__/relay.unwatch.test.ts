@@ -10,8 +10,10 @@ beforeAll(async () => {
   await db.query(`
     create table orders (id serial primary key, tenant_id text not null, total int);
     create table items (id serial primary key, tenant_id text not null, name text);
+    create table scratch (id serial primary key, tenant_id text not null);
     select relay.watch('orders', 'tenant_id');
     select relay.watch('items', 'tenant_id');
+    select relay.watch('scratch', 'tenant_id');
     insert into orders (tenant_id, total) values ('a', 1);
   `);
   relay = await startTestRelay(db);
@@ -49,6 +51,19 @@ describe('issue 12: unwatch', () => {
       expect(resumed.frames.filter((f) => f.type === 'tx' && f.sub === 'o')).toHaveLength(1);
     } finally {
       await Promise.all([live.close(), resumed.close(), admin.close()]);
+    }
+  });
+
+  it('treats a dropped watched table the same: its subscribers get reset table_unwatched', async () => {
+    const c = await connect(relay.url, await token({ tenant_id: 'a' }));
+    try {
+      await subscribed(c, 's', 'scratch');
+      await db.query(`drop table scratch`);
+      expect(await c.next((f) => f.type === 'reset')).toEqual({ type: 'reset', sub: 's', reason: 'table_unwatched', seq: expect.any(Number) });
+      const { rows } = await db.query(`select count(*)::int as n from relay.watched where table_name = 'scratch'`);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await c.close();
     }
   });
 });
