@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded-server.js';
 import { runCli } from './support/cli-process.js';
 import { httpGet } from './support/relay-harness.js';
+import { expectedServer } from './support/server-under-test.js';
 
 const started: Array<ReturnType<typeof runCli>> = [];
 afterAll(async () => {
@@ -37,10 +38,10 @@ describe('pgrelay start with no DATABASE_URL', () => {
     await first.waitFor(/pgrelay listening on/, 30_000);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toMatchObject({ status: 'ok', server: { impl: expectedServer() } });
     expect(Date.now() - t0).toBeLessThan(30_000);
     expect(first.output()).toMatch(/embedded Postgres data lives in \S+/);
-    expect(first.output()).toMatch(/native uWebSockets\.js build in use/);
+    expect(first.output()).toMatch(expectedServer() === 'uws' ? /native uWebSockets\.js build in use/ : /serving with the ws fallback/);
 
     // Leave a mark in the database, then stop the way Ctrl-C does.
     const url = (await readFile(path.join(stateDir, 'database-url'), 'utf8')).trim();
