@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { CloseCode } from '../client/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
 import { Ticker, type TickerPacing } from '../db/ticker.js';
-import { createTokenVerifier, samePrincipalScope, AuthError } from './auth.js';
+import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './auth.js';
 import { ChangeFeed } from './change-feed.js';
 import { orderTx } from './column-order.js';
 import type { RelayConfig } from './config.js';
@@ -141,18 +141,29 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       case 'subscribe': return subscriptions.subscribe(ws, msg);
       case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
       case 'ping': return void ws.send('{"type":"pong"}');
-      case 'auth':
-        Promise.resolve().then(() => verifier.verify(msg.token)).then((next) => {
+      case 'auth': {
+        const accepted = (next: Principal) => {
           if (d.closed) return;
           if (!samePrincipalScope(d.principal, next)) {
             return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
           }
           d.principal = next;
-        }, (err: unknown) => {
+        };
+        const refused = (err: unknown) => {
           if (d.closed) return;
           metrics.authFailures.inc({ reason: err instanceof AuthError ? err.reason : 'malformed' });
           io.error(ws, 'bad_token', err instanceof AuthError ? err.message : 'token not accepted');
-        });
+        };
+        // HS256 answers at once, before the socket's next message, on either server
+        let next: Principal | Promise<Principal>;
+        try {
+          next = verifier.verify(msg.token);
+        } catch (err) {
+          return refused(err);
+        }
+        if (next instanceof Promise) next.then(accepted, refused);
+        else accepted(next);
+      }
     }
   };
 

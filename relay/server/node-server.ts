@@ -165,7 +165,8 @@ export class NodeServer implements RelayServer {
 
   constructor(info: ServerInfo) {
     this.info = info;
-    this.#http = http.createServer((req, res) => this.#request(req, res));
+    // uWS accepts a header section up to about 128 KiB (a large token in the protocol header is refused with 401, not 431)
+    this.#http = http.createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => this.#request(req, res));
     this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
   }
 
