@@ -186,10 +186,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     dev: options.dev ? new DevConsole(options.dev, config.databaseUrl, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
   });
   server.websocket<SocketData>('/ws', {
-    // the server drops a connection abruptly (1006) above this; up to it we answer 1009 ourselves
+    // above this the server closes the connection itself (uWS abruptly, ws with 1009); up to it we answer 1009 ourselves
     maxPayloadLength: Math.max(config.maxMessage * 4, 1024 * 1024),
     idleTimeout: config.idleTimeout,
-    // The hard limit (frames dropped, the connection closed) sits above ours: the housekeeping pass
+    // The hard limit (frames dropped; uWS also closes the connection) sits above ours: the housekeeping pass
     // closes a slow socket with 4008 first, and no frame is ever dropped from a socket that stays open.
     maxBackpressure: config.maxBackpressure * 4,
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),

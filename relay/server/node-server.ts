@@ -46,7 +46,6 @@ class NodeSocket<D> implements ServerSocket<D> {
   /** Last incoming traffic (messages, pings, pongs), for the idle timeout. */
   seenAt = Date.now();
   pinged = false;
-
   readonly #onClose: (s: NodeSocket<D>) => void;
 
   constructor(ws: WebSocket, socket: Duplex, data: D, hardLimit: number, topics: Topics<NodeSocket<D>>, onClose: (s: NodeSocket<D>) => void) {
@@ -90,7 +89,7 @@ class NodeSocket<D> implements ServerSocket<D> {
 
   end(code: number, reason: string): void {
     if (this.closed) return;
-    // ws refuses a reason over 123 bytes (uWS cuts it): cut it whole characters at a time
+    // ws throws on a reason over 123 bytes: cut it, whole characters at a time
     while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
     this.ws.close(code, reason);
     // as on uWS, the socket is closed for the relay at once; ws still completes the closing handshake
