@@ -5,6 +5,12 @@ import type { HttpRequest } from './server.js';
 
 const noBody = Promise.resolve(Buffer.alloc(0));
 
+/**
+ * The largest header section either server reads (uWebSockets.js 20.30's own limit): a token over the relay's 8 KiB
+ * gets its 401 `token too large`, not a 431 from the server, whichever server and build runs.
+ */
+export const MAX_HEADER_BYTES = 128 * 1024;
+
 /** A request whose headers were copied into `headers` (lower-case names). */
 export function copiedRequest(method: string, path: string, rawQuery: string, headers: Map<string, string>, remoteAddress: string, body?: Promise<Buffer | undefined>): HttpRequest {
   return {

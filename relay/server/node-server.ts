@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { BodyReader, copiedRequest, portUnavailable, statusLine } from './http-request.js';
+import { BodyReader, copiedRequest, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, SendResult, ServerInfo, ServerSocket, SocketBehavior, UpgradeDecision } from './server.js';
 
 const internalError: HttpReply = { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal"}' };
@@ -164,8 +164,7 @@ export class NodeServer implements RelayServer {
 
   constructor(info: ServerInfo) {
     this.info = info;
-    // uWS accepts a header section up to about 128 KiB (a large token in the protocol header is refused with 401, not 431)
-    this.#http = http.createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => this.#request(req, res));
+    this.#http = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => this.#request(req, res));
     this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
   }
 

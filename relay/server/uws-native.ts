@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as UWS from 'uWebSockets.js';
 import { PgRelayError } from '../../db/errors.js';
+import { MAX_HEADER_BYTES } from './http-request.js';
 
 export type { UWS };
 
@@ -50,6 +51,8 @@ let loaded: { uws: typeof UWS; build: UwsBuild } | undefined;
 /** The native uWebSockets.js module; throws a {@link PgRelayError} `uws_unavailable` naming every build tried when none loads. */
 export function loadUws(): { uws: typeof UWS; build: UwsBuild } {
   if (loaded) return loaded;
+  // Newer builds read their header limit (default 4 KiB) from the environment once, as they load; 20.30 has 128 KiB built in.
+  process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= String(MAX_HEADER_BYTES);
   const failures: string[] = [];
   for (const { pkg, files } of candidates) {
     let dir: string;
