@@ -15,7 +15,7 @@ import { loadConfig } from '../relay/config.js';
 import { pgListenSession } from '../relay/listen-session.js';
 import { createLogger } from '../relay/log.js';
 import { startRelay } from '../relay/relay.js';
-import { loadUws } from '../relay/uws.js';
+import { loadUws } from '../relay/server/uws-native.js';
 import { machine, median, onCleanup, runMain, startServer, writeResultsSection } from './capture-overhead/server.js';
 import { receiptTime, rowTime } from './load/timestamps.js';
 

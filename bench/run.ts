@@ -7,7 +7,7 @@ import { cleanup, installExitHandlers, loadCpu, pin, repoRoot } from './lib/proc
 import { startPostgres } from './lib/postgres.js';
 import { titles, writeSection } from './lib/results.js';
 import { newSecret, type RunContext } from './lib/session.js';
-import { fanoutBenchmark } from './benchmarks/fanout.js';
+import { fanoutBenchmark, fanoutServerSteps } from './benchmarks/fanout.js';
 import { latencyBenchmark } from './benchmarks/latency.js';
 import { memoryBenchmark } from './benchmarks/memory.js';
 import { resumeBenchmark } from './benchmarks/resume.js';
@@ -23,6 +23,8 @@ type Name = keyof typeof benchmarks;
 const usage = `Usage: node --import tsx bench/run.ts [all|latency|fanout|memory|resume] [flags]   (npm run bench, npm run bench:<name> -- flags)
 
 Common:   --targets pgrelay,socketio,ws   --database-url <postgres://…> (default TEST_DATABASE_URL, else an embedded server)
+          --servers uws,ws [--repeat 3] (latency, fanout, memory: pgrelay on each server implementation instead of the
+          baselines, interleaved round by round; medians and min–max; fanout steps default to ${fanoutServerSteps})
           --pin-postgres false (let the embedded Postgres run on any CPU instead of the load CPU)
           --quick (small scale: proves the harness works in about a minute per benchmark)   --verbose (server output to stderr)
 all:      also runs bench/client-size.ts; --with-capture runs bench/capture-overhead/run.ts too (about 20 minutes)
@@ -63,7 +65,10 @@ async function main(): Promise<void> {
   const which = flags.positional[0] ?? 'all';
   if (which === 'help' || flags.bool('help')) return void process.stdout.write(usage);
   if (which !== 'all' && !(which in benchmarks)) throw new Error(`Unknown benchmark ${JSON.stringify(which)}.\n${usage}`);
-  const names: Name[] = which === 'all' ? (Object.keys(benchmarks) as Name[]) : [which as Name];
+  // --servers compares pgrelay's server implementations: the benchmarks that take it, and nothing else
+  const servers = flags.str('servers') !== undefined;
+  if (servers && which === 'resume') throw new Error('--servers applies to latency, fanout and memory.');
+  const names: Name[] = which === 'all' ? (Object.keys(benchmarks) as Name[]).filter((n) => !servers || n !== 'resume') : [which as Name];
   const rest = flags.toString();
   const command = `npm run ${which === 'all' ? 'bench' : `bench:${which}`}${rest ? ` -- ${rest}` : ''}`;
 
@@ -76,7 +81,7 @@ async function main(): Promise<void> {
   const ctx: RunContext = { pg: await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL, { pin: flags.str('pin-postgres', 'true') !== 'false' }), secret: newSecret(), echo: flags.bool('verbose'), background };
   try {
     for (const name of names) await benchmarks[name](ctx, flags, command);
-    if (which === 'all') await others(flags);
+    if (which === 'all' && !servers) await others(flags);
   } finally {
     await cleanup();
   }

@@ -99,6 +99,8 @@ export async function startDevDatabase(stateDir: string, onLockLost?: (err: Erro
       }
     }
   } catch (err) {
+    // a cluster this process started does not outlive its failed start-up (one that other pgrelays use keeps running)
+    if (owned && (await otherRelays(server.url('postgres'))) === 0) await server.stop().catch(() => undefined);
     await lock.release();
     throw err;
   }

@@ -5,7 +5,7 @@ import type { DevConsole } from './dev-console.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Refusals } from './refusals.js';
-import type { UWS } from './uws.js';
+import type { HttpReply, HttpRequest, RelayServer } from './server/server.js';
 import { watchCommand } from './watch-hint.js';
 import type { WatchedTables } from './watched-tables.js';
 
@@ -45,63 +45,48 @@ const loopback = (remote: string) => /^(127\.|::1$|::ffff:127\.|(0000:){7}0001$)
 /** The Host header names this machine: a page from another site that resolves its name to 127.0.0.1 (DNS rebinding) does not. */
 const localHost = (host: string) => /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i.test(host);
 
-function json(res: UWS.HttpResponse, status: string, body: unknown): void {
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body));
-  });
+/** A JSON answer; the API's answers are never cached. */
+export function json(status: number, body: unknown, headers: Record<string, string> = { 'cache-control': 'no-store' }): HttpReply {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
-function serve(res: UWS.HttpResponse, file: StaticFile, ifNoneMatch: string): void {
-  res.cork(() => {
-    if (ifNoneMatch === file.etag) {
-      res.writeStatus('304 Not Modified').writeHeader('etag', file.etag).writeHeader('cache-control', file.cacheControl).endWithoutBody();
-      return;
+function serve(file: StaticFile, req: HttpRequest): HttpReply {
+  if (req.header('if-none-match') === file.etag) {
+    return { status: 304, headers: { etag: file.etag, 'cache-control': file.cacheControl } };
+  }
+  return {
+    status: 200,
+    headers: { 'content-type': file.contentType, etag: file.etag, 'cache-control': file.cacheControl, 'x-content-type-options': 'nosniff' },
+    body: file.body,
+  };
+}
+
+export function registerHttpRoutes(server: RelayServer, o: HttpRoutesOptions): void {
+  server.route('GET', '/', (req) => serve(o.files.page, req));
+  server.route('GET', '/favicon.svg', (req) => serve(o.files.favicon, req));
+  server.route('GET', '/favicon.ico', (req) => serve(o.files.favicon, req));
+
+  /** Answers with `handle` for the principal of the request's `Authorization: Bearer` token; a refused token gets 401 with the reason. */
+  const authorized = (handle: (p: Principal) => HttpReply) => async (req: HttpRequest): Promise<HttpReply> => {
+    const token = /^bearer\s+(.+)$/i.exec(req.header('authorization'))?.[1]?.trim();
+    let p: Principal;
+    try {
+      p = await o.verifier.verify(token);
+    } catch (err) {
+      const e = err instanceof AuthError ? err : new AuthError('malformed', 'token not accepted');
+      o.metrics.authFailures.inc({ reason: e.reason });
+      o.refusals.note({ reason: e.reason, message: e.message, remote: req.remoteAddress, origin: req.header('origin') });
+      return json(401, { error: 'bad_token', reason: e.reason, message: `The relay refused the token: ${e.message}.` });
     }
-    res.writeHeader('content-type', file.contentType).writeHeader('etag', file.etag).writeHeader('cache-control', file.cacheControl)
-      .writeHeader('x-content-type-options', 'nosniff').end(file.body);
-  });
-}
-
-export function registerHttpRoutes(app: UWS.TemplatedApp, o: HttpRoutesOptions): void {
-  app.get('/', (res, req) => serve(res, o.files.page, req.getHeader('if-none-match')));
-  app.get('/favicon.svg', (res, req) => serve(res, o.files.favicon, req.getHeader('if-none-match')));
-  app.get('/favicon.ico', (res, req) => serve(res, o.files.favicon, req.getHeader('if-none-match')));
-
-  /**
-   * Runs `handle` with the principal of the request's `Authorization: Bearer` token, in the uWS order: headers copied,
-   * onAborted, await, aborted checked, then a corked write. A refused token answers 401 with the reason.
-   */
-  const authorized = (handle: (res: UWS.HttpResponse, p: Principal) => void) => (res: UWS.HttpResponse, req: UWS.HttpRequest) => {
-    const header = req.getHeader('authorization');
-    const origin = req.getHeader('origin');
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    const token = /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
-    Promise.resolve()
-      .then(() => o.verifier.verify(token))
-      .then(
-        (p) => {
-          if (!aborted) handle(res, p);
-        },
-        (err: unknown) => {
-          if (aborted) return;
-          const e = err instanceof AuthError ? err : new AuthError('malformed', 'token not accepted');
-          o.metrics.authFailures.inc({ reason: e.reason });
-          o.refusals.note({ reason: e.reason, message: e.message, remote, origin });
-          json(res, '401 Unauthorized', { error: 'bad_token', reason: e.reason, message: `The relay refused the token: ${e.message}.` });
-        },
-      );
+    return handle(p);
   };
 
-  app.get('/api/tables', authorized((res, p) => {
+  server.route('GET', '/api/tables', authorized((p) => {
     const visible = o.tables.names().filter((name) => {
       const t = o.tables.get(name)!;
       return (p.tables === null || p.tables.has(name)) && (t.tenantColumn !== null || p.allTenants);
     });
-    json(res, '200 OK', {
+    return json(200, {
       tenant: p.tenant,
       allTenants: p.allTenants,
       watched: o.tables.names().length,
@@ -118,75 +103,47 @@ export function registerHttpRoutes(app: UWS.TemplatedApp, o: HttpRoutesOptions):
     });
   }));
 
-  app.get('/api/stats', authorized((res, p) => {
-    if (!p.allTenants) return json(res, '403 Forbidden', { error: 'forbidden', message: 'Only an all-tenant token may see the relay\'s connections.' });
-    json(res, '200 OK', o.stats());
+  server.route('GET', '/api/stats', authorized((p) => {
+    if (!p.allTenants) return json(403, { error: 'forbidden', message: 'Only an all-tenant token may see the relay\'s connections.' });
+    return json(200, o.stats());
   }));
 
   // Development mode only, and only to this machine: a tenant list and a token for it in one click.
-  const devOnly = (res: UWS.HttpResponse, req: UWS.HttpRequest): DevConsole | undefined => {
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-    if (o.dev && loopback(remote) && localHost(req.getHeader('host'))) return o.dev;
-    return undefined;
-  };
-  app.get('/api/dev', (res, req) => {
-    const dev = devOnly(res, req);
-    if (!dev) return json(res, '200 OK', { dev: false });
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
+  const devOnly = (req: HttpRequest): DevConsole | undefined =>
+    o.dev && loopback(req.remoteAddress) && localHost(req.header('host')) ? o.dev : undefined;
+
+  server.route('GET', '/api/dev', async (req) => {
+    const dev = devOnly(req);
+    if (!dev) return json(200, { dev: false });
+    const tenants = await dev.tenants().catch((err: unknown) => {
+      o.log.error({ err }, 'listing tenants for the console failed');
+      return [];
     });
-    dev.tenants().then(
-      (tenants) => {
-        if (!aborted) json(res, '200 OK', { dev: true, tenants, watchCommand: watchCommand(dev.stateDir) });
-      },
-      (err: unknown) => {
-        o.log.error({ err }, 'listing tenants for the console failed');
-        if (!aborted) json(res, '200 OK', { dev: true, tenants: [], watchCommand: watchCommand(dev.stateDir) });
-      },
-    );
+    return json(200, { dev: true, tenants, watchCommand: watchCommand(dev.stateDir) });
   });
-  app.post('/api/dev-token', (res, req) => {
-    const dev = devOnly(res, req);
+
+  server.route('POST', '/api/dev-token', async (req) => {
+    const dev = devOnly(req);
+    if (!dev) return json(404, { error: 'not_found', message: 'Development tokens exist only in embedded development mode, on this machine.' });
     // a JSON content type makes a cross-site request need a preflight, which the relay never grants
-    const isJson = /^application\/json\b/i.test(req.getHeader('content-type'));
-    if (!dev) return json(res, '404 Not Found', { error: 'not_found', message: 'Development tokens exist only in embedded development mode, on this machine.' });
-    if (!isJson) return json(res, '415 Unsupported Media Type', { error: 'bad_request', message: 'Send the request as application/json.' });
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    let body = Buffer.alloc(0);
-    res.onData((chunk, isLast) => {
-      if (body.length + chunk.byteLength > MAX_BODY) {
-        if (!aborted) {
-          aborted = true;
-          json(res, '413 Content Too Large', { error: 'bad_request', message: 'The request body is too large.' });
-        }
-        return;
-      }
-      // uWS reuses the chunk's memory after this call: copy it
-      body = Buffer.concat([body, Buffer.from(chunk.slice(0))]);
-      if (!isLast || aborted) return;
-      let request: { tenant?: unknown; allTenants?: unknown };
-      try {
-        request = JSON.parse(body.toString('utf8') || '{}') as typeof request;
-      } catch {
-        return json(res, '400 Bad Request', { error: 'bad_request', message: 'The request body is not JSON.' });
-      }
-      const tenant = typeof request.tenant === 'string' && request.tenant.length > 0 && request.tenant.length <= 256 ? request.tenant : undefined;
-      if (tenant === undefined && request.allTenants !== true) {
-        return json(res, '400 Bad Request', { error: 'bad_request', message: 'Give a tenant (a non-empty string) or allTenants: true.' });
-      }
-      dev.token({ ...(tenant !== undefined ? { tenant } : {}), allTenants: request.allTenants === true }).then(
-        (token) => {
-          if (!aborted) json(res, '200 OK', { token });
-        },
-        (err: unknown) => {
-          o.log.error({ err }, 'minting a development token failed');
-          if (!aborted) json(res, '500 Internal Server Error', { error: 'internal', message: 'The relay could not mint a token.' });
-        },
-      );
-    });
-  });
+    if (!/^application\/json\b/i.test(req.header('content-type'))) return json(415, { error: 'bad_request', message: 'Send the request as application/json.' });
+    const body = await req.body();
+    if (body === undefined) return json(413, { error: 'bad_request', message: 'The request body is too large.' });
+    let request: { tenant?: unknown; allTenants?: unknown };
+    try {
+      request = JSON.parse(body.toString('utf8') || '{}') as typeof request;
+    } catch {
+      return json(400, { error: 'bad_request', message: 'The request body is not JSON.' });
+    }
+    const tenant = typeof request.tenant === 'string' && request.tenant.length > 0 && request.tenant.length <= 256 ? request.tenant : undefined;
+    if (tenant === undefined && request.allTenants !== true) {
+      return json(400, { error: 'bad_request', message: 'Give a tenant (a non-empty string) or allTenants: true.' });
+    }
+    try {
+      return json(200, { token: await dev.token({ ...(tenant !== undefined ? { tenant } : {}), allTenants: request.allTenants === true }) });
+    } catch (err) {
+      o.log.error({ err }, 'minting a development token failed');
+      return json(500, { error: 'internal', message: 'The relay could not mint a token.' });
+    }
+  }, { maxBody: MAX_BODY });
 }

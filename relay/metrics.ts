@@ -38,7 +38,10 @@ export function createMetrics() {
       name: 'pgrelay_tick_seconds', help: 'Duration of ticks that numbered transactions (read, number, NOTIFY, commit).',
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
     }),
-    native: new Gauge({ name: 'pgrelay_uws_native_info', help: 'The native uWebSockets.js build in use.', labelNames: ['package', 'version'], registers: [registry] }),
+    server: new Gauge({
+      name: 'pgrelay_server_info', help: 'The server in use (1): impl uws (native uWebSockets.js) or ws (the fallback), its package and version, chosen auto or forced by RELAY_SERVER.',
+      labelNames: ['impl', 'package', 'version', 'chosen'], registers: [registry],
+    }),
   };
   return m;
 }

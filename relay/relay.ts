@@ -1,17 +1,16 @@
-// The relay process: one uWebSockets.js app wiring the change feed, ring, router and sockets together.
+// The relay process: one server (native uWebSockets.js or the ws fallback) wiring the change feed, ring, router and sockets together.
 import type pg from 'pg';
 import { CloseCode } from '../client/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
 import { Ticker, type TickerPacing } from '../db/ticker.js';
-import { createTokenVerifier, samePrincipalScope, AuthError } from './auth.js';
+import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './auth.js';
 import { ChangeFeed } from './change-feed.js';
 import { orderTx } from './column-order.js';
 import type { RelayConfig } from './config.js';
 import { parseClientMessage } from './inbound.js';
 import { loadConsoleFiles } from './console-page.js';
 import { DevConsole, type DevMode } from './dev-console.js';
-import { registerHttpRoutes, type RelayStats, type TenantLoad } from './http-routes.js';
-import { listenPort } from './listen-port.js';
+import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './http-routes.js';
 import { pgListenSession, type ListenSession } from './listen-session.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -19,11 +18,12 @@ import { Pruner } from './pruner.js';
 import { Refusals } from './refusals.js';
 import { RingBuffer } from './ring-buffer.js';
 import { Router } from './router.js';
-import type { SocketData } from './socket-data.js';
+import { chooseServer, logServer, type ServerPlan } from './server/choose-server.js';
+import type { ServerInfo } from './server/server.js';
+import type { RelaySocket as WS, SocketData } from './socket-data.js';
 import { SocketWriter } from './socket-writer.js';
 import { Subscriptions } from './subscriptions.js';
 import { createUpgradeHandler } from './upgrade.js';
-import { loadUws, type UWS, type UwsBuild } from './uws.js';
 import { WatchedTables } from './watched-tables.js';
 
 /** What {@link startRelay} needs: the configuration (with a database URL and a way to verify tokens) and a logger. */
@@ -36,14 +36,16 @@ export interface RelayOptions {
   tickerPacing?: Partial<TickerPacing>;
   /** Embedded development mode (`npm start` without DATABASE_URL): the console may mint dev tokens for localhost. */
   dev?: DevMode;
+  /** The server to run on, when already chosen (`pgrelay start` chooses before it starts Postgres). Default: `chooseServer(config.server)`. */
+  server?: ServerPlan;
 }
 
 /** A running relay. */
 export interface Relay {
   /** The bound port. */
   readonly port: number;
-  /** The native uWS build in use. */
-  readonly uws: UwsBuild;
+  /** The server in use: native uWebSockets.js or the ws fallback, and why. */
+  readonly server: ServerInfo;
   readonly metrics: Metrics;
   /** Last transaction seq processed. */
   readonly position: number;
@@ -57,8 +59,6 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-type WS = UWS.WebSocket<SocketData>;
-
 /** The table of a `{"v":1,"unwatch":"schema.table"}` relay_config payload, if that is what it is. */
 function unwatchedTable(payload: string): string | undefined {
   try {
@@ -71,19 +71,20 @@ function unwatchedTable(payload: string): string | undefined {
 
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { config, log } = options;
-  const { uws, build } = loadUws();
+  const plan = options.server ?? chooseServer(config.server);
+  logServer(log, plan.info);
   const metrics = createMetrics();
-  metrics.native.set({ package: build.package, version: build.version }, 1);
+  metrics.server.set({ impl: plan.info.impl, package: plan.info.package, version: plan.info.version, chosen: plan.info.chosen }, 1);
   const pool: pg.Pool = createPool(config.databaseUrl, { max: 10, applicationName: 'pgrelay' });
   const db: RelayDb = createKysely(pool);
   const tables = new WatchedTables(db);
   await tables.reload();
 
-  const app = uws.App();
+  const server = plan.create();
   const io = new SocketWriter(metrics, log);
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
-  const router = new Router(app, tables, config.maxFrame, metrics);
+  const router = new Router(server, tables, config.maxFrame, metrics);
   const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']);
   const feed = new ChangeFeed({
     db,
@@ -118,15 +119,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   });
   const verifier = createTokenVerifier(config);
   const refusals = new Refusals(log);
-  const json = (res: UWS.HttpResponse, status: string, body: unknown) => {
-    res.cork(() => {
-      res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
-    });
-  };
-
   /** One client message: rate limit, size, parse, dispatch. */
-  const onMessage = (ws: WS, message: ArrayBuffer, isBinary: boolean): void => {
-    const d = ws.getUserData();
+  const onMessage = (ws: WS, message: Uint8Array, isBinary: boolean): void => {
+    const d = ws.data;
     if (d.closed) return;
     // token bucket: rateLimit messages per second, bursts of the same size
     const now = Date.now();
@@ -139,95 +134,95 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     d.tokens -= 1;
     if (message.byteLength > config.maxMessage) return io.end(ws, CloseCode.MessageTooBig, 'message too big');
     if (isBinary) return io.error(ws, 'bad_message', 'messages are JSON text frames');
-    const parsed = parseClientMessage(Buffer.from(message).toString('utf8'));
+    const parsed = parseClientMessage(Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('utf8'));
     if (!parsed.ok) return io.error(ws, parsed.code, parsed.message, parsed.id);
     const msg = parsed.message;
     switch (msg.type) {
       case 'subscribe': return subscriptions.subscribe(ws, msg);
       case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
       case 'ping': return void ws.send('{"type":"pong"}');
-      case 'auth':
-        Promise.resolve().then(() => verifier.verify(msg.token)).then((next) => {
+      case 'auth': {
+        const accepted = (next: Principal) => {
           if (d.closed) return;
           if (!samePrincipalScope(d.principal, next)) {
             return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
           }
           d.principal = next;
-        }, (err: unknown) => {
+        };
+        const refused = (err: unknown) => {
           if (d.closed) return;
           metrics.authFailures.inc({ reason: err instanceof AuthError ? err.reason : 'malformed' });
           io.error(ws, 'bad_token', err instanceof AuthError ? err.message : 'token not accepted');
-        });
+        };
+        // HS256 answers at once, before the socket's next message, on either server
+        let next: Principal | Promise<Principal>;
+        try {
+          next = verifier.verify(msg.token);
+        } catch (err) {
+          return refused(err);
+        }
+        if (next instanceof Promise) next.then(accepted, refused);
+        else accepted(next);
+      }
     }
   };
 
-  app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
-  app.get('/readyz', (res) => {
-    if (feed.ready) json(res, '200 OK', { status: 'ready', position: feed.position });
-    else json(res, '503 Service Unavailable', { status: 'catching_up', position: feed.position });
+  const health = { status: 'ok', server: { impl: plan.info.impl, package: plan.info.package, version: plan.info.version, chosen: plan.info.chosen } };
+  server.route('GET', '/healthz', () => json(200, health));
+  server.route('GET', '/readyz', () => feed.ready
+    ? json(200, { status: 'ready', position: feed.position })
+    : json(503, { status: 'catching_up', position: feed.position }));
+  server.route('GET', '/metrics', async () => {
+    try {
+      return { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: await metrics.registry.metrics() };
+    } catch {
+      return json(500, { error: 'metrics' });
+    }
   });
-  app.get('/metrics', (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    metrics.registry.metrics().then((text) => {
-      if (aborted) return;
-      res.cork(() => {
-        res.writeHeader('content-type', metrics.registry.contentType).end(text);
-      });
-    }, () => {
-      if (!aborted) json(res, '500 Internal Server Error', { error: 'metrics' });
-    });
-  });
-  registerHttpRoutes(app, {
+  registerHttpRoutes(server, {
     verifier, tables, metrics, refusals, log,
     files: loadConsoleFiles(),
     stats: () => relayStats(sockets, feed.position),
     dev: options.dev ? new DevConsole(options.dev, config.databaseUrl, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
   });
-  app.ws<SocketData>('/ws', {
-    compression: uws.DISABLED,
-    // uWS drops a connection abruptly (1006) above this; up to it we answer 1009 ourselves
+  server.websocket<SocketData>('/ws', {
+    // above this the server closes the connection itself (uWS abruptly, ws with 1009); up to it we answer 1009 ourselves
     maxPayloadLength: Math.max(config.maxMessage * 4, 1024 * 1024),
     idleTimeout: config.idleTimeout,
-    sendPingsAutomatically: true,
-    // The hard limit (uWS closes the connection outright) sits above ours: the housekeeping pass
+    // The hard limit (frames dropped; uWS also closes the connection) sits above ours: the housekeeping pass
     // closes a slow socket with 4008 first, and no frame is ever dropped from a socket that stays open.
     maxBackpressure: config.maxBackpressure * 4,
-    closeOnBackpressureLimit: 1, // a boolean in uWS, typed as a number in its declarations
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
     open: (ws) => {
-      const refused = ws.getUserData().refused;
+      const refused = ws.data.refused;
       if (refused) {
         // opened only to say why the token was refused (a close reason holds at most 123 bytes)
-        ws.getUserData().closed = true;
+        ws.data.closed = true;
         metrics.closes.inc({ code: String(refused.code) });
         ws.end(refused.code, Buffer.from(refused.reason).subarray(0, 123).toString());
         return;
       }
       sockets.add(ws);
       metrics.connections.inc();
-      const p = ws.getUserData().principal;
-      ws.send(JSON.stringify({ type: 'welcome', tenant: p.tenant, seq: feed.position }));
+      ws.send(JSON.stringify({ type: 'welcome', tenant: ws.data.principal.tenant, seq: feed.position }));
     },
     message: (ws, message, isBinary) => {
-      // An exception escaping a uWS handler would end the process: one bad message must never do that.
+      // An exception escaping a server handler would end the process: one bad message must never do that.
       try {
         onMessage(ws, message, isBinary);
       } catch (err) {
         log.error({ err }, 'unexpected error handling a message');
-        if (!ws.getUserData().closed) io.error(ws, 'internal', 'the relay could not handle this message');
+        if (!ws.data.closed) io.error(ws, 'internal', 'the relay could not handle this message');
       }
     },
     drain: (ws) => {
-      const d = ws.getUserData();
+      const d = ws.data;
       const waiter = d.drained;
       d.drained = undefined;
       waiter?.();
     },
     close: (ws) => {
-      const d = ws.getUserData();
+      const d = ws.data;
       if (d.refused) return;
       d.closed = true;
       sockets.delete(ws);
@@ -236,7 +231,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       d.drained?.();
     },
   });
-  app.any('/*', (res) => json(res, '404 Not Found', { error: 'not_found' }));
+  server.fallback(() => json(404, { error: 'not_found' }, {}));
 
   // Every relay is a ticker candidate; the one holding the lock numbers transactions for all (see db/ticker.ts).
   const ticker = new Ticker({
@@ -250,18 +245,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
   });
   ticker.start();
-  let listening: Awaited<ReturnType<typeof listenPort>>;
+  let port: number;
   try {
     await feed.start();
-    listening = await listenPort(uws, app, config.host, config.port);
+    port = await server.listen(config.host, config.port);
   } catch (err) {
     await ticker.close();
     await feed.close();
     await db.destroy();
     throw err;
   }
-  const { socket, port } = listening;
-
   // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame;
   // and one log line each time readiness changes, so an outage and every recovery show in the log.
   let tick = 0;
@@ -282,9 +275,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const nowSec = Date.now() / 1000;
     const checkExpiry = tick++ % 10 === 0;
     for (const ws of sockets) {
-      const d = ws.getUserData();
+      const d = ws.data;
       if (d.closed) continue;
-      if (ws.getBufferedAmount() > config.maxBackpressure) io.overflow(ws);
+      if (ws.bufferedAmount() > config.maxBackpressure) io.overflow(ws);
       else if (checkExpiry && d.principal.exp !== undefined && d.principal.exp <= nowSec) io.end(ws, CloseCode.TokenExpired, 'token expired');
     }
   }, 100);
@@ -295,7 +288,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let closing: Promise<void> | undefined;
   return {
     port,
-    uws: build,
+    server: plan.info,
     metrics,
     get position() {
       return feed.position;
@@ -313,7 +306,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       closing ??= (async () => {
         clearInterval(housekeeping);
         pruner.stop();
-        uws.us_listen_socket_close(socket);
+        server.close();
         for (const ws of [...sockets]) io.end(ws, CloseCode.GoingAway, 'relay shutting down');
         await ticker.close();
         await feed.close();
@@ -329,7 +322,7 @@ function relayStats(sockets: ReadonlySet<WS>, position: number): RelayStats {
   const byTenant = new Map<string, TenantLoad & { perTable: Map<string, number> }>();
   let subscriptions = 0;
   for (const ws of sockets) {
-    const d = ws.getUserData();
+    const d = ws.data;
     const key = d.principal.allTenants ? '*' : d.principal.tenant!;
     let t = byTenant.get(key);
     if (!t) byTenant.set(key, (t = { tenant: key, connections: 0, subscriptions: 0, tables: [], perTable: new Map() }));

@@ -1,10 +1,10 @@
-// Routes each transaction to uWS topics by (table, tenant, filter, subscription id): filtered once per distinct filter, serialized once per frame.
+// Routes each transaction to the server's topics by (table, tenant, filter, subscription id): filtered once per distinct filter, serialized once per frame.
 import type { CompiledFilter } from './filter.js';
 import { txFrames } from './frames.js';
 import type { Metrics } from './metrics.js';
 import type { RelayChange, RelayTx } from './relay-tx.js';
 import { wireChangeJson } from './relay-tx.js';
-import type { UWS } from './uws.js';
+import type { RelayServer } from './server/server.js';
 import type { WatchedTables } from './watched-tables.js';
 
 /** The tenant of sockets that see every tenant: null, which no tenant id (always a string) can be. */
@@ -38,13 +38,13 @@ export function topicOf(route: Route): string {
 export class Router {
   /** table → tenant key → filter key → group */
   readonly #routes = new Map<string, Map<string | null, Map<string, Group>>>();
-  readonly #app: UWS.TemplatedApp;
+  readonly #server: Pick<RelayServer, 'publish' | 'subscribers'>;
   readonly #maxFrame: number;
   readonly #metrics: Metrics;
   readonly #tables: WatchedTables;
 
-  constructor(app: UWS.TemplatedApp, tables: WatchedTables, maxFrame: number, metrics: Metrics) {
-    this.#app = app;
+  constructor(server: Pick<RelayServer, 'publish' | 'subscribers'>, tables: WatchedTables, maxFrame: number, metrics: Metrics) {
+    this.#server = server;
     this.#tables = tables;
     this.#maxFrame = maxFrame;
     this.#metrics = metrics;
@@ -157,9 +157,9 @@ export class Router {
       for (const id of group.ids.keys()) {
         const topic = topicOf({ table, tenantKey, filter: group.filter, id });
         for (const frame of txFrames(id, tx, jsons, this.#maxFrame)) {
-          this.#app.publish(topic, frame);
+          this.#server.publish(topic, frame);
           this.#metrics.frames.inc();
-          this.#metrics.deliveries.inc(this.#app.numSubscribers(topic));
+          this.#metrics.deliveries.inc(this.#server.subscribers(topic));
         }
       }
     }

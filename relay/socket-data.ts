@@ -1,6 +1,7 @@
 // What the relay keeps per socket: its token's scope, its subscriptions, and its rate-limit and abuse counters.
 import type { Principal } from './auth.js';
 import type { Route } from './router.js';
+import type { ServerSocket } from './server/server.js';
 
 /** One subscription of one socket. */
 export interface Subscription {
@@ -11,7 +12,7 @@ export interface Subscription {
   cancelled: boolean;
 }
 
-/** uWS user data of a socket (kept small: there may be 50,000 of these). */
+/** What the relay keeps per socket (kept small: there may be 50,000 of these). */
 export interface SocketData {
   principal: Principal;
   subs: Map<string, Subscription> | undefined;
@@ -23,8 +24,11 @@ export interface SocketData {
   /** Messages dropped for exceeding the rate limit so far. */
   dropped: number;
   closed: boolean;
-  /** Resolves waiters when uWS reports the send buffer drained. */
+  /** Resolves waiters when the server reports the send buffer drained. */
   drained: (() => void) | undefined;
   /** Set on a socket opened only to be closed at once with this code and reason (a refused token, explained in-band). */
   refused: { code: number; reason: string } | undefined;
 }
+
+/** One of the relay's WebSockets. */
+export type RelaySocket = ServerSocket<SocketData>;

@@ -15,12 +15,9 @@ import type { Metrics } from './metrics.js';
 import type { RingBuffer } from './ring-buffer.js';
 import { toRelayTx } from './relay-tx.js';
 import { ALL_TENANTS, type Route, type Router } from './router.js';
-import type { SocketData, Subscription } from './socket-data.js';
+import type { RelaySocket as WS, Subscription } from './socket-data.js';
 import type { SocketWriter } from './socket-writer.js';
-import type { UWS } from './uws.js';
 import type { WatchedTables } from './watched-tables.js';
-
-type WS = UWS.WebSocket<SocketData>;
 
 export interface SubscriptionsOptions {
   db: RelayDb;
@@ -53,7 +50,7 @@ export class Subscriptions {
 
   /** Handles a `subscribe` message; answers an error frame when it cannot be served. */
   subscribe(ws: WS, msg: SubscribeMessage): void {
-    const d = ws.getUserData();
+    const d = ws.data;
     const subs = (d.subs ??= new Map());
     const refuse = (code: ErrorCode, message: string) => this.#o.io.error(ws, code, message, msg.id);
     if (subs.has(msg.id)) return refuse('duplicate_subscription', `subscription ${msg.id} already exists; unsubscribe it first`);
@@ -84,7 +81,7 @@ export class Subscriptions {
   }
 
   unsubscribe(ws: WS, id: string): void {
-    const d = ws.getUserData();
+    const d = ws.data;
     const sub = d.subs?.get(id);
     if (!sub) return this.#o.io.error(ws, 'unknown_subscription', `no subscription ${id}`, id);
     this.#drop(ws, sub);
@@ -94,7 +91,7 @@ export class Subscriptions {
   /** `relay.unwatch` ended capture of `table`: every subscription to it gets `reset` with reason `table_unwatched` and ends. */
   unwatched(sockets: Iterable<WS>, table: string): void {
     for (const ws of sockets) {
-      const d = ws.getUserData();
+      const d = ws.data;
       for (const sub of [...(d.subs?.values() ?? [])]) {
         if (sub.route.table !== table) continue;
         if (sub.topic) ws.unsubscribe(sub.topic);
@@ -103,15 +100,15 @@ export class Subscriptions {
     }
   }
 
-  /** Forgets every subscription of a socket that closed (uWS already dropped its topics). */
+  /** Forgets every subscription of a socket that closed (the server already dropped its topics). */
   closed(ws: WS): void {
-    const d = ws.getUserData();
+    const d = ws.data;
     for (const sub of d.subs?.values() ?? []) this.#drop(ws, sub);
   }
 
   #drop(ws: WS, sub: Subscription): void {
     sub.cancelled = true;
-    ws.getUserData().subs?.delete(sub.route.id);
+    ws.data.subs?.delete(sub.route.id);
     if (sub.topic) this.#o.router.remove(sub.route);
   }
 
@@ -133,7 +130,7 @@ export class Subscriptions {
    * `subscribed` frame voids the pages before it). The client never has to notice.
    */
   async #serve(ws: WS, sub: Subscription, msg: SubscribeMessage): Promise<void> {
-    const d = ws.getUserData();
+    const d = ws.data;
     const progress: Progress = {};
     for (let attempt = 0; ; attempt++) {
       try {
@@ -200,12 +197,12 @@ export class Subscriptions {
   async #catchUp(ws: WS, sub: Subscription, progress: Progress): Promise<void> {
     const { ring, router, io, db, feed, metrics } = this.#o;
     let from = progress.from!;
-    const d = ws.getUserData();
+    const d = ws.data;
     const route = sub.route;
     let source: 'ring' | 'log' = 'ring';
     while (!sub.cancelled && !d.closed) {
       if (ring.covers(from)) {
-        let budget = this.#o.maxBackpressure / 2 - ws.getBufferedAmount();
+        let budget = this.#o.maxBackpressure / 2 - ws.bufferedAmount();
         let done = true;
         ws.cork(() => {
           for (const tx of ring.after(from)) {
@@ -215,7 +212,7 @@ export class Subscriptions {
             }
             for (const frame of router.framesFor(tx, route)) {
               budget -= frame.length;
-              if (ws.send(frame) === 2) io.overflow(ws);
+              if (ws.send(frame) === 'dropped') io.overflow(ws);
             }
             from = progress.from = tx.seq;
           }
@@ -236,7 +233,7 @@ export class Subscriptions {
         if (sub.cancelled || d.closed) return;
         for (const frame of router.framesFor(orderTx(toRelayTx(logged), this.#o.tables), route)) io.send(ws, frame);
         progress.from = logged.seq;
-        if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await io.drain(ws, this.#o.maxBackpressure / 4);
+        if (ws.bufferedAmount() > this.#o.maxBackpressure / 2) await io.drain(ws, this.#o.maxBackpressure / 4);
       }
       from = progress.from = upTo;
     }
@@ -259,7 +256,7 @@ export class Subscriptions {
 
   async #snapshotOnce(ws: WS, sub: Subscription): Promise<number> {
     const { route } = sub;
-    const d = ws.getUserData();
+    const d = ws.data;
     const client = await this.#o.pool.connect();
     try {
       await client.query('begin isolation level repeatable read read only');
@@ -297,7 +294,7 @@ export class Subscriptions {
           size += row.length + 1;
         }
         if (rows.length < SNAPSHOT_BATCH) break;
-        if (ws.getBufferedAmount() > this.#o.maxBackpressure / 2) await this.#o.io.drain(ws, this.#o.maxBackpressure / 4);
+        if (ws.bufferedAmount() > this.#o.maxBackpressure / 2) await this.#o.io.drain(ws, this.#o.maxBackpressure / 4);
         rows = await cursor.read(SNAPSHOT_BATCH);
       }
       if (open) await cursor.close();

@@ -1,12 +1,12 @@
-// The WebSocket upgrade: token and origin checked before the socket exists; async checks follow the uWS order (copy, onAborted, await, check, cork+upgrade).
+// The WebSocket upgrade: token and origin checked before the socket exists; the server answers with a socket or plain HTTP.
 import { CloseCode } from '../client/codes.js';
 import { BEARER_PREFIX, PROTOCOL, REASONS_PROTOCOL } from '../client/protocol.js';
 import { AuthError, type Principal, type TokenVerifier } from './auth.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Refusals } from './refusals.js';
+import type { HttpRequest, UpgradeDecision } from './server/server.js';
 import type { SocketData } from './socket-data.js';
-import type { UWS } from './uws.js';
 
 export interface UpgradeOptions {
   verifier: TokenVerifier;
@@ -35,45 +35,33 @@ export function readProtocols(header: string): { echo: string; token: string | u
 }
 
 export function createUpgradeHandler(o: UpgradeOptions) {
-  return (res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void => {
-    // Copy everything from req now: it is invalid after the first await.
-    const key = req.getHeader('sec-websocket-key');
-    const protocolHeader = req.getHeader('sec-websocket-protocol');
-    const extensions = req.getHeader('sec-websocket-extensions');
-    const origin = req.getHeader('origin');
-    const queryToken = req.getQuery('token');
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-    let aborted = false;
-    const { echo, token, reasons } = readProtocols(protocolHeader);
+  return (req: HttpRequest): UpgradeDecision<SocketData> | Promise<UpgradeDecision<SocketData>> => {
+    const origin = req.header('origin');
+    const queryToken = req.query('token');
+    const { echo, token, reasons } = readProtocols(req.header('sec-websocket-protocol'));
     const data = (principal: Principal, refused?: SocketData['refused']): SocketData =>
       ({ principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, dropped: 0, closed: false, drained: undefined, refused });
     /**
      * A browser cannot read the status of a refused upgrade, so a client that offers `pgrelay.reasons` gets a socket that
      * the open handler closes at once with `code` and the reason (within the in-band budget); others get plain HTTP.
      */
-    const refuse = (status: string, code: number, label: string, message: string) => {
+    const refuse = (status: number, code: number, label: string, message: string): UpgradeDecision<SocketData> => {
       o.metrics.authFailures.inc({ reason: label });
-      o.refusals.note({ reason: label, message, remote, origin });
-      res.cork(() => {
-        if (reasons && o.refusals.inBand()) return void res.upgrade(data(NOBODY, { code, reason: message }), key, echo, extensions, context);
-        // close the connection too: a refused client has no business keeping it
-        res.writeStatus(status).writeHeader('content-type', 'text/plain; charset=utf-8').end(message, true);
-      });
+      o.refusals.note({ reason: label, message, remote: req.remoteAddress, origin });
+      if (reasons && o.refusals.inBand()) return { accept: data(NOBODY, { code, reason: message }), protocol: echo };
+      return { refuse: { status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: message } };
     };
     if (o.allowedOrigins && origin && !o.allowedOrigins.includes(origin)) {
-      refuse('403 Forbidden', CloseCode.OriginNotAllowed, 'origin', 'origin not allowed');
-      return;
+      return refuse(403, CloseCode.OriginNotAllowed, 'origin', 'origin not allowed');
     }
-    const accept = (principal: Principal) => {
-      res.upgrade(data(principal), key, echo, extensions, context);
-    };
-    const reject = (err: unknown) => {
+    const accept = (principal: Principal): UpgradeDecision<SocketData> => ({ accept: data(principal), protocol: echo });
+    const reject = (err: unknown): UpgradeDecision<SocketData> => {
       if (err instanceof AuthError) {
         // unreachable signing keys are the relay's trouble, not the token's: the client should come back later
-        return refuse('401 Unauthorized', err.reason === 'keys_unavailable' ? CloseCode.TryAgainLater : CloseCode.BadToken, err.reason, err.message);
+        return refuse(401, err.reason === 'keys_unavailable' ? CloseCode.TryAgainLater : CloseCode.BadToken, err.reason, err.message);
       }
       o.log.error({ err }, 'token verification failed unexpectedly');
-      refuse('401 Unauthorized', CloseCode.BadToken, 'malformed', 'token not accepted');
+      return refuse(401, CloseCode.BadToken, 'malformed', 'token not accepted');
     };
     let result: Principal | Promise<Principal>;
     try {
@@ -81,22 +69,7 @@ export function createUpgradeHandler(o: UpgradeOptions) {
     } catch (err) {
       return reject(err);
     }
-    if (!(result instanceof Promise)) {
-      // Synchronous (HS256): still inside uWS's handler, which is corked for us.
-      accept(result);
-      return;
-    }
-    // Asynchronous (JWKS): req is dead after the await; watch for the client leaving meanwhile.
-    res.onAborted(() => {
-      aborted = true;
-    });
-    result.then(
-      (principal) => {
-        if (!aborted) res.cork(() => accept(principal));
-      },
-      (err: unknown) => {
-        if (!aborted) reject(err);
-      },
-    );
+    // HS256 verifies synchronously: the upgrade completes inside the server's own handler (see docs/operations.md)
+    return result instanceof Promise ? result.then(accept, reject) : accept(result);
   };
 }

@@ -6,6 +6,7 @@ import { int, ms, ratio, table } from '../lib/format.js';
 import { measure, type LoadResult } from '../lib/measure.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
+import { failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
 import { parseMix } from './latency.js';
@@ -13,6 +14,8 @@ import { parseMix } from './latency.js';
 // Deliveries double at each step, mostly through sockets per tenant: on two cores, commits cost the load CPU (writer and Postgres) and fan-out costs the server.
 export const fanoutDefaults = { steps: '1000x200,2000x200,4000x200,8000x200,8000x400,16000x400,16000x800', t: 50, d: 6, warmup: 1 };
 export const fanoutQuick = { steps: '100x50,100x100,200x200', t: 10, d: 3, warmup: 1 };
+/** The `--servers` mode measures cost per delivery at fixed loads both servers carry, not a ceiling. */
+export const fanoutServerSteps = '2000x200,4000x400';
 
 export interface Step {
   n: number;
@@ -58,10 +61,12 @@ function judge(r: LoadResult, p99Bound: number): { ok: boolean; reason: string }
   return { ok: problems.length === 0, reason: problems.join(', ') || 'ok' };
 }
 
-async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: { t: number; d: number; warmup: number; p99: number; mix: [number, number, number] }): Promise<TargetCurve> {
+type CurveOptions = { t: number; d: number; warmup: number; p99: number; mix: [number, number, number] };
+
+async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: CurveOptions, env: NodeJS.ProcessEnv = {}): Promise<TargetCurve> {
   const tokens = await tokensFor(ctx.secret, o.t);
   const maxN = Math.max(...steps.map((s) => s.n));
-  return withTarget(ctx, target, { nofile: maxN + 4096 }, async ({ server, databaseUrl }) => {
+  return withTarget(ctx, target, { nofile: maxN + 4096, env }, async ({ server, databaseUrl }) => {
     const fleet = new Fleet(maxN > 2000 ? 2 : 1, { nofile: maxN + 4096 });
     const out: TargetCurve = { target, steps: [], ceiling: 0, atLeast: true, limit: 'every step passed: the ceiling is above the last step' };
     try {
@@ -99,8 +104,10 @@ async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: { t:
 
 export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
   const base = flags.bool('quick') ? fanoutQuick : fanoutDefaults;
-  const steps = parseSteps(flags.str('steps', base.steps));
+  const servers = parseServers(flags);
+  const steps = parseSteps(flags.str('steps', servers && !flags.bool('quick') ? fanoutServerSteps : base.steps));
   const o = { t: flags.num('t', base.t), d: flags.num('d', base.d), warmup: flags.num('warmup', base.warmup), p99: flags.num('p99', 100), mix: parseMix(flags) };
+  if (servers) return fanoutByServer(ctx, steps, o, servers, command);
   const targets = parseTargets(flags.list('targets', ['pgrelay', 'socketio', 'ws']));
   const curves = new Map<TargetName, TargetCurve>();
   const missing = new Map<TargetName, string>();
@@ -232,5 +239,39 @@ export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: st
     ...(missing.size ? ['', ...[...missing].map(([t, why]) => `- ${targetLabel[t]} did not run: ${why}.`)] : []),
   ].join('\n');
   await writeSection('fanout', md);
+  show(md);
+}
+
+/** `--servers uws,ws`: each step against pgrelay on each server implementation, interleaved, `--repeat` rounds; what a delivery costs the server. */
+async function fanoutByServer(ctx: RunContext, steps: Step[], o: CurveOptions, rounds: ServerRounds, command: string): Promise<void> {
+  const runs = await interleave(rounds, 'fanout', (server) => curve(ctx, 'pgrelay', steps, o, { RELAY_SERVER: server }));
+  await saveRaw('fanout-servers', { steps, options: o, rounds, runs });
+  // a step the curve did not reach (an earlier one failed) counts as missing: NaN, left out of the medians
+  const at = (i: number) => (c: TargetCurve) => c.steps[i];
+  const cpuUs = (x: StepResult | undefined, part: 'all' | 'user' | 'system') =>
+    x ? (((part === 'all' ? x.serverCpu : part === 'system' ? x.serverSystemCpu : x.serverCpu - x.serverSystemCpu) / 100) / x.deliveredPerSec) * 1e6 : NaN;
+  const tables = steps.flatMap((step, i) => [
+    '',
+    `Step ${i + 1}: ${int(step.n)} sockets × ${step.r} tx/s over ${o.t} tenants = ${int((step.n / o.t) * step.r)} deliveries/s offered.`,
+    '',
+    serverTable<TargetCurve>(runs, rounds, [
+      { name: 'received/s', value: (c) => at(i)(c)?.deliveredPerSec ?? NaN, format: int },
+      { name: 'p99 ms', value: (c) => at(i)(c)?.latency.p99 ?? NaN, format: ms },
+      { name: 'server CPU', value: (c) => at(i)(c)?.serverCpu ?? NaN, format: (v) => `${v.toFixed(0)} %` },
+      { name: 'deliveries per server-CPU-second', value: (c) => 1e6 / cpuUs(at(i)(c), 'all'), format: int },
+      { name: 'server CPU per delivery', value: (c) => cpuUs(at(i)(c), 'all'), format: (v) => `${v.toFixed(1)} µs` },
+      { name: 'user space', value: (c) => cpuUs(at(i)(c), 'user'), format: (v) => `${v.toFixed(1)} µs` },
+      { name: 'kernel', value: (c) => cpuUs(at(i)(c), 'system'), format: (v) => `${v.toFixed(1)} µs` },
+      { name: 'steps failed (all rounds)', value: (c) => (at(i)(c) && !at(i)(c)!.ok ? 1 : 0), format: int, sum: true },
+    ]),
+  ]);
+  const failures = runs.flatMap((r) => (r.result?.steps ?? []).filter((x) => !x.ok).map((x) => `- RELAY_SERVER=${r.server}, round ${r.round}, ${int(x.n)}×${x.r}: ${x.reason}.`));
+  const md = [
+    sectionHeader('fanoutServers', command, ctx, serversTargetLine),
+    `- Steps as in section 2 (sockets × tx/s, ${o.d} s each after ${o.warmup} s of warm-up, p99 bound ${o.p99} ms), fixed loads that both servers are asked to carry. Server CPU per delivery = the server process's CPU-seconds (/proc/<pid>/stat, user space and kernel) ÷ deliveries received: its inverse, deliveries per server-CPU-second, is the fan-out each server would reach on a core of its own. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
+    ...tables,
+    ...(failures.length || runs.some((r) => r.error) ? ['', ...failures, ...failedRuns(runs)] : []),
+  ].join('\n');
+  await writeSection('fanoutServers', md);
   show(md);
 }

@@ -7,6 +7,7 @@ import { measureFloor, type FloorResult } from '../lib/floor.js';
 import { measure, type LoadResult, type LoadSpec } from '../lib/measure.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
+import { failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
 
@@ -19,10 +20,10 @@ export function parseMix(flags: Flags): [number, number, number] {
   return [i, u, d];
 }
 
-/** Connects `spec.n` sockets to a running target, then measures. */
-export async function runLoad(ctx: RunContext, target: TargetName, spec: LoadSpec): Promise<LoadResult & { connectFailed: number; connectErrors: string[] }> {
+/** Connects `spec.n` sockets to a running target (with `env`, e.g. RELAY_SERVER), then measures. */
+export async function runLoad(ctx: RunContext, target: TargetName, spec: LoadSpec, env: NodeJS.ProcessEnv = {}): Promise<LoadResult & { connectFailed: number; connectErrors: string[] }> {
   const tokens = await tokensFor(ctx.secret, spec.t);
-  return withTarget(ctx, target, {}, async ({ server, databaseUrl }) => {
+  return withTarget(ctx, target, { env }, async ({ server, databaseUrl }) => {
     const fleet = new Fleet(spec.n > 2000 ? 2 : 1);
     try {
       const c = await fleet.connect(target, server.baseUrl, tokens, spec.n, spec.t);
@@ -46,6 +47,8 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
     warmup: flags.num('warmup', base.warmup),
     mix: parseMix(flags),
   };
+  const servers = parseServers(flags);
+  if (servers) return latencyByServer(ctx, spec, servers, command);
   const targets = parseTargets(flags.list('targets', ['pgrelay', 'socketio', 'ws']));
   const results = new Map<TargetName, LoadResult & { connectFailed: number; connectErrors: string[] }>();
   const missing = new Map<TargetName, string>();
@@ -162,5 +165,29 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
     ...(notes.length ? ['', ...notes] : []),
   ].join('\n');
   await writeSection('latency', md);
+  show(md);
+}
+
+/** `--servers uws,ws`: the same load against pgrelay on each server implementation, interleaved, `--repeat` rounds. */
+async function latencyByServer(ctx: RunContext, spec: LoadSpec, rounds: ServerRounds, command: string): Promise<void> {
+  const runs = await interleave(rounds, 'latency', (server) => runLoad(ctx, 'pgrelay', spec, { RELAY_SERVER: server }));
+  await saveRaw('latency-servers', { spec, rounds, runs });
+  type R = LoadResult & { connectFailed: number };
+  const md = [
+    sectionHeader('latencyServers', command, ctx, serversTargetLine),
+    `- Load, as in section 1: ${spec.n} authenticated sockets over ${spec.t} tenants; a writer commits ${spec.r} single-row transactions/s for ${spec.d} s after ${spec.warmup} s of warm-up (${spec.mix.join(' / ')} % inserts / updates / deletes). Latency = receipt − the row's \`ts\` (write → screen), every delivery accounted. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
+    '',
+    serverTable<R>(runs, rounds, [
+      { name: 'p50 ms', value: (r) => r.latency.p50, format: ms },
+      { name: 'p90 ms', value: (r) => r.latency.p90, format: ms },
+      { name: 'p99 ms', value: (r) => r.latency.p99, format: ms },
+      { name: 'max ms', value: (r) => r.latency.max, format: ms },
+      { name: 'server CPU', value: (r) => r.serverCpu, format: (v) => `${v.toFixed(0)} %` },
+      { name: 'lost + duplicated + wrong tenant (all rounds)', value: (r) => r.lost + r.duplicates + r.wrongTenant, format: int, sum: true },
+      { name: 'failed connections (all rounds)', value: (r) => r.connectFailed, format: int, sum: true },
+    ]),
+    ...(runs.some((r) => r.error) ? ['', ...failedRuns(runs)] : []),
+  ].join('\n');
+  await writeSection('latencyServers', md);
   show(md);
 }

@@ -6,6 +6,7 @@ import { bytes, int, ratio, table } from '../lib/format.js';
 import { fileLimit, rssBytes } from '../lib/processes.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
+import { failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName, type TargetServer } from '../lib/targets.js';
 
@@ -69,10 +70,10 @@ function slopeOf(points: MemoryPoint[]): number {
   return den ? num / den : NaN;
 }
 
-async function measureMemory(ctx: RunContext, target: TargetName, n: number, t: number, settle: number): Promise<MemoryResult> {
+async function measureMemory(ctx: RunContext, target: TargetName, n: number, t: number, settle: number, env: NodeJS.ProcessEnv = {}): Promise<MemoryResult> {
   const tokens = await tokensFor(ctx.secret, t);
   const workers = Math.max(1, Math.ceil(n / perWorker));
-  return withTarget(ctx, target, { nofile: n + 4096 }, async ({ server }) => {
+  return withTarget(ctx, target, { nofile: n + 4096, env }, async ({ server }) => {
     // One-off costs of the first sockets (lazily compiled handlers, first buffers) are paid before the zero point, alike for all three.
     const primer = new Fleet(1);
     try {
@@ -112,6 +113,8 @@ export async function memoryBenchmark(ctx: RunContext, flags: Flags, command: st
   const nPgrelay = flags.num('n-pgrelay', base.nPgrelay);
   const t = flags.num('t', base.t);
   const settle = flags.num('settle', base.settle);
+  const servers = parseServers(flags);
+  if (servers) return memoryByServer(ctx, { n, t, settle }, servers, command);
   const targets = parseTargets(flags.list('targets', ['pgrelay', 'socketio', 'ws']));
   const results: MemoryResult[] = [];
   const missing: string[] = [];
@@ -191,5 +194,28 @@ export async function memoryBenchmark(ctx: RunContext, flags: Flags, command: st
     ...(missing.length || shrank.length ? ['', ...missing, ...shrank] : []),
   ].join('\n');
   await writeSection('memory', md);
+  show(md);
+}
+
+/** `--servers uws,ws`: pgrelay's memory per idle socket on each server implementation, interleaved, `--repeat` rounds. */
+async function memoryByServer(ctx: RunContext, o: { n: number; t: number; settle: number }, rounds: ServerRounds, command: string): Promise<void> {
+  if (fileLimit(o.n + 1024) < o.n + 1024) throw new Error(`memory: ${int(o.n)} sockets need an open-files limit of ${int(o.n + 1024)}; here it is ${int(fileLimit(o.n + 1024))}.`);
+  const runs = await interleave(rounds, 'memory', (server) => measureMemory(ctx, 'pgrelay', o.n, o.t, o.settle, { RELAY_SERVER: server }));
+  await saveRaw('memory-servers', { ...o, rounds, runs });
+  const md = [
+    sectionHeader('memoryServers', command, ctx, serversTargetLine),
+    `- Measured as in section 3: ${int(o.n)} authenticated sockets over ${o.t} tenants, each subscribed to \`orders\`, connected in four steps after 200 were opened and closed; RSS (VmRSS) read ${o.settle} s after the last socket, after full GCs until RSS and V8 heap agree within 1 %. Per socket = (RSS at N − RSS at 0) / N; marginal = growth from N/4 to N per socket; V8 heap per socket = heapUsed growth (uws keeps its sockets outside the V8 heap, ws inside). ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
+    '',
+    serverTable<MemoryResult>(runs, rounds, [
+      { name: 'RSS at 0', value: (r) => r.points[0]!.rss, format: bytes },
+      { name: 'RSS at N', value: (r) => r.points[r.points.length - 1]!.rss, format: bytes },
+      { name: 'per socket', value: (r) => r.perSocket, format: bytes },
+      { name: 'marginal N/4 → N', value: (r) => r.marginal, format: bytes },
+      { name: 'V8 heap per socket', value: (r) => r.heapPerSocket, format: bytes },
+      { name: 'failed connections (all rounds)', value: (r) => r.failed, format: int, sum: true },
+    ]),
+    ...(runs.some((r) => r.error) ? ['', ...failedRuns(runs)] : []),
+  ].join('\n');
+  await writeSection('memoryServers', md);
   show(md);
 }

@@ -24,7 +24,7 @@ export class RelayProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'relay/cli.ts', 'start'], {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, LOG_LEVEL: 'info', ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, RELAY_SERVER: process.env.RELAY_SERVER, LOG_LEVEL: 'info', ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;

@@ -9,12 +9,15 @@ export interface Goal {
   ok: boolean | undefined;
 }
 
-export function sectionHeader(id: keyof typeof titles, command: string, ctx: RunContext): string {
+const baselinesLine = '- Targets: pgrelay (`relay/cli.ts start`); A = Express + Socket.IO 4 + pg-listen (`bench/baselines/socketio-server.ts`); B = raw `ws` + pg-listen (`bench/baselines/ws-server.ts`); ratios are pgrelay / baseline from this same run.';
+
+/** `targets` replaces the line naming pgrelay and the baselines (the `--servers` mode has no baselines). */
+export function sectionHeader(id: keyof typeof titles, command: string, ctx: RunContext, targets = baselinesLine): string {
   return [
     titles[id]!,
     '',
     `- Command: \`${command}\``,
-    '- Targets: pgrelay (`relay/cli.ts start`); A = Express + Socket.IO 4 + pg-listen (`bench/baselines/socketio-server.ts`); B = raw `ws` + pg-listen (`bench/baselines/ws-server.ts`); ratios are pgrelay / baseline from this same run.',
+    targets,
     `- Machine: ${describeMachine(machine())}`,
     `- Postgres: ${ctx.pg.description}`,
     `- Date: ${new Date().toISOString()}`,

@@ -6,7 +6,7 @@ import { isStopping } from './processes.js';
 
 const resultsFile = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
 const rawDir = fileURLToPath(new URL('../results/', import.meta.url));
-const order = ['latency', 'fanout', 'memory', 'resume', 'clientSize'];
+const order = ['latency', 'fanout', 'memory', 'resume', 'clientSize', 'latencyServers', 'fanoutServers', 'memoryServers'];
 
 /** The headings of this suite's sections; stable, since a section is found again by its heading. */
 export const titles: Record<string, string> = {
@@ -15,6 +15,9 @@ export const titles: Record<string, string> = {
   memory: '## 3. Memory per idle socket',
   resume: '## 4. Resume after a disconnect',
   clientSize: '## 5. Client size',
+  latencyServers: '## 6. Server implementations: latency',
+  fanoutServers: '## 7. Server implementations: deliveries per server-CPU-second',
+  memoryServers: '## 8. Server implementations: memory per idle socket',
 };
 
 const header = `# pgrelay benchmarks

@@ -1,4 +1,5 @@
 // `pgrelay start` the way a newcomer runs it: embedded Postgres, /healthz, Ctrl-C, restart on the same data, clear failures.
+import { existsSync } from 'node:fs';
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -8,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded-server.js';
 import { runCli } from './support/cli-process.js';
 import { httpGet } from './support/relay-harness.js';
+import { expectedServer } from './support/server-under-test.js';
 
 const started: Array<ReturnType<typeof runCli>> = [];
 afterAll(async () => {
@@ -37,10 +39,10 @@ describe('pgrelay start with no DATABASE_URL', () => {
     await first.waitFor(/pgrelay listening on/, 30_000);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toMatchObject({ status: 'ok', server: { impl: expectedServer() } });
     expect(Date.now() - t0).toBeLessThan(30_000);
     expect(first.output()).toMatch(/embedded Postgres data lives in \S+/);
-    expect(first.output()).toMatch(/native uWebSockets\.js build in use/);
+    expect(first.output()).toMatch(expectedServer() === 'uws' ? /native uWebSockets\.js build in use/ : /serving with the ws fallback/);
 
     // Leave a mark in the database, then stop the way Ctrl-C does.
     const url = (await readFile(path.join(stateDir, 'database-url'), 'utf8')).trim();
@@ -209,3 +211,55 @@ describe('issue 12: when the embedded Postgres dies', () => {
     expect(last).toMatch(/^pgrelay: The embedded Postgres in \S+ stopped and could not be restarted after 5 attempts \(.+\); see \S+postgres\.log, then start pgrelay again\.$/);
   }, 300_000);
 });
+
+describe('issue 16: a start that fails after the embedded Postgres is up', () => {
+  let stateDir = '';
+  afterAll(async () => {
+    if (stateDir) await removeEmbedded(stateDir);
+  });
+
+  it('stops the embedded Postgres it started, and leaves one that another npm start owns running', async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const blocked = (blocker.address() as net.AddressInfo).port;
+    const env = { RELAY_DATA_DIR: stateDir, PORT: String(blocked), HOST: '127.0.0.1', LOG_LEVEL: 'info', LOG_FORMAT: 'json' };
+    try {
+      // The port is taken: start fails only after it has started Postgres and migrated it.
+      const failed = runCli(['start'], env);
+      started.push(failed);
+      expect(await failed.exited).toBe(1);
+      expect(failed.output()).toMatch(/"msg":"applied \d+ migration/);
+      expect(failed.stderr().trim().split('\n').at(-1)).toBe(`pgrelay: Cannot listen on 127.0.0.1:${blocked}: the port is in use or not allowed; set PORT (or --port) to a free port.`);
+      expect(failed.output()).toMatch(/"msg":"embedded Postgres stopped"/);
+      const { dataDir, port } = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8')) as { dataDir: string; port: number };
+      expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
+      expect(await refusesConnections(port)).toBe(true);
+
+      // The same failure in a second npm start, attached to a cluster the first one owns: the owner keeps its Postgres.
+      const owner = await embeddedStart(stateDir);
+      const attached = runCli(['start'], env);
+      started.push(attached);
+      expect(await attached.exited).toBe(1);
+      expect(attached.output()).toMatch(/embedded Postgres left running: it belongs to the npm start that started it/);
+      expect(await readyz(owner.port)).toBe(200);
+      owner.signal('SIGINT');
+      expect(await owner.exited).toBe(0);
+      expect(owner.output()).toMatch(/embedded Postgres stopped/);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  }, 300_000);
+});
+
+/** Nothing listens on 127.0.0.1:`port`. */
+function refusesConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}

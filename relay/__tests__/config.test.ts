@@ -8,7 +8,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
       port: 8080, host: '0.0.0.0', tenantClaim: 'tenant_id', historyTx: 20000, historyBytes: 64 * 1024 * 1024, retention: '7 days',
-      maxBackpressure: 4 * 1024 * 1024, maxSubscriptions: 100, maxFrame: 256 * 1024, maxMessage: 16 * 1024, rateLimit: 50, idleTimeout: 60, logLevel: 'info', logFormat: 'auto',
+      maxBackpressure: 4 * 1024 * 1024, maxSubscriptions: 100, maxFrame: 256 * 1024, maxMessage: 16 * 1024, rateLimit: 50, idleTimeout: 60, server: 'auto', logLevel: 'info', logFormat: 'auto',
       databaseUrl: undefined, jwtSecret: undefined, allowedOrigins: undefined,
     });
     expect(Object.isFrozen(c)).toBe(true);
@@ -34,6 +34,7 @@ describe('loadConfig', () => {
     [{ RELAY_MAX_SUBSCRIPTIONS: '0' }, [], 'RELAY_MAX_SUBSCRIPTIONS must be an integer from 1 to 10000; got "0".'],
     [{ RELAY_MAX_FRAME: '1' }, [], 'RELAY_MAX_FRAME must be a size from 16kb to 64mb, such as 256kb; got "1".'],
     [{ RELAY_IDLE_TIMEOUT: '10' }, [], 'RELAY_IDLE_TIMEOUT must be seconds from 8 to 960 (a multiple of 4); got "10".'],
+    [{ RELAY_SERVER: 'uWS' }, [], 'RELAY_SERVER must be one of auto, uws, ws; got "uWS".'],
     [{ LOG_LEVEL: 'loud' }, [], 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud".'],
     [{ RELAY_JWT_SECRET: 'x'.repeat(32), RELAY_JWKS_URL: 'https://k.example/jwks' }, [], 'RELAY_JWT_SECRET and RELAY_JWKS_URL are both set; set only one of them.'],
     [{}, ['--colour', 'red'], 'Unknown option --colour; run pgrelay start --help for the list.'],

@@ -12,6 +12,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
 import { SECRET, token } from './support/relay-harness.js';
+import { serverEnv } from './support/server-under-test.js';
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(chromiumPath);
@@ -26,7 +27,7 @@ let browser: Browser | undefined;
 
 /** A relay in development mode on `url`; each test closes its own (the leak guard checks after every test). */
 async function devRelay(url: string): Promise<string> {
-  const config = loadConfig({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' });
+  const config = loadConfig({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' , ...serverEnv });
   const relay = await startRelay({ config: { ...config, databaseUrl: url }, log: createLogger('silent'), dev: { secret: SECRET, stateDir: '/tmp/pgrelay-console' } });
   relays.push(relay);
   return `http://127.0.0.1:${relay.port}`;

@@ -13,6 +13,7 @@ import { createLogger, prettyLogs } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
 import { runCli } from './support/cli-process.js';
 import { connect, httpGet, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+import { serverEnv } from './support/server-under-test.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
@@ -30,7 +31,7 @@ beforeAll(async () => {
     insert into orders (tenant_id, customer, total) values ('acme', 'Ada', 1), ('globex', 'Hank', 2), ('acme', 'Grace', 3);
   `);
   relay = await startTestRelay(db);
-  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' });
+  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' , ...serverEnv });
   devRelay = await startRelay({ config: { ...config, databaseUrl: db.url }, log: createLogger('silent'), dev: { secret: SECRET, stateDir: '/tmp/pgrelay-console-test' } });
   dev = `http://127.0.0.1:${devRelay.port}`;
 });

@@ -55,3 +55,13 @@ describe('docker-compose.yml', () => {
     expect(existsSync(path.join(repoRoot, relay.build.dockerfile))).toBe(true);
   });
 });
+
+describe('relay/Dockerfile', () => {
+  it('issue 16: runs an LTS Node on Debian 13 (glibc 2.41, where the native server loads) and does not build without the native server', () => {
+    const text = readFileSync(path.join(repoRoot, 'relay/Dockerfile'), 'utf8');
+    const bases = [...text.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+    expect(bases).toHaveLength(2);
+    for (const base of bases) expect(base).toMatch(/^node:(22|24)-trixie-slim$/);
+    expect(text).toMatch(/^RUN node -e .*chooseServer\('uws'\)/m);
+  });
+});

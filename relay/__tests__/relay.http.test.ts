@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded-server.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli } from './support/cli-process.js';
-import { connect, httpGet, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+import { connect, httpGet, metric, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+import { expectedServer } from './support/server-under-test.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
@@ -16,7 +17,9 @@ leakGuard(() => db.name);
 
 describe('HTTP endpoints', () => {
   it('/healthz, /readyz, /metrics, / and 404', async () => {
-    expect(await httpGet(`${relay.http}/healthz`)).toMatchObject({ status: 200, body: '{"status":"ok"}' });
+    const health = await httpGet(`${relay.http}/healthz`);
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.body)).toMatchObject({ status: 'ok' });
     const ready = await httpGet(`${relay.http}/readyz`);
     expect(ready.status).toBe(200);
     expect(JSON.parse(ready.body)).toEqual({ status: 'ready', position: expect.any(Number) });
@@ -24,13 +27,25 @@ describe('HTTP endpoints', () => {
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     for (const name of ['pgrelay_connections', 'pgrelay_subscriptions', 'pgrelay_transactions_received_total', 'pgrelay_frames_published_total',
       'pgrelay_deliveries_total', 'pgrelay_commit_to_send_seconds', 'pgrelay_replays_total', 'pgrelay_resets_total', 'pgrelay_auth_failures_total',
-      'pgrelay_backpressure_closes_total', 'pgrelay_listener_reconnects_total', 'pgrelay_ready', 'pgrelay_uws_native_info']) {
+      'pgrelay_backpressure_closes_total', 'pgrelay_listener_reconnects_total', 'pgrelay_ready', 'pgrelay_server_info']) {
       expect(metrics.body).toContain(`# TYPE ${name} `);
     }
     const page = await httpGet(`${relay.http}/`);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.body).toContain('<title>pgrelay console</title>');
     expect(await httpGet(`${relay.http}/nope`)).toMatchObject({ status: 404, body: '{"error":"not_found"}' });
+  });
+});
+
+describe('issue 16: the server implementation', () => {
+  it('is the one the run asks for (RELAY_SERVER, else native where it loads), named in /healthz and /metrics', async () => {
+    const impl = expectedServer();
+    expect(relay.server.impl).toBe(impl);
+    const { server } = JSON.parse((await httpGet(`${relay.http}/healthz`)).body) as { server: Record<string, string> };
+    expect(server).toEqual({ impl, package: relay.server.package, version: relay.server.version, chosen: process.env.RELAY_SERVER ? 'forced' : 'auto' });
+    expect(server.package).toMatch(impl === 'ws' ? /^ws$/ : /uwebsockets\.js$/i);
+    const text = (await httpGet(`${relay.http}/metrics`)).body;
+    expect(metric(text, 'pgrelay_server_info', `{impl="${impl}",package="${server.package}",version="${server.version}",chosen="${server.chosen}"}`)).toBe(1);
   });
 });
 

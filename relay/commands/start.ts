@@ -7,24 +7,21 @@ import { loadConfig } from '../config.js';
 import { ConfigError, describeError, type PgRelayError } from '../../db/errors.js';
 import { createLogger, safeUrl } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
+import { chooseServer } from '../server/choose-server.js';
 import { watchCommand } from '../watch-hint.js';
 
 export async function start(argv: readonly string[]): Promise<void> {
   const config = loadConfig(process.env, argv);
   const log = createLogger(config.logLevel, undefined, config.logFormat);
+  // before any Postgres starts: RELAY_SERVER=uws where no native build loads stops here, with nothing to clean up
+  const server = chooseServer(config.server);
   let dev: DevDatabase | undefined;
   let supervisor: ClusterSupervisor | undefined;
   let relay: Relay | undefined;
   let stopping = false;
 
-  /** Stops the relay, then the embedded cluster if this process owns it and is the last pgrelay on it; exits with `code`. */
-  const stop = async (signal: string, code = 0, failure?: PgRelayError) => {
-    if (stopping) return;
-    stopping = true;
-    if (failure) log.error({ code: failure.code }, failure.message);
-    else log.info({ signal }, 'pgrelay stopping');
-    const hardStop = setTimeout(() => process.exit(1), 10_000);
-    hardStop.unref();
+  /** Stops the relay, then the embedded cluster if this process owns it and is the last pgrelay on it. */
+  const release = async () => {
     supervisor?.stop();
     await relay?.close().catch((err: unknown) => log.error({ err }, 'relay did not close cleanly'));
     if (dev) {
@@ -36,41 +33,57 @@ export async function start(argv: readonly string[]): Promise<void> {
       else if (outcome === 'left_running') log.info({ dataDir: dev.dataDir }, 'embedded Postgres left running: other pgrelay processes use it, and one of them takes it over');
       else if (outcome === 'attached') log.info({ dataDir: dev.dataDir }, 'embedded Postgres left running: it belongs to the npm start that started it');
     }
+  };
+  /** {@link release}, then exit with `code`. */
+  const stop = async (signal: string, code = 0, failure?: PgRelayError) => {
+    if (stopping) return;
+    stopping = true;
+    if (failure) log.error({ code: failure.code }, failure.message);
+    else log.info({ signal }, 'pgrelay stopping');
+    const hardStop = setTimeout(() => process.exit(1), 10_000);
+    hardStop.unref();
+    await release();
     if (failure) process.stderr.write(`pgrelay: ${describeError(failure)}\n`);
     process.exit(code);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
 
-  let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    log.info({ stateDir: config.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
-    dev = await startDevDatabase(config.dataDir, (err) => log.warn({ err: err.message }, 'lost the embedded Postgres owner lock (this process stalled); another npm start may own it now'));
-    databaseUrl = dev.url;
-    log.info({ dataDir: dev.dataDir, stateDir: dev.stateDir }, `embedded Postgres data lives in ${dev.dataDir}; its URL is in ${dev.stateDir}/database-url`);
-    if (!dev.owned) {
-      log.info({ lock: dev.lock.file }, 'attached to the embedded Postgres another npm start owns: stopping this one leaves it running');
+  try {
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      log.info({ stateDir: config.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
+      dev = await startDevDatabase(config.dataDir, (err) => log.warn({ err: err.message }, 'lost the embedded Postgres owner lock (this process stalled); another npm start may own it now'));
+      databaseUrl = dev.url;
+      log.info({ dataDir: dev.dataDir, stateDir: dev.stateDir }, `embedded Postgres data lives in ${dev.dataDir}; its URL is in ${dev.stateDir}/database-url`);
+      if (!dev.owned) {
+        log.info({ lock: dev.lock.file }, 'attached to the embedded Postgres another npm start owns: stopping this one leaves it running');
+      }
     }
-  }
-  const jwtSecret = config.jwtSecret ?? dev?.devSecret;
-  if (!jwtSecret && !config.jwksUrl) {
-    throw new ConfigError('Set RELAY_JWT_SECRET (an HS256 secret of at least 32 characters) or RELAY_JWKS_URL so that the relay can verify client tokens.');
-  }
-  const version = await checkDatabase(databaseUrl);
-  log.info({ database: safeUrl(databaseUrl), serverVersionNum: version }, 'database reachable');
-  const applied = await migrate(databaseUrl);
-  log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'migrations up to date');
+    const jwtSecret = config.jwtSecret ?? dev?.devSecret;
+    if (!jwtSecret && !config.jwksUrl) {
+      throw new ConfigError('Set RELAY_JWT_SECRET (an HS256 secret of at least 32 characters) or RELAY_JWKS_URL so that the relay can verify client tokens.');
+    }
+    const version = await checkDatabase(databaseUrl);
+    log.info({ database: safeUrl(databaseUrl), serverVersionNum: version }, 'database reachable');
+    const applied = await migrate(databaseUrl);
+    log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'migrations up to date');
 
-  // the console mints dev tokens only with the dev secret of the embedded database, never with a secret of yours
-  const devMode = dev && !config.jwtSecret && !config.jwksUrl ? { secret: dev.devSecret, stateDir: dev.stateDir } : undefined;
-  relay = await startRelay({ config: { ...config, databaseUrl, jwtSecret }, log, ...(devMode ? { dev: devMode } : {}) });
-  if (dev) {
-    supervisor = new ClusterSupervisor({ dev, log, onGiveUp: (err) => void stop('embedded Postgres down', 1, err) });
-    supervisor.start();
+    // the console mints dev tokens only with the dev secret of the embedded database, never with a secret of yours
+    const devMode = dev && !config.jwtSecret && !config.jwksUrl ? { secret: dev.devSecret, stateDir: dev.stateDir } : undefined;
+    relay = await startRelay({ config: { ...config, databaseUrl, jwtSecret }, log, server, ...(devMode ? { dev: devMode } : {}) });
+    if (dev) {
+      supervisor = new ClusterSupervisor({ dev, log, onGiveUp: (err) => void stop('embedded Postgres down', 1, err) });
+      supervisor.start();
+    }
+  } catch (err) {
+    // Whatever stopped start-up (a port in use, a bad setting, an unreachable database), the embedded Postgres this
+    // process started does not outlive it; one another process owns is left alone (DevDatabase.stop decides).
+    if (stopping) return new Promise<never>(() => undefined); // a signal's stop() is releasing and exits
+    stopping = true;
+    await release();
+    throw err;
   }
-  // a skipped newer build (older glibc) is normal: the older build runs, so this is a detail, not a warning
-  for (const skipped of relay.uws.skipped) log.debug(`uWebSockets.js build skipped: ${skipped}`);
-  log.info({ uws: relay.uws }, `native uWebSockets.js build in use: ${relay.uws.package}@${relay.uws.version} (${relay.uws.binary})`);
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   log.info({ port: relay.port, position: relay.position }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz, console /)`);
   if (dev && !config.jwtSecret) {

@@ -1,10 +1,11 @@
 // Runs the `pgrelay` CLI as a child process (the way a user does), reads its JSON log lines, ends it by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { serverEnv } from './server-under-test.js';
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** A running `pgrelay` child. */
+/** A running `pgrelay` child (on the server under test unless `env` sets RELAY_SERVER). */
 export interface CliProcess {
   child: ChildProcess;
   /** Everything written so far (stdout + stderr). */
@@ -24,7 +25,7 @@ export interface CliProcess {
 export function runCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'relay/cli.ts', ...args], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...serverEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -8,6 +8,7 @@ import { loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { startRelay, type Relay } from '../../relay.js';
 import type { ListenSession } from '../../listen-session.js';
+import { serverEnv } from './server-under-test.js';
 
 export const SECRET = 'test-secret-test-secret-test-secret-0123';
 
@@ -16,9 +17,9 @@ export interface TestRelay extends Relay {
   http: string;
 }
 
-/** Starts a relay on `db` (closed after the file); `env` overrides configuration variables. */
+/** Starts a relay on `db` (closed after the file) on the server under test; `env` overrides configuration variables. */
 export async function startTestRelay(db: TestDatabase, env: Record<string, string> = {}, session?: ListenSession): Promise<TestRelay> {
-  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: process.env.TEST_RELAY_LOG ?? 'silent', ...env });
+  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: process.env.TEST_RELAY_LOG ?? 'silent', ...serverEnv, ...env });
   const relay = await startRelay({ config: { ...config, databaseUrl: db.url }, log: createLogger(config.logLevel), ...(session ? { session } : {}) });
   const unregister = registerLeakProbe(`relay:${relay.port} sockets`, () => relay.connections);
   afterAll(async () => {

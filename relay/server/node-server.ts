@@ -1,0 +1,294 @@
+// The relay's server where no native uWebSockets.js build loads: `node:http` for HTTP and upgrades, `ws` for the sockets, topics kept here.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { BodyReader, copiedRequest, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
+import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, SendResult, ServerInfo, ServerSocket, SocketBehavior, UpgradeDecision } from './server.js';
+
+const internalError: HttpReply = { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal"}' };
+const notFound: HttpReply = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not_found"}' };
+const TEXT = { binary: false } as const;
+/** `SO_REUSEPORT` for `listen` (Node ≥ 22.12 and ≥ 23.1): several relays share a port, as they do on uWS. */
+const reusePort = (() => {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+})();
+
+/** Sockets per topic: what uWS keeps natively. */
+class Topics<S> {
+  readonly #members = new Map<string, Set<S>>();
+
+  join(topic: string, s: S): void {
+    let set = this.#members.get(topic);
+    if (!set) this.#members.set(topic, (set = new Set()));
+    set.add(s);
+  }
+
+  leave(topic: string, s: S): void {
+    const set = this.#members.get(topic);
+    if (set?.delete(s) && set.size === 0) this.#members.delete(topic);
+  }
+
+  members(topic: string): ReadonlySet<S> | undefined {
+    return this.#members.get(topic);
+  }
+}
+
+class NodeSocket<D> implements ServerSocket<D> {
+  readonly data: D;
+  readonly ws: WebSocket;
+  readonly #socket: Duplex;
+  readonly #hardLimit: number;
+  readonly #topics: Topics<NodeSocket<D>>;
+  #joined: Set<string> | undefined;
+  closed = false;
+  /** Last incoming traffic (messages, pings, pongs), for the idle timeout. */
+  seenAt = Date.now();
+  pinged = false;
+  readonly #onClose: (s: NodeSocket<D>) => void;
+
+  constructor(ws: WebSocket, socket: Duplex, data: D, hardLimit: number, topics: Topics<NodeSocket<D>>, onClose: (s: NodeSocket<D>) => void) {
+    this.ws = ws;
+    this.#socket = socket;
+    this.data = data;
+    this.#hardLimit = hardLimit;
+    this.#topics = topics;
+    this.#onClose = onClose;
+  }
+
+  send(frame: string | Buffer): SendResult {
+    if (this.closed || this.ws.bufferedAmount > this.#hardLimit) return 'dropped';
+    this.ws.send(frame, TEXT);
+    return this.ws.bufferedAmount > 0 ? 'buffered' : 'sent';
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.bufferedAmount;
+  }
+
+  cork(fn: () => void): void {
+    this.#socket.cork();
+    try {
+      fn();
+    } finally {
+      this.#socket.uncork();
+    }
+  }
+
+  subscribe(topic: string): void {
+    if (this.closed) return;
+    (this.#joined ??= new Set()).add(topic);
+    this.#topics.join(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.#joined?.delete(topic)) return;
+    this.#topics.leave(topic, this);
+  }
+
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    // ws throws on a reason over 123 bytes: cut it, whole characters at a time
+    while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
+    this.ws.close(code, reason);
+    // as on uWS, the socket is closed for the relay at once; ws still completes the closing handshake
+    this.closedNow();
+  }
+
+  /** The socket closed (ended here, or by the peer, or dropped): it leaves its topics and the server is told, once. */
+  closedNow(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const topic of this.#joined ?? []) this.#topics.leave(topic, this);
+    this.#joined = undefined;
+    this.#onClose(this);
+  }
+}
+
+/** Splits `/ws?token=…` into the path and the raw query. */
+function splitUrl(url = '/'): [string, string] {
+  const q = url.indexOf('?');
+  return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
+}
+
+/** The request with its headers copied as uWS reads them: the first of repeated headers. */
+function copy(req: http.IncomingMessage, body?: Promise<Buffer | undefined>): HttpRequest {
+  const headers = new Map<string, string>();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!.toLowerCase();
+    if (!headers.has(name)) headers.set(name, req.rawHeaders[i + 1]!);
+  }
+  const [path, query] = splitUrl(req.url);
+  return copiedRequest(req.method ?? 'GET', path, query, headers, req.socket.remoteAddress ?? '', body);
+}
+
+function write(res: http.ServerResponse, reply: HttpReply): void {
+  if (res.destroyed || res.writableEnded) return; // the client went away meanwhile
+  res.statusCode = reply.status;
+  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+  res.end(reply.body);
+}
+
+/** An HTTP answer written straight to an upgrade's socket, which then closes. */
+function writeRaw(socket: Duplex, reply: HttpReply): void {
+  if (socket.destroyed) return;
+  const body = Buffer.from(reply.body ?? '');
+  const head = [`HTTP/1.1 ${statusLine(reply.status)}`, 'connection: close', `content-length: ${body.length}`,
+    ...Object.entries(reply.headers ?? {}).map(([name, value]) => `${name}: ${value}`), '', ''].join('\r\n');
+  socket.once('finish', () => socket.destroy());
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}
+
+/** Calls `produce` and hands its reply (now or once it settles) to `deliver`; a throw or rejection becomes a 500. */
+function answer<T>(produce: () => T | Promise<T>, deliver: (out: T) => void, failed: T): void {
+  let out: T | Promise<T>;
+  try {
+    out = produce();
+  } catch {
+    out = failed;
+  }
+  if (out instanceof Promise) out.then(deliver, () => deliver(failed));
+  else deliver(out);
+}
+
+export class NodeServer implements RelayServer {
+  readonly info: ServerInfo;
+  readonly #http: http.Server;
+  readonly #routes = new Map<string, { handler: HttpHandler; maxBody: number | undefined }>();
+  readonly #topics = new Topics<NodeSocket<any>>();
+  readonly #sockets = new Set<NodeSocket<any>>();
+  #fallback: HttpHandler = () => notFound;
+  #endpoint: { path: string; behavior: SocketBehavior<any>; wss: WebSocketServer } | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(info: ServerInfo) {
+    this.info = info;
+    this.#http = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => this.#request(req, res));
+    this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+  }
+
+  route(method: 'GET' | 'POST', path: string, handler: HttpHandler, options: RouteOptions = {}): void {
+    this.#routes.set(`${method} ${path}`, { handler, maxBody: options.maxBody });
+  }
+
+  fallback(handler: HttpHandler): void {
+    this.#fallback = handler;
+  }
+
+  #request(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const route = this.#routes.get(`${req.method} ${splitUrl(req.url)[0]}`);
+    let body: Promise<Buffer | undefined> | undefined;
+    if (route?.maxBody !== undefined) {
+      const reader = new BodyReader(route.maxBody);
+      req.on('data', (chunk: Buffer) => reader.push(chunk, false));
+      req.on('end', () => reader.push(Buffer.alloc(0), true));
+      req.on('close', () => reader.abort());
+      body = reader.done;
+    } else {
+      req.resume();
+    }
+    const handler = route?.handler ?? this.#fallback;
+    const request = copy(req, body);
+    answer(() => handler(request), (reply) => write(res, reply), internalError);
+  }
+
+  websocket<D>(path: string, behavior: SocketBehavior<D>): void {
+    const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: behavior.maxPayloadLength });
+    this.#endpoint = { path, behavior, wss };
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    // a connection reset before the handshake completes must not end the process
+    socket.on('error', () => socket.destroy());
+    const endpoint = this.#endpoint;
+    const request = copy(req);
+    if (!endpoint || request.path !== endpoint.path) {
+      return answer(() => this.#fallback(request), (reply) => writeRaw(socket, reply), internalError);
+    }
+    const finish = (d: UpgradeDecision<unknown>) => {
+      if (socket.destroyed) return; // the client left during an asynchronous decision
+      if ('refuse' in d) return writeRaw(socket, d.refuse);
+      // The relay has read the offered protocols: ws sees only the one echoed, so its stricter parsing of the header
+      // never refuses what the relay accepted (uWS leaves the header to the application).
+      if (d.protocol) req.headers['sec-websocket-protocol'] = d.protocol;
+      else delete req.headers['sec-websocket-protocol'];
+      endpoint.wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, socket, d.accept, endpoint.behavior));
+    };
+    answer(() => endpoint.behavior.upgrade(request), finish, { refuse: internalError });
+  }
+
+  #open<D>(ws: WebSocket, socket: Duplex, data: D, b: SocketBehavior<D>): void {
+    const s = new NodeSocket(ws, socket, data, b.maxBackpressure, this.#topics, (closed) => {
+      this.#sockets.delete(closed);
+      b.close(closed);
+    });
+    this.#sockets.add(s);
+    const seen = () => {
+      s.seenAt = Date.now();
+      s.pinged = false;
+    };
+    ws.on('message', (message: Buffer, isBinary: boolean) => {
+      seen();
+      b.message(s, message, isBinary);
+    });
+    ws.on('ping', seen);
+    ws.on('pong', seen);
+    // a protocol error (bad UTF-8, a message over maxPayload) closes the socket; 'close' follows
+    ws.on('error', () => undefined);
+    ws.on('close', () => s.closedNow());
+    socket.on('drain', () => {
+      if (!s.closed) b.drain(s);
+    });
+    b.open(s);
+  }
+
+  /** Pings sockets idle for half the timeout and drops those idle for all of it (uWS's sendPingsAutomatically). */
+  #sweep(timeoutMs: number): void {
+    const now = Date.now();
+    for (const s of this.#sockets) {
+      const idle = now - s.seenAt;
+      if (idle > timeoutMs) s.ws.terminate();
+      else if (idle > timeoutMs / 2 && !s.pinged) {
+        s.pinged = true;
+        s.ws.ping();
+      }
+    }
+  }
+
+  publish(topic: string, frame: string): void {
+    const members = this.#topics.members(topic);
+    if (!members) return;
+    // serialized once: every socket writes the same bytes (ws frames a Buffer without copying it)
+    const data = Buffer.from(frame);
+    for (const s of members) s.send(data);
+  }
+
+  subscribers(topic: string): number {
+    return this.#topics.members(topic)?.size ?? 0;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const failed = (err: NodeJS.ErrnoException) => {
+        reject(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL'].includes(err.code ?? '') ? portUnavailable(host, port) : err);
+      };
+      this.#http.once('error', failed);
+      this.#http.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) } as import('node:net').ListenOptions, () => {
+        this.#http.off('error', failed);
+        const timeout = this.#endpoint?.behavior.idleTimeout;
+        if (timeout) {
+          this.#sweeper = setInterval(() => this.#sweep(timeout * 1000), Math.min(4000, (timeout * 1000) / 4));
+          this.#sweeper.unref();
+        }
+        resolve((this.#http.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+    this.#http.close();
+    this.#http.closeIdleConnections();
+  }
+}

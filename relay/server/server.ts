@@ -1,0 +1,113 @@
+// The one server interface the relay talks to: HTTP routes, a WebSocket endpoint whose upgrade is decided before the socket exists, per-socket sends with backpressure, topics, listen and close.
+
+/** Which implementation serves: native uWebSockets.js, or the `ws` + `node:http` fallback. */
+export type ServerImpl = 'uws' | 'ws';
+
+/** What serves, and why: for the start-up log, `/healthz` and `pgrelay_server_info`. */
+export interface ServerInfo {
+  impl: ServerImpl;
+  /** npm package serving WebSockets (`@btc-vision/uwebsockets.js`, `uWebSockets.js` or `ws`). */
+  package: string;
+  /** Its version. */
+  version: string;
+  /** The native `.node` file (uws only). */
+  binary?: string;
+  /** `forced` when RELAY_SERVER named it, `auto` when pgrelay chose it. */
+  chosen: 'auto' | 'forced';
+  /** Why the native server is not serving (the automatic fallback only): every build tried, and why it did not load. */
+  fallbackReason?: string;
+  /** Newer native builds tried first that did not load, with why (uws only; a detail, not a problem). */
+  skipped: string[];
+}
+
+/** A request, its headers copied: valid after any await (uWS's own request object is not). */
+export interface HttpRequest {
+  /** Upper case (`GET`, `POST`). */
+  readonly method: string;
+  /** The path, without the query string. */
+  readonly path: string;
+  /** A header by its lower-case name; `''` when absent. */
+  header(name: string): string;
+  /** The first value of a query parameter (`+` is a space, `%xx` decoded), or undefined. */
+  query(name: string): string | undefined;
+  /** The peer's IP address as text. */
+  readonly remoteAddress: string;
+  /** The body of a route registered with `maxBody`: undefined when it was larger. Empty for other routes. */
+  body(): Promise<Buffer | undefined>;
+}
+
+/** An HTTP answer. */
+export interface HttpReply {
+  status: number;
+  headers?: Record<string, string>;
+  /** Omitted: no body at all (a 304). */
+  body?: string | Buffer;
+}
+
+/** Answers one request; the server writes the reply (unless the client went away meanwhile). */
+export type HttpHandler = (req: HttpRequest) => HttpReply | Promise<HttpReply>;
+
+/** How an upgrade ends: a socket carrying `data` (echoing `protocol`, `''` for none), or a plain HTTP answer and a closed connection. */
+export type UpgradeDecision<D> = { accept: D; protocol: string } | { refuse: HttpReply };
+
+/** What `send` did: written (or queued to the kernel), buffered behind a slow reader, or dropped above the hard limit. */
+export type SendResult = 'sent' | 'buffered' | 'dropped';
+
+/** One open WebSocket. Every method is a no-op (send: `dropped`) once it has closed. */
+export interface ServerSocket<D> {
+  /** What the upgrade decision attached. */
+  readonly data: D;
+  /** Sends one text frame. */
+  send(frame: string): SendResult;
+  /** Bytes waiting to be written to this socket. */
+  bufferedAmount(): number;
+  /** Runs `fn` with this socket's writes gathered into as few system calls as possible. */
+  cork(fn: () => void): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** Sends a close frame with `code` and `reason` (at most 123 bytes) and closes. */
+  end(code: number, reason: string): void;
+}
+
+/** The WebSocket endpoint. */
+export interface SocketBehavior<D> {
+  /** Largest incoming message; above it the server closes the connection itself. */
+  maxPayloadLength: number;
+  /** Seconds without incoming traffic before a socket is closed; pings go out well before. */
+  idleTimeout: number;
+  /** Bytes buffered for one socket above which frames are dropped (the relay closes slow sockets well before). */
+  maxBackpressure: number;
+  /** Decides before the socket exists; may be asynchronous (a JWKS lookup), the server handles an aborted request. */
+  upgrade(req: HttpRequest): UpgradeDecision<D> | Promise<UpgradeDecision<D>>;
+  open(ws: ServerSocket<D>): void;
+  /** `message` is valid only during the call. */
+  message(ws: ServerSocket<D>, message: Uint8Array, isBinary: boolean): void;
+  /** The socket's buffer drained. */
+  drain(ws: ServerSocket<D>): void;
+  /** The socket closed, whoever closed it; its topics are already gone. */
+  close(ws: ServerSocket<D>): void;
+}
+
+/** Options of an HTTP route. */
+export interface RouteOptions {
+  /** Read the request body, up to this many bytes (`req.body()`). */
+  maxBody?: number;
+}
+
+/** The server the relay runs on (relay/server/uws-server.ts, relay/server/node-server.ts). */
+export interface RelayServer {
+  readonly info: ServerInfo;
+  /** Serves `method path` exactly (no patterns). */
+  route(method: 'GET' | 'POST', path: string, handler: HttpHandler, options?: RouteOptions): void;
+  /** Answers every request no route matches. */
+  fallback(handler: HttpHandler): void;
+  /** The WebSocket endpoint at `path` (one per server). */
+  websocket<D>(path: string, behavior: SocketBehavior<D>): void;
+  /** Sends `frame` to every socket subscribed to `topic`, serialized once. */
+  publish(topic: string, frame: string): void;
+  subscribers(topic: string): number;
+  /** Binds; resolves with the bound port (useful with port 0); rejects with a PgRelayError `port_unavailable`. */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting connections; open sockets stay until closed. */
+  close(): void;
+}
