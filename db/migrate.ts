@@ -1,10 +1,11 @@
 // Applies or reverses pgrelay's SQL migrations (migrations/*.sql) with node-pg-migrate.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { PgRelayError } from './errors.js';
+import { SqlState } from './sqlstate.js';
 
 /** The `migrations/` folder, from the sources (db/) or from the build (dist/db/). */
 export function migrationsDir(): string {
@@ -49,6 +50,51 @@ export async function migrate(databaseUrl: string, options: MigrateOptions = {})
   });
   for (const m of ran) log(`${options.direction === 'down' ? 'reversed' : 'applied'} migration ${m.name}`);
   return ran.map((m) => m.name);
+}
+
+/** The migrations in migrations/ that `relay.migrations` does not list yet (all of them on a database without pgrelay). */
+export async function pendingMigrations(databaseUrl: string): Promise<string[]> {
+  const all = readdirSync(migrationsDir()).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -'.sql'.length)).sort();
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>('select name from relay.migrations');
+    const applied = new Set(rows.map((r) => r.name));
+    return all.filter((name) => !applied.has(name));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === SqlState.UndefinedTable) return all;
+    if (code === SqlState.InsufficientPrivilege) {
+      throw new PgRelayError('no_relay_access', `Role ${roleOf(databaseUrl)} cannot read schema relay: grant it relay_reader (grant relay_reader to ${roleOf(databaseUrl)}), or use a login role made with create role … login password '…' in role relay_reader.`, { cause: err });
+    }
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * What `pgrelay start` runs: nothing when the schema is current, so that the relay's own role (relay_reader, which may
+ * not change the schema) can start; else the pending migrations, which need the owner.
+ */
+export async function migrateIfBehind(databaseUrl: string): Promise<string[]> {
+  const pending = await pendingMigrations(databaseUrl);
+  if (pending.length === 0) return [];
+  try {
+    return await migrate(databaseUrl);
+  } catch (err) {
+    if ((err as { code?: string }).code !== SqlState.InsufficientPrivilege) throw err;
+    throw new PgRelayError('schema_behind', `The relay schema of this database lacks ${pending.length} migration(s) (from ${pending[0]}), and role ${roleOf(databaseUrl)} may not apply them: run pgrelay migrate with the owner's DATABASE_URL, then start the relay again.`, { cause: err });
+  }
+}
+
+/** The user name of a connection URL, for messages (never its password). */
+function roleOf(databaseUrl: string): string {
+  try {
+    return decodeURIComponent(new URL(databaseUrl).username) || 'of DATABASE_URL';
+  } catch {
+    return 'of DATABASE_URL';
+  }
 }
 
 /** The one migration of pgrelay 0.1, whose capture (a commit-time sequencer) the ticker replaced. */
