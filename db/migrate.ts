@@ -52,22 +52,25 @@ export async function migrate(databaseUrl: string, options: MigrateOptions = {})
   return ran.map((m) => m.name);
 }
 
-/** The migrations in migrations/ that `relay.migrations` does not list yet (all of them on a database without pgrelay). */
-export async function pendingMigrations(databaseUrl: string): Promise<string[]> {
+/** The role connected, and the migrations in migrations/ that `relay.migrations` does not list yet (all of them without pgrelay). */
+async function schemaState(databaseUrl: string): Promise<{ role: string; pending: string[] }> {
   const all = readdirSync(migrationsDir()).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -'.sql'.length)).sort();
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ name: string }>('select name from relay.migrations');
-    const applied = new Set(rows.map((r) => r.name));
-    return all.filter((name) => !applied.has(name));
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === SqlState.UndefinedTable) return all;
-    if (code === SqlState.InsufficientPrivilege) {
-      throw new PgRelayError('no_relay_access', `Role ${roleOf(databaseUrl)} cannot read schema relay: grant it relay_reader (grant relay_reader to ${roleOf(databaseUrl)}), or use a login role made with create role … login password '…' in role relay_reader.`, { cause: err });
+    const role = (await client.query<{ role: string }>('select current_user as role')).rows[0]!.role;
+    try {
+      const { rows } = await client.query<{ name: string }>('select name from relay.migrations');
+      const applied = new Set(rows.map((r) => r.name));
+      return { role, pending: all.filter((name) => !applied.has(name)) };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === SqlState.UndefinedTable) return { role, pending: all };
+      if (code === SqlState.InsufficientPrivilege) {
+        throw new PgRelayError('no_relay_access', `Role ${role} cannot read schema relay: grant it relay_reader (grant relay_reader to ${role}), or use a login role made with create role … login password '…' in role relay_reader.`, { cause: err });
+      }
+      throw err;
     }
-    throw err;
   } finally {
     await client.end();
   }
@@ -75,25 +78,16 @@ export async function pendingMigrations(databaseUrl: string): Promise<string[]> 
 
 /**
  * What `pgrelay start` runs: nothing when the schema is current, so that the relay's own role (relay_reader, which may
- * not change the schema) can start; else the pending migrations, which need the owner.
+ * not change the schema) can start; else the pending migrations, which need the owner. Returns the names of those run.
  */
 export async function migrateIfBehind(databaseUrl: string): Promise<string[]> {
-  const pending = await pendingMigrations(databaseUrl);
+  const { role, pending } = await schemaState(databaseUrl);
   if (pending.length === 0) return [];
   try {
     return await migrate(databaseUrl);
   } catch (err) {
     if ((err as { code?: string }).code !== SqlState.InsufficientPrivilege) throw err;
-    throw new PgRelayError('schema_behind', `The relay schema of this database lacks ${pending.length} migration(s) (from ${pending[0]}), and role ${roleOf(databaseUrl)} may not apply them: run pgrelay migrate with the owner's DATABASE_URL, then start the relay again.`, { cause: err });
-  }
-}
-
-/** The user name of a connection URL, for messages (never its password). */
-function roleOf(databaseUrl: string): string {
-  try {
-    return decodeURIComponent(new URL(databaseUrl).username) || 'of DATABASE_URL';
-  } catch {
-    return 'of DATABASE_URL';
+    throw new PgRelayError('schema_behind', `The relay schema of this database lacks ${pending.length} migration(s) (from ${pending[0]}), and role ${role} may not apply them: run pgrelay migrate with the owner's DATABASE_URL, then start the relay again.`, { cause: err });
   }
 }
 
