@@ -134,16 +134,19 @@ describe('pgrelay start', () => {
   };
   const SUPERUSER_WARNING = /connected as \S+, a superuser: the relay needs only relay_reader; run it as a login role of its own \(create role pgrelay login password '…' in role relay_reader\)/;
 
-  /** Starts, waits until it listens, returns its output, and stops it (also when the wait fails). */
+  /** Starts, waits until it listens, stops it with SIGTERM (exit 0) and returns its output; kills it when it never listens. */
   const outputOfStart = async (databaseUrl: string) => {
     const p = await start(databaseUrl);
     try {
-      await p.waitFor(/pgrelay listening on/);
-      return p.output();
-    } finally {
-      p.signal('SIGTERM');
-      expect(await p.exited).toBe(0);
+      await p.waitFor(/pgrelay listening on/, 90_000);
+    } catch (err) {
+      p.signal('SIGKILL');
+      await p.exited;
+      throw err;
     }
+    p.signal('SIGTERM');
+    expect(await p.exited).toBe(0);
+    return p.output();
   };
 
   it('as the relay role: starts on a current schema without migrating it, and does not warn', async () => {
@@ -151,12 +154,12 @@ describe('pgrelay start', () => {
     expect(out).toMatch(/"msg":"migrations up to date"/);
     expect(out).toContain(`"role":"${role}"`);
     expect(out).not.toMatch(SUPERUSER_WARNING);
-  });
+  }, 120_000);
 
   it('as a superuser: starts, and warns once that the relay needs only relay_reader', async () => {
     const out = await outputOfStart(db.url);
     expect(out.split('\n').filter((l) => SUPERUSER_WARNING.test(l))).toEqual([expect.stringContaining('"level":"warn"')]);
-  });
+  }, 120_000);
 
   it('as the relay role on a schema that is behind: exits 1, saying to migrate as the owner', async () => {
     const behind = await createTestDatabase();
@@ -169,7 +172,7 @@ describe('pgrelay start', () => {
     } finally {
       await behind.drop();
     }
-  });
+  }, 120_000);
 
   it('as a role outside relay_reader: exits 1, saying to grant it', async () => {
     const stranger = `pgrelay_stranger_${randomBytes(3).toString('hex')}`;
@@ -182,7 +185,7 @@ describe('pgrelay start', () => {
     } finally {
       await db.query(`drop role ${stranger}`);
     }
-  });
+  }, 120_000);
 });
 
 describe('pgrelay migrate --relay-role', () => {
@@ -225,7 +228,7 @@ describe('pgrelay migrate --relay-role', () => {
     expect((await db.query(`select pg_has_role($1, 'relay_reader', 'member') as m, rolsuper from pg_roles where rolname = $1`, [name])).rows).toEqual([{ m: true, rolsuper: false }]);
     expect(await loginAs('second-password')).toBe(name);
     if (await checksPasswords()) expect(await loginAs('first-password')).toBe('28P01');
-  });
+  }, 240_000);
 
   it('refuses the owner running it, a role with powers of its own, and a new role without a password', async () => {
     const owner = (await db.query<{ u: string }>('select current_user as u')).rows[0]!.u;
@@ -237,5 +240,5 @@ describe('pgrelay migrate --relay-role', () => {
     expect(await migrate(['--relay-role', `${name}_new`])).toMatchObject({
       code: 1, err: `pgrelay: Role ${name}_new does not exist yet: set RELAY_DB_PASSWORD to the password it should log in with (openssl rand -hex 24 makes one).` });
     expect((await db.query(`select 1 from pg_roles where rolname = $1`, [`${name}_new`])).rowCount).toBe(0);
-  });
+  }, 240_000);
 });

@@ -189,6 +189,6 @@ describe('secrets the repository prints', () => {
       expect(p.stderr().trim()).toBe(
         "pgrelay: RELAY_JWT_SECRET is an example printed in pgrelay's own files (docker-compose.yml of 0.2.0 and earlier), so anyone could sign tokens the relay accepts; make a secret of your own with: openssl rand -hex 32.");
       expect(p.output()).not.toMatch(/pgrelay listening on|database reachable/);
-    });
+    }, 120_000);
   });
 });
