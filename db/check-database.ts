@@ -23,14 +23,25 @@ function reason(err: unknown): string {
   }
 }
 
-/** Resolves with `server_version_num` when `url` answers within `timeoutMs`; throws a PgRelayError otherwise. */
-export async function checkDatabase(url: string, timeoutMs = 5000): Promise<number> {
+/** What a reachable database says about itself and about the role connected to it. */
+export interface DatabaseInfo {
+  /** `server_version_num`, e.g. 160004. */
+  readonly serverVersionNum: number;
+  /** The role connected (`current_user`). */
+  readonly role: string;
+  /** Whether that role is a superuser (the relay needs only relay_reader). */
+  readonly superuser: boolean;
+}
+
+/** Resolves when `url` answers within `timeoutMs`; throws a PgRelayError otherwise. */
+export async function checkDatabase(url: string, timeoutMs = 5000): Promise<DatabaseInfo> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const { rows } = await client.query<{ v: string }>(`select current_setting('server_version_num') as v`);
-    return Number(rows[0]!.v);
+    const { rows } = await client.query<{ v: string; role: string; superuser: boolean }>(
+      `select current_setting('server_version_num') as v, current_user as role, (select rolsuper from pg_roles where rolname = current_user) as superuser`);
+    return { serverVersionNum: Number(rows[0]!.v), role: rows[0]!.role, superuser: rows[0]!.superuser };
   } catch (err) {
     throw new PgRelayError('database_unreachable', `Cannot connect to the database at ${where(url)}: ${reason(err)}.`, { cause: err });
   } finally {

@@ -1,10 +1,11 @@
 // Applies or reverses pgrelay's SQL migrations (migrations/*.sql) with node-pg-migrate.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { PgRelayError } from './errors.js';
+import { SqlState } from './sqlstate.js';
 
 /** The `migrations/` folder, from the sources (db/) or from the build (dist/db/). */
 export function migrationsDir(): string {
@@ -49,6 +50,45 @@ export async function migrate(databaseUrl: string, options: MigrateOptions = {})
   });
   for (const m of ran) log(`${options.direction === 'down' ? 'reversed' : 'applied'} migration ${m.name}`);
   return ran.map((m) => m.name);
+}
+
+/** The role connected, and the migrations in migrations/ that `relay.migrations` does not list yet (all of them without pgrelay). */
+async function schemaState(databaseUrl: string): Promise<{ role: string; pending: string[] }> {
+  const all = readdirSync(migrationsDir()).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -'.sql'.length)).sort();
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const role = (await client.query<{ role: string }>('select current_user as role')).rows[0]!.role;
+    try {
+      const { rows } = await client.query<{ name: string }>('select name from relay.migrations');
+      const applied = new Set(rows.map((r) => r.name));
+      return { role, pending: all.filter((name) => !applied.has(name)) };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === SqlState.UndefinedTable) return { role, pending: all };
+      if (code === SqlState.InsufficientPrivilege) {
+        throw new PgRelayError('no_relay_access', `Role ${role} cannot read schema relay: grant it relay_reader (grant relay_reader to ${role}), or use a login role made with create role … login password '…' in role relay_reader.`, { cause: err });
+      }
+      throw err;
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * What `pgrelay start` runs: nothing when the schema is current, so that the relay's own role (relay_reader, which may
+ * not change the schema) can start; else the pending migrations, which need the owner. Returns the names of those run.
+ */
+export async function migrateIfBehind(databaseUrl: string): Promise<string[]> {
+  const { role, pending } = await schemaState(databaseUrl);
+  if (pending.length === 0) return [];
+  try {
+    return await migrate(databaseUrl);
+  } catch (err) {
+    if ((err as { code?: string }).code !== SqlState.InsufficientPrivilege) throw err;
+    throw new PgRelayError('schema_behind', `The relay schema of this database lacks ${pending.length} migration(s) (from ${pending[0]}), and role ${role} may not apply them: run pgrelay migrate with the owner's DATABASE_URL, then start the relay again.`, { cause: err });
+  }
 }
 
 /** The one migration of pgrelay 0.1, whose capture (a commit-time sequencer) the ticker replaced. */

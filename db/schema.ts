@@ -103,6 +103,8 @@ export interface RelayWatched {
   columns: WatchedColumn[];
   watched_at: Date;
   capturing: boolean;
+  /** The table's oid: the relay names it to relay.snapshot by oid, which needs no USAGE on its schema. */
+  relid: number;
 }
 
 export interface RelayAudit {

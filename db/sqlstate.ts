@@ -24,6 +24,8 @@ export const SqlState = {
   TickIsolation: 'PR012',
   /** Postgres: undefined_table (e.g. `relay.watch('nope', ...)`). */
   UndefinedTable: '42P01',
+  /** Postgres: insufficient_privilege (a role that may not read relay, or may not migrate it). */
+  InsufficientPrivilege: '42501',
 } as const;
 
 /**

@@ -7,7 +7,8 @@ const usage = `Usage: pgrelay <command> [options]
 
 Commands:
   start                          run the relay (embedded Postgres when DATABASE_URL is not set)
-  migrate [--down]               apply (or reverse) the relay schema migrations on DATABASE_URL
+  migrate [--down]               apply (or reverse) the relay schema migrations on DATABASE_URL (as its owner)
+  migrate --relay-role <name>    also make <name> the relay's login role, in relay_reader (password: RELAY_DB_PASSWORD)
   watch <table> --tenant-column <column> [--exclude a,b]
   watch <table> --no-tenant      capture a table (only all-tenant tokens see a table without tenants)
   unwatch <table>                stop capturing a table (its history stays)

@@ -1,6 +1,7 @@
 // The relay's configuration: environment variables and `pgrelay start` flags, parsed once by zod and frozen.
 import { z } from 'zod';
 import { ConfigError } from '../db/errors.js';
+import { isPublishedSecret } from './published-secrets.js';
 
 /** The relay's settings. Every field names its variable and default. */
 export interface RelayConfig {
@@ -8,9 +9,9 @@ export interface RelayConfig {
   readonly databaseUrl: string | undefined;
   /** `PORT`: HTTP and WebSocket port. Default 8080; 0 picks a free port. */
   readonly port: number;
-  /** `HOST`: interface to listen on. Default `0.0.0.0`. */
+  /** `HOST`: interface to listen on. Default `0.0.0.0`; `127.0.0.1` without `DATABASE_URL` (the embedded development mode hands out dev tokens). */
   readonly host: string;
-  /** `RELAY_JWT_SECRET`: HS256 secret for client tokens (at least 32 bytes). Default: none (one of it or `RELAY_JWKS_URL` is required, except with the embedded database, which generates a dev secret). */
+  /** `RELAY_JWT_SECRET`: HS256 secret for client tokens (at least 32 bytes, and not an example pgrelay's files print). Default: none (one of it or `RELAY_JWKS_URL` is required, except with the embedded database, which generates a dev secret). */
   readonly jwtSecret: string | undefined;
   /** `RELAY_JWKS_URL`: JWKS endpoint for asymmetric tokens (RS256, ES256, EdDSA…). Default: none. */
   readonly jwksUrl: string | undefined;
@@ -114,13 +115,23 @@ interface Field {
   accepts: string;
   schema: z.ZodType;
   default?: string;
+  /** The default without `DATABASE_URL` (embedded development mode), when it differs. */
+  embeddedDefault?: string;
+  /** Refuses a well-formed value: the rest of the sentence that starts with the variable's name. */
+  refuse?: (value: unknown) => string | undefined;
 }
 
 const fields: Field[] = [
   { env: 'DATABASE_URL', key: 'databaseUrl', accepts: 'must be a postgres:// connection URL', schema: urlWith(/^postgres(ql)?:$/) },
   { env: 'PORT', key: 'port', accepts: 'must be a TCP port number from 0 to 65535', schema: intIn(0, 65535), default: '8080' },
-  { env: 'HOST', key: 'host', accepts: 'must be a host name or IP address to listen on', schema: z.string().min(1).regex(/^[\w.:-]+$/), default: '0.0.0.0' },
-  { env: 'RELAY_JWT_SECRET', key: 'jwtSecret', accepts: 'must be at least 32 characters long (HS256 needs 256 bits of secret)', schema: z.string().min(32) },
+  // without DATABASE_URL, `pgrelay start` runs the embedded database and its console hands out dev tokens: stay local
+  { env: 'HOST', key: 'host', accepts: 'must be a host name or IP address to listen on', schema: z.string().min(1).regex(/^[\w.:-]+$/), default: '0.0.0.0', embeddedDefault: '127.0.0.1' },
+  {
+    env: 'RELAY_JWT_SECRET', key: 'jwtSecret', accepts: 'must be at least 32 characters long (HS256 needs 256 bits of secret)', schema: z.string().min(32),
+    refuse: (v) => (isPublishedSecret(v as string)
+      ? "is an example printed in pgrelay's own files (docker-compose.yml of 0.2.0 and earlier), so anyone could sign tokens the relay accepts; make a secret of your own with: openssl rand -hex 32."
+      : undefined),
+  },
   { env: 'RELAY_JWKS_URL', key: 'jwksUrl', accepts: 'must be an http(s) URL of a JSON Web Key Set', schema: urlWith(/^https?:$/) },
   { env: 'RELAY_JWT_AUDIENCE', key: 'jwtAudience', accepts: 'must be a non-empty audience string', schema: z.string().min(1) },
   { env: 'RELAY_JWT_ISSUER', key: 'jwtIssuer', accepts: 'must be a non-empty issuer string', schema: z.string().min(1) },
@@ -174,7 +185,10 @@ export function flagFor(env: string): string {
 
 /** Every variable with its default and what it accepts, for `pgrelay start --help` and the README. */
 export function describeConfig(): Array<{ env: string; flag: string; default: string | undefined; accepts: string }> {
-  return fields.map((f) => ({ env: f.env, flag: flagFor(f.env), default: f.default, accepts: f.accepts }));
+  return fields.map((f) => ({
+    env: f.env, flag: flagFor(f.env), accepts: f.accepts,
+    default: f.embeddedDefault !== undefined ? `${f.default}; ${f.embeddedDefault} without DATABASE_URL` : f.default,
+  }));
 }
 
 /**
@@ -187,18 +201,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   for (const f of fields) {
     const flag = flagFor(f.env);
     const fromFlag = flags.get(flag);
-    const raw = fromFlag ?? (env[f.env] === '' ? undefined : env[f.env]) ?? f.default;
+    // DATABASE_URL comes first in `fields`, so whether the database is embedded is known here
+    const fallback = f.embeddedDefault !== undefined && out.databaseUrl === undefined ? f.embeddedDefault : f.default;
+    const raw = fromFlag ?? (env[f.env] === '' ? undefined : env[f.env]) ?? fallback;
     flags.delete(flag);
     if (raw === undefined) {
       out[f.key] = undefined;
       continue;
     }
+    const source = fromFlag !== undefined ? `${flag} (${f.env})` : f.env;
     const parsed = f.schema.safeParse(raw);
     if (!parsed.success) {
-      const source = fromFlag !== undefined ? `${flag} (${f.env})` : f.env;
       const shown = f.env === 'RELAY_JWT_SECRET' || f.env === 'DATABASE_URL' ? '(value hidden)' : JSON.stringify(raw);
       throw new ConfigError(`${source} ${f.accepts}; got ${shown}.`);
     }
+    const refusal = f.refuse?.(parsed.data);
+    if (refusal) throw new ConfigError(`${source} ${refusal}`);
     out[f.key] = parsed.data;
   }
   const unknown = [...flags.keys()];

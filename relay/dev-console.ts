@@ -10,6 +10,11 @@ export interface DevMode {
   readonly secret: string;
   /** The state folder (RELAY_DATA_DIR), for the `watch` command the console shows. */
   readonly stateDir: string;
+  /**
+   * A URL that may read the watched tables, to list their tenants (the embedded database's owner). Default: the relay's
+   * own, which as relay_reader cannot read them (the list is then empty).
+   */
+  readonly databaseUrl?: string;
 }
 
 /** Tenants listed per table, at most. */
@@ -23,7 +28,7 @@ export class DevConsole {
 
   constructor(mode: DevMode, databaseUrl: string, tables: WatchedTables, claims: { tenantClaim: string; audience?: string | undefined; issuer?: string | undefined }) {
     this.#mode = mode;
-    this.#databaseUrl = databaseUrl;
+    this.#databaseUrl = mode.databaseUrl ?? databaseUrl;
     this.#tables = tables;
     // mintToken reads its settings as `pgrelay token` does, from variables: give it the relay's own
     this.#env = {

@@ -5,7 +5,6 @@ import { SafeCursor, type RelayDb } from '../db/kysely.js';
 import { currentPosition, prunedThrough, streamChanges } from '../db/log-reader.js';
 import { isTransientDbError, SqlState } from '../db/sqlstate.js';
 import { backoff } from '../client/backoff.js';
-import { regclassOf } from '../db/watch.js';
 import type { ChangeFeed } from './change-feed.js';
 import { orderTx, snapshotRowJson } from './column-order.js';
 import { compileFilter, FilterError } from './filter.js';
@@ -264,9 +263,10 @@ export class Subscriptions {
       const table = this.#o.tables.get(route.table);
       // the canonical filter is the same JSON object relay.snapshot takes
       const filter = route.filter?.key ?? null;
+      // by oid: a name would need USAGE on the table's schema, which the relay's role has no need of (null: unwatched meanwhile)
       const cursor = client.query(new SafeCursor<{ seq: string; row: string }>(
-        'select seq::text as seq, row::text as row from relay.snapshot($1::regclass, $2, $3::jsonb)',
-        [regclassOf(route.table), tenant, filter],
+        'select seq::text as seq, row::text as row from relay.snapshot($1::oid::regclass, $2, $3::jsonb)',
+        [table?.relid ?? null, tenant, filter],
       ));
       let rows = await cursor.read(SNAPSHOT_BATCH);
       let open = true;

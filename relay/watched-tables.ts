@@ -6,6 +6,8 @@ import type { RelayDb } from '../db/kysely.js';
 export interface WatchedTable {
   /** `schema.table`. */
   readonly name: string;
+  /** The table's oid (relay.snapshot takes it: a name would need USAGE on the schema). */
+  readonly relid: number;
   /** Null when the table has no tenants (only all-tenant tokens see it). */
   readonly tenantColumn: string | null;
   readonly primaryKey: readonly string[];
@@ -45,6 +47,7 @@ export class WatchedTables {
       .then((rows) => {
         this.#tables = new Map(rows.map((r) => [r.table, {
           name: r.table,
+          relid: r.relid,
           tenantColumn: r.tenant_column,
           primaryKey: r.primary_key,
           columns: new Map(r.columns.map((c) => [c.name, c.base])),

@@ -95,7 +95,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await pool.query(`insert into orders (tenant_id, status, total) select t, 'open', 100 from unnest($1::text[]) t, generate_series(1, 5)`, [TENANTS]);
 
     const secret = randomBytes(24).toString('hex');
-    const relayEnv = { DATABASE_URL: url, RELAY_JWT_SECRET: secret, RELAY_MAX_BACKPRESSURE: '256kb', RELAY_IDLE_TIMEOUT: '16' };
+    // the relays connect as a role of their own in relay_reader, as a deployment should (issue 18)
+    const relayUrl = new URL(url);
+    relayUrl.username = 'chaos_relay';
+    relayUrl.password = randomBytes(12).toString('hex');
+    await pool.query(`create role chaos_relay login password '${relayUrl.password}' in role relay_reader`);
+    const relayEnv = { DATABASE_URL: relayUrl.toString(), RELAY_JWT_SECRET: secret, RELAY_MAX_BACKPRESSURE: '256kb', RELAY_IDLE_TIMEOUT: '16' };
     for (let i = 0; i < 2; i++) relays.push(new RelayProcess(await freePort(), relayEnv));
     await Promise.all(relays.map((r) => r.start()));
     balancer.setBackends(relays.map((r) => r.port));

@@ -39,7 +39,7 @@ afterAll(async () => {
 leakGuard(() => db.name);
 
 async function startRelay(port: number): Promise<CliProcess> {
-  const p = runCli(['start'], { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
+  const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
   relays.push(p);
   await p.waitFor(/pgrelay listening on/, 60_000); // tsx compiles the CLI at start: slow on a busy 2-core machine
   return p;

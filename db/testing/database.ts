@@ -9,8 +9,13 @@ import { trackClient } from './leaks.js';
 export interface TestDatabase {
   /** Database name. */
   readonly name: string;
-  /** Superuser URL of this database. */
+  /** Superuser URL of this database: setup, writers and DBA commands use it. */
   readonly url: string;
+  /**
+   * URL of this database for the run's relay role, a login role in relay_reader and no superuser: what a relay
+   * connects with in tests, as in production.
+   */
+  readonly relayUrl: string;
   /** A new connected client on this database, which the leak check expects the test to end. */
   connect(config?: Partial<pg.ClientConfig>): Promise<pg.Client>;
   /** One query on a short-lived connection. */
@@ -35,9 +40,17 @@ export async function createTestDatabase(): Promise<TestDatabase & { drop(): Pro
     await admin.end();
   }
   const url = withDatabase(adminUrl, name);
+  const urlAs = (user: string, password: string) => {
+    const u = new URL(url);
+    u.username = encodeURIComponent(user);
+    u.password = encodeURIComponent(password);
+    return u.toString();
+  };
+  const role = inject('pgRelayRole');
   const db = {
     name,
     url,
+    relayUrl: urlAs(role.user, role.password),
     async connect(config: Partial<pg.ClientConfig> = {}) {
       const client = new pg.Client({ connectionString: url, ...config });
       await client.connect();
@@ -63,12 +76,7 @@ export async function createTestDatabase(): Promise<TestDatabase & { drop(): Pro
         await client.end();
       }
     },
-    urlAs(user: string, password: string) {
-      const u = new URL(url);
-      u.username = encodeURIComponent(user);
-      u.password = encodeURIComponent(password);
-      return u.toString();
-    },
+    urlAs,
     async drop() {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
@@ -98,6 +106,7 @@ export function useTestDatabase(): TestDatabase {
   return {
     get name() { return get().name; },
     get url() { return get().url; },
+    get relayUrl() { return get().relayUrl; },
     connect: (config) => get().connect(config),
     query: (text, values) => get().query(text, values),
     urlAs: (user, password) => get().urlAs(user, password),

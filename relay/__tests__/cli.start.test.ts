@@ -28,15 +28,18 @@ describe('pgrelay start with no DATABASE_URL', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  it('answers /healthz within 30 s, stops on SIGINT, and a second start reuses the data', async () => {
+  it('answers /healthz within 30 s on 127.0.0.1 only (issue 18: no HOST given), stops on SIGINT, and a second start reuses the data', async () => {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
     const port = await freePort();
-    const env = { RELAY_DATA_DIR: stateDir, PORT: String(port), HOST: '127.0.0.1' };
+    // no HOST, as a newcomer runs it: the embedded mode hands out dev tokens, so it listens on loopback only
+    const env = { RELAY_DATA_DIR: stateDir, PORT: String(port) };
 
     const first = runCli(['start'], env);
     started.push(first);
     const t0 = Date.now();
     await first.waitFor(/pgrelay listening on/, 30_000);
+    expect(first.output()).toContain(`pgrelay listening on http://127.0.0.1:${port}`);
+    if (process.platform === 'linux') expect(await listeningOn(port)).toEqual(['127.0.0.1']);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'ok', server: { impl: expectedServer() } });
@@ -54,7 +57,7 @@ describe('pgrelay start with no DATABASE_URL', () => {
     expect(await first.exited).toBe(0);
     expect(first.output()).toMatch(/embedded Postgres stopped/);
 
-    const second = runCli(['start'], env);
+    const second = runCli(['start'], { ...env, HOST: '127.0.0.1' });
     started.push(second);
     await second.waitFor(/pgrelay listening on/, 30_000);
     const c2 = new pg.Client({ connectionString: url });
@@ -66,6 +69,27 @@ describe('pgrelay start with no DATABASE_URL', () => {
     expect(await second.exited).toBe(0);
   });
 });
+
+/** The local addresses of the TCP sockets listening on `port`, from the kernel's tables (Linux). */
+async function listeningOn(port: number): Promise<string[]> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const addresses: string[] = [];
+  for (const [file, v6] of [['/proc/net/tcp', false], ['/proc/net/tcp6', true]] as const) {
+    const table = await readFile(file, 'utf8').catch(() => '');
+    for (const line of table.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== '0A' || !local?.endsWith(`:${hexPort}`)) continue; // 0A: LISTEN
+      const hex = local.slice(0, local.indexOf(':'));
+      // each 32-bit word is in host (little-endian) order
+      const bytes = hex.match(/../g)!.map((b) => parseInt(b, 16));
+      const words = Array.from({ length: bytes.length / 4 }, (_, w) => bytes.slice(w * 4, w * 4 + 4).reverse());
+      addresses.push(v6
+        ? words.flat().reduce<string[]>((out, b, i) => (i % 2 ? (out[out.length - 1] += b.toString(16).padStart(2, '0')) : out.push(b.toString(16).padStart(2, '0')), out), []).join(':')
+        : words[0]!.join('.'));
+    }
+  }
+  return addresses;
+}
 
 describe('pgrelay start failures end with one sentence and exit code 1', () => {
   it('a port in use', async () => {

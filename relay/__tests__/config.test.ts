@@ -5,13 +5,22 @@ import { loadConfig } from '../config.js';
 
 describe('loadConfig', () => {
   it('has documented defaults and is frozen', () => {
-    const c = loadConfig({});
+    const c = loadConfig({ DATABASE_URL: 'postgres://relay@db.internal/app' });
     expect(c).toMatchObject({
       port: 8080, host: '0.0.0.0', tenantClaim: 'tenant_id', historyTx: 20000, historyBytes: 64 * 1024 * 1024, retention: '7 days',
       maxBackpressure: 4 * 1024 * 1024, maxSubscriptions: 100, maxFrame: 256 * 1024, maxMessage: 16 * 1024, rateLimit: 50, idleTimeout: 60, server: 'auto', logLevel: 'info', logFormat: 'auto',
-      databaseUrl: undefined, jwtSecret: undefined, allowedOrigins: undefined,
+      jwtSecret: undefined, allowedOrigins: undefined,
     });
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('issue 18: without DATABASE_URL (embedded development mode) HOST defaults to 127.0.0.1; a HOST given wins', () => {
+    expect(loadConfig({})).toMatchObject({ databaseUrl: undefined, host: '127.0.0.1' });
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({}, ['--host', '::']).host).toBe('::');
+    // an empty variable means unset, as for every other variable
+    expect(loadConfig({ HOST: '' }).host).toBe('127.0.0.1');
+    expect(loadConfig({ DATABASE_URL: 'postgres://relay@db.internal/app', HOST: '10.0.0.5' }).host).toBe('10.0.0.5');
   });
 
   it('reads flags over the environment', () => {
@@ -37,6 +46,9 @@ describe('loadConfig', () => {
     [{ RELAY_SERVER: 'uWS' }, [], 'RELAY_SERVER must be one of auto, uws, ws; got "uWS".'],
     [{ LOG_LEVEL: 'loud' }, [], 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud".'],
     [{ RELAY_JWT_SECRET: 'x'.repeat(32), RELAY_JWKS_URL: 'https://k.example/jwks' }, [], 'RELAY_JWT_SECRET and RELAY_JWKS_URL are both set; set only one of them.'],
+    // issue 18: the secret docker-compose.yml used to fall back to
+    [{ RELAY_JWT_SECRET: 'dev-only-secret-change-me-0123456789abcdef' }, [], "RELAY_JWT_SECRET is an example printed in pgrelay's own files (docker-compose.yml of 0.2.0 and earlier), so anyone could sign tokens the relay accepts; make a secret of your own with: openssl rand -hex 32."],
+    [{}, ['--jwt-secret', 'dev-only-secret-change-me-0123456789abcdef'], "--jwt-secret (RELAY_JWT_SECRET) is an example printed in pgrelay's own files (docker-compose.yml of 0.2.0 and earlier), so anyone could sign tokens the relay accepts; make a secret of your own with: openssl rand -hex 32."],
     [{}, ['--colour', 'red'], 'Unknown option --colour; run pgrelay start --help for the list.'],
     [{}, ['--port'], 'Option --port needs a value.'],
   ] as const)('%j %j', (env, argv, message) => {

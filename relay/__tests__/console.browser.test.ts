@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../db/testing/database.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, useTestDatabase, type TestDatabase } from '../../db/testing/index.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
@@ -25,10 +25,13 @@ const relays: Relay[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 let browser: Browser | undefined;
 
-/** A relay in development mode on `url`; each test closes its own (the leak guard checks after every test). */
-async function devRelay(url: string): Promise<string> {
-  const config = loadConfig({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' , ...serverEnv });
-  const relay = await startRelay({ config: { ...config, databaseUrl: url }, log: createLogger('silent'), dev: { secret: SECRET, stateDir: '/tmp/pgrelay-console' } });
+/**
+ * A relay in development mode on `database`, as the relay role (its owner lists the tenants); each test closes its own
+ * (the leak guard checks after every test).
+ */
+async function devRelay(database: TestDatabase): Promise<string> {
+  const config = loadConfig({ DATABASE_URL: database.relayUrl, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent', ...serverEnv });
+  const relay = await startRelay({ config: { ...config, databaseUrl: database.relayUrl }, log: createLogger('silent'), dev: { secret: SECRET, stateDir: '/tmp/pgrelay-console', databaseUrl: database.url } });
   relays.push(relay);
   return `http://127.0.0.1:${relay.port}`;
 }
@@ -77,7 +80,7 @@ describe('the console in Chromium', () => {
   }
 
   it('gets a dev token in one click, follows a table live with changes highlighted, filters, and pauses and clears the frame log', async () => {
-    const http = await devRelay(db.url);
+    const http = await devRelay(db);
     const { page, failures, close } = await open(`${http}/`);
     try {
       // development mode: the tenants of the watched tables to pick from
@@ -139,7 +142,7 @@ describe('the console in Chromium', () => {
   }, 120_000);
 
   it('replays from a since, and shows an all-tenant token the relay\'s connections per tenant and table', async () => {
-    const http = await devRelay(db.url);
+    const http = await devRelay(db);
     const since = Number((await db.query<{ p: string }>('select relay.position()::text as p')).rows[0]!.p);
     await db.query(`insert into orders (tenant_id, customer, total) values ('globex', 'Lisa Simpson', 5.00)`);
     const { page, failures, close } = await open(`${http}/#token=${await token({ all_tenants: true })}`);
@@ -165,7 +168,7 @@ describe('the console in Chromium', () => {
   }, 120_000);
 
   it('shows why a token was refused', async () => {
-    const http = await devRelay(db.url);
+    const http = await devRelay(db);
     const wrong = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
     const { page, close } = await open(`${http}/#token=${wrong}`);
     try {
@@ -182,7 +185,7 @@ describe('the console in Chromium', () => {
   it('on a fresh install, says which command watches a table instead of showing unknown_table', async () => {
     const empty = await createTestDatabase();
     cleanups.push(() => empty.drop());
-    const http = await devRelay(empty.url);
+    const http = await devRelay(empty);
     const { page, failures, close } = await open(`${http}/`);
     try {
       await page.locator('#dev').waitFor({ state: 'visible', timeout: 20_000 });

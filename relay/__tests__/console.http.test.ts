@@ -31,8 +31,9 @@ beforeAll(async () => {
     insert into orders (tenant_id, customer, total) values ('acme', 'Ada', 1), ('globex', 'Hank', 2), ('acme', 'Grace', 3);
   `);
   relay = await startTestRelay(db);
-  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' , ...serverEnv });
-  devRelay = await startRelay({ config: { ...config, databaseUrl: db.url }, log: createLogger('silent'), dev: { secret: SECRET, stateDir: '/tmp/pgrelay-console-test' } });
+  // as the relay role, like every test relay; the tenants are listed by reading the tables, which only their owner may
+  const config = loadConfig({ DATABASE_URL: db.relayUrl, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'silent', ...serverEnv });
+  devRelay = await startRelay({ config: { ...config, databaseUrl: db.relayUrl }, log: createLogger('silent'), dev: { secret: SECRET, stateDir: '/tmp/pgrelay-console-test', databaseUrl: db.url } });
   dev = `http://127.0.0.1:${devRelay.port}`;
 });
 afterAll(() => devRelay.close());
@@ -161,7 +162,7 @@ describe('pgrelay start with no watched table', () => {
   it('says once what to do next, puts the skipped uWS build at debug, and writes readable lines with LOG_FORMAT=pretty', async () => {
     const empty = await createTestDatabase();
     const port = await freePort();
-    const p = runCli(['start'], { DATABASE_URL: empty.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'pretty' });
+    const p = runCli(['start'], { DATABASE_URL: empty.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'pretty' });
     try {
       await p.waitFor(/no table is watched yet/, 60_000);
       const out = p.output();

@@ -4,7 +4,7 @@ import { compareCodePoints, compareDecimal, compileFilter, FilterError, timestam
 import type { WatchedTable } from '../watched-tables.js';
 
 const table: WatchedTable = {
-  name: 'public.t', tenantColumn: 'tenant', primaryKey: ['id'],
+  name: 'public.t', relid: 0, tenantColumn: 'tenant', primaryKey: ['id'],
   columns: new Map([['id', 'bigint'], ['amount', 'numeric'], ['f', 'double precision'], ['name', 'text'], ['at', 'timestamp with time zone'], ['ok', 'boolean'], ['doc', 'jsonb'], ['u', 'uuid']]),
   declaredTypes: new Map(),
   excluded: ['card_token'],

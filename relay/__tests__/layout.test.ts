@@ -42,17 +42,25 @@ describe('repository layout', () => {
 });
 
 describe('docker-compose.yml', () => {
-  it('runs the relay against a healthy Postgres 16 with DATABASE_URL and RELAY_JWT_SECRET', () => {
+  it('migrates a healthy Postgres 16 once as its owner, then runs the relay as its own role with RELAY_JWT_SECRET', () => {
     const compose = YAML.parse(readFileSync(path.join(repoRoot, 'docker-compose.yml'), 'utf8')) as Record<string, any>;
     const pgService = compose.services.postgres;
     expect(pgService.image).toMatch(/^postgres:16/);
     expect(pgService.healthcheck.test.join(' ')).toMatch(/pg_isready/);
     expect(pgService.volumes.length).toBeGreaterThan(0);
+    // issue 18: a one-shot migrate service as the owner, the relay as pgrelay (secrets: secure-defaults.test.ts)
+    const migrate = compose.services.migrate;
+    expect([...migrate.entrypoint, ...migrate.command]).toEqual(['node', 'dist/relay/cli.js', 'migrate', '--relay-role', 'pgrelay']);
+    expect(migrate.environment.DATABASE_URL).toMatch(/^postgres:\/\/postgres:.*@postgres:5432\/app$/);
+    expect(migrate.depends_on.postgres.condition).toBe('service_healthy');
+    expect(migrate.restart).toBe('no');
     const relay = compose.services.relay;
-    expect(relay.environment.DATABASE_URL).toMatch(/^postgres:\/\/.*@postgres:5432\//);
+    expect([...relay.entrypoint, ...relay.command]).toEqual(['node', 'dist/relay/cli.js', 'start']);
+    expect(relay.environment.DATABASE_URL).toMatch(/^postgres:\/\/pgrelay:.*@postgres:5432\/app$/);
     expect(relay.environment.RELAY_JWT_SECRET).toBeTruthy();
     expect(relay.depends_on.postgres.condition).toBe('service_healthy');
-    expect(existsSync(path.join(repoRoot, relay.build.dockerfile))).toBe(true);
+    expect(relay.depends_on.migrate.condition).toBe('service_completed_successfully');
+    for (const service of [migrate, relay]) expect(existsSync(path.join(repoRoot, service.build.dockerfile))).toBe(true);
   });
 });
 

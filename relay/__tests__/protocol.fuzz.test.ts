@@ -358,7 +358,7 @@ describe('frames that crash the relay process', () => {
   beforeAll(async () => {
     for (const _ of CASES) {
       const port = await freePort();
-      relays.push({ port, cli: runCli(['start'], { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' }) });
+      relays.push({ port, cli: runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' }) });
     }
     await Promise.all(relays.map((r) => r.cli.waitFor(/pgrelay listening on/, 60_000)));
   }, 90_000);

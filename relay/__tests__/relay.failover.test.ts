@@ -65,7 +65,7 @@ async function follow(url: string): Promise<{ client: RelayClient; seqs: number[
 describe('failover', () => {
   it('a relay killed with SIGKILL and started again: the client resumes and misses nothing', async () => {
     const port = await freePort();
-    const env = { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
+    const env = { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
     const first = runCli(['start'], env);
     processes.push(first);
     await first.waitFor(/pgrelay listening on/);
@@ -118,7 +118,7 @@ describe('failover', () => {
     // the relay has read where the log stands, and the relay gets there a little later (several delays, so that one
     // of them falls between two batches of the read that notification started).
     for (const delayMs of [0, 5, 10, 20, 40, 80]) {
-      const real = pgListenSession(db.url, ['relay', 'relay_config']);
+      const real = pgListenSession(db.relayUrl, ['relay', 'relay_config']);
       let seen: () => void = () => undefined;
       const session: ListenSession = {
         onNotification: (cb) => real.onNotification((channel, payload) => (cb(channel, payload), seen())),

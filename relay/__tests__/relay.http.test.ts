@@ -52,7 +52,7 @@ describe('issue 16: the server implementation', () => {
 describe('SIGTERM', () => {
   it('closes sockets with 1001 and exits 0 within 5 s', async () => {
     const port = await freePort();
-    const p = runCli(['start'], { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
+    const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
     try {
       await p.waitFor(/pgrelay listening on/);
       const c = await connect(`ws://127.0.0.1:${port}/ws`, await token({ tenant_id: 'a' }));

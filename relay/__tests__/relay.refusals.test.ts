@@ -17,9 +17,9 @@ let url: string;
 
 beforeAll(async () => {
   await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
-  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, RELAY_JWT_AUDIENCE: 'dashboards', RELAY_ALLOWED_ORIGINS: 'https://app.example' , ...serverEnv });
+  const config = loadConfig({ DATABASE_URL: db.relayUrl, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, RELAY_JWT_AUDIENCE: 'dashboards', RELAY_ALLOWED_ORIGINS: 'https://app.example', ...serverEnv });
   const log = createLogger('info', { write: (l) => void (raw.push(l), lines.push(JSON.parse(l) as Record<string, unknown>)) });
-  relay = await startRelay({ config: { ...config, databaseUrl: db.url }, log });
+  relay = await startRelay({ config: { ...config, databaseUrl: db.relayUrl }, log });
   url = `ws://127.0.0.1:${relay.port}/ws`;
 });
 afterAll(() => relay.close());

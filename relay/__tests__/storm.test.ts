@@ -122,7 +122,7 @@ describe('reconnect storm after a SIGKILL', () => {
     const clientsN = stormSize(2000) / 4;
     const tenants = Array.from({ length: 10 }, (_, i) => `r${i}`);
     const port = await freePort();
-    const env = { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
+    const env = { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
     const first = runCli(['start'], env);
     processes.push(first);
     await first.waitFor(/pgrelay listening on/, 60_000);

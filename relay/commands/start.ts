@@ -2,7 +2,7 @@
 import { checkDatabase } from '../../db/check-database.js';
 import { ClusterSupervisor } from '../../db/cluster-supervisor.js';
 import { startDevDatabase, type DevDatabase } from '../../db/dev-database.js';
-import { migrate } from '../../db/migrate.js';
+import { migrateIfBehind } from '../../db/migrate.js';
 import { loadConfig } from '../config.js';
 import { ConfigError, describeError, type PgRelayError } from '../../db/errors.js';
 import { createLogger, safeUrl } from '../log.js';
@@ -64,9 +64,14 @@ export async function start(argv: readonly string[]): Promise<void> {
     if (!jwtSecret && !config.jwksUrl) {
       throw new ConfigError('Set RELAY_JWT_SECRET (an HS256 secret of at least 32 characters) or RELAY_JWKS_URL so that the relay can verify client tokens.');
     }
-    const version = await checkDatabase(databaseUrl);
-    log.info({ database: safeUrl(databaseUrl), serverVersionNum: version }, 'database reachable');
-    const applied = await migrate(databaseUrl);
+    const database = await checkDatabase(databaseUrl);
+    log.info({ database: safeUrl(databaseUrl), serverVersionNum: database.serverVersionNum, role: database.role }, 'database reachable');
+    // the embedded database is local and its superuser the developer's own; a DATABASE_URL is what gets deployed
+    if (database.superuser && !dev) {
+      log.warn({ role: database.role }, `connected as ${database.role}, a superuser: the relay needs only relay_reader; run it as a login role of its own (create role pgrelay login password '…' in role relay_reader) and keep the superuser for pgrelay migrate`);
+    }
+    // a current schema is left alone, so that the relay's own role (which may not change it) can start
+    const applied = await migrateIfBehind(databaseUrl);
     log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'migrations up to date');
 
     // the console mints dev tokens only with the dev secret of the embedded database, never with a secret of yours

@@ -17,10 +17,13 @@ export interface TestRelay extends Relay {
   http: string;
 }
 
-/** Starts a relay on `db` (closed after the file) on the server under test; `env` overrides configuration variables. */
+/**
+ * Starts a relay on `db` (closed after the file) on the server under test, connected as the run's relay role (db.relayUrl: relay_reader, no
+ * superuser) unless `env` gives DATABASE_URL; `env` overrides configuration variables.
+ */
 export async function startTestRelay(db: TestDatabase, env: Record<string, string> = {}, session?: ListenSession): Promise<TestRelay> {
-  const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: process.env.TEST_RELAY_LOG ?? 'silent', ...serverEnv, ...env });
-  const relay = await startRelay({ config: { ...config, databaseUrl: db.url }, log: createLogger(config.logLevel), ...(session ? { session } : {}) });
+  const config = loadConfig({ DATABASE_URL: db.relayUrl, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: process.env.TEST_RELAY_LOG ?? 'silent', ...serverEnv, ...env });
+  const relay = await startRelay({ config: { ...config, databaseUrl: config.databaseUrl! }, log: createLogger(config.logLevel), ...(session ? { session } : {}) });
   const unregister = registerLeakProbe(`relay:${relay.port} sockets`, () => relay.connections);
   afterAll(async () => {
     unregister();
