@@ -8,6 +8,7 @@ import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
+import { fanoutRulesBenchmark } from './fanout-rules.js';
 import { parseMix } from './latency.js';
 
 // Deliveries double at each step, mostly through sockets per tenant: on two cores, commits cost the load CPU (writer and Postgres) and fan-out costs the server.
@@ -98,6 +99,7 @@ async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: { t:
 }
 
 export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+  if (flags.bool('rules')) return fanoutRulesBenchmark(ctx, flags, command);
   const base = flags.bool('quick') ? fanoutQuick : fanoutDefaults;
   const steps = parseSteps(flags.str('steps', base.steps));
   const o = { t: flags.num('t', base.t), d: flags.num('d', base.d), warmup: flags.num('warmup', base.warmup), p99: flags.num('p99', 100), mix: parseMix(flags) };
