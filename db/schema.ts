@@ -105,6 +105,15 @@ export interface RelayWatched {
   capturing: boolean;
   /** The table's oid: the relay names it to relay.snapshot by oid, which needs no USAGE on its schema. */
   relid: number;
+  /** Access rules per role (relay.allow), by role; empty: every token of a tenant sees the whole tenant. */
+  rules: WatchedRule[];
+}
+
+/** One role's rule on a watched table: its row condition (values may be `{"claim": name}`) and visible columns (null: all). */
+export interface WatchedRule {
+  role: string;
+  rows: Record<string, Record<string, unknown>> | null;
+  columns: string[] | null;
 }
 
 export interface RelayAudit {

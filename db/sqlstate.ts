@@ -22,6 +22,8 @@ export const SqlState = {
   SnapshotRetry: 'PR011',
   /** relay.tick outside a REPEATABLE READ transaction. */
   TickIsolation: 'PR012',
+  /** relay.allow: a rule naming a column that is not streamed, an unknown operator, or a value its column cannot hold. */
+  BadRule: 'PR013',
   /** Postgres: undefined_table (e.g. `relay.watch('nope', ...)`). */
   UndefinedTable: '42P01',
   /** Postgres: insufficient_privilege (a role that may not read relay, or may not migrate it). */

@@ -7,6 +7,7 @@
 --   PR002 tenant column does not exist      PR007 not a plain or partitioned table       PR010 a schema or table name with a dot
 --   PR003 excluded column does not exist    PR008 bad snapshot filter                    PR011 snapshot met an unsequenced TRUNCATE (retry)
 --   PR004 key/tenant column excluded                                                     PR012 relay.tick() outside REPEATABLE READ
+--   PR013 relay.allow: a bad access rule (1796400000009_rules.sql)
 
 create schema if not exists relay;
 

@@ -14,6 +14,10 @@ export interface Principal {
   readonly tables: ReadonlySet<string> | null;
   /** Expiry, seconds since the epoch; undefined when the token has none. */
   readonly exp: number | undefined;
+  /** The role (claim `RELAY_ROLE_CLAIM`, default `role`) that picks the access rule of tables with rules; null or absent: none. */
+  readonly role?: string | null;
+  /** The verified claims, for rules whose conditions name them (`{"claim": "sub"}`); absent: none. */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /** Why a token was refused; each is a label of pgrelay_auth_failures_total. */
@@ -41,7 +45,7 @@ export interface TokenVerifier {
   verify(token: string | undefined): Principal | Promise<Principal>;
 }
 
-type VerifyOptions = Pick<RelayConfig, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'tenantClaim'>;
+type VerifyOptions = Pick<RelayConfig, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'tenantClaim'> & Partial<Pick<RelayConfig, 'roleClaim'>>;
 
 export function createTokenVerifier(config: VerifyOptions): TokenVerifier {
   if (config.jwksUrl) {
@@ -56,7 +60,7 @@ export function createTokenVerifier(config: VerifyOptions): TokenVerifier {
         precheck(token);
         try {
           const { payload } = await jwtVerify(token!, keys, options);
-          return principalOf(payload, config.tenantClaim);
+          return principalOf(payload, config.tenantClaim, config.roleClaim);
         } catch (err) {
           throw err instanceof AuthError ? err : translate(err);
         }
@@ -67,7 +71,7 @@ export function createTokenVerifier(config: VerifyOptions): TokenVerifier {
   return {
     verify(token) {
       precheck(token);
-      return principalOf(verifyHs256(token!, secret, config), config.tenantClaim);
+      return principalOf(verifyHs256(token!, secret, config), config.tenantClaim, config.roleClaim);
     },
   };
 }
@@ -126,8 +130,8 @@ function translate(err: unknown): AuthError {
   return new AuthError('malformed', 'malformed token');
 }
 
-/** Reads tenant, tables and all_tenants from verified claims. */
-export function principalOf(payload: JWTPayload, tenantClaim: string): Principal {
+/** Reads tenant, tables, all_tenants and the role from verified claims. */
+export function principalOf(payload: JWTPayload, tenantClaim: string, roleClaim = 'role'): Principal {
   const allTenants = payload.all_tenants === true;
   // own claims only: a claim named "constructor" must not read Object.prototype
   const raw = Object.hasOwn(payload, tenantClaim) ? payload[tenantClaim] : undefined;
@@ -143,12 +147,17 @@ export function principalOf(payload: JWTPayload, tenantClaim: string): Principal
     }
     tables = new Set((payload.tables as string[]).map(qualifyTable));
   }
-  return Object.freeze({ tenant, allTenants, tables, exp: typeof payload.exp === 'number' ? payload.exp : undefined });
+  const rawRole = Object.hasOwn(payload, roleClaim) ? payload[roleClaim] : undefined;
+  if (rawRole !== undefined && rawRole !== null && (typeof rawRole !== 'string' || rawRole.length === 0 || rawRole.length > 256)) {
+    throw new AuthError('bad_claims', `claim ${roleClaim} must be a string`);
+  }
+  const role = typeof rawRole === 'string' ? rawRole : null;
+  return Object.freeze({ tenant, allTenants, tables, exp: typeof payload.exp === 'number' ? payload.exp : undefined, role, claims: Object.freeze({ ...payload }) });
 }
 
 /** True when `next` sees exactly what `current` sees (an `auth` refresh must not widen or move a socket). */
 export function samePrincipalScope(current: Principal, next: Principal): boolean {
-  if (current.tenant !== next.tenant || current.allTenants !== next.allTenants) return false;
+  if (current.tenant !== next.tenant || current.allTenants !== next.allTenants || (current.role ?? null) !== (next.role ?? null)) return false;
   if (current.tables === null || next.tables === null) return current.tables === next.tables;
   return current.tables.size === next.tables.size && [...current.tables].every((t) => next.tables!.has(t));
 }

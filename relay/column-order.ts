@@ -14,9 +14,15 @@ export function orderKeys<T extends Obj | null | undefined>(row: T, order: Itera
   return out as T;
 }
 
-/** A snapshot row (jsonb text) as compact JSON in column order, like the rows of tx frames. */
-export function snapshotRowJson(text: string, table: WatchedTable | undefined): string {
-  return JSON.stringify(table ? orderKeys(JSON.parse(text) as Obj, table.columns.keys()) : JSON.parse(text));
+/** A snapshot row (jsonb text) as compact JSON in column order, like the rows of tx frames; only `visible` columns when given (an access rule's). */
+export function snapshotRowJson(text: string, table: WatchedTable | undefined, visible?: readonly string[]): string {
+  const row = JSON.parse(text) as Obj;
+  if (visible) {
+    const out: Obj = {};
+    for (const k of visible) if (Object.hasOwn(row, k)) out[k] = row[k];
+    return JSON.stringify(out);
+  }
+  return JSON.stringify(table ? orderKeys(row, table.columns.keys()) : row);
 }
 
 /** The same transaction with every row, old values and primary key in column order, and the wire JSON to match. */

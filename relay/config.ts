@@ -21,6 +21,8 @@ export interface RelayConfig {
   readonly jwtIssuer: string | undefined;
   /** `RELAY_TENANT_CLAIM`: the claim holding the tenant id. Default `tenant_id`. */
   readonly tenantClaim: string;
+  /** `RELAY_ROLE_CLAIM`: the claim holding the role that picks a table's access rule (relay.allow). Default `role`. */
+  readonly roleClaim: string;
   /** `RELAY_ALLOWED_ORIGINS`: comma-separated `Origin` values allowed to open a socket. Default: any origin. */
   readonly allowedOrigins: readonly string[] | undefined;
   /** `RELAY_HISTORY_TX`: transactions kept in the in-memory ring for fast resume. Default 20000. */
@@ -136,6 +138,7 @@ const fields: Field[] = [
   { env: 'RELAY_JWT_AUDIENCE', key: 'jwtAudience', accepts: 'must be a non-empty audience string', schema: z.string().min(1) },
   { env: 'RELAY_JWT_ISSUER', key: 'jwtIssuer', accepts: 'must be a non-empty issuer string', schema: z.string().min(1) },
   { env: 'RELAY_TENANT_CLAIM', key: 'tenantClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'tenant_id' },
+  { env: 'RELAY_ROLE_CLAIM', key: 'roleClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'role' },
   {
     env: 'RELAY_ALLOWED_ORIGINS', key: 'allowedOrigins', accepts: 'must be a comma-separated list of origins such as https://app.example.com',
     schema: z.string().transform((s, ctx) => {

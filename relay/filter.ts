@@ -6,6 +6,8 @@ import type { WatchedTable } from './watched-tables.js';
 export interface CompiledFilter {
   readonly key: string;
   readonly test: (row: Record<string, unknown>) => boolean;
+  /** The columns a subscriber sees under an access rule (relay.allow), in table column order; absent: every streamed column. */
+  readonly columns?: readonly string[];
 }
 
 export class FilterError extends Error {}

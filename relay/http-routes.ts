@@ -7,7 +7,18 @@ import type { Metrics } from './metrics.js';
 import type { Refusals } from './refusals.js';
 import type { HttpReply, HttpRequest, RelayServer } from './server/server.js';
 import { watchCommand } from './watch-hint.js';
-import type { WatchedTables } from './watched-tables.js';
+import { ruleViewFor } from './rules.js';
+import type { WatchedTable, WatchedTables } from './watched-tables.js';
+
+/** The table's access rules let this token subscribe (always, when it has none). */
+function allowedByRules(table: WatchedTable, p: Principal): boolean {
+  try {
+    ruleViewFor(table, p);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Connections and subscriptions of one tenant (`*` for all-tenant sockets), per table. */
 export interface TenantLoad {
@@ -84,7 +95,7 @@ export function registerHttpRoutes(server: RelayServer, o: HttpRoutesOptions): v
   server.route('GET', '/api/tables', authorized((p) => {
     const visible = o.tables.names().filter((name) => {
       const t = o.tables.get(name)!;
-      return (p.tables === null || p.tables.has(name)) && (t.tenantColumn !== null || p.allTenants);
+      return (p.tables === null || p.tables.has(name)) && (t.tenantColumn !== null || p.allTenants) && allowedByRules(t, p);
     });
     return json(200, {
       tenant: p.tenant,
@@ -97,7 +108,7 @@ export function registerHttpRoutes(server: RelayServer, o: HttpRoutesOptions): v
           name,
           tenantColumn: t.tenantColumn,
           primaryKey: t.primaryKey,
-          columns: [...t.columns.keys()].map((c) => ({ name: c, type: t.declaredTypes.get(c) ?? t.columns.get(c)! })),
+          columns: (ruleViewFor(t, p)?.columns ?? [...t.columns.keys()]).map((c) => ({ name: c, type: t.declaredTypes.get(c) ?? t.columns.get(c)! })),
         };
       }),
     });

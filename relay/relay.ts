@@ -144,7 +144,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       case 'auth': {
         const accepted = (next: Principal) => {
           if (d.closed) return;
-          if (!samePrincipalScope(d.principal, next)) {
+          if (!samePrincipalScope(d.principal, next) || !subscriptions.sameRules(ws, next)) {
             return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
           }
           d.principal = next;

@@ -32,7 +32,21 @@ function movedFrom(c: RelayChange): string | undefined {
 }
 
 export function topicOf(route: Route): string {
-  return JSON.stringify([route.table, route.tenantKey, route.filter?.key ?? null, route.id]);
+  return JSON.stringify([route.table, route.tenantKey, route.filter ? viewKey(route.filter) : null, route.id]);
+}
+
+/** Groups subscriptions that receive the same frames: the same filter and, under an access rule, the same visible columns. */
+function viewKey(filter: CompiledFilter | null): string {
+  if (!filter) return '';
+  return filter.columns ? `${filter.key}\u0000${filter.columns.join('\u0000')}` : filter.key;
+}
+
+/** `row` with only the columns `cols` (all of them when `cols` is undefined). */
+function pick<T extends Record<string, unknown> | null>(row: T, cols: readonly string[] | undefined): T {
+  if (!cols || row === null) return row;
+  const out: Record<string, unknown> = {};
+  for (const k of cols) if (Object.hasOwn(row, k)) out[k] = row[k];
+  return out as T;
 }
 
 export class Router {
@@ -56,7 +70,7 @@ export class Router {
     if (!tenants) this.#routes.set(route.table, (tenants = new Map()));
     let groups = tenants.get(route.tenantKey);
     if (!groups) tenants.set(route.tenantKey, (groups = new Map()));
-    const fkey = route.filter?.key ?? '';
+    const fkey = viewKey(route.filter);
     let group = groups.get(fkey);
     if (!group) groups.set(fkey, (group = { filter: route.filter, ids: new Map() }));
     group.ids.set(route.id, (group.ids.get(route.id) ?? 0) + 1);
@@ -67,7 +81,7 @@ export class Router {
   remove(route: Route): void {
     const tenants = this.#routes.get(route.table);
     const groups = tenants?.get(route.tenantKey);
-    const fkey = route.filter?.key ?? '';
+    const fkey = viewKey(route.filter);
     const group = groups?.get(fkey);
     const n = group?.ids.get(route.id);
     if (!tenants || !groups || !group || n === undefined) return;
@@ -167,25 +181,46 @@ export class Router {
 
   /**
    * The changes a subscription receives, as wire JSON. Through a filter, DELETEs test the old row and an
-   * UPDATE that moves a row into the filter arrives as an insert, one that moves it out as a delete.
+   * UPDATE that moves a row into the filter arrives as an insert, one that moves it out as a delete. Under an access
+   * rule's columns, rows and old values carry only those columns, and an UPDATE of none of them is not sent.
    */
   select(table: string, changes: readonly RelayChange[], filter: CompiledFilter | null): string[] {
     if (!filter) return changes.map((c) => c.json);
+    const cols = filter.columns;
     const out: string[] = [];
     for (const c of changes) {
       if (c.op === 'truncate') out.push(c.json);
       else if (c.op !== 'update') {
-        if (c.row && filter.test(c.row)) out.push(c.json);
+        if (c.row && filter.test(c.row)) out.push(cols ? this.#masked(c, cols)! : c.json);
       } else if (c.row) {
         const before = { ...c.row, ...(c.old ?? {}) };
         const now = filter.test(c.row);
         const was = filter.test(before);
-        if (now && was) out.push(c.json);
-        else if (now) out.push(wireChangeJson({ table, op: 'insert', pk: c.pk, row: c.row, old: null }));
-        else if (was) out.push(wireChangeJson({ table, op: 'delete', pk: this.#pkOf(table, before) ?? c.pk, row: before, old: null }));
+        if (now && was) {
+          const json = cols ? this.#masked(c, cols) : c.json;
+          if (json !== null) out.push(json);
+        } else if (now) out.push(wireChangeJson({ table, op: 'insert', pk: c.pk, row: pick(c.row, cols), old: null }));
+        else if (was) out.push(wireChangeJson({ table, op: 'delete', pk: this.#pkOf(table, before) ?? c.pk, row: pick(before, cols), old: null }));
       }
     }
     return out;
+  }
+
+  /** Serializations of changes under column masks, once per (change, visible columns). */
+  readonly #masks = new WeakMap<RelayChange, Map<string, string | null>>();
+
+  /** `c` with only `cols` in its row and old values; null for an UPDATE that changed none of them. */
+  #masked(c: RelayChange, cols: readonly string[]): string | null {
+    let byCols = this.#masks.get(c);
+    if (!byCols) this.#masks.set(c, (byCols = new Map()));
+    const k = cols.join('\u0000');
+    let json = byCols.get(k);
+    if (json === undefined) {
+      const old = c.old ? pick(c.old, cols) : null;
+      json = c.op === 'update' && (!old || Object.keys(old).length === 0) ? null : wireChangeJson({ table: c.table, op: c.op, pk: c.pk, row: pick(c.row, cols), old });
+      byCols.set(k, json);
+    }
+    return json;
   }
 
   /** The changes of `tx` that `route` receives (for catch-up from the ring or the log). */

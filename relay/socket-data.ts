@@ -10,6 +10,8 @@ export interface Subscription {
   topic: string | undefined;
   /** Unsubscribed or socket closed: a catch-up in flight must stop. */
   cancelled: boolean;
+  /** The access rule view it was compiled with (rules.ts), when its table has rules. */
+  rule: string | undefined;
 }
 
 /** What the relay keeps per socket (kept small: there may be 50,000 of these). */

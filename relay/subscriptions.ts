@@ -7,13 +7,15 @@ import { isTransientDbError, SqlState } from '../db/sqlstate.js';
 import { backoff } from '../client/backoff.js';
 import type { ChangeFeed } from './change-feed.js';
 import { orderTx, snapshotRowJson } from './column-order.js';
-import { compileFilter, FilterError } from './filter.js';
+import { FilterError } from './filter.js';
 import { snapshotFrame } from './frames.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { RingBuffer } from './ring-buffer.js';
 import { toRelayTx } from './relay-tx.js';
 import { ALL_TENANTS, type Route, type Router } from './router.js';
+import { RuleError, ruleViewFor, withRule } from './rules.js';
+import type { Principal } from './auth.js';
 import type { RelaySocket as WS, Subscription } from './socket-data.js';
 import type { SocketWriter } from './socket-writer.js';
 import type { WatchedTables } from './watched-tables.js';
@@ -61,14 +63,17 @@ export class Subscriptions {
     if (p.tables && !p.tables.has(name)) return refuse('table_not_allowed', `your token does not allow table ${name}`);
     if (table.tenantColumn === null && !p.allTenants) return refuse('table_not_allowed', `table ${name} has no tenants: only all-tenant tokens may subscribe to it`);
     let filter;
+    let rule;
     try {
-      filter = compileFilter(table, msg.filter as never);
+      rule = ruleViewFor(table, p);
+      filter = withRule(rule, table, msg.filter as never);
     } catch (err) {
+      if (err instanceof RuleError) return refuse('table_not_allowed', err.message);
       if (err instanceof FilterError) return refuse('bad_filter', err.message);
       throw err;
     }
     const route: Route = { table: name, tenantKey: p.allTenants ? ALL_TENANTS : p.tenant!, filter, id: msg.id };
-    const sub: Subscription = { route, topic: undefined, cancelled: false };
+    const sub: Subscription = { route, topic: undefined, cancelled: false, rule: rule?.key };
     subs.set(msg.id, sub);
     if (!msg.snapshot && msg.since === undefined) {
       // live from now: the current position is the cursor, and the topic carries everything after it
@@ -97,6 +102,25 @@ export class Subscriptions {
         this.#reset(ws, sub, 'table_unwatched', this.#o.feed.position);
       }
     }
+  }
+
+  /**
+   * True when a refreshed token (`auth`) sees every subscribed table with rules as the socket's token did (the same role
+   * and the same values of the claims its rules name): the subscriptions were compiled for those values.
+   */
+  sameRules(ws: WS, next: Principal): boolean {
+    for (const sub of ws.data.subs?.values() ?? []) {
+      const table = this.#o.tables.get(sub.route.table);
+      if (!table) continue;
+      let key: string | undefined;
+      try {
+        key = ruleViewFor(table, next)?.key;
+      } catch {
+        return false;
+      }
+      if (key !== sub.rule) return false;
+    }
+    return true;
   }
 
   /** Forgets every subscription of a socket that closed (the server already dropped its topics). */
@@ -284,7 +308,7 @@ export class Subscriptions {
       for (;;) {
         if (sub.cancelled || d.closed) break;
         for (const r of rows) {
-          const row = snapshotRowJson(r.row, table);
+          const row = snapshotRowJson(r.row, table, route.filter?.columns);
           if (page.length > 0 && size + row.length > this.#o.maxFrame) {
             this.#o.io.send(ws, snapshotFrame(route.id, position, page, true));
             page = [];

@@ -1,6 +1,7 @@
 // The watched tables the relay knows, with their column types, reloaded when relay.watch/unwatch notify.
 import { listWatched } from '../db/watch.js';
 import type { RelayDb } from '../db/kysely.js';
+import type { WatchedRule } from '../db/schema.js';
 
 /** One watched table as subscriptions and filters need it. */
 export interface WatchedTable {
@@ -17,6 +18,8 @@ export interface WatchedTable {
   readonly declaredTypes: ReadonlyMap<string, string>;
   /** Columns excluded from capture: they never leave the database. */
   readonly excluded: readonly string[];
+  /** Access rules by role (relay.allow); empty: no rule, every token sees its whole tenant. */
+  readonly rules: ReadonlyMap<string, WatchedRule>;
 }
 
 export class WatchedTables {
@@ -53,6 +56,7 @@ export class WatchedTables {
           columns: new Map(r.columns.map((c) => [c.name, c.base])),
           declaredTypes: new Map(r.columns.map((c) => [c.name, c.type])),
           excluded: r.exclude_columns,
+          rules: new Map((r.rules ?? []).map((rule) => [rule.role, rule])),
         }]));
       })
       .finally(() => {

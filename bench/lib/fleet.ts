@@ -54,12 +54,12 @@ export class Fleet {
   }
 
   /** Adds connections until there are `total`, spread over `tenants`. */
-  async connect(target: TargetName, baseUrl: string, tokens: Record<string, string>, total: number, tenants: number, concurrency = 200): Promise<ConnectResult> {
+  async connect(target: TargetName, baseUrl: string, tokens: Record<string, string>, total: number, tenants: number, concurrency = 200, users = 0): Promise<ConnectResult> {
     const byWorker: string[][] = this.workers.map(() => []);
     for (let i = this.connections; i < total; i++) byWorker[i % this.workers.length]!.push(`t${i % tenants}`);
     const results = await Promise.all(
       this.workers.map((w, i) =>
-        w.ask({ cmd: 'connect', target, baseUrl, tenants: byWorker[i]!, tokens, localAddress: w.localAddress, concurrency, timeoutMs: 60_000 }, 'connected'),
+        w.ask({ cmd: 'connect', target, baseUrl, tenants: byWorker[i]!, tokens, users, localAddress: w.localAddress, concurrency, timeoutMs: 60_000 }, 'connected'),
       ),
     );
     const sum: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [] };

@@ -54,13 +54,17 @@ function deliver(t: Tenant, index: number, d: Delivery): void {
 async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise<ConnectResult> {
   const result: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [] };
   let next = 0;
+  const perTenant = new Map<string, number>();
   const one = () =>
     new Promise<void>((resolve) => {
       const name = cmd.tenants[next++]!;
       const t = tenantOf(name);
       let index = -1;
+      const k = perTenant.get(name) ?? 0;
+      perTenant.set(name, k + 1);
+      const token = cmd.users ? cmd.tokens[`${name}/u${k % cmd.users}`]! : cmd.tokens[name]!;
       const close = openConnection(
-        { target: cmd.target, baseUrl: cmd.baseUrl, token: cmd.tokens[name]!, localAddress: cmd.localAddress, timeoutMs: cmd.timeoutMs },
+        { target: cmd.target, baseUrl: cmd.baseUrl, token, localAddress: cmd.localAddress, timeoutMs: cmd.timeoutMs },
         {
           onReady() {
             index = t.size++;

@@ -11,6 +11,8 @@ export type WorkerCommand =
       /** The tenant of each new connection. */
       tenants: string[];
       tokens: Record<string, string>;
+      /** Users per tenant (fan-out --rules): the k-th connection of tenant t uses token `t/u<k mod users>`; 0: the tenant's token. */
+      users?: number;
       /** Loopback source address (127.0.0.x) so that many sockets do not run out of local ports. */
       localAddress?: string;
       /** Handshakes in flight at once. */

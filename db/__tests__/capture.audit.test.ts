@@ -22,7 +22,7 @@ describe('pgrelay watch / watched / audit', () => {
     const bad = await cli(['watch', 'invoices', '--tenant-column', 'nope']);
     expect(bad).toEqual({ code: 1, out: 'pgrelay: tenant column "nope" does not exist in table public.invoices\n' });
     const listed = await cli(['watched']);
-    expect(listed.out).toMatch(/public\.invoices\s+tenant_id\s+id\s+pin\s+yes\s+id integer, tenant_id text, amount numeric\(8,2\)$/m);
+    expect(listed.out).toMatch(/public\.invoices\s+tenant_id\s+id\s+pin\s+yes\s+-\s+id integer, tenant_id text, amount numeric\(8,2\)$/m);
   }, 120_000);
 
   it('prints a known history as NDJSON and as a table, filtered', async () => {

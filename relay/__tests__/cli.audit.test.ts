@@ -86,7 +86,7 @@ describe('issue 12: text output', () => {
     const out = await cli(['watched']);
     expect(out.code).toBe(0);
     const [heading, row] = out.out.trimEnd().split('\n');
-    expect(heading).toMatch(/^table\s+tenant_column\s+key\s+excluded\s+capturing\s+columns$/);
-    expect(row).toMatch(/^public\.ventas\s+idnegocio\s+id\s+-\s+yes\s+id integer, idnegocio integer, total numeric\(10,2\), /);
+    expect(heading).toMatch(/^table\s+tenant_column\s+key\s+excluded\s+capturing\s+rules\s+columns$/);
+    expect(row).toMatch(/^public\.ventas\s+idnegocio\s+id\s+-\s+yes\s+-\s+id integer, idnegocio integer, total numeric\(10,2\), /);
   });
 });

@@ -8,6 +8,7 @@ const table: WatchedTable = {
   columns: new Map([['id', 'bigint'], ['amount', 'numeric'], ['f', 'double precision'], ['name', 'text'], ['at', 'timestamp with time zone'], ['ok', 'boolean'], ['doc', 'jsonb'], ['u', 'uuid']]),
   declaredTypes: new Map(),
   excluded: ['card_token'],
+  rules: new Map(),
 };
 
 describe('compareDecimal', () => {

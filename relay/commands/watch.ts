@@ -1,5 +1,5 @@
 // `pgrelay watch`, `pgrelay unwatch`, `pgrelay watched`.
-import type { RelayWatched } from '../../db/schema.js';
+import type { RelayWatched, WatchedRule } from '../../db/schema.js';
 import { listWatched, unwatch, watch } from '../../db/watch.js';
 import { PgRelayError } from '../../db/errors.js';
 import { parseArgs } from './args.js';
@@ -13,8 +13,14 @@ const watchedColumns: ReadonlyArray<TextColumn<RelayWatched>> = [
   { header: 'key', value: (r) => `${r.primary_key.join(',')}${r.key_source === 'primary key' ? '' : ` (${r.key_source})`}` },
   { header: 'excluded', value: (r) => r.exclude_columns.join(',') || '-' },
   { header: 'capturing', value: (r) => (r.capturing ? 'yes' : 'NO') },
+  { header: 'rules', value: (r) => (r.rules.length === 0 ? '-' : r.rules.map(ruleText).join('; ')) },
   { header: 'columns', value: (r) => r.columns.map((c) => `${c.name} ${c.type}`).join(', ') },
 ];
+
+/** `cashier: rows {"cajero_id":{"eq":{"claim":"sub"}}} columns id,total` (relay.allow). */
+function ruleText(rule: WatchedRule): string {
+  return `${rule.role}: rows ${rule.rows ? JSON.stringify(rule.rows) : 'all'} columns ${rule.columns ? rule.columns.join(',') : 'all'}`;
+}
 
 function oneTable(positionals: string[], command: string): string {
   if (positionals.length !== 1) throw new PgRelayError('bad_arguments', `Usage: pgrelay ${command} <table>; give exactly one table.`);
