@@ -21,6 +21,10 @@ export function createMetrics() {
     resets: new Counter({ name: 'pgrelay_resets_total', help: 'Subscriptions told to refetch, by reason.', labelNames: ['reason'], registers: [registry] }),
     authFailures: new Counter({ name: 'pgrelay_auth_failures_total', help: 'Refused tokens by reason.', labelNames: ['reason'], registers: [registry] }),
     closes: new Counter({ name: 'pgrelay_closes_total', help: 'Sockets the relay closed, by close code (4001 expired, 4003 tenant mismatch, 4008 backpressure, 4009 abuse, 4029 rate, 1001 shutdown, 1009 too big).', labelNames: ['code'], registers: [registry] }),
+    backpressureBuffered: new Histogram({
+      name: 'pgrelay_backpressure_close_buffered_bytes', help: 'Bytes a socket had buffered when it was closed for falling behind (4008).',
+      buckets: [64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024], registers: [registry],
+    }),
     backpressureCloses: new Counter({ name: 'pgrelay_backpressure_closes_total', help: 'Sockets closed for falling behind (4008).', registers: [registry] }),
     protocolErrors: new Counter({ name: 'pgrelay_protocol_errors_total', help: 'Error frames sent, by code.', labelNames: ['code'], registers: [registry] }),
     listenerReconnects: new Counter({ name: 'pgrelay_listener_reconnects_total', help: 'LISTEN session reconnections.', registers: [registry] }),

@@ -46,6 +46,7 @@ export class SocketWriter {
     const d = ws.data;
     if (d.closed) return;
     this.#metrics.backpressureCloses.inc();
+    this.#metrics.backpressureBuffered.observe(ws.bufferedAmount());
     // one line per slow socket: operators see who falls behind (and tests count these closes on the relay's side)
     this.#log.info({ code: CloseCode.Backpressure, tenant: d.principal.tenant, buffered: ws.bufferedAmount() }, 'closed a socket that fell behind');
     this.end(ws, CloseCode.Backpressure, 'too slow: resume from your cursor');
@@ -56,6 +57,8 @@ export class SocketWriter {
     if (d.closed) return;
     d.closed = true;
     this.#metrics.closes.inc({ code: String(code) });
+    // nothing published after this point may reach the socket: its close frame is the last thing it gets
+    for (const sub of d.subs?.values() ?? []) if (sub.topic) ws.unsubscribe(sub.topic);
     ws.cork(() => ws.end(code, reason));
   }
 

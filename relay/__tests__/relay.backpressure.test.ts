@@ -50,4 +50,40 @@ describe('backpressure', () => {
     expect(got).toEqual(fast.txs('b').slice(0, got.length).map((f) => f.seq));
     await fast.close();
   }, 60_000);
+
+  it('closes a socket the moment a frame leaves it over the limit, far below the point where uWebSockets.js skips frames (rows of 300 kB)', async () => {
+    // uWebSockets.js skips frames for a socket over its hard limit (4 × ours) and closes it only later; a socket that
+    // drained in between took the next frames, and its client lost the skipped ones for good (the long chaos run).
+    // Checked only every 100 ms, a socket fed 300 kB rows went far past that limit; checked after every frame, it is
+    // closed with at most one frame over RELAY_MAX_BACKPRESSURE (256 kB).
+    const start = (await httpGet(`${relay.http}/metrics`)).body;
+    const before = metric(start, 'pgrelay_backpressure_closes_total');
+    const sumBefore = metric(start, 'pgrelay_backpressure_close_buffered_bytes_sum');
+    const tok = await token({ tenant_id: 'big' });
+    const slow = await connect(relay.url, tok);
+    slow.send({ type: 'subscribe', id: 'b', table: 'blobs' });
+    await slow.next((f) => f.type === 'subscribed');
+    (slow.ws as any)._socket.pause();
+    // rounds of 10 writers committing at once: the ticker numbers them in one batch, published in one stretch
+    const writers = await Promise.all(Array.from({ length: 10 }, () => db.connect()));
+    const body = 'y'.repeat(300_000);
+    try {
+      for (let i = 0; i < 40 && metric((await httpGet(`${relay.http}/metrics`)).body, 'pgrelay_backpressure_closes_total') === before; i++) {
+        await Promise.all(writers.map((w) => w.query(`insert into blobs (tenant_id, body) values ('big', $1)`, [body])));
+      }
+    } finally {
+      await Promise.all(writers.map((w) => w.end()));
+    }
+    const text = (await httpGet(`${relay.http}/metrics`)).body;
+    expect(metric(text, 'pgrelay_backpressure_closes_total')).toBe(before + 1);
+    const buffered = metric(text, 'pgrelay_backpressure_close_buffered_bytes_sum') - sumBefore;
+    expect(buffered).toBeGreaterThan(256 * 1024);
+    expect(buffered).toBeLessThan(256 * 1024 + 2 * 300_000);
+    (slow.ws as any)._socket.resume();
+    expect((await slow.closed).code).toBe(4008);
+    const got = slow.txs('b').filter((f) => !f.more).map((f) => f.seq as number);
+    const { rows } = await db.query<{ seq: number }>(`select t.seq::int as seq from relay.transactions t join relay.changes ch using (txid)
+      where ch.tenant = 'big' order by t.seq`);
+    expect(got).toEqual(rows.slice(0, got.length).map((r) => r.seq));
+  }, 90_000);
 });
