@@ -261,7 +261,11 @@ export class NodeServer implements RelayServer {
     if (!members) return;
     // serialized once: every socket writes the same bytes (ws frames a Buffer without copying it)
     const data = Buffer.from(frame);
-    for (const s of members) s.send(data);
+    for (const s of members) {
+      // Never skip a frame on a socket that stays open: one over the hard limit is dropped, and its client resumes from
+      // its cursor. (The relay closes slow sockets with 4008 well before this.)
+      if (s.send(data) === 'dropped') s.ws.terminate();
+    }
   }
 
   subscribers(topic: string): number {
