@@ -6,7 +6,7 @@ import { int, ms, ratio, table } from '../lib/format.js';
 import { measure, type LoadResult } from '../lib/measure.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
-import { failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
+import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds, type ServerRun } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
 import { fanoutRulesBenchmark } from './fanout-rules.js';
@@ -248,11 +248,23 @@ export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: st
 async function fanoutByServer(ctx: RunContext, steps: Step[], o: CurveOptions, rounds: ServerRounds, command: string): Promise<void> {
   const runs = await interleave(rounds, 'fanout', (server) => curve(ctx, 'pgrelay', steps, o, { RELAY_SERVER: server }));
   await saveRaw('fanout-servers', { steps, options: o, rounds, runs });
-  // a step the curve did not reach (an earlier one failed) counts as missing: NaN, left out of the medians
+  const failures = runs.flatMap((r) => (r.result?.steps ?? []).filter((x) => !x.ok).map((x) => `- RELAY_SERVER=${r.server}, round ${r.round}, ${int(x.n)}×${x.r}: ${x.reason}.`));
+  const md = [
+    sectionHeader('fanoutServers', command, busiestBefore(ctx, runs), serversTargetLine),
+    `- Steps as in section 2 (sockets × tx/s, ${o.d} s each after ${o.warmup} s of warm-up, p99 bound ${o.p99} ms), fixed loads that both servers are asked to carry. Server CPU per delivery = the server process's CPU-seconds (/proc/<pid>/stat, user space and kernel) ÷ deliveries received: its inverse, deliveries per server-CPU-second, is the fan-out each server would reach on a core of its own. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
+    ...serverStepTables(steps, o, rounds, runs),
+    ...(failures.length || runs.some((r) => r.error) ? ['', ...failures, ...failedRuns(runs)] : []),
+  ].join('\n');
+  await writeSection('fanoutServers', md);
+  show(md);
+}
+
+/** One table per step: what each server received, its p99, and its CPU per delivery (a step a run did not reach is left out). */
+export function serverStepTables(steps: readonly Step[], o: { t: number }, rounds: ServerRounds, runs: ReadonlyArray<ServerRun<TargetCurve>>): string[] {
   const at = (i: number) => (c: TargetCurve) => c.steps[i];
   const cpuUs = (x: StepResult | undefined, part: 'all' | 'user' | 'system') =>
     x ? (((part === 'all' ? x.serverCpu : part === 'system' ? x.serverSystemCpu : x.serverCpu - x.serverSystemCpu) / 100) / x.deliveredPerSec) * 1e6 : NaN;
-  const tables = steps.flatMap((step, i) => [
+  return steps.flatMap((step, i) => [
     '',
     `Step ${i + 1}: ${int(step.n)} sockets × ${step.r} tx/s over ${o.t} tenants = ${int((step.n / o.t) * step.r)} deliveries/s offered.`,
     '',
@@ -267,13 +279,4 @@ async function fanoutByServer(ctx: RunContext, steps: Step[], o: CurveOptions, r
       { name: 'steps failed (all rounds)', value: (c) => (at(i)(c) && !at(i)(c)!.ok ? 1 : 0), format: int, sum: true },
     ]),
   ]);
-  const failures = runs.flatMap((r) => (r.result?.steps ?? []).filter((x) => !x.ok).map((x) => `- RELAY_SERVER=${r.server}, round ${r.round}, ${int(x.n)}×${x.r}: ${x.reason}.`));
-  const md = [
-    sectionHeader('fanoutServers', command, ctx, serversTargetLine),
-    `- Steps as in section 2 (sockets × tx/s, ${o.d} s each after ${o.warmup} s of warm-up, p99 bound ${o.p99} ms), fixed loads that both servers are asked to carry. Server CPU per delivery = the server process's CPU-seconds (/proc/<pid>/stat, user space and kernel) ÷ deliveries received: its inverse, deliveries per server-CPU-second, is the fan-out each server would reach on a core of its own. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
-    ...tables,
-    ...(failures.length || runs.some((r) => r.error) ? ['', ...failures, ...failedRuns(runs)] : []),
-  ].join('\n');
-  await writeSection('fanoutServers', md);
-  show(md);
 }

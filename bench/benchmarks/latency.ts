@@ -7,7 +7,7 @@ import { measureFloor, type FloorResult } from '../lib/floor.js';
 import { measure, type LoadResult, type LoadSpec } from '../lib/measure.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
-import { failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
+import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
 
@@ -174,7 +174,7 @@ async function latencyByServer(ctx: RunContext, spec: LoadSpec, rounds: ServerRo
   await saveRaw('latency-servers', { spec, rounds, runs });
   type R = LoadResult & { connectFailed: number };
   const md = [
-    sectionHeader('latencyServers', command, ctx, serversTargetLine),
+    sectionHeader('latencyServers', command, busiestBefore(ctx, runs), serversTargetLine),
     `- Load, as in section 1: ${spec.n} authenticated sockets over ${spec.t} tenants; a writer commits ${spec.r} single-row transactions/s for ${spec.d} s after ${spec.warmup} s of warm-up (${spec.mix.join(' / ')} % inserts / updates / deletes). Latency = receipt − the row's \`ts\` (write → screen), every delivery accounted. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
     '',
     serverTable<R>(runs, rounds, [

@@ -6,7 +6,7 @@ import { bytes, int, ratio, table } from '../lib/format.js';
 import { fileLimit, rssBytes } from '../lib/processes.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
-import { failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
+import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName, type TargetServer } from '../lib/targets.js';
 
@@ -203,7 +203,7 @@ async function memoryByServer(ctx: RunContext, o: { n: number; t: number; settle
   const runs = await interleave(rounds, 'memory', (server) => measureMemory(ctx, 'pgrelay', o.n, o.t, o.settle, { RELAY_SERVER: server }));
   await saveRaw('memory-servers', { ...o, rounds, runs });
   const md = [
-    sectionHeader('memoryServers', command, ctx, serversTargetLine),
+    sectionHeader('memoryServers', command, busiestBefore(ctx, runs), serversTargetLine),
     `- Measured as in section 3: ${int(o.n)} authenticated sockets over ${o.t} tenants, each subscribed to \`orders\`, connected in four steps after 200 were opened and closed; RSS (VmRSS) read ${o.settle} s after the last socket, after full GCs until RSS and V8 heap agree within 1 %. Per socket = (RSS at N − RSS at 0) / N; marginal = growth from N/4 to N per socket; V8 heap per socket = heapUsed growth (uws keeps its sockets outside the V8 heap, ws inside). ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
     '',
     serverTable<MemoryResult>(runs, rounds, [

@@ -77,10 +77,12 @@ export interface ServerColumn<T> {
 export function serverTable<T>(runs: ReadonlyArray<ServerRun<T>>, rounds: ServerRounds, columns: ReadonlyArray<ServerColumn<T>>): string {
   const done = (s: ServerImpl) => runs.filter((r) => r.server === s && r.result !== undefined).map((r) => r.result!);
   const cell = (s: ServerImpl, c: ServerColumn<T>) => {
-    const xs = done(s).map(c.value);
+    // a figure a run did not produce (a fan-out step after a failed one) is left out, and the count says so
+    const xs = done(s).map(c.value).filter(Number.isFinite);
     if (xs.length === 0) return 'n/a';
     if (c.sum) return c.format(xs.reduce((a, b) => a + b, 0));
-    return xs.length === 1 ? c.format(xs[0]!) : `${c.format(median(xs))} (${c.format(Math.min(...xs))}–${c.format(Math.max(...xs))})`;
+    const of = xs.length < done(s).length ? `, ${xs.length} runs` : '';
+    return xs.length === 1 ? `${c.format(xs[0]!)}${of ? ' (1 run)' : ''}` : `${c.format(median(xs))} (${c.format(Math.min(...xs))}–${c.format(Math.max(...xs))}${of})`;
   };
   const rows = rounds.servers.map((s) => {
     const bg = runs.filter((r) => r.server === s).map((r) => r.background);
@@ -92,6 +94,11 @@ export function serverTable<T>(runs: ReadonlyArray<ServerRun<T>>, rounds: Server
     rows.push([`${second} / ${first} (medians)`, '', '', ...columns.map((c) => (c.sum ? '' : ratio(m(second, c), m(first, c))))]);
   }
   return table(['server', 'runs', 'machine busy before', ...columns.map((c) => c.name)], rows);
+}
+
+/** The section's context with `background` the busiest the machine was before any of these runs (the header's warning). */
+export function busiestBefore<C extends { background: number }>(ctx: C, runs: ReadonlyArray<ServerRun<unknown>>): C {
+  return { ...ctx, background: Math.max(ctx.background, ...runs.map((r) => r.background)) };
 }
 
 /** The runs that failed, one line each. */
