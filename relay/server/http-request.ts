@@ -1,9 +1,12 @@
 // What both servers share about HTTP: a request with its headers copied, query decoding, status lines and the port error.
 import { STATUS_CODES } from 'node:http';
 import { PgRelayError } from '../../db/errors.js';
-import type { HttpRequest } from './server.js';
+import type { HttpReply, HttpRequest } from './server.js';
 
 const noBody = Promise.resolve(Buffer.alloc(0));
+
+/** What a handler that threw (or rejected) answers. */
+export const internalError: HttpReply = { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal"}' };
 
 /**
  * The largest header section either server reads (uWebSockets.js 20.30's own limit): a token over the relay's 8 KiB

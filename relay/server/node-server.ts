@@ -3,110 +3,18 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { BodyReader, copiedRequest, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
-import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, SendResult, ServerInfo, ServerSocket, SocketBehavior, UpgradeDecision } from './server.js';
+import { BodyReader, copiedRequest, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
+import { NodeSocket, Topics } from './node-socket.js';
+import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, UpgradeDecision } from './server.js';
 
-const internalError: HttpReply = { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal"}' };
 const notFound: HttpReply = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not_found"}' };
-const TEXT = { binary: false } as const;
 /** `SO_REUSEPORT` for `listen` (Node ≥ 22.12 and ≥ 23.1): several relays share a port, as they do on uWS. */
 const reusePort = (() => {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 })();
 
-/** Sockets per topic: what uWS keeps natively. */
-class Topics<S> {
-  readonly #members = new Map<string, Set<S>>();
-
-  join(topic: string, s: S): void {
-    let set = this.#members.get(topic);
-    if (!set) this.#members.set(topic, (set = new Set()));
-    set.add(s);
-  }
-
-  leave(topic: string, s: S): void {
-    const set = this.#members.get(topic);
-    if (set?.delete(s) && set.size === 0) this.#members.delete(topic);
-  }
-
-  members(topic: string): ReadonlySet<S> | undefined {
-    return this.#members.get(topic);
-  }
-}
-
-class NodeSocket<D> implements ServerSocket<D> {
-  readonly data: D;
-  readonly ws: WebSocket;
-  readonly #socket: Duplex;
-  readonly #hardLimit: number;
-  readonly #topics: Topics<NodeSocket<D>>;
-  #joined: Set<string> | undefined;
-  closed = false;
-  /** Last incoming traffic (messages, pings, pongs), for the idle timeout. */
-  seenAt = Date.now();
-  pinged = false;
-  readonly #onClose: (s: NodeSocket<D>) => void;
-
-  constructor(ws: WebSocket, socket: Duplex, data: D, hardLimit: number, topics: Topics<NodeSocket<D>>, onClose: (s: NodeSocket<D>) => void) {
-    this.ws = ws;
-    this.#socket = socket;
-    this.data = data;
-    this.#hardLimit = hardLimit;
-    this.#topics = topics;
-    this.#onClose = onClose;
-  }
-
-  send(frame: string | Buffer): SendResult {
-    if (this.closed || this.ws.bufferedAmount > this.#hardLimit) return 'dropped';
-    this.ws.send(frame, TEXT);
-    return this.ws.bufferedAmount > 0 ? 'buffered' : 'sent';
-  }
-
-  bufferedAmount(): number {
-    return this.closed ? 0 : this.ws.bufferedAmount;
-  }
-
-  cork(fn: () => void): void {
-    this.#socket.cork();
-    try {
-      fn();
-    } finally {
-      this.#socket.uncork();
-    }
-  }
-
-  subscribe(topic: string): void {
-    if (this.closed) return;
-    (this.#joined ??= new Set()).add(topic);
-    this.#topics.join(topic, this);
-  }
-
-  unsubscribe(topic: string): void {
-    if (!this.#joined?.delete(topic)) return;
-    this.#topics.leave(topic, this);
-  }
-
-  end(code: number, reason: string): void {
-    if (this.closed) return;
-    // ws throws on a reason over 123 bytes: cut it, whole characters at a time
-    while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
-    this.ws.close(code, reason);
-    // as on uWS, the socket is closed for the relay at once; ws still completes the closing handshake
-    this.closedNow();
-  }
-
-  /** The socket closed (ended here, or by the peer, or dropped): it leaves its topics and the server is told, once. */
-  closedNow(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const topic of this.#joined ?? []) this.#topics.leave(topic, this);
-    this.#joined = undefined;
-    this.#onClose(this);
-  }
-}
-
-/** Splits `/ws?token=…` into the path and the raw query. */
+/** Sockets per topic: what uWS keeps natd the raw query. */
 function splitUrl(url = '/'): [string, string] {
   const q = url.indexOf('?');
   return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];

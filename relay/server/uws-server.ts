@@ -1,55 +1,8 @@
 // The relay's server on native uWebSockets.js: handlers in the documented order (copy, onAborted, await, check aborted, cork + write/upgrade).
-import { BodyReader, copiedRequest, portUnavailable, statusLine } from './http-request.js';
-import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, SendResult, ServerInfo, ServerSocket, SocketBehavior, UpgradeDecision } from './server.js';
+import { BodyReader, copiedRequest, internalError, portUnavailable, statusLine } from './http-request.js';
+import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, UpgradeDecision } from './server.js';
 import type { UWS } from './uws-native.js';
-
-/** Where a uWS socket's user data keeps its {@link UwsSocket}. */
-const SOCKET = Symbol('pgrelay.socket');
-
-const internalError: HttpReply = { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal"}' };
-const sendResults: readonly SendResult[] = ['buffered', 'sent', 'dropped'];
-
-class UwsSocket<D> implements ServerSocket<D> {
-  readonly data: D;
-  readonly #ws: UWS.WebSocket<D>;
-  /** uWS throws on any call to a closed socket: the wrapper turns those calls into no-ops. */
-  closed = false;
-
-  constructor(ws: UWS.WebSocket<D>) {
-    this.#ws = ws;
-    // uWS 20.30 copies the upgrade's user data onto the socket object and returns that object: no second copy is kept
-    this.data = ws.getUserData();
-  }
-
-  send(frame: string): SendResult {
-    return this.closed ? 'dropped' : sendResults[this.#ws.send(frame) as number]!;
-  }
-
-  bufferedAmount(): number {
-    return this.closed ? 0 : this.#ws.getBufferedAmount();
-  }
-
-  cork(fn: () => void): void {
-    if (this.closed) fn();
-    else this.#ws.cork(fn);
-  }
-
-  subscribe(topic: string): void {
-    if (!this.closed) this.#ws.subscribe(topic);
-  }
-
-  unsubscribe(topic: string): void {
-    if (!this.closed) this.#ws.unsubscribe(topic);
-  }
-
-  end(code: number, reason: string): void {
-    if (!this.closed) this.#ws.end(code, reason);
-  }
-}
-
-function socketOf<D>(ws: UWS.WebSocket<D>): UwsSocket<D> {
-  return (ws.getUserData() as { [SOCKET]: UwsSocket<D> })[SOCKET];
-}
+import { SOCKET, socketOf, UwsSocket } from './uws-socket.js';
 
 /** Writes a reply; inside a uWS handler, or inside `res.cork` after an await. */
 function write(res: UWS.HttpResponse, reply: HttpReply, closeConnection = false): void {
@@ -63,7 +16,10 @@ function write(res: UWS.HttpResponse, reply: HttpReply, closeConnection = false)
 /** The request with everything copied now: `req` is invalid after the handler returns. */
 function copy(res: UWS.HttpResponse, req: UWS.HttpRequest, body?: Promise<Buffer | undefined>): HttpRequest {
   const headers = new Map<string, string>();
-  req.forEach((name, value) => headers.set(name, value));
+  // the first of a repeated header, as req.getHeader reads it
+  req.forEach((name, value) => {
+    if (!headers.has(name)) headers.set(name, value);
+  });
   return copiedRequest(req.getMethod().toUpperCase(), req.getUrl(), req.getQuery() ?? '', headers, Buffer.from(res.getRemoteAddressAsText()).toString(), body);
 }
 
