@@ -84,8 +84,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const io = new SocketWriter(metrics, log);
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
-  // every member of a topic that a frame left over RELAY_MAX_BACKPRESSURE is closed before the next frame is published
-  const router = new Router(server, tables, config.maxFrame, metrics, (topic) => subscriptions.afterPublish(topic));
+  const router = new Router(server, tables, config.maxFrame, metrics);
   const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']);
   const feed = new ChangeFeed({
     db,
@@ -190,9 +189,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     // above this the server closes the connection itself (uWS abruptly, ws with 1009); up to it we answer 1009 ourselves
     maxPayloadLength: Math.max(config.maxMessage * 4, 1024 * 1024),
     idleTimeout: config.idleTimeout,
-    // The hard limit (uWS skips frames above it) is never reached: a socket over ours is closed with 4008 right after
-    // the frame that took it there (Subscriptions.afterPublish; direct sends check their result), and leaves its topics.
+    // The hard limit (uWS skips frames above it) is never reached: the server hands a socket over ours to overflow right
+    // after the published frame that took it there (direct sends check their result), and it leaves its topics.
     maxBackpressure: config.maxBackpressure * 4,
+    overflowAt: config.maxBackpressure,
+    overflow: (ws) => io.overflow(ws),
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
     open: (ws) => {
       const refused = ws.data.refused;

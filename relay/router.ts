@@ -57,12 +57,8 @@ export class Router {
   readonly #metrics: Metrics;
   readonly #tables: WatchedTables;
 
-  readonly #afterPublish: (topic: string) => void;
-
-  /** `afterPublish` runs after every frame published to a topic (the relay closes members that fell behind there). */
-  constructor(server: Pick<RelayServer, 'publish' | 'subscribers'>, tables: WatchedTables, maxFrame: number, metrics: Metrics, afterPublish: (topic: string) => void = () => undefined) {
+  constructor(server: Pick<RelayServer, 'publish' | 'subscribers'>, tables: WatchedTables, maxFrame: number, metrics: Metrics) {
     this.#server = server;
-    this.#afterPublish = afterPublish;
     this.#tables = tables;
     this.#maxFrame = maxFrame;
     this.#metrics = metrics;
@@ -178,7 +174,6 @@ export class Router {
           this.#server.publish(topic, frame);
           this.#metrics.frames.inc();
           this.#metrics.deliveries.inc(this.#server.subscribers(topic));
-          this.#afterPublish(topic);
         }
       }
     }

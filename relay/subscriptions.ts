@@ -44,8 +44,6 @@ interface Progress {
 
 export class Subscriptions {
   readonly #o: SubscriptionsOptions;
-  /** The sockets of each topic (a topic is one route: table, tenant, filter and subscription id). */
-  readonly #members = new Map<string, Set<WS>>();
 
   constructor(options: SubscriptionsOptions) {
     this.#o = options;
@@ -131,35 +129,15 @@ export class Subscriptions {
     for (const sub of d.subs?.values() ?? []) this.#drop(ws, sub);
   }
 
-  /**
-   * After a frame went to `topic`: a member whose buffer is now over RELAY_MAX_BACKPRESSURE is closed (4008) and leaves
-   * every topic at once. Checked after every frame, a socket never reaches the server's hard limit, above which
-   * uWebSockets.js skips frames (and closes the socket only later): a frame skipped on a socket that then drained and
-   * took the next one would be lost to its client for good (found by the long chaos run).
-   */
-  afterPublish(topic: string): void {
-    const members = this.#members.get(topic);
-    if (!members) return;
-    for (const ws of members) if (!ws.data.closed && ws.bufferedAmount() > this.#o.maxBackpressure) this.#o.io.overflow(ws);
-  }
-
   #drop(ws: WS, sub: Subscription): void {
     sub.cancelled = true;
     ws.data.subs?.delete(sub.route.id);
-    if (sub.topic) {
-      this.#o.router.remove(sub.route);
-      const members = this.#members.get(sub.topic);
-      members?.delete(ws);
-      if (members?.size === 0) this.#members.delete(sub.topic);
-    }
+    if (sub.topic) this.#o.router.remove(sub.route);
   }
 
   #goLive(ws: WS, sub: Subscription): void {
     sub.topic = this.#o.router.add(sub.route);
     ws.subscribe(sub.topic);
-    let members = this.#members.get(sub.topic);
-    if (!members) this.#members.set(sub.topic, (members = new Set()));
-    members.add(ws);
   }
 
   #reset(ws: WS, sub: Subscription, reason: ResetReason, seq: number): void {

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BodyReader, copiedRequest, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
-import { NodeSocket, Topics } from './node-socket.js';
+import { NodeSocket } from './node-socket.js';
+import { overflowCheck, Topics } from './topics.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, UpgradeDecision } from './server.js';
 
 const notFound: HttpReply = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not_found"}' };
@@ -171,9 +172,10 @@ export class NodeServer implements RelayServer {
     const data = Buffer.from(frame);
     for (const s of members) {
       // Never skip a frame on a socket that stays open: one over the hard limit is dropped, and its client resumes from
-      // its cursor. (The relay closes slow sockets with 4008 well before this.)
+      // its cursor. (With `overflow` set it is handed over well before this.)
       if (s.send(data) === 'dropped') s.ws.terminate();
     }
+    overflowCheck(this.#topics, topic, this.#endpoint?.behavior);
   }
 
   subscribers(topic: string): number {

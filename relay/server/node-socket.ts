@@ -2,28 +2,9 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { SendResult, ServerSocket } from './server.js';
+import type { Topics } from './topics.js';
 
 const TEXT = { binary: false } as const;
-
-/** Sockets per topic: what uWS keeps natively. */
-export class Topics<S> {
-  readonly #members = new Map<string, Set<S>>();
-
-  join(topic: string, s: S): void {
-    let set = this.#members.get(topic);
-    if (!set) this.#members.set(topic, (set = new Set()));
-    set.add(s);
-  }
-
-  leave(topic: string, s: S): void {
-    const set = this.#members.get(topic);
-    if (set?.delete(s) && set.size === 0) this.#members.delete(topic);
-  }
-
-  members(topic: string): ReadonlySet<S> | undefined {
-    return this.#members.get(topic);
-  }
-}
 
 /** One WebSocket of the fallback server (a `ws` WebSocket on its `net.Socket`). */
 export class NodeSocket<D> implements ServerSocket<D> {

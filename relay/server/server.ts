@@ -75,8 +75,14 @@ export interface SocketBehavior<D> {
   maxPayloadLength: number;
   /** Seconds without incoming traffic before a socket is closed; pings go out well before. */
   idleTimeout: number;
-  /** Bytes buffered for one socket above which frames are dropped (the relay closes slow sockets well before). */
+  /** Bytes buffered for one socket above which frames are dropped (never reached when `overflow` is set: see below). */
   maxBackpressure: number;
+  /**
+   * Bytes buffered above which a socket that a published frame reached is handed to `overflow`, right after that frame
+   * and before the next (the relay closes it with 4008, and it leaves its topics). Must sit well below `maxBackpressure`.
+   */
+  overflowAt?: number;
+  overflow?(ws: ServerSocket<D>): void;
   /** Decides before the socket exists; may be asynchronous (a JWKS lookup), the server handles an aborted request. */
   upgrade(req: HttpRequest): UpgradeDecision<D> | Promise<UpgradeDecision<D>>;
   open(ws: ServerSocket<D>): void;

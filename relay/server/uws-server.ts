@@ -1,6 +1,7 @@
 // The relay's server on native uWebSockets.js: handlers in the documented order (copy, onAborted, await, check aborted, cork + write/upgrade).
 import { BodyReader, copiedRequest, internalError, portUnavailable, statusLine } from './http-request.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, UpgradeDecision } from './server.js';
+import { overflowCheck, Topics } from './topics.js';
 import type { UWS } from './uws-native.js';
 import { SOCKET, socketOf, UwsSocket } from './uws-socket.js';
 
@@ -29,6 +30,9 @@ export class UwsServer implements RelayServer {
   readonly #app: UWS.TemplatedApp;
   #fallback: HttpHandler | undefined;
   #listening: UWS.us_listen_socket | undefined;
+  /** Who is in each topic: uWS does not say, and the overflow check after each frame needs it. */
+  readonly #topics = new Topics<UwsSocket<any>>();
+  #behavior: SocketBehavior<any> | undefined;
 
   constructor(uws: typeof UWS, info: ServerInfo) {
     this.#uws = uws;
@@ -76,6 +80,7 @@ export class UwsServer implements RelayServer {
   }
 
   websocket<D>(path: string, b: SocketBehavior<D>): void {
+    this.#behavior = b;
     this.#app.ws<D>(path, {
       compression: this.#uws.DISABLED,
       maxPayloadLength: b.maxPayloadLength,
@@ -115,7 +120,7 @@ export class UwsServer implements RelayServer {
         );
       },
       open: (ws) => {
-        const socket = new UwsSocket(ws);
+        const socket = new UwsSocket(ws, this.#topics);
         (ws.getUserData() as { [SOCKET]: UwsSocket<D> })[SOCKET] = socket;
         b.open(socket);
       },
@@ -123,7 +128,7 @@ export class UwsServer implements RelayServer {
       drain: (ws) => b.drain(socketOf(ws)),
       close: (ws) => {
         const socket = socketOf(ws);
-        socket.closed = true;
+        socket.closedNow();
         b.close(socket);
       },
     });
@@ -131,6 +136,7 @@ export class UwsServer implements RelayServer {
 
   publish(topic: string, frame: string): void {
     this.#app.publish(topic, frame);
+    overflowCheck(this.#topics, topic, this.#behavior);
   }
 
   subscribers(topic: string): number {

@@ -1,5 +1,6 @@
 // One socket of the native server: uWS calls on a closed socket throw, so the wrapper turns them into no-ops.
 import type { SendResult, ServerSocket } from './server.js';
+import type { Topics } from './topics.js';
 import type { UWS } from './uws-native.js';
 
 /** Where a uWS socket's user data keeps its {@link UwsSocket}. */
@@ -11,11 +12,14 @@ const sendResults: readonly SendResult[] = ['buffered', 'sent', 'dropped'];
 export class UwsSocket<D> implements ServerSocket<D> {
   readonly data: D;
   readonly #ws: UWS.WebSocket<D>;
+  readonly #topics: Topics<UwsSocket<D>>;
+  #joined: Set<string> | undefined;
   /** uWS throws on any call to a closed socket: the wrapper turns those calls into no-ops. */
   closed = false;
 
-  constructor(ws: UWS.WebSocket<D>) {
+  constructor(ws: UWS.WebSocket<D>, topics: Topics<UwsSocket<D>>) {
     this.#ws = ws;
+    this.#topics = topics;
     // uWS 20.30 copies the upgrade's user data onto the socket object and returns that object: no second copy is kept
     this.data = ws.getUserData();
   }
@@ -34,11 +38,23 @@ export class UwsSocket<D> implements ServerSocket<D> {
   }
 
   subscribe(topic: string): void {
-    if (!this.closed) this.#ws.subscribe(topic);
+    if (this.closed) return;
+    this.#ws.subscribe(topic);
+    (this.#joined ??= new Set()).add(topic);
+    this.#topics.join(topic, this);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.closed) this.#ws.unsubscribe(topic);
+    if (this.closed) return;
+    this.#ws.unsubscribe(topic);
+    if (this.#joined?.delete(topic)) this.#topics.leave(topic, this);
+  }
+
+  /** uWS closed the socket (and dropped its topics): it leaves ours too. */
+  closedNow(): void {
+    this.closed = true;
+    for (const topic of this.#joined ?? []) this.#topics.leave(topic, this);
+    this.#joined = undefined;
   }
 
   end(code: number, reason: string): void {

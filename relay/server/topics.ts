@@ -1,0 +1,33 @@
+// The sockets of each topic, for both servers: who a frame went to, and who it left over the backpressure limit.
+import type { ServerSocket, SocketBehavior } from './server.js';
+
+/** Sockets per topic (uWS keeps its own natively, but does not say who is in a topic). */
+export class Topics<S> {
+  readonly #members = new Map<string, Set<S>>();
+
+  join(topic: string, s: S): void {
+    let set = this.#members.get(topic);
+    if (!set) this.#members.set(topic, (set = new Set()));
+    set.add(s);
+  }
+
+  leave(topic: string, s: S): void {
+    const set = this.#members.get(topic);
+    if (set?.delete(s) && set.size === 0) this.#members.delete(topic);
+  }
+
+  members(topic: string): ReadonlySet<S> | undefined {
+    return this.#members.get(topic);
+  }
+}
+
+/**
+ * After a frame went to `topic`: hands every member now over `b.overflowAt` to `b.overflow`, before the next frame is
+ * published. Checked after every frame, a socket never reaches the hard limit (`maxBackpressure`), above which
+ * uWebSockets.js skips frames and closes the socket only later: a frame skipped on a socket that then drained and took
+ * the next one would be lost to its client for good (found by the long chaos run).
+ */
+export function overflowCheck<S extends ServerSocket<unknown> & { closed: boolean }>(topics: Topics<S>, topic: string, b: SocketBehavior<any> | undefined): void {
+  if (!b?.overflow) return;
+  for (const s of topics.members(topic) ?? []) if (!s.closed && s.bufferedAmount() > b.overflowAt!) b.overflow(s);
+}
