@@ -1,6 +1,7 @@
 -- Up Migration
--- Choosing what is captured: relay.watch / relay.unwatch, the relay.watched view, and the event triggers that keep
--- capture in step with ALTER TABLE and DROP TABLE.
+-- Choosing what is captured: relay.watch / relay.unwatch, the relay.watched view (with the access rules of relay.rules,
+-- which relay.allow in 1796400000009 fills), and the event triggers that keep capture in step with ALTER TABLE and
+-- DROP TABLE.
 
 -- The key columns of a unique, non-partial, immediate index on plain columns that are all NOT NULL, in index order.
 create function relay._index_keys(i pg_index) returns smallint[]
@@ -184,8 +185,23 @@ begin
   perform pg_notify('relay_config', json_build_object('v', 1, 'unwatch', relay._qualified(tbl))::text);
 end $$;
 
+-- Access rules per role: which rows (a filter whose values may name token claims) and which columns a role sees of a
+-- watched table. relay.allow / relay.disallow (1796400000009) declare them; the relay reads them through relay.watched.
+create table relay.rules (
+  relid oid not null references relay.watches (relid) on delete cascade,
+  role text not null check (role <> ''),
+  -- a filter ({"col": {"eq": value}}) whose values may be {"claim": "name"}; null: every row of the tenant
+  "rows" jsonb,
+  -- the columns the role sees (the key columns always); null: every streamed column
+  columns name[],
+  created_at timestamptz not null default now(),
+  primary key (relid, role)
+);
+
 -- What is captured and how. `primary_key` lists the columns rows are keyed by (whatever `key_source` they come
--- from); `columns` every streamed column with its type (the relay uses them for filters).
+-- from); `columns` every streamed column with its type (the relay uses them for filters); `relid` names the table to
+-- relay.snapshot by oid (the relay needs no USAGE on the watched tables' schemas); `rules` holds one object per role,
+-- {"role", "rows", "columns"}, by role.
 create view relay.watched as
 select
   w.schema_name,
@@ -202,7 +218,10 @@ select
      join pg_attribute a on a.attrelid = w.relid and a.attnum = s.attnum
      join pg_type t on t.oid = a.atttypid) as columns,
   w.watched_at,
-  (select count(*) = 4 from pg_trigger tg where tg.tgrelid = w.relid and tg.tgname like 'relay\_capture\_%' and tg.tgenabled = 'A') as capturing
+  (select count(*) = 4 from pg_trigger tg where tg.tgrelid = w.relid and tg.tgname like 'relay\_capture\_%' and tg.tgenabled = 'A') as capturing,
+  w.relid,
+  coalesce((select jsonb_agg(jsonb_build_object('role', r.role, 'rows', r."rows", 'columns', to_jsonb(r.columns)) order by r.role)
+              from relay.rules r where r.relid = w.relid), '[]'::jsonb) as rules
 from relay.watches w
 where w.active;
 
@@ -263,6 +282,7 @@ end $$;
 drop function if exists relay._on_drop();
 drop function if exists relay._on_ddl();
 drop view if exists relay.watched;
+drop table if exists relay.rules;
 drop function if exists relay.unwatch(regclass);
 drop function if exists relay.watch(regclass, name, name[], name[]);
 drop function if exists relay._qualified(oid);

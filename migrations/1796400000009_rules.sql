@@ -3,17 +3,6 @@
 -- watched table. relay.allow / relay.disallow declare them, relay.rules keeps them, relay.watched lists them; the relay
 -- enforces them on every path (live, snapshot, resume). A table with no rule streams its whole tenant, as before.
 
-create table relay.rules (
-  relid oid not null references relay.watches (relid) on delete cascade,
-  role text not null check (role <> ''),
-  -- a filter ({"col": {"eq": value}}) whose values may be {"claim": "name"}; null: every row of the tenant
-  "rows" jsonb,
-  -- the columns the role sees (the key columns always); null: every streamed column
-  columns name[],
-  created_at timestamptz not null default now(),
-  primary key (relid, role)
-);
-
 -- A rule's row condition with every {"claim": …} value replaced by null: what relay._filter_sql can check for columns,
 -- operators and literal types.
 create function relay._rule_shape(p_rows jsonb) returns jsonb
@@ -95,71 +84,12 @@ language sql stable set search_path = pg_catalog, pg_temp as $$
     else relay._filter_sql_one(tbl, filter) end
 $$;
 
--- relay.watched gains `rules` (after `relid`, added by the relay-role migration): one object per role, {"role", "rows", "columns"}, by role.
-create or replace view relay.watched as
-select
-  w.schema_name,
-  w.table_name,
-  w.schema_name || '.' || w.table_name as "table",
-  w.tenant_column,
-  w.key_columns as primary_key,
-  w.key_source,
-  w.exclude_columns,
-  w.numeric_columns,
-  (select jsonb_agg(jsonb_build_object('name', s.attname, 'type', s.type,
-                                       'base', (case when t.typtype = 'd' then t.typbasetype else t.oid end)::regtype::text) order by s.attnum)
-     from relay._streamed(w.relid, w.exclude_attnums) s
-     join pg_attribute a on a.attrelid = w.relid and a.attnum = s.attnum
-     join pg_type t on t.oid = a.atttypid) as columns,
-  w.watched_at,
-  (select count(*) = 4 from pg_trigger tg where tg.tgrelid = w.relid and tg.tgname like 'relay\_capture\_%' and tg.tgenabled = 'A') as capturing,
-  w.relid,
-  coalesce((select jsonb_agg(jsonb_build_object('role', r.role, 'rows', r."rows", 'columns', to_jsonb(r.columns)) order by r.role)
-              from relay.rules r where r.relid = w.relid), '[]'::jsonb) as rules
-from relay.watches w
-where w.active;
-
 revoke all on function relay.allow(regclass, text, jsonb, name[]), relay.disallow(regclass, text), relay._rule_shape(jsonb),
   relay._filter_sql(regclass, jsonb) from public;
-do $$
-begin
-  if exists (select 1 from pg_roles where rolname = 'relay_reader') then
-    -- the relay reads rules through relay.watched (a view runs with its owner's rights): relay.rules itself stays closed
-    grant select on relay.watched to relay_reader;
-  end if;
-end $$;
-
 -- Down Migration
-drop view relay.watched;
-create view relay.watched as
-select
-  w.schema_name,
-  w.table_name,
-  w.schema_name || '.' || w.table_name as "table",
-  w.tenant_column,
-  w.key_columns as primary_key,
-  w.key_source,
-  w.exclude_columns,
-  w.numeric_columns,
-  (select jsonb_agg(jsonb_build_object('name', s.attname, 'type', s.type,
-                                       'base', (case when t.typtype = 'd' then t.typbasetype else t.oid end)::regtype::text) order by s.attnum)
-     from relay._streamed(w.relid, w.exclude_attnums) s
-     join pg_attribute a on a.attrelid = w.relid and a.attnum = s.attnum
-     join pg_type t on t.oid = a.atttypid) as columns,
-  w.watched_at,
-  (select count(*) = 4 from pg_trigger tg where tg.tgrelid = w.relid and tg.tgname like 'relay\_capture\_%' and tg.tgenabled = 'A') as capturing,
-  w.relid
-from relay.watches w
-where w.active;
-do $$
-begin
-  if exists (select 1 from pg_roles where rolname = 'relay_reader') then
-    grant select on relay.watched to relay_reader;
-  end if;
-end $$;
 drop function relay._filter_sql(regclass, jsonb);
 alter function relay._filter_sql_one(regclass, jsonb) rename to _filter_sql;
 drop function relay.disallow(regclass, text);
 drop function relay.allow(regclass, text, jsonb, name[]);
 drop function relay._rule_shape(jsonb);
-drop table relay.rules;
+delete from relay.rules; -- the table stays with relay.watched (1796400000004); its rules go with relay.allow
