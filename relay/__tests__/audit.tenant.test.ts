@@ -2,7 +2,7 @@
 // (rows moving between tenants, truncates, excluded columns), over a mixed workload.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { caughtUp, connect, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { connect, delivered, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
@@ -58,11 +58,7 @@ describe('relay.audit per tenant', () => {
     } finally {
       await w.end();
     }
-    await caughtUp(db, relay);
-    for (const c of sockets.values()) {
-      c.send({ type: 'ping' });
-      await c.next((f) => f.type === 'pong');
-    }
+    await delivered(db, relay, sockets.values());
     for (const [tenant, c] of sockets) {
       const got = received(c);
       expect(got.length, `tenant ${tenant} received something`).toBeGreaterThan(20);

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { fuzzRuns, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
-import { caughtUp, connect, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { caughtUp, connect, delivered, startTestRelay, subscribeAnswer, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
 
 const db = useTestDatabase();
@@ -442,18 +442,9 @@ describe('isolation by property', () => {
 
 // ---- focused cases: each pins one way isolation or filtering went wrong while exploring ----
 
-async function subscribeOk(c: TestClient, id: string, table: string, extra: Record<string, unknown> = {}): Promise<Frame> {
-  c.send({ type: 'subscribe', id, table, ...extra });
-  return c.next((f) => (f.type === 'subscribed' || f.type === 'error' || f.type === 'reset') && (f.id ?? f.sub) === id);
-}
-
 /** Waits until the relay has published everything committed, and each client has read it. */
 async function settle(...clients: TestClient[]): Promise<void> {
-  await caughtUp(db, relay);
-  for (const c of clients) {
-    c.send({ type: 'ping' });
-    await c.next((f) => f.type === 'pong');
-  }
+  await delivered(db, relay, clients);
   await new Promise((r) => setTimeout(r, 30));
 }
 
@@ -463,8 +454,8 @@ describe('isolation: focused cases', () => {
   it('a token whose tenant is "*" sees only rows of tenant "*", not every tenant', async () => {
     const star = await connect(relay.url, await token({ tenant_id: '*' }));
     await db.query(`insert into iso_a (id, tenant_id, label) values (9000001, 'star-other', 'not yours')`);
-    expect(await subscribeOk(star, 'live', 'iso_a')).toMatchObject({ type: 'subscribed' });
-    expect(await subscribeOk(star, 'snap', 'iso_a', { snapshot: true })).toMatchObject({ type: 'subscribed' });
+    expect(await subscribeAnswer(star, 'live', 'iso_a')).toMatchObject({ type: 'subscribed' });
+    expect(await subscribeAnswer(star, 'snap', 'iso_a', { snapshot: true })).toMatchObject({ type: 'subscribed' });
     await db.query(`insert into iso_a (id, tenant_id, label) values (9000002, '*', 'mine'), (9000003, 'star-other', 'not yours')`);
     await settle(star);
     const snapshot = star.frames.filter((f) => f.type === 'snapshot').flatMap((f) => f.rows as Array<Record<string, unknown>>);
@@ -479,8 +470,8 @@ describe('isolation: focused cases', () => {
     // the victim's tenant ends with the character the relay's topic names use as a separator
     const victim = await connect(relay.url, await token({ tenant_id: 'v\u001f' }));
     const attacker = await connect(relay.url, await token({ tenant_id: 'v' }));
-    expect(await subscribeOk(victim, 'feed', 'iso_a')).toMatchObject({ type: 'subscribed' });
-    expect(await subscribeOk(attacker, '\u001ffeed', 'iso_a')).toMatchObject({ type: 'subscribed' });
+    expect(await subscribeAnswer(victim, 'feed', 'iso_a')).toMatchObject({ type: 'subscribed' });
+    expect(await subscribeAnswer(attacker, '\u001ffeed', 'iso_a')).toMatchObject({ type: 'subscribed' });
     await db.query(`insert into iso_a (id, tenant_id, label) values (9000011, 'v\u001f', 'the victim''s row')`);
     await settle(victim, attacker);
     const stolen = attacker.frames.filter((f) => f.type === 'tx');
@@ -495,8 +486,8 @@ describe('isolation: focused cases', () => {
     await caughtUp(db, relay);
     const a = await connect(relay.url, await token({ tenant_id: 'mv-a' }));
     const b = await connect(relay.url, await token({ tenant_id: 'mv-b' }));
-    await subscribeOk(a, 'o', 'iso_a');
-    await subscribeOk(b, 'o', 'iso_a');
+    await subscribeAnswer(a, 'o', 'iso_a');
+    await subscribeAnswer(b, 'o', 'iso_a');
     await db.query(`update iso_a set tenant_id = 'mv-b', label = 'now b''s' where id = $1`, [id]);
     await settle(a, b);
     const moved = { toA: rowsOf(a), toB: rowsOf(b) };
@@ -552,7 +543,7 @@ describe('filter edge values: the relay selects what Postgres selects', () => {
     const filter = filterJson(conds)!;
     const c = await connect(relay.url, await token({ tenant_id: tenant }));
     try {
-      const live = await subscribeOk(c, 'live', 'iso_e', { filter });
+      const live = await subscribeAnswer(c, 'live', 'iso_e', { filter });
       const objs = rows.map((r, j) => ({ id: 100 * i + j + 1, tenant_id: tenant, ...r }));
       await db.query(`insert into iso_e select * from jsonb_populate_recordset(null::iso_e, $1::jsonb)`, [JSON.stringify(objs)]);
       await settle(c);
@@ -564,7 +555,7 @@ describe('filter edge values: the relay selects what Postgres selects', () => {
         return;
       }
       const liveIds = rowsOf(c, 'live').map((ch) => ch.row.id as number).sort((x, y) => x - y);
-      const snap = await subscribeOk(c, 'snap', 'iso_e', { filter, snapshot: true });
+      const snap = await subscribeAnswer(c, 'snap', 'iso_e', { filter, snapshot: true });
       expect(snap, `snapshot with ${JSON.stringify(filter)}`).toMatchObject({ type: 'subscribed' });
       await c.until(() => c.frames.some((f) => f.type === 'snapshot' && f.sub === 'snap' && f.more === false), 5000, 'the snapshot');
       const snapIds = c.frames.filter((f) => f.type === 'snapshot' && f.sub === 'snap').flatMap((f) => (f.rows as Array<{ id: number }>).map((r) => r.id)).sort((x, y) => x - y);

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { fuzzRuns, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
-import { caughtUp, connect, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { caughtUp, connect, delivered, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
 
 const db = useTestDatabase();
@@ -193,11 +193,7 @@ async function runScenario(c: pg.Client, sc: Scenario, run: number): Promise<voi
         }
       }
     }
-    await caughtUp(db, relay);
-    for (const p of plans) {
-      p.conn!.send({ type: 'ping' });
-      await p.conn!.next((f) => f.type === 'pong');
-    }
+    await delivered(db, relay, plans.map((p) => p.conn!));
 
     for (const p of plans) {
       for (const sub of p.subs) {

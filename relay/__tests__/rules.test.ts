@@ -1,7 +1,7 @@
 // Access rules (issue 15): the seeds' cases (an admin-only table, a cashier's own till, a manager's margin column), relay.allow's checks, resume and token refresh under rules.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { caughtUp, connect, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { caughtUp, connect, delivered, startTestRelay, subscribeAnswer, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
@@ -26,18 +26,9 @@ leakGuard(() => db.name);
 const cashier = (sub: string) => token({ tenant_id: 1, role: 'cajero', sub });
 const manager = () => token({ tenant_id: 1, role: 'gerente', sub: 'g1' });
 
-async function subscribe(c: TestClient, id: string, table: string, extra: Record<string, unknown> = {}): Promise<Frame> {
-  c.send({ type: 'subscribe', id, table, ...extra });
-  return c.next((f) => (f.type === 'subscribed' || f.type === 'error' || f.type === 'reset') && (f.id ?? f.sub) === id);
-}
-
 /** Waits until the relay has published everything committed and each client has read it. */
 async function settle(...clients: TestClient[]): Promise<void> {
-  await caughtUp(db, relay);
-  for (const c of clients) {
-    c.send({ type: 'ping' });
-    await c.next((f) => f.type === 'pong');
-  }
+  await delivered(db, relay, clients);
   await new Promise((r) => setTimeout(r, 30));
 }
 
@@ -50,14 +41,14 @@ describe('the seeds\' cases', () => {
     const noRole = await connect(relay.url, await token({ tenant_id: 1 }));
     const admin = await connect(relay.url, await token({ tenant_id: 1, role: 'admin' }));
     try {
-      expect(await subscribe(clerk, 'r', 'reportes')).toMatchObject({ type: 'error', code: 'table_not_allowed', message: expect.stringContaining('"cajero" has no rule on public.reportes') });
-      expect(await subscribe(clerk, 'rs', 'reportes', { snapshot: true })).toMatchObject({ type: 'error', code: 'table_not_allowed' });
-      expect(await subscribe(clerk, 'r0', 'reportes', { since: 0 })).toMatchObject({ type: 'error', code: 'table_not_allowed' });
-      expect(await subscribe(noRole, 'r', 'reportes')).toMatchObject({ type: 'error', code: 'table_not_allowed', message: expect.stringContaining('no role claim') });
-      expect(await subscribe(admin, 'r', 'reportes')).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(clerk, 'r', 'reportes')).toMatchObject({ type: 'error', code: 'table_not_allowed', message: expect.stringContaining('"cajero" has no rule on public.reportes') });
+      expect(await subscribeAnswer(clerk, 'rs', 'reportes', { snapshot: true })).toMatchObject({ type: 'error', code: 'table_not_allowed' });
+      expect(await subscribeAnswer(clerk, 'r0', 'reportes', { since: 0 })).toMatchObject({ type: 'error', code: 'table_not_allowed' });
+      expect(await subscribeAnswer(noRole, 'r', 'reportes')).toMatchObject({ type: 'error', code: 'table_not_allowed', message: expect.stringContaining('no role claim') });
+      expect(await subscribeAnswer(admin, 'r', 'reportes')).toMatchObject({ type: 'subscribed' });
       // a table with no rule: every token of the tenant sees it, as before rules existed
-      expect(await subscribe(clerk, 'p', 'productos')).toMatchObject({ type: 'subscribed' });
-      expect(await subscribe(noRole, 'p', 'productos')).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(clerk, 'p', 'productos')).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(noRole, 'p', 'productos')).toMatchObject({ type: 'subscribed' });
       await db.query(`insert into reportes values (1, 1, 'cierre de caja'); insert into productos values (1, 1, 'café')`);
       await settle(clerk, noRole, admin);
       expect(changes(admin, 'r').map((ch) => ch.row)).toEqual([{ id: 1, idnegocio: 1, resumen: 'cierre de caja' }]);
@@ -74,10 +65,10 @@ describe('the seeds\' cases', () => {
     const c1 = await connect(relay.url, await cashier('c1'));
     const boss = await connect(relay.url, await manager());
     try {
-      expect(await subscribe(c1, 'snap', 'ventas', { snapshot: true })).toMatchObject({ type: 'subscribed' });
-      expect(await subscribe(c1, 'live', 'ventas')).toMatchObject({ type: 'subscribed' });
-      expect(await subscribe(boss, 'snap', 'ventas', { snapshot: true })).toMatchObject({ type: 'subscribed' });
-      expect(await subscribe(boss, 'live', 'ventas')).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(c1, 'snap', 'ventas', { snapshot: true })).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(c1, 'live', 'ventas')).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(boss, 'snap', 'ventas', { snapshot: true })).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(boss, 'live', 'ventas')).toMatchObject({ type: 'subscribed' });
       await c1.until(() => c1.frames.some((f) => f.type === 'snapshot' && f.more === false), 5_000, 'the cashier snapshot');
       await boss.until(() => boss.frames.some((f) => f.type === 'snapshot' && f.more === false), 5_000, 'the manager snapshot');
       // the key always travels; tenant 2's c1 is another business's cashier
@@ -113,9 +104,9 @@ describe('the seeds\' cases', () => {
   it('a cashier\'s filter on a column the role does not see is refused; on a visible one it narrows the rule', async () => {
     const c1 = await connect(relay.url, await cashier('c1'));
     try {
-      expect(await subscribe(c1, 'm', 'ventas', { filter: { margen: { gt: 0 } } })).toMatchObject({ type: 'error', code: 'bad_filter', message: expect.stringContaining('your role does not see it') });
-      expect(await subscribe(c1, 'k', 'ventas', { filter: { cajero_id: { eq: 'c2' } }, snapshot: true })).toMatchObject({ type: 'error', code: 'bad_filter' });
-      expect(await subscribe(c1, 'e', 'ventas', { filter: { estado: { eq: 'pagada' } }, snapshot: true })).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(c1, 'm', 'ventas', { filter: { margen: { gt: 0 } } })).toMatchObject({ type: 'error', code: 'bad_filter', message: expect.stringContaining('your role does not see it') });
+      expect(await subscribeAnswer(c1, 'k', 'ventas', { filter: { cajero_id: { eq: 'c2' } }, snapshot: true })).toMatchObject({ type: 'error', code: 'bad_filter' });
+      expect(await subscribeAnswer(c1, 'e', 'ventas', { filter: { estado: { eq: 'pagada' } }, snapshot: true })).toMatchObject({ type: 'subscribed' });
       await c1.until(() => c1.frames.some((f) => f.type === 'snapshot' && f.sub === 'e' && f.more === false), 5_000, 'the snapshot');
       const { rows } = await db.query(`select folio from ventas where idnegocio = 1 and cajero_id = 'c1' and estado = 'pagada' order by folio`);
       expect(snapshotRows(c1, 'e').map((r) => r.folio)).toEqual(rows.map((r) => r.folio));
@@ -135,8 +126,8 @@ describe('the seeds\' cases', () => {
     await caughtUp(db, relay);
     const c1 = await connect(relay.url, await cashier('c1'));
     try {
-      expect(await subscribe(c1, 'log', 'ventas', { since: from })).toMatchObject({ type: 'subscribed' });
-      expect(await subscribe(c1, 'ring', 'ventas', { since: relay.position - 1 })).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(c1, 'log', 'ventas', { since: from })).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(c1, 'ring', 'ventas', { since: relay.position - 1 })).toMatchObject({ type: 'subscribed' });
       await db.query(`insert into ventas values (110, 1, 'c1', 1.00, 9.99, 'abierta', 'tok'), (111, 1, 'c2', 1.00, 9.99, 'abierta', 'tok')`);
       await settle(c1);
       expect(changes(c1, 'log').map((ch) => [ch.op, ch.row])).toEqual([100, 102, 104, 110].map((f) => ['insert', { folio: f, total: '1.00', estado: 'abierta' }]));
@@ -151,8 +142,8 @@ describe('the seeds\' cases', () => {
     const noSub = await connect(relay.url, await token({ tenant_id: 1, role: 'cajero' }));
     const objectSub = await connect(relay.url, await token({ tenant_id: 1, role: 'cajero', sub: { id: 1 } }));
     try {
-      expect(await subscribe(noSub, 'v', 'ventas')).toMatchObject({ type: 'error', code: 'table_not_allowed', message: expect.stringContaining('needs the claim sub') });
-      expect(await subscribe(objectSub, 'v', 'ventas')).toMatchObject({ type: 'error', code: 'table_not_allowed' });
+      expect(await subscribeAnswer(noSub, 'v', 'ventas')).toMatchObject({ type: 'error', code: 'table_not_allowed', message: expect.stringContaining('needs the claim sub') });
+      expect(await subscribeAnswer(objectSub, 'v', 'ventas')).toMatchObject({ type: 'error', code: 'table_not_allowed' });
     } finally {
       await Promise.all([noSub.close(), objectSub.close()]);
     }
@@ -160,7 +151,7 @@ describe('the seeds\' cases', () => {
 
   it('an auth refresh with another value of a claim a subscribed rule names (another cashier) closes the socket with 4003', async () => {
     const c1 = await connect(relay.url, await cashier('c1'));
-    expect(await subscribe(c1, 'v', 'ventas')).toMatchObject({ type: 'subscribed' });
+    expect(await subscribeAnswer(c1, 'v', 'ventas')).toMatchObject({ type: 'subscribed' });
     c1.send({ type: 'auth', token: await cashier('c1') });
     c1.send({ type: 'ping' });
     await c1.next((f) => f.type === 'pong');
@@ -197,11 +188,11 @@ describe('relay.allow, relay.disallow, relay.watched', () => {
   it('a rule added or removed applies to the next subscription', async () => {
     const clerk = await connect(relay.url, await token({ tenant_id: 1, role: 'cajero', sub: 'c1' }));
     try {
-      expect(await subscribe(clerk, 'a', 'productos')).toMatchObject({ type: 'subscribed' });
+      expect(await subscribeAnswer(clerk, 'a', 'productos')).toMatchObject({ type: 'subscribed' });
       await db.query(`select relay.allow('productos', 'admin')`);
-      await waitUntil(async () => (await subscribe(clerk, `b${Math.random()}`, 'productos')).type === 'error', 'the rule to apply');
+      await waitUntil(async () => (await subscribeAnswer(clerk, `b${Math.random()}`, 'productos')).type === 'error', 'the rule to apply');
       expect(await db.query(`select relay.disallow('productos') as n`).then((r) => r.rows[0]?.n)).toBe(1);
-      await waitUntil(async () => (await subscribe(clerk, `c${Math.random()}`, 'productos')).type === 'subscribed', 'the rule to go');
+      await waitUntil(async () => (await subscribeAnswer(clerk, `c${Math.random()}`, 'productos')).type === 'subscribed', 'the rule to go');
     } finally {
       await clerk.close();
     }

@@ -59,6 +59,24 @@ export async function caughtUp(db: TestDatabase, relay: Relay, timeoutMs = 10_00
   }
 }
 
+/**
+ * Waits until `relay` has published everything committed so far and each client has read it: a socket's frames arrive
+ * in order, so its pong, asked for after the catch-up, comes after every frame published before it.
+ */
+export async function delivered(db: TestDatabase, relay: Relay, clients: Iterable<TestClient>): Promise<void> {
+  await caughtUp(db, relay);
+  for (const c of clients) {
+    c.send({ type: 'ping' });
+    await c.next((f) => f.type === 'pong');
+  }
+}
+
+/** Sends a subscribe and resolves with the relay's answer to it: `subscribed`, `error` or `reset` for that id. */
+export function subscribeAnswer(c: TestClient, id: string, table: string, extra: Record<string, unknown> = {}): Promise<Frame> {
+  c.send({ type: 'subscribe', id, table, ...extra });
+  return c.next((f) => (f.type === 'subscribed' || f.type === 'error' || f.type === 'reset') && (f.id ?? f.sub) === id);
+}
+
 export function token(claims: Record<string, unknown>, options: { secret?: string; expiresIn?: number | string; alg?: string } = {}): Promise<string> {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setIssuedAt();
   if (options.expiresIn !== undefined) jwt.setExpirationTime(options.expiresIn);
