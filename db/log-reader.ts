@@ -60,17 +60,21 @@ async function* group(rows: AsyncIterable<Row>): AsyncGenerator<LoggedTransactio
 const at = sql<string>`(to_json(t.committed_at at time zone 'UTC') #>> '{}') || '+00:00'`;
 
 /**
- * Every transaction with `after < seq <= upTo` (all tenants, all tables), at most `limit` of them.
- * Used to fill the ring at start, to close gaps, and after the LISTEN session reconnects.
+ * Every transaction with `after < seq <= upTo` (all tenants, all tables), at most `limit` of them: the oldest ones, or
+ * with `newestFirst` the newest ones, newest first. Used to close gaps and after the LISTEN session reconnects, and
+ * (newest first) to fill the ring at start.
  */
-export async function readTransactions(db: RelayDb, after: number, options: { upTo?: number; limit?: number } = {}): Promise<LoggedTransaction[]> {
+export async function readTransactions(db: RelayDb, after: number, options: { upTo?: number; limit?: number; newestFirst?: boolean } = {}): Promise<LoggedTransaction[]> {
+  const direction = options.newestFirst ? sql`desc` : sql`asc`;
   const { rows } = await sql<Row>`
     select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
     from (select seq, txid, committed_at, origin from relay.transactions
           where seq > ${after} and seq <= ${options.upTo ?? Number.MAX_SAFE_INTEGER}
-          order by seq limit ${options.limit ?? 1000}) t
-    join relay.changes c on c.txid = t.txid
-    order by t.seq, c.id`.execute(db);
+          order by seq ${direction} limit ${options.limit ?? 1000}) t
+    -- lateral + offset 0: each transaction's changes by log_txid. A plain join let the planner hash-join the whole
+    -- log (a seq scan of every row retained, 22 ms of 35 at 41,000 rows) for every page it read.
+    cross join lateral (select * from relay.changes c where c.txid = t.txid offset 0) c
+    order by t.seq ${direction}, c.id`.execute(db);
   const out: LoggedTransaction[] = [];
   for await (const tx of group(toAsync(rows))) out.push(tx);
   return out;

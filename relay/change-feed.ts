@@ -19,8 +19,10 @@ export interface ChangeFeedOptions {
   onStart?: (from: number) => void;
   /** Receives relay_config payloads (watch/unwatch). */
   onConfig: () => void;
-  /** How many recent transactions to read back at start (the ring's size). */
+  /** How many recent transactions to read back at start, at most (the ring's size)... */
   historyTx: number;
+  /** ...and about how many bytes of them (the ring's bytes, as {@link RelayTx.bytes} counts them). */
+  historyBytes: number;
   /** How often to compare the log's position with ours when no notification came. Default 5 s. */
   pollIntervalMs?: number;
 }
@@ -48,7 +50,8 @@ function parsePayload(raw: string): Payload | undefined {
  * promise chain, so transactions leave in seq order whatever needed a database read.
  */
 export class ChangeFeed {
-  #position = 0;
+  /** -1 until the ring is filled at start: nobody waiting for a position is let through before that. */
+  #position = -1;
   /** Listening and caught up after the last (re)connection. */
   #caughtUp = false;
   /** The last log read failed (the database may be restarting). */
@@ -93,23 +96,15 @@ export class ChangeFeed {
       }
     });
     session.onError((err) => this.#o.log.error({ err }, 'LISTEN session error'));
-    // Notifications can arrive as soon as LISTEN runs, before the position below is known: hold every task
-    // (they all queue on #chain) until it is. Setting the position and emptying the ring while a notification's
-    // log read was under way once left the ring with a hole that it claimed to cover.
+    // Notifications can arrive as soon as LISTEN runs, before the ring is filled: hold every task (they all queue on
+    // #chain) until it is. Setting the position and emptying the ring while a notification's log read was under way
+    // once left the ring with a hole that it claimed to cover.
     let started!: () => void;
     this.#chain = new Promise<void>((resolve) => (started = resolve));
     try {
-      // LISTEN first, then read the position: nothing committed in between can be missed.
+      // LISTEN first, then read the position (in the first task): nothing committed in between can be missed.
       await session.connect();
-      const start = await currentPosition(this.#o.db);
-      const from = Math.max(0, start - this.#o.historyTx);
-      this.#position = from;
-      this.#o.onStart?.(from);
-      // the first task once the position is set: fill the ring up to the log's position at start
-      this.#enqueue(async () => {
-        await this.#readLog(start);
-        this.#setCaughtUp(true);
-      });
+      this.#enqueue(() => this.#fillRing());
     } finally {
       started();
     }
@@ -178,13 +173,45 @@ export class ChangeFeed {
       await this.#readLog(p.seq - 1);
     }
     if (Array.isArray(p.changes) && typeof p.at === 'string') {
-      this.#deliver({ seq: p.seq, at: p.at, origin: p.origin ?? null, changes: p.changes.map(({ old_tenant, ...c }) => ({ ...c, oldTenant: old_tenant ?? null })) });
+      this.#deliver(toRelayTx({ seq: p.seq, at: p.at, origin: p.origin ?? null, changes: p.changes.map(({ old_tenant, ...c }) => ({ ...c, oldTenant: old_tenant ?? null })) }));
       return;
     }
     this.#o.metrics.gapReads.inc({ kind: 'reference' });
     const tx = await readTransaction(this.#o.db, p.seq);
-    if (tx) this.#deliver(tx);
+    if (tx) this.#deliver(toRelayTx(tx));
     else this.#o.log.error({ seq: p.seq }, 'notified transaction not found in the log');
+  }
+
+  /**
+   * The first task: reads back, newest first, the transactions the ring can hold (by count and by bytes), then
+   * delivers them oldest first. Reading back by count alone once read 20,000 transactions of megabyte rows to keep
+   * the last 64 MiB of them, and a relay took minutes to start.
+   */
+  async #fillRing(): Promise<void> {
+    const { db, historyTx, historyBytes } = this.#o;
+    const start = await currentPosition(db);
+    const newest: RelayTx[] = [];
+    let bytes = 0;
+    let upTo = start;
+    while (newest.length < historyTx && bytes <= historyBytes) {
+      const page = await readTransactions(db, 0, { upTo, limit: Math.min(100, historyTx - newest.length), newestFirst: true });
+      for (const tx of page) {
+        const relayTx = toRelayTx(tx);
+        newest.push(relayTx);
+        bytes += relayTx.bytes;
+        if (bytes > historyBytes) break;
+      }
+      if (page.length === 0) break;
+      upTo = page[page.length - 1]!.seq - 1;
+    }
+    newest.reverse();
+    // complete after the seq below the oldest one read (seqs of failed commits have no transaction)
+    const from = newest.length > 0 ? newest[0]!.seq - 1 : start;
+    this.#position = from;
+    this.#o.onStart?.(from);
+    for (const tx of newest) this.#deliver(tx);
+    this.#advance(start);
+    this.#setCaughtUp(true);
   }
 
   /** Reads everything after our position up to the log's current position, then marks the feed ready. */
@@ -199,16 +226,16 @@ export class ChangeFeed {
   async #readLog(upTo: number): Promise<void> {
     while (this.#position < upTo && !this.#closed) {
       const batch = await readTransactions(this.#o.db, this.#position, { upTo, limit: 500 });
-      for (const tx of batch) this.#deliver(tx);
+      for (const tx of batch) this.#deliver(toRelayTx(tx));
       // seqs with no transaction (failed commits) at the end of the range
       if (batch.length < 500) this.#advance(upTo);
     }
   }
 
-  #deliver(tx: LoggedTransaction): void {
+  #deliver(tx: RelayTx): void {
     if (tx.seq <= this.#position) return;
     this.#o.metrics.transactions.inc();
-    this.#o.onTransaction(toRelayTx(tx));
+    this.#o.onTransaction(tx);
     this.#advance(tx.seq);
   }
 

@@ -92,6 +92,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     log,
     metrics,
     historyTx: config.historyTx,
+    historyBytes: config.historyBytes,
     onStart: (from) => ring.reset(from),
     onTransaction: (logged) => {
       const tx = orderTx(logged, tables);

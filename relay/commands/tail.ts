@@ -65,6 +65,7 @@ export async function tailCommand(argv: readonly string[]): Promise<void> {
     log,
     metrics: createMetrics(),
     historyTx: 0,
+    historyBytes: 0,
     onConfig: () => undefined,
     onTransaction: (tx) => advance(tx.seq),
   });
