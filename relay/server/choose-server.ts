@@ -59,4 +59,4 @@ export function logServer(log: { debug(msg: string): void; info(obj: object, msg
 }
 
 /** What the fallback costs, measured side by side (bench/RESULTS.md, "Server implementations"). */
-export const FALLBACK_COST = 'The protocol, limits and guarantees are the same; the fallback holds about 6x the memory per idle socket and spends about 2x the CPU per delivery at high fan-out.';
+export const FALLBACK_COST = 'The protocol, limits and guarantees are the same; the fallback holds about 6x the memory per idle socket and spends about 1.4x the CPU per delivery at high fan-out.';
