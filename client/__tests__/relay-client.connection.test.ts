@@ -69,10 +69,11 @@ describe('relay client connection', () => {
     client.close();
     const g = gaps(relay).slice(0, 5);
     const expected = [100, 200, 400, 800, 800];
-    // Timers never fire early, so the lower bounds are exact; the upper ones leave room for a loaded machine yet catch a missing cap (1600 ms).
+    // Timers never fire early, so the lower bounds are exact (they catch a missing doubling); the upper ones leave
+    // 600 ms for a loaded machine (a CI run slipped 235 ms elsewhere in this file) yet catch a missing cap (1600 ms).
     g.forEach((gap, i) => {
       expect(gap).toBeGreaterThanOrEqual(expected[i]! - 5);
-      expect(gap).toBeLessThan(expected[i]! + 250);
+      expect(gap).toBeLessThan(expected[i]! + 600);
     });
     expect(client.status).toBe('closed');
   });
