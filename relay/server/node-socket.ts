@@ -13,7 +13,6 @@ export class NodeSocket<D> implements ServerSocket<D> {
   readonly #socket: Duplex;
   readonly #hardLimit: number;
   readonly #topics: Topics<NodeSocket<D>>;
-  #joined: Set<string> | undefined;
   closed = false;
   /** Last incoming traffic (messages, pings, pongs), for the idle timeout. */
   seenAt = Date.now();
@@ -49,13 +48,10 @@ export class NodeSocket<D> implements ServerSocket<D> {
   }
 
   subscribe(topic: string): void {
-    if (this.closed) return;
-    (this.#joined ??= new Set()).add(topic);
-    this.#topics.join(topic, this);
+    if (!this.closed) this.#topics.join(topic, this);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.#joined?.delete(topic)) return;
     this.#topics.leave(topic, this);
   }
 
@@ -72,8 +68,7 @@ export class NodeSocket<D> implements ServerSocket<D> {
   closedNow(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const topic of this.#joined ?? []) this.#topics.leave(topic, this);
-    this.#joined = undefined;
+    this.#topics.leaveAll(this);
     this.#onClose(this);
   }
 }

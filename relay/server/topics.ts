@@ -1,19 +1,30 @@
 // The sockets of each topic, for both servers: who a frame went to, and who it left over the backpressure limit.
 import type { ServerSocket, SocketBehavior } from './server.js';
 
-/** Sockets per topic (uWS keeps its own natively, but does not say who is in a topic). */
+/** Sockets per topic, and topics per socket (uWS keeps its own natively, but does not say who is in a topic). */
 export class Topics<S> {
   readonly #members = new Map<string, Set<S>>();
+  readonly #joined = new Map<S, Set<string>>();
 
   join(topic: string, s: S): void {
     let set = this.#members.get(topic);
     if (!set) this.#members.set(topic, (set = new Set()));
     set.add(s);
+    let topics = this.#joined.get(s);
+    if (!topics) this.#joined.set(s, (topics = new Set()));
+    topics.add(topic);
   }
 
   leave(topic: string, s: S): void {
     const set = this.#members.get(topic);
     if (set?.delete(s) && set.size === 0) this.#members.delete(topic);
+    const topics = this.#joined.get(s);
+    if (topics?.delete(topic) && topics.size === 0) this.#joined.delete(s);
+  }
+
+  /** A socket that closed leaves every topic it joined. */
+  leaveAll(s: S): void {
+    for (const topic of this.#joined.get(s) ?? []) this.leave(topic, s);
   }
 
   members(topic: string): ReadonlySet<S> | undefined {

@@ -13,7 +13,6 @@ export class UwsSocket<D> implements ServerSocket<D> {
   readonly data: D;
   readonly #ws: UWS.WebSocket<D>;
   readonly #topics: Topics<UwsSocket<D>>;
-  #joined: Set<string> | undefined;
   /** uWS throws on any call to a closed socket: the wrapper turns those calls into no-ops. */
   closed = false;
 
@@ -40,21 +39,19 @@ export class UwsSocket<D> implements ServerSocket<D> {
   subscribe(topic: string): void {
     if (this.closed) return;
     this.#ws.subscribe(topic);
-    (this.#joined ??= new Set()).add(topic);
     this.#topics.join(topic, this);
   }
 
   unsubscribe(topic: string): void {
     if (this.closed) return;
     this.#ws.unsubscribe(topic);
-    if (this.#joined?.delete(topic)) this.#topics.leave(topic, this);
+    this.#topics.leave(topic, this);
   }
 
   /** uWS closed the socket (and dropped its topics): it leaves ours too. */
   closedNow(): void {
     this.closed = true;
-    for (const topic of this.#joined ?? []) this.#topics.leave(topic, this);
-    this.#joined = undefined;
+    this.#topics.leaveAll(this);
   }
 
   end(code: number, reason: string): void {
