@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createKysely, createPool } from '../../db/kysely.js';
-import { streamChanges, type ChangeScope } from '../../db/log-reader.js';
+import { readTransactions, streamChanges, type ChangeScope } from '../../db/log-reader.js';
 import { migrate } from '../../db/migrate.js';
 import { benchSettings, machine, median, onCleanup, runMain, startServer, writeResultsSection, type ServerKind } from '../capture-overhead/server.js';
 
@@ -138,6 +138,8 @@ async function main(): Promise<void> {
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       const q = args[0] as { text?: unknown; values?: unknown };
       if (q && typeof q === 'object' && typeof q.text === 'string') captured = { text: q.text, values: (q.values as unknown[]) ?? [] };
+      // Kysely's own queries (readTransactions) go as (text, values)
+      else if (typeof q === 'string') captured = { text: q, values: (args[1] as unknown[]) ?? [] };
       return query(...args);
     };
   });
@@ -168,6 +170,23 @@ async function main(): Promise<void> {
     }
   }
 
+  // One page of readTransactions (gaps, reference payloads, reconnects; newest first, the ring at start): 500
+  // transactions from the middle of the log. Its log rows touched must be the page's, not the log's.
+  const pages: Array<{ name: string; wallMs: number; planMs: number; buffers: number; transactionsRead: number; changesRead: number; text: string }> = [];
+  for (const [name, opts] of [['oldest first', { upTo: N, limit: 500 }], ['newest first', { upTo: N / 2 + 500, limit: 500, newestFirst: true }]] as const) {
+    await readTransactions(db, N / 2, opts);
+    const query = captured!;
+    const times: number[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      const t = process.hrtime.bigint();
+      await readTransactions(db, N / 2, opts);
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    const plan = await explain(c, query);
+    pages.push({ name, wallMs: median(times), planMs: plan.ms, buffers: plan.buffers, transactionsRead: plan.transactionsRead, changesRead: plan.changesRead, text: plan.text });
+    console.log(`\n--- readTransactions, ${name}, 500 after ${N / 2}\n${plan.text}`);
+  }
+
   // ---- report ----
   const excerpt = (text: string) => text.split('\n').filter((l) => /Scan|Join|Nested Loop|Sort|Gather|Index Cond|Execution Time|Hash Cond/.test(l) && !/Sort Method|Sort Key/.test(l)).join('\n');
   const pick = (after: number, scope: string) => rows.find((r) => r.after === after && r.scope === scope)!;
@@ -187,6 +206,14 @@ async function main(): Promise<void> {
     '',
     ...cursors.flatMap((after) => [`tenant ${TENANT}, after ${after}:`, '```', excerpt(pick(after, `tenant ${TENANT}`).text), '```', '']),
     `all tenants, after ${cursors[2]}:`, '```', excerpt(pick(cursors[2]!, 'all tenants').text), '```',
+    '',
+    `One page of \`readTransactions\` (500 transactions after ${N / 2}, all tenants: how the relay closes gaps, reads reference payloads and fills its ring at start), its exact SQL captured the same way:`,
+    '',
+    '| page | readTransactions ms | EXPLAIN ANALYZE ms | shared buffers | relay.transactions rows | relay.log rows |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...pages.map((r) => `| ${r.name} | ${fmt(r.wallMs)} | ${fmt(r.planMs)} | ${r.buffers} | ${r.transactionsRead} | ${r.changesRead} |`),
+    '',
+    ...pages.flatMap((r) => [`readTransactions, ${r.name}:`, '```', excerpt(r.text), '```', '']),
   ];
   const text = out.join('\n');
   console.log(`\n${text}`);
