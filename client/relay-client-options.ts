@@ -26,6 +26,14 @@ export interface RelayClientOptions {
   url: string;
   /** Offered as the subprotocol `bearer.<jwt>` next to `pgrelay.v1`. A static token that expires ends the client (status `closed`, `lastError.code` `token_expired`). */
   token: TokenSource;
+  /**
+   * How to reach the relay: `'websocket'`; `'sse'` (Server-Sent Events over `fetch`, one HTTP stream per subscription); or
+   * `'auto'`: a WebSocket, and SSE when a WebSocket cannot open (or dies at once) while HTTP to the relay works; after the
+   * second such time in a row the client stays on SSE for its life. Default `'auto'`.
+   */
+  transport?: 'auto' | 'websocket' | 'sse';
+  /** The relay's SSE URL. Default: `url` with `ws:` → `http:`, `wss:` → `https:` and a final `/ws` → `/sse`. */
+  sseUrl?: string;
   /** The WebSocket constructor. Default: `globalThis.WebSocket` (browsers, Node ≥ 22); on Node 20 pass `WebSocket` from the `ws` package. */
   WebSocket?: WebSocketConstructor;
   /** This client's `relay.origin` (what its own writes `SET LOCAL`): transactions with this origin arrive with `self: true`. Default: none. */

@@ -5,6 +5,7 @@ import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp,
 import { refreshDelay, tokenExpiry } from './refresh-delay.js';
 import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
 import { RelayError } from './relay-error.js';
+import { sseSocket } from './sse-socket.js';
 import { createStateMachine, type StateChange } from './state-machine.js';
 import { createSubscription, type ChangeEvent, type RelayTransaction, type SubscribeOptions, type Subscription, type SubscriptionHandlers, type SubscriptionState } from './subscription.js';
 import { subscriptionId } from './subscription-id.js';
@@ -52,6 +53,14 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   let refresh: ReturnType<typeof setTimeout> | undefined;
   let lastError: RelayError | undefined;
   let fastUntil = 0;
+  const sseUrl = o.sseUrl ?? o.url.replace(/^ws/, 'http').replace(/\/ws$/, '/sse');
+  const auto = (o.transport ?? 'auto') == 'auto';
+  let sse = o.transport == 'sse';
+  // auto: the current socket is SSE; the next attempt tries SSE at once (a WebSocket just failed); times in a row SSE worked right after.
+  let onSse = sse;
+  let probe = false;
+  let rescued = 0;
+  let welcomed = 0;
 
   const report = (e: RelayError) => {
     lastError = e;
@@ -100,7 +109,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     // Rate limited: a reconnect right away would only be limited again.
     if (code == CloseCode.RateLimited) attempt = Math.max(attempt, 4);
     state.set('reconnecting');
-    retry = setTimeout(connect, backoff(prompt.has(code) ? 0 : attempt++, min, Date.now() < fastUntil ? Math.min(max, 3 * min) : max));
+    retry = setTimeout(connect, probe ? 0 : backoff(prompt.has(code) ? 0 : attempt++, min, Date.now() < fastUntil ? Math.min(max, 3 * min) : max));
   };
 
   // No frame for `idleMs`: ping; still nothing `timeoutMs` later: the connection is half-open, replace it.
@@ -136,6 +145,9 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     // Open once the relay has accepted the token: a socket it opened only to explain a refusal never counts as open.
     if (m.type == 'welcome') {
       attempt = 0;
+      welcomed = Date.now();
+      // SSE worked right after a WebSocket did not (a proxy in the way, not a relay down): the second time in a row, for good.
+      if (onSse && !sse) sse = ++rescued > 1;
       state.set('open');
       renew(s, token);
       for (const x of subs.values()) if (x.ready) send(x.message());
@@ -168,10 +180,14 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     if (closed()) return;
     if (typeof src == 'string' && (tokenExpiry(src) ?? Infinity) <= Date.now()) return stop(new RelayError('token_expired', 'The token has expired.'));
     let s: WebSocketLike;
+    onSse = sse || probe;
+    probe = false;
     try {
-      s = ws = new WS(o.url, [PROTOCOL, REASONS_PROTOCOL, BEARER_PREFIX + token]);
+      s = ws = onSse ? sseSocket(sseUrl, token) : new WS(o.url, [PROTOCOL, REASONS_PROTOCOL, BEARER_PREFIX + token]);
     } catch (e) {
-      report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
+      // auto: the fallback is the answer, not an error
+      probe = auto;
+      auto || report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
       return lost(1006);
     }
     s.onopen = () => s == ws && arm();
@@ -180,7 +196,13 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       arm();
       receive(e.data, s, token);
     };
-    s.onclose = (e) => s == ws && lost(e.code || 1006, e.reason);
+    s.onclose = (e) => {
+      if (s != ws) return;
+      const code = e.code || 1006;
+      // auto: a WebSocket that closed with no code from the relay (1006, 1015) before its welcome or within 10 s of it tries SSE at once; one that lived longer proved WebSockets work.
+      if (auto && !onSse) state.get() == 'open' && Date.now() - welcomed > 1e4 ? (rescued = 0) : (probe = code == 1006 || code == 1015);
+      lost(code, e.reason);
+    };
     // `ws` throws an unhandled 'error' without a listener; the close event that follows is what we act on.
     s.onerror = () => {};
   }

@@ -1,0 +1,112 @@
+// The client over Server-Sent Events: a WebSocketLike made of `GET /sse` requests (one stream per subscription), so the
+// connection's state machine, cursors, resubscribes and adapters work unchanged. `fetch`, not EventSource: it sends headers.
+import type { ClientMessage, SubscribeMessage } from './protocol.js';
+import type { WebSocketLike } from './relay-client-options.js';
+
+/** Feeds SSE text in chunks split anywhere; calls `onData` with each event's data (its `data:` lines joined by `\n`). Comments and other fields are skipped. */
+export function sseParser(onData: (data: string) => void): (chunk: string) => void {
+  let buf = '';
+  let data: string | undefined;
+  return (chunk) => {
+    buf += chunk;
+    for (let m; (m = /\r\n?|\n/.exec(buf)); ) {
+      // A CR that ends the chunk may be the first half of a CRLF: wait for the next chunk.
+      if (m[0] == '\r' && m.index == buf.length - 1) break;
+      const line = buf.slice(0, m.index);
+      buf = buf.slice(m.index + m[0].length);
+      if (!line) {
+        if (data != null) onData(data);
+        data = undefined;
+      } else if (/^data(:|$)/.test(line)) {
+        const v = line.slice(line[5] == ' ' ? 6 : 5);
+        data = data == null ? v : `${data}\n${v}`;
+      }
+    }
+  };
+}
+
+// Refusals (the JSON body's `error`) that end the whole connection, as the WebSocket's close codes; others concern one subscription.
+const closes: Record<string, number> = { bad_token: 4401, origin_not_allowed: 4403, rate_limited: 4029, try_again_later: 1013 };
+const pong = '{"type":"pong"}';
+
+/**
+ * Opens with a token check (`GET url` without a table: the relay answers `welcome` and ends). Each `subscribe` then opens
+ * its own stream; a stream that ends without the relay ending its subscription (`reset`, `error`) closes everything with
+ * 1006, so the client reconnects and resumes each subscription from its cursor, as after a WebSocket drop.
+ */
+export function sseSocket(url: string, token: string): WebSocketLike {
+  const streams = new Map<string, AbortController>();
+  let heard = 0;
+  let pinged = false;
+  const emit = (data: string) => s.readyState < 3 && s.onmessage?.({ data });
+  const end = (code: number, reason = '') => {
+    if (s.readyState > 2) return;
+    s.close();
+    s.onclose?.({ code, reason });
+  };
+
+  // `q` absent: the token check, under id ''.
+  const run = async (id: string, q?: SubscribeMessage) => {
+    const c = new AbortController();
+    streams.get(id)?.abort();
+    streams.set(id, c);
+    // JSON drops the undefined ones
+    const p = q && new URLSearchParams(JSON.parse(JSON.stringify({ table: q.table, id, filter: q.filter && JSON.stringify(q.filter), snapshot: q.snapshot && 1, since: q.since })));
+    // The relay ended the subscription itself: its stream's end is no failure.
+    let done = false;
+    try {
+      const r = await fetch(p ? `${url}${url.includes('?') ? '&' : '?'}${p}` : url, { headers: { authorization: `Bearer ${token}` }, signal: c.signal });
+      if (!r.ok) {
+        const b = await r.json().catch(() => ({}));
+        if (!q || !b.error || closes[b.error]) return end(closes[b.error] ?? 1006, b.message);
+        emit(JSON.stringify({ type: 'error', code: b.error, message: b.message, id }));
+        done = true;
+      } else {
+        const read = r.body!.getReader();
+        const text = new TextDecoder();
+        const parse = sseParser((d) => {
+          let m: any = {};
+          try {
+            m = JSON.parse(d);
+          } catch {}
+          if (m.type == 'close') return end(m.code, m.reason);
+          done = m.type == 'reset' || m.type == 'error';
+          if (m.type == 'welcome') (s.readyState = 1), s.onopen?.({});
+          emit(d);
+        });
+        for (let x; !(x = await read.read()).done; ) {
+          heard = Date.now();
+          if (pinged) (pinged = false), emit(pong);
+          parse(text.decode(x.value, { stream: true }));
+        }
+      }
+    } catch {}
+    // Still this id's stream: neither aborted nor replaced.
+    if (streams.get(id) == c) {
+      streams.delete(id);
+      if (q ? !done : s.readyState != 1) end(1006);
+    }
+  };
+
+  // The handlers are set by the client before any event can fire.
+  const s = {
+    readyState: 0,
+    send(data) {
+      const m = JSON.parse(data) as ClientMessage;
+      if (m.type == 'subscribe') void run(m.id, m);
+      else if (m.type == 'unsubscribe') streams.get(m.id)?.abort(), streams.delete(m.id);
+      // For the streams opened from now on; the relay ends older ones at their token's expiry (4001) and the client resumes them.
+      else if (m.type == 'auth') token = m.token;
+      // A pong vouches for the streams: at once if one spoke within 20 s (the relay sends `: ping` every 15 s), else at their
+      // next traffic, so a dead connection still times out. Not within send: the client arms its timeout after sending.
+      else if (m.type == 'ping') Date.now() - heard < 2e4 || !streams.size ? queueMicrotask(() => emit(pong)) : (pinged = true);
+    },
+    close() {
+      s.readyState = 3;
+      for (const c of streams.values()) c.abort();
+      streams.clear();
+    },
+  } as { -readonly [K in keyof WebSocketLike]: WebSocketLike[K] };
+  void run('');
+  return s;
+}
