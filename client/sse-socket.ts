@@ -7,13 +7,14 @@ import type { WebSocketLike } from './relay-client-options.js';
 export function sseParser(onData: (data: string) => void): (chunk: string) => void {
   let buf = '';
   let data: string | undefined;
+  // The last line ended with a CR at the end of a chunk: a LF that starts the next chunk belongs to it.
+  let cr = false;
   return (chunk) => {
-    buf += chunk;
+    if (chunk) (buf += cr && chunk[0] == '\n' ? chunk.slice(1) : chunk), (cr = false);
     for (let m; (m = /\r\n?|\n/.exec(buf)); ) {
-      // A CR that ends the chunk may be the first half of a CRLF: wait for the next chunk.
-      if (m[0] == '\r' && m.index == buf.length - 1) break;
       const line = buf.slice(0, m.index);
       buf = buf.slice(m.index + m[0].length);
+      cr = m[0] == '\r' && !buf;
       if (!line) {
         if (data != null) onData(data);
         data = undefined;
