@@ -1,7 +1,7 @@
 /// <reference types="vite/client" />
 // The entry: where the relay is and which token to present (the page URL's query first, then Vite env), one relay client, one QueryClient.
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { createRelayClient } from 'pgrelay/client';
+import { createRelayClient, type RelayClientOptions } from 'pgrelay/client';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import type { DB } from './db.js';
@@ -10,6 +10,8 @@ import { OrdersDashboard } from './orders-dashboard.js';
 const query = new URLSearchParams(location.search);
 const url: string = query.get('relay') || import.meta.env.VITE_RELAY_URL || 'ws://localhost:8080/ws';
 const token: string | undefined = query.get('token') || import.meta.env.VITE_RELAY_TOKEN;
+// `auto` (the default) falls back to Server-Sent Events where WebSockets cannot pass; `websocket` or `sse` forces one.
+const transport = (query.get('transport') || import.meta.env.VITE_RELAY_TRANSPORT || undefined) as RelayClientOptions['transport'];
 
 const root = createRoot(document.getElementById('root')!);
 if (!token) {
@@ -20,7 +22,7 @@ if (!token) {
   );
 } else {
   // In production the token would come from your backend: pass a function, and it is called again before expiry and on reconnect.
-  const client = createRelayClient<DB>({ url, token });
+  const client = createRelayClient<DB>({ url, token, transport });
   const queryClient = new QueryClient();
   root.render(
     <StrictMode>

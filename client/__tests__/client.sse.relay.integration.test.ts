@@ -1,0 +1,232 @@
+// The client over Server-Sent Events against a real relay (issue 14): `transport: 'sse'` through a snapshot, live changes and
+// a SIGKILLed relay (every transaction once), a refused subscription and a refused token; `auto` behind a proxy that refuses
+// WebSockets, and across a relay that is down.
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../db/embedded-server.js';
+import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
+import { SECRET, startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
+import { createRelayClient, type RelayClientOptions, type RelayError, type Row, type Status } from '../index.js';
+import { startTestProxy } from './support/test-proxy.js';
+
+const db = useTestDatabase();
+const processes: CliProcess[] = [];
+let relay: TestRelay;
+
+beforeAll(async () => {
+  await db.query(`
+    create table orders (id bigserial primary key, tenant_id text not null, customer text not null, status text not null default 'open');
+    select relay.watch('orders', 'tenant_id');
+    insert into orders (tenant_id, customer, status) values ('acme', 'Ada', 'paid'), ('acme', 'Grace', 'open'), ('globex', 'Hank', 'paid');
+  `);
+  relay = await startTestRelay(db);
+});
+afterAll(async () => {
+  for (const p of processes) {
+    p.signal('SIGKILL');
+    await p.exited;
+  }
+});
+leakGuard(() => db.name);
+
+async function startCliRelay(port: number): Promise<CliProcess> {
+  const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
+  processes.push(p);
+  await p.waitFor(/pgrelay listening on/, 60_000); // tsx compiles the CLI at start: slow on a busy 2-core machine
+  return p;
+}
+
+async function until(check: () => unknown, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+/** Every seq of acme's orders after `after`, in order: what a subscription to acme's orders must apply, each once. */
+async function expectedSeqs(after: number): Promise<number[]> {
+  const { rows } = await db.query<{ seq: number }>(
+    `select distinct t.seq::int as seq from relay.transactions t join relay.changes c using (txid)
+      where c.table_name = 'orders' and c.tenant = 'acme' and t.seq > $1 order by 1`,
+    [after],
+  );
+  return rows.map((r) => r.seq);
+}
+
+const acmeRows = async () => (await db.query(`select row from relay.snapshot('orders', 'acme') order by (row->>'id')::bigint`)).rows.map((r) => r.row as Row);
+const insert = (customer: string, status = 'open', tenant = 'acme') => db.query(`insert into orders (tenant_id, customer, status) values ($1, $2, $3)`, [tenant, customer, status]);
+
+/** A WebSocket constructor that must not be used: counts the attempts and throws. */
+function noWebSocket() {
+  const made = { count: 0 };
+  const WS = function () {
+    made.count++;
+    throw new Error('no WebSocket here');
+  } as unknown as RelayClientOptions['WebSocket'];
+  return { WS, made };
+}
+
+/** A client subscribed to acme's orders (with a snapshot), recording what its handlers are given. */
+function recordingClient(options: Omit<RelayClientOptions, 'token'> & { token?: RelayClientOptions['token'] }) {
+  const client = createRelayClient({ token: () => token({ tenant_id: 'acme' }), backoff: { minMs: 50, maxMs: 400 }, ...options });
+  const statuses: Status[] = [];
+  const errors: RelayError[] = [];
+  client.onStatus(({ to }) => void statuses.push(to));
+  const seqs: number[] = [];
+  let snapshot: { rows: Row[]; seq: number } | undefined;
+  let resets = 0;
+  const sub = client.subscribe('orders', { snapshot: true }, {
+    onSnapshot: (rows, seq) => (snapshot = { rows, seq }),
+    onTransaction: (tx) => void seqs.push(tx.seq),
+    onReset: () => void resets++,
+    onError: (e) => void errors.push(e),
+  });
+  return { client, sub, statuses, errors, seqs, snapshot: () => snapshot, resets: () => resets };
+}
+
+describe("transport: 'sse'", () => {
+  it('delivers the snapshot, live changes through a filter, and every transaction once across a SIGKILLed relay', async () => {
+    const port = await freePort();
+    const first = await startCliRelay(port);
+    const { WS, made } = noWebSocket();
+    const r = recordingClient({ url: `ws://127.0.0.1:${port}/ws`, transport: 'sse', WebSocket: WS });
+    const paid: string[] = [];
+    r.client.subscribe('orders', { filter: { status: { eq: 'paid' } } }, { onChange: (c) => void paid.push(`${c.op} ${c.row?.customer}`) });
+    let second: CliProcess | undefined;
+    try {
+      await until(() => expect(r.snapshot()).toBeDefined());
+      expect(r.snapshot()!.rows).toEqual(await acmeRows());
+      const start = r.snapshot()!.seq;
+
+      await insert('Katherine', 'paid');
+      await insert('Margaret');
+      await insert('Mr Burns', 'paid', 'globex');
+      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      await until(() => expect(paid).toEqual(['insert Katherine']));
+
+      first.signal('SIGKILL');
+      expect(await first.exited).toBe('SIGKILL');
+      await until(() => expect(r.client.status).toBe('reconnecting'));
+      for (let i = 0; i < 5; i++) await insert(`during ${i}`, i % 2 ? 'paid' : 'open'); // committed while no relay runs
+      second = await startCliRelay(port);
+      await until(() => expect(r.client.status).toBe('open'));
+      for (let i = 0; i < 5; i++) await insert(`after ${i}`);
+      const want = await expectedSeqs(start);
+      await until(() => expect(r.seqs.length).toBeGreaterThanOrEqual(want.length));
+      expect(r.seqs).toEqual(want); // each transaction once, in order, none missing
+      expect(r.resets()).toBe(0);
+      expect(r.statuses).toEqual(['open', 'reconnecting', 'open']);
+      await until(() => expect(paid).toEqual(['insert Katherine', 'insert during 1', 'insert during 3']));
+      expect(made.count).toBe(0);
+      expect(r.errors).toEqual([]);
+    } finally {
+      r.client.close();
+      for (const p of [second, first]) {
+        p?.signal('SIGTERM');
+        await p?.exited;
+      }
+    }
+  }, 240_000);
+
+  it("a subscription the relay refuses gets its onError; the client's other subscriptions go on", async () => {
+    const r = recordingClient({ url: relay.url, transport: 'sse' });
+    const errors: RelayError[] = [];
+    r.client.subscribe('no_such_table' as never, {}, { onError: (e) => void errors.push(e) });
+    try {
+      await until(() => expect(errors.map((e) => e.code)).toEqual(['unknown_table']));
+      await until(() => expect(r.snapshot()).toBeDefined());
+      await insert('Frances');
+      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(r.snapshot()!.seq)));
+      expect(r.statuses).toEqual(['open']);
+    } finally {
+      r.client.close();
+    }
+  });
+
+  it("a refused static token: onError gets bad_token with the relay's reason, the client closes and does not retry", async () => {
+    const errors: RelayError[] = [];
+    const bad = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
+    const client = createRelayClient({ url: relay.url, token: bad, transport: 'sse', backoff: { minMs: 20, maxMs: 100 }, onError: (e) => void errors.push(e) });
+    await until(() => expect(client.status).toBe('closed'), 10_000);
+    await new Promise((r) => setTimeout(r, 300)); // with a 20–100 ms backoff, a retrying client would have come back by now
+    expect(errors.map((e) => [e.code, e.message, e.closeCode])).toEqual([['bad_token', 'The relay refused the token: token signature invalid.', 4401]]);
+    expect(client.lastError).toBe(errors[0]);
+  });
+});
+
+describe("transport: 'auto'", () => {
+  it('falls back to SSE behind a proxy that refuses WebSockets, keeps every transaction across cuts, and stays on SSE after the second time', async () => {
+    const proxy = await startTestProxy(relay.port, { websockets: false });
+    const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
+    try {
+      await until(() => expect(r.snapshot()).toBeDefined());
+      expect(r.statuses).toEqual(['reconnecting', 'open']); // one WebSocket refused, then SSE at once
+      expect(proxy.count('upgrade refused')).toBe(1);
+      const start = r.snapshot()!.seq;
+      await insert('Hedy');
+      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+
+      // A cut: the next attempt tries a WebSocket again, refused again, and SSE rescues it a second time in a row.
+      proxy.cut();
+      await until(() => expect(r.statuses).toEqual(['reconnecting', 'open', 'reconnecting', 'open']));
+      expect(proxy.count('upgrade refused')).toBe(2);
+      await insert('Radia');
+      // From now on SSE only: no more WebSocket attempts.
+      proxy.cut();
+      await until(() => expect(r.statuses).toHaveLength(6));
+      await insert('Barbara');
+      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      expect(r.statuses.at(-1)).toBe('open');
+      expect(proxy.count('upgrade refused')).toBe(2);
+      expect([r.resets(), r.errors]).toEqual([0, []]);
+    } finally {
+      r.client.close();
+      await proxy.close();
+    }
+  });
+
+  it('a relay that is down fails WebSocket and SSE alike: once it is back the client is on WebSockets again', async () => {
+    const proxy = await startTestProxy(relay.port, { websockets: true });
+    const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
+    try {
+      await until(() => expect(r.snapshot()).toBeDefined());
+      expect(proxy.log).toEqual(['upgrade passed']);
+      const start = r.snapshot()!.seq;
+      // Down until two SSE attempts have failed, each right after a failed WebSocket; then up before the next WebSocket attempt.
+      proxy.down = true;
+      let probes = 0;
+      proxy.onRequest = (e) => e == 'http dropped' && ++probes == 2 && (proxy.down = false);
+      proxy.cut();
+      await insert('Annie');
+      await until(() => expect(r.statuses).toEqual(['open', 'reconnecting', 'open']));
+      expect(proxy.log).toEqual(['upgrade passed', 'upgrade dropped', 'http dropped', 'upgrade dropped', 'http dropped', 'upgrade passed']);
+      await insert('Mary');
+      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      expect(r.resets()).toBe(0);
+    } finally {
+      r.client.close();
+      await proxy.close();
+    }
+  });
+
+  it('a WebSocket constructor that throws: SSE at once, and no error reported for it', async () => {
+    const { WS, made } = noWebSocket();
+    const r = recordingClient({ url: relay.url, WebSocket: WS });
+    try {
+      await until(() => expect(r.snapshot()).toBeDefined());
+      expect(made.count).toBe(1);
+      expect([r.client.lastError, r.errors]).toEqual([undefined, []]);
+      await insert('Joan');
+      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(r.snapshot()!.seq)));
+    } finally {
+      r.client.close();
+    }
+  });
+});
