@@ -1,0 +1,113 @@
+// What the dashboard's Chromium tests share: the Vite dev server and Chromium for the file, relays started as the CLI,
+// and the check that the page shows exactly the database's rows.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
+import { freePort } from '../../../../db/embedded-server.js';
+import type { TestDatabase } from '../../../../db/testing/index.js';
+import { runCli, type CliProcess } from '../../../../relay/__tests__/support/cli-process.js';
+import { SECRET } from '../../../../relay/__tests__/support/relay-harness.js';
+
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const haveChromium = existsSync(chromiumPath);
+export const skipReason = `no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM_PATH`;
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+/** A path in the tests' artifacts directory (screenshots). */
+export const artifact = (name: string) => here(`../artifacts/${name}`);
+const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
+
+export interface Dashboard {
+  browser(): Browser;
+  /** The Vite dev server's origin, e.g. `http://127.0.0.1:40123`. */
+  viteUrl(): string;
+  /** A relay as a user starts it (`pgrelay start`) on `port`; killed after the file if still running. */
+  startRelay(port: number): Promise<CliProcess>;
+}
+
+/** Loads the example's schema into `db`, and (with Chromium) starts Vite and Chromium for the file. */
+export function useDashboard(db: TestDatabase): Dashboard {
+  const relays: CliProcess[] = [];
+  let vite: ViteDevServer | undefined;
+  let viteUrl = '';
+  let cacheDir: string | undefined;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    // The example's own schema: the table, relay.watch and the seed rows a new user gets.
+    await db.query(readFileSync(here('../../schema.sql'), 'utf8'));
+    if (!haveChromium) return;
+    // Vite turns port 0 into 5173, so take a free port; a cache of its own keeps a concurrent dev server's dependency cache out of the way.
+    const port = await freePort();
+    cacheDir = mkdtempSync(path.join(tmpdir(), 'pgrelay-dashboard-vite-'));
+    vite = await createServer({
+      configFile: here('../../vite.config.ts'),
+      cacheDir,
+      logLevel: 'warn',
+      clearScreen: false,
+      server: { host: '127.0.0.1', port, strictPort: true, watch: null },
+    });
+    await vite.listen();
+    viteUrl = `http://127.0.0.1:${port}`;
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+    // Warm up before the leak guard's baseline: Vite optimizes dependencies and transforms every module on the first load.
+    const page = await browser.newPage();
+    await page.goto(`${viteUrl}/`);
+    await page.getByText('No token').waitFor({ timeout: 60_000 });
+    await page.close();
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await vite?.close();
+    for (const p of relays) {
+      p.signal('SIGKILL');
+      await p.exited;
+    }
+    if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  return {
+    browser: () => browser!,
+    viteUrl: () => viteUrl,
+    async startRelay(port) {
+      const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
+      relays.push(p);
+      await p.waitFor(/pgrelay listening on/, 60_000); // tsx compiles the CLI at start: slow on a busy 2-core machine
+      return p;
+    },
+  };
+}
+
+/** What the page must show for the database's current rows: the first four cells of each row (newest first), the revenue and the badge. */
+export async function expected(db: TestDatabase): Promise<{ rows: string[][]; revenue: string }> {
+  const { rows } = await db.query<{ row: Record<string, string> }>(`select row from relay.snapshot('orders', 'acme') order by (row->>'id')::bigint desc`);
+  const cents = rows.filter(({ row }) => row.status !== 'cancelled').reduce((sum, { row }) => sum + Math.round(Number(row.total) * 100), 0);
+  return { rows: rows.map(({ row }) => [row.id!, row.customer!, money.format(Number(row.total)), row.status!]), revenue: money.format(cents / 100) };
+}
+
+/** What the page shows (runs in the page). */
+function shown() {
+  return {
+    badge: document.querySelector('.badge')?.textContent,
+    rows: [...document.querySelectorAll('tbody tr')].map((tr) => [...(tr as HTMLTableRowElement).cells].slice(0, 4).map((td) => td.textContent)),
+    revenue: document.querySelector('#revenue')?.textContent,
+  };
+}
+
+/** Waits until the page shows exactly the database's rows with the badge `open`; the error says what it showed instead. */
+export async function showsDatabase(db: TestDatabase, page: Page, timeoutMs: number): Promise<void> {
+  const { rows, revenue } = await expected(db);
+  const goal = JSON.stringify({ badge: 'open', rows, revenue });
+  try {
+    await page.waitForFunction(`JSON.stringify((${shown})()) === ${JSON.stringify(goal)}`, undefined, { timeout: timeoutMs, polling: 'raf' });
+  } catch {
+    throw new Error(`the page did not show the database within ${timeoutMs} ms:\n  want ${goal}\n  got  ${JSON.stringify(await page.evaluate(shown))}`);
+  }
+}
