@@ -72,7 +72,12 @@ export function sseSocket(url: string, token: string): WebSocketLike {
           } catch {}
           if (m.type == 'close') return end(m.code, m.reason);
           done = m.type == 'reset' || m.type == 'error';
-          if (m.type == 'welcome') (s.readyState = 1), s.onopen?.({});
+          // Every stream starts with `welcome`; only the token check's opens (the client resubscribes everything on it).
+          if (m.type == 'welcome') {
+            if (q) return;
+            s.readyState = 1;
+            s.onopen?.({});
+          }
           emit(d);
         });
         for (let x; !(x = await read.read()).done; ) {
