@@ -150,6 +150,27 @@ describe("transport: 'sse'", () => {
     }
   });
 
+  it('a connection gone silent (a proxy that stops passing data) is dropped by the heartbeat and resumed; a quiet live one is kept', async () => {
+    const proxy = await startTestProxy(relay.port, { websockets: false });
+    const r = recordingClient({ url: proxy.url, transport: 'sse', heartbeat: { idleMs: 200, timeoutMs: 300 } });
+    try {
+      await until(() => expect(r.snapshot()).toBeDefined());
+      const start = r.snapshot()!.seq;
+      // Pings every 200 ms with nothing else to say: answered, since the streams spoke within the last 20 s.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(r.statuses).toEqual(['open']);
+      proxy.freeze();
+      await insert('Lise');
+      // Silent from now on, not even the relay's 15 s `: ping`: the pings go unanswered once the last traffic is 20 s old.
+      await until(() => expect(r.statuses).toEqual(['open', 'reconnecting', 'open']), 40_000);
+      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      expect(r.resets()).toBe(0);
+    } finally {
+      r.client.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it("a refused static token: onError gets bad_token with the relay's reason, the client closes and does not retry", async () => {
     const errors: RelayError[] = [];
     const bad = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });

@@ -15,6 +15,8 @@ export interface TestProxy {
   onRequest?: (event: ProxyEvent) => void;
   /** Drops every open connection at once, as a network cut does. */
   cut(): void;
+  /** Stops passing data on every open connection, closing none: a half-open connection. New connections pass. */
+  freeze(): void;
   /** While true every request is dropped once read, as if no relay ran. */
   down: boolean;
   close(): Promise<void>;
@@ -22,6 +24,7 @@ export interface TestProxy {
 
 export async function startTestProxy(relayPort: number, options: { websockets: boolean }): Promise<TestProxy> {
   const open = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   const track = (s: net.Socket) => {
     open.add(s);
     s.once('close', () => open.delete(s));
@@ -60,8 +63,10 @@ export async function startTestProxy(relayPort: number, options: { websockets: b
         client.pipe(upstream).pipe(client);
         client.resume();
       });
+      const pair: [net.Socket, net.Socket] = [client, upstream];
+      pairs.add(pair);
       upstream.once('close', () => client.destroy());
-      client.once('close', () => upstream.destroy());
+      client.once('close', () => (upstream.destroy(), pairs.delete(pair)));
       note(`${kind} passed`);
     };
     client.on('data', onData);
@@ -73,6 +78,15 @@ export async function startTestProxy(relayPort: number, options: { websockets: b
     log: [],
     count: (e) => proxy.log.filter((x) => x == e).length,
     cut: () => open.forEach((s) => s.destroy()),
+    freeze() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+      pairs.clear();
+    },
     down: false,
     async close() {
       proxy.cut();
