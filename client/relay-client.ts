@@ -186,7 +186,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       s = ws = onSse ? sseSocket(sseUrl, token) : new WS(o.url, [PROTOCOL, REASONS_PROTOCOL, BEARER_PREFIX + token]);
     } catch (e) {
       // auto: the fallback is the answer, not an error
-      probe = auto;
+      probe = auto && !onSse;
       auto || report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
       return lost(1006);
     }
