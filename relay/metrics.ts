@@ -7,7 +7,7 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry });
   const m = {
     registry,
-    connections: new Gauge({ name: 'pgrelay_connections', help: 'Open WebSocket connections.', registers: [registry] }),
+    connections: new Gauge({ name: 'pgrelay_connections', help: 'Open connections by transport: websocket, or sse (Server-Sent Events streams).', labelNames: ['transport'], registers: [registry] }),
     subscriptions: new Gauge({ name: 'pgrelay_subscriptions', help: 'Active subscriptions by table.', labelNames: ['table'], registers: [registry] }),
     transactions: new Counter({ name: 'pgrelay_transactions_received_total', help: 'Committed transactions received from Postgres.', registers: [registry] }),
     frames: new Counter({ name: 'pgrelay_frames_published_total', help: 'Frames serialized and published (one per transaction and subscription group).', registers: [registry] }),

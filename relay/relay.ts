@@ -22,6 +22,7 @@ import { chooseServer, logServer, type ServerPlan } from './server/choose-server
 import type { ServerInfo } from './server/server.js';
 import type { RelaySocket as WS, SocketData } from './socket-data.js';
 import { SocketWriter } from './socket-writer.js';
+import { closingEvent, createStreamAccept, heartbeatSeconds, preflight, sseEvent } from './sse.js';
 import { Subscriptions } from './subscriptions.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { WatchedTables } from './watched-tables.js';
@@ -108,6 +109,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const subscriptions = new Subscriptions({
     db, pool, feed, ring, router, tables, io, metrics, log,
     maxSubscriptions: config.maxSubscriptions, maxFrame: config.maxFrame, maxBackpressure: config.maxBackpressure,
+    // after the frame that says why (a reset, an error), in the same turn
+    ended: (ws) => queueMicrotask(() => io.end(ws, 1000, 'subscription ended')),
   });
   // relay.unwatch says which table it stopped capturing: its subscribers are told at once, not left waiting forever.
   session.onNotification((channel, payload) => {
@@ -168,6 +171,22 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     }
   };
 
+  function drain(ws: WS): void {
+    const d = ws.data;
+    const waiter = d.drained;
+    d.drained = undefined;
+    waiter?.();
+  }
+  /** A socket or stream is gone, whoever ended it: its subscriptions end and any writer waiting for it stops waiting. */
+  function closed(ws: WS, transport: 'websocket' | 'sse'): void {
+    const d = ws.data;
+    d.closed = true;
+    sockets.delete(ws);
+    metrics.connections.dec({ transport });
+    subscriptions.closed(ws);
+    d.drained?.();
+  }
+
   const health = { status: 'ok', server: { impl: plan.info.impl, package: plan.info.package, version: plan.info.version, chosen: plan.info.chosen } };
   server.route('GET', '/healthz', () => json(200, health));
   server.route('GET', '/readyz', () => feed.ready
@@ -206,7 +225,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         return;
       }
       sockets.add(ws);
-      metrics.connections.inc();
+      metrics.connections.inc({ transport: 'websocket' });
       ws.send(JSON.stringify({ type: 'welcome', tenant: ws.data.principal.tenant, seq: feed.position }));
     },
     message: (ws, message, isBinary) => {
@@ -218,21 +237,38 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         if (!ws.data.closed) io.error(ws, 'internal', 'the relay could not handle this message');
       }
     },
-    drain: (ws) => {
-      const d = ws.data;
-      const waiter = d.drained;
-      d.drained = undefined;
-      waiter?.();
-    },
+    drain,
     close: (ws) => {
-      const d = ws.data;
-      if (d.refused) return;
-      d.closed = true;
-      sockets.delete(ws);
-      metrics.connections.dec();
-      subscriptions.closed(ws);
-      d.drained?.();
+      if (!ws.data.refused) closed(ws, 'websocket');
     },
+  });
+  // Server-Sent Events: the same subscriptions, one per stream, for clients behind proxies that refuse WebSockets.
+  server.route('OPTIONS', '/sse', (req) => preflight(req, config.allowedOrigins));
+  server.eventStream<SocketData>('/sse', {
+    heartbeat: heartbeatSeconds(config.idleTimeout),
+    maxBackpressure: config.maxBackpressure * 4,
+    overflowAt: config.maxBackpressure,
+    overflow: (s) => io.overflow(s),
+    accept: createStreamAccept({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, subscriptions, metrics, log, refusals }),
+    event: (frame, d) => sseEvent(frame, d?.stream?.subscribe !== undefined && !d.stream.subscribe.snapshot),
+    closing: closingEvent,
+    open: (s) => {
+      sockets.add(s);
+      metrics.connections.inc({ transport: 'sse' });
+      s.send(JSON.stringify({ type: 'welcome', tenant: s.data.principal.tenant, seq: feed.position }));
+      const msg = s.data.stream!.subscribe;
+      // without a table the request was a token check: the welcome says it passed
+      if (!msg) return io.end(s, 1000, 'token checked');
+      try {
+        subscriptions.subscribe(s, msg);
+      } catch (err) {
+        log.error({ err }, 'unexpected error starting an event stream');
+        io.error(s, 'internal', 'the relay could not serve this stream');
+        io.end(s, 1011, 'internal error');
+      }
+    },
+    drain,
+    close: (s) => closed(s, 'sse'),
   });
   server.fallback(() => json(404, { error: 'not_found' }, {}));
 

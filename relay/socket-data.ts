@@ -1,4 +1,5 @@
 // What the relay keeps per socket: its token's scope, its subscriptions, and its rate-limit and abuse counters.
+import type { SubscribeMessage } from '../client/protocol.js';
 import type { Principal } from './auth.js';
 import type { Route } from './router.js';
 import type { ServerSocket } from './server/server.js';
@@ -28,6 +29,8 @@ export interface SocketData {
   closed: boolean;
   /** Resolves waiters when the server reports the send buffer drained. */
   drained: (() => void) | undefined;
+  /** An event stream (GET /sse): the subscription its query asked for, none for a token check. Undefined for WebSockets. */
+  stream: { subscribe: SubscribeMessage | undefined } | undefined;
   /** Set on a socket opened only to be closed at once with this code and reason (a refused token, explained in-band). */
   refused: { code: number; reason: string } | undefined;
 }

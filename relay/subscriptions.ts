@@ -33,6 +33,8 @@ export interface SubscriptionsOptions {
   maxSubscriptions: number;
   maxFrame: number;
   maxBackpressure: number;
+  /** An event stream's subscription ended (reset, error): the stream ends, after the frame that says why. */
+  ended(ws: WS): void;
 }
 
 const SNAPSHOT_BATCH = 500;
@@ -49,6 +51,29 @@ export class Subscriptions {
     this.#o = options;
   }
 
+  /**
+   * What a `subscribe` message from `p` would receive (its route, and the access rule view it is compiled with), or why
+   * it is refused: the checks that need no database (a table it may see, a filter that compiles).
+   */
+  plan(p: Principal, msg: SubscribeMessage): { route: Route; rule: string | undefined } | { code: ErrorCode; message: string } {
+    const name = qualifyTable(msg.table);
+    const table = this.#o.tables.get(name);
+    if (!table) return { code: 'unknown_table', message: `table ${name} is not watched: check the name, or have it captured with pgrelay watch ${name} --tenant-column <column>` };
+    if (p.tables && !p.tables.has(name)) return { code: 'table_not_allowed', message: `your token does not allow table ${name}` };
+    if (table.tenantColumn === null && !p.allTenants) return { code: 'table_not_allowed', message: `table ${name} has no tenants: only all-tenant tokens may subscribe to it` };
+    let filter;
+    let rule;
+    try {
+      rule = ruleViewFor(table, p);
+      filter = withRule(rule, table, msg.filter as never);
+    } catch (err) {
+      if (err instanceof RuleError) return { code: 'table_not_allowed', message: err.message };
+      if (err instanceof FilterError) return { code: 'bad_filter', message: err.message };
+      throw err;
+    }
+    return { route: { table: name, tenantKey: p.allTenants ? ALL_TENANTS : p.tenant!, filter, id: msg.id }, rule: rule?.key };
+  }
+
   /** Handles a `subscribe` message; answers an error frame when it cannot be served. */
   subscribe(ws: WS, msg: SubscribeMessage): void {
     const d = ws.data;
@@ -56,24 +81,10 @@ export class Subscriptions {
     const refuse = (code: ErrorCode, message: string) => this.#o.io.error(ws, code, message, msg.id);
     if (subs.has(msg.id)) return refuse('duplicate_subscription', `subscription ${msg.id} already exists; unsubscribe it first`);
     if (subs.size >= this.#o.maxSubscriptions) return refuse('too_many_subscriptions', `at most ${this.#o.maxSubscriptions} subscriptions per connection`);
-    const name = qualifyTable(msg.table);
-    const table = this.#o.tables.get(name);
-    if (!table) return refuse('unknown_table', `table ${name} is not watched: check the name, or have it captured with pgrelay watch ${name} --tenant-column <column>`);
-    const p = d.principal;
-    if (p.tables && !p.tables.has(name)) return refuse('table_not_allowed', `your token does not allow table ${name}`);
-    if (table.tenantColumn === null && !p.allTenants) return refuse('table_not_allowed', `table ${name} has no tenants: only all-tenant tokens may subscribe to it`);
-    let filter;
-    let rule;
-    try {
-      rule = ruleViewFor(table, p);
-      filter = withRule(rule, table, msg.filter as never);
-    } catch (err) {
-      if (err instanceof RuleError) return refuse('table_not_allowed', err.message);
-      if (err instanceof FilterError) return refuse('bad_filter', err.message);
-      throw err;
-    }
-    const route: Route = { table: name, tenantKey: p.allTenants ? ALL_TENANTS : p.tenant!, filter, id: msg.id };
-    const sub: Subscription = { route, topic: undefined, cancelled: false, rule: rule?.key };
+    const plan = this.plan(d.principal, msg);
+    if ('code' in plan) return refuse(plan.code, plan.message);
+    const { route, rule } = plan;
+    const sub: Subscription = { route, topic: undefined, cancelled: false, rule };
     subs.set(msg.id, sub);
     if (!msg.snapshot && msg.since === undefined) {
       // live from now: the current position is the cursor, and the topic carries everything after it
@@ -133,6 +144,8 @@ export class Subscriptions {
     sub.cancelled = true;
     ws.data.subs?.delete(sub.route.id);
     if (sub.topic) this.#o.router.remove(sub.route);
+    // an event stream carries one subscription: once it ended (reset, error), so does the stream
+    if (ws.data.stream && !ws.data.closed && ws.data.subs?.size === 0) this.#o.ended(ws);
   }
 
   #goLive(ws: WS, sub: Subscription): void {

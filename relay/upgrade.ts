@@ -40,7 +40,7 @@ export function createUpgradeHandler(o: UpgradeOptions) {
     const queryToken = req.query('token');
     const { echo, token, reasons } = readProtocols(req.header('sec-websocket-protocol'));
     const data = (principal: Principal, refused?: SocketData['refused']): SocketData =>
-      ({ principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, dropped: 0, closed: false, drained: undefined, refused });
+      ({ principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, dropped: 0, closed: false, drained: undefined, refused, stream: undefined });
     /**
      * A browser cannot read the status of a refused upgrade, so a client that offers `pgrelay.reasons` gets a socket that
      * the open handler closes at once with `code` and the reason (within the in-band budget); others get plain HTTP.

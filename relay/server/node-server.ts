@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BodyReader, copiedRequest, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
+import { EventStream, STREAM_HEADERS } from './event-stream.js';
 import { NodeSocket } from './node-socket.js';
-import { overflowCheck, Topics } from './topics.js';
-import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, UpgradeDecision } from './server.js';
+import { overflowCheck, publishEvents, Topics } from './topics.js';
+import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
 
 const notFound: HttpReply = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not_found"}' };
 /** `SO_REUSEPORT` for `listen` (Node ≥ 22.12 and ≥ 23.1): several relays share a port, as they do on uWS. */
@@ -61,6 +62,37 @@ function answer<T>(produce: () => T | Promise<T>, deliver: (out: T) => void, fai
   else deliver(out);
 }
 
+/** One event stream on a `node:http` response. */
+class NodeStream<D> extends EventStream<D> {
+  readonly #res: http.ServerResponse;
+
+  constructor(res: http.ServerResponse, data: D, behavior: StreamBehavior<D>, topics: Topics<EventStream<any>>, onClose: (s: EventStream<D>) => void) {
+    super(data, behavior, topics, onClose);
+    this.#res = res;
+  }
+
+  protected write(text: string): boolean {
+    return this.#res.write(text);
+  }
+
+  protected finish(): void {
+    this.#res.end();
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.#res.writableLength;
+  }
+
+  cork(fn: () => void): void {
+    this.#res.cork();
+    try {
+      fn();
+    } finally {
+      this.#res.uncork();
+    }
+  }
+}
+
 export class NodeServer implements RelayServer {
   readonly info: ServerInfo;
   readonly #http: http.Server;
@@ -70,6 +102,10 @@ export class NodeServer implements RelayServer {
   #fallback: HttpHandler = () => notFound;
   #endpoint: { path: string; behavior: SocketBehavior<any>; wss: WebSocketServer } | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #streamTopics = new Topics<EventStream<any>>();
+  readonly #streams = new Set<EventStream<any>>();
+  #stream: { path: string; behavior: StreamBehavior<any> } | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(info: ServerInfo) {
     this.info = info;
@@ -77,7 +113,7 @@ export class NodeServer implements RelayServer {
     this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
   }
 
-  route(method: 'GET' | 'POST', path: string, handler: HttpHandler, options: RouteOptions = {}): void {
+  route(method: 'GET' | 'POST' | 'OPTIONS', path: string, handler: HttpHandler, options: RouteOptions = {}): void {
     this.#routes.set(`${method} ${path}`, { handler, maxBody: options.maxBody });
   }
 
@@ -85,7 +121,12 @@ export class NodeServer implements RelayServer {
     this.#fallback = handler;
   }
 
+  eventStream<D>(path: string, behavior: StreamBehavior<D>): void {
+    this.#stream = { path, behavior };
+  }
+
   #request(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.#stream && req.method === 'GET' && splitUrl(req.url)[0] === this.#stream.path) return this.#openStream(req, res, this.#stream.behavior);
     const route = this.#routes.get(`${req.method} ${splitUrl(req.url)[0]}`);
     let body: Promise<Buffer | undefined> | undefined;
     if (route?.maxBody !== undefined) {
@@ -100,6 +141,27 @@ export class NodeServer implements RelayServer {
     const handler = route?.handler ?? this.#fallback;
     const request = copy(req, body);
     answer(() => handler(request), (reply) => write(res, reply), internalError);
+  }
+
+  #openStream<D>(req: http.IncomingMessage, res: http.ServerResponse, b: StreamBehavior<D>): void {
+    req.resume();
+    const request = copy(req);
+    const start = (d: StreamDecision<D>) => {
+      if ('refuse' in d) return write(res, d.refuse);
+      if (res.destroyed) return; // the client left during an asynchronous decision
+      res.writeHead(200, { ...STREAM_HEADERS, ...d.headers });
+      const s = new NodeStream(res, d.accept, b, this.#streamTopics, (closed) => {
+        this.#streams.delete(closed);
+        b.close(closed);
+      });
+      this.#streams.add(s);
+      res.on('close', () => s.closedNow());
+      res.on('drain', () => {
+        if (!s.closed) b.drain(s);
+      });
+      s.cork(() => b.open(s));
+    };
+    answer(() => b.accept(request), start, { refuse: internalError });
   }
 
   websocket<D>(path: string, behavior: SocketBehavior<D>): void {
@@ -166,6 +228,7 @@ export class NodeServer implements RelayServer {
   }
 
   publish(topic: string, frame: string): void {
+    publishEvents(this.#streamTopics, topic, frame, this.#stream?.behavior);
     const members = this.#topics.members(topic);
     if (!members) return;
     // serialized once: every socket writes the same bytes (ws frames a Buffer without copying it)
@@ -179,7 +242,7 @@ export class NodeServer implements RelayServer {
   }
 
   subscribers(topic: string): number {
-    return this.#topics.members(topic)?.size ?? 0;
+    return (this.#topics.members(topic)?.size ?? 0) + (this.#streamTopics.members(topic)?.size ?? 0);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -195,6 +258,13 @@ export class NodeServer implements RelayServer {
           this.#sweeper = setInterval(() => this.#sweep(timeout * 1000), Math.min(4000, (timeout * 1000) / 4));
           this.#sweeper.unref();
         }
+        const beat = this.#stream?.behavior.heartbeat;
+        if (beat) {
+          this.#heartbeat = setInterval(() => {
+            for (const s of this.#streams) s.heartbeat();
+          }, beat * 1000);
+          this.#heartbeat.unref();
+        }
         resolve((this.#http.address() as AddressInfo).port);
       });
     });
@@ -202,6 +272,7 @@ export class NodeServer implements RelayServer {
 
   close(): void {
     clearInterval(this.#sweeper);
+    clearInterval(this.#heartbeat);
     this.#http.close();
     this.#http.closeIdleConnections();
   }

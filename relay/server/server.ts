@@ -53,7 +53,7 @@ export type UpgradeDecision<D> = { accept: D; protocol: string } | { refuse: Htt
 /** What `send` did: written (or queued to the kernel), buffered behind a slow reader, or dropped above the hard limit. */
 export type SendResult = 'sent' | 'buffered' | 'dropped';
 
-/** One open WebSocket. Every method is a no-op (send: `dropped`) once it has closed. */
+/** One open WebSocket (or event stream: see {@link StreamBehavior}). Every method is a no-op (send: `dropped`) once it has closed. */
 export interface ServerSocket<D> {
   /** What the upgrade decision attached. */
   readonly data: D;
@@ -94,6 +94,34 @@ export interface SocketBehavior<D> {
   close(ws: ServerSocket<D>): void;
 }
 
+/** How a stream request ends: a stream carrying `data`, or a plain HTTP answer. */
+export type StreamDecision<D> = { accept: D; headers?: Record<string, string> } | { refuse: HttpReply };
+
+/**
+ * The Server-Sent Events endpoint: `GET path` answered `200 text/event-stream` with a response that stays open. Each
+ * stream is a {@link ServerSocket} (its `send` writes one event, `end` writes the closing event and ends the response),
+ * so subscriptions, topics, backpressure and the overflow check work on it unchanged. It takes no messages.
+ */
+export interface StreamBehavior<D> {
+  /** Seconds between heartbeat comments (`: ping`), which keep proxies from closing a quiet stream. */
+  heartbeat: number;
+  /** Bytes buffered above which `send` drops (never reached with `overflow`: see {@link SocketBehavior.overflowAt}). */
+  maxBackpressure: number;
+  overflowAt: number;
+  overflow(s: ServerSocket<D>): void;
+  /** Decides before the stream exists (may be asynchronous): `headers` go on the 200 answer. */
+  accept(req: HttpRequest): StreamDecision<D> | Promise<StreamDecision<D>>;
+  /** The text of the event carrying `frame`: for one stream (`data` given) or for every member of a topic. */
+  event(frame: string, data?: D): string;
+  /** The last text a stream ended with `code` and `reason` gets before its response ends (`''`: none). */
+  closing(code: number, reason: string): string;
+  open(s: ServerSocket<D>): void;
+  /** Its buffer drained (the fallback says so; on uWS the writer polls). */
+  drain(s: ServerSocket<D>): void;
+  /** The stream ended, whoever ended it; its topics are already gone. */
+  close(s: ServerSocket<D>): void;
+}
+
 /** Options of an HTTP route. */
 export interface RouteOptions {
   /** Read the request body, up to this many bytes (`req.body()`). */
@@ -104,12 +132,14 @@ export interface RouteOptions {
 export interface RelayServer {
   readonly info: ServerInfo;
   /** Serves `method path` exactly (no patterns). */
-  route(method: 'GET' | 'POST', path: string, handler: HttpHandler, options?: RouteOptions): void;
+  route(method: 'GET' | 'POST' | 'OPTIONS', path: string, handler: HttpHandler, options?: RouteOptions): void;
   /** Answers every request no route matches. */
   fallback(handler: HttpHandler): void;
   /** The WebSocket endpoint at `path` (one per server). */
   websocket<D>(path: string, behavior: SocketBehavior<D>): void;
-  /** Sends `frame` to every socket subscribed to `topic`, serialized once. */
+  /** The Server-Sent Events endpoint at `path` (one per server): `GET path` streams, other methods go to the routes. */
+  eventStream<D>(path: string, behavior: StreamBehavior<D>): void;
+  /** Sends `frame` to every socket and stream subscribed to `topic`, serialized once (and once as an event). */
   publish(topic: string, frame: string): void;
   subscribers(topic: string): number;
   /** Binds; resolves with the bound port (useful with port 0); rejects with a PgRelayError `port_unavailable`. */

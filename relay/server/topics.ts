@@ -1,5 +1,6 @@
 // The sockets of each topic, for both servers: who a frame went to, and who it left over the backpressure limit.
-import type { ServerSocket, SocketBehavior } from './server.js';
+import type { EventStream } from './event-stream.js';
+import type { ServerSocket, StreamBehavior } from './server.js';
 
 /** Sockets per topic, and topics per socket (uWS keeps its own natively, but does not say who is in a topic). */
 export class Topics<S> {
@@ -38,7 +39,22 @@ export class Topics<S> {
  * uWebSockets.js skips frames and closes the socket only later: a frame skipped on a socket that then drained and took
  * the next one would be lost to its client for good (found by the long chaos run).
  */
-export function overflowCheck<S extends ServerSocket<unknown> & { closed: boolean }>(topics: Topics<S>, topic: string, b: SocketBehavior<any> | undefined): void {
+export function overflowCheck<S extends ServerSocket<unknown> & { closed: boolean }>(topics: Topics<S>, topic: string, b: { overflowAt?: number; overflow?(s: S): void } | undefined): void {
   if (!b?.overflow) return;
   for (const s of topics.members(topic) ?? []) if (!s.closed && s.bufferedAmount() > b.overflowAt!) b.overflow(s);
+}
+
+/** Sends `frame` to the event streams of `topic`: rendered as an event once, then the same overflow check as sockets. */
+export function publishEvents(streams: Topics<EventStream<any>>, topic: string, frame: string, b: StreamBehavior<any> | undefined): void {
+  const members = streams.members(topic);
+  if (!members || !b) return;
+  const text = b.event(frame);
+  for (const s of members) {
+    let result = 'sent';
+    s.cork(() => {
+      result = s.sendText(text);
+    });
+    if (result === 'dropped') b.overflow(s);
+  }
+  overflowCheck(streams, topic, b);
 }

@@ -1,7 +1,8 @@
 // The relay's server on native uWebSockets.js: handlers in the documented order (copy, onAborted, await, check aborted, cork + write/upgrade).
 import { BodyReader, copiedRequest, internalError, portUnavailable, statusLine } from './http-request.js';
-import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, UpgradeDecision } from './server.js';
-import { overflowCheck, Topics } from './topics.js';
+import { EventStream, STREAM_HEADERS } from './event-stream.js';
+import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
+import { overflowCheck, publishEvents, Topics } from './topics.js';
 import type { UWS } from './uws-native.js';
 import { SOCKET, socketOf, UwsSocket } from './uws-socket.js';
 
@@ -24,6 +25,42 @@ function copy(res: UWS.HttpResponse, req: UWS.HttpRequest, body?: Promise<Buffer
   return copiedRequest(req.getMethod().toUpperCase(), req.getUrl(), req.getQuery() ?? '', headers, Buffer.from(res.getRemoteAddressAsText()).toString(), body);
 }
 
+/**
+ * One event stream on a uWS response. uWS does not say how much a response has buffered: a write that did not all go
+ * out starts a count of what was written since, and the count clears when a write goes out whole (the next event, a
+ * heartbeat, or the 2-byte comment `bufferedAmount` writes to find out). uWS drains the buffer by itself.
+ */
+class UwsStream<D> extends EventStream<D> {
+  readonly #res: UWS.HttpResponse;
+  #pending = 0;
+
+  constructor(res: UWS.HttpResponse, data: D, behavior: StreamBehavior<D>, topics: Topics<EventStream<any>>, onClose: (s: EventStream<D>) => void) {
+    super(data, behavior, topics, onClose);
+    this.#res = res;
+  }
+
+  protected write(text: string): boolean {
+    const whole = this.#res.write(text);
+    this.#pending = whole ? 0 : this.#pending + Buffer.byteLength(text);
+    return whole;
+  }
+
+  protected finish(): void {
+    this.#res.end();
+  }
+
+  bufferedAmount(): number {
+    if (this.closed) return 0;
+    if (this.#pending > 0) this.cork(() => this.write(':\n'));
+    return this.#pending;
+  }
+
+  cork(fn: () => void): void {
+    if (this.closed) fn();
+    else this.#res.cork(fn);
+  }
+}
+
 export class UwsServer implements RelayServer {
   readonly info: ServerInfo;
   readonly #uws: typeof UWS;
@@ -33,6 +70,11 @@ export class UwsServer implements RelayServer {
   /** Who is in each topic: uWS does not say, and the overflow check after each frame needs it. */
   readonly #topics = new Topics<UwsSocket<any>>();
   #behavior: SocketBehavior<any> | undefined;
+  /** Event streams per topic, and every open one (for the heartbeat). */
+  readonly #streamTopics = new Topics<EventStream<any>>();
+  readonly #streams = new Set<EventStream<any>>();
+  #streamBehavior: StreamBehavior<any> | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(uws: typeof UWS, info: ServerInfo) {
     this.#uws = uws;
@@ -40,10 +82,46 @@ export class UwsServer implements RelayServer {
     this.#app = uws.App();
   }
 
-  route(method: 'GET' | 'POST', path: string, handler: HttpHandler, options: RouteOptions = {}): void {
+  route(method: 'GET' | 'POST' | 'OPTIONS', path: string, handler: HttpHandler, options: RouteOptions = {}): void {
     const serve = (res: UWS.HttpResponse, req: UWS.HttpRequest) => this.#serve(res, req, handler, options.maxBody);
     if (method === 'GET') this.#app.get(path, serve);
-    else this.#app.post(path, serve);
+    else if (method === 'POST') this.#app.post(path, serve);
+    else this.#app.options(path, serve);
+  }
+
+  eventStream<D>(path: string, b: StreamBehavior<D>): void {
+    this.#streamBehavior = b;
+    this.#app.get(path, (res, req) => {
+      const request = copy(res, req);
+      let aborted = false;
+      let stream: UwsStream<D> | undefined;
+      res.onAborted(() => {
+        aborted = true;
+        stream?.closedNow();
+      });
+      const start = (d: StreamDecision<D>) => {
+        if (aborted) return;
+        res.cork(() => {
+          if ('refuse' in d) return write(res, d.refuse);
+          res.writeStatus('200 OK');
+          for (const [name, value] of Object.entries({ ...STREAM_HEADERS, ...d.headers })) res.writeHeader(name, value);
+          const s = (stream = new UwsStream(res, d.accept, b, this.#streamTopics, (closed) => {
+            this.#streams.delete(closed);
+            b.close(closed);
+          }));
+          this.#streams.add(s);
+          b.open(s);
+        });
+      };
+      let out: StreamDecision<D> | Promise<StreamDecision<D>>;
+      try {
+        out = b.accept(request);
+      } catch {
+        out = { refuse: internalError };
+      }
+      if (out instanceof Promise) out.then(start, () => start({ refuse: internalError }));
+      else start(out);
+    });
   }
 
   fallback(handler: HttpHandler): void {
@@ -137,10 +215,11 @@ export class UwsServer implements RelayServer {
   publish(topic: string, frame: string): void {
     this.#app.publish(topic, frame);
     overflowCheck(this.#topics, topic, this.#behavior);
+    publishEvents(this.#streamTopics, topic, frame, this.#streamBehavior);
   }
 
   subscribers(topic: string): number {
-    return this.#app.numSubscribers(topic);
+    return this.#app.numSubscribers(topic) + (this.#streamTopics.members(topic)?.size ?? 0);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -151,12 +230,20 @@ export class UwsServer implements RelayServer {
       this.#app.listen(host, port, (socket) => {
         if (!socket) return reject(portUnavailable(host, port));
         this.#listening = socket;
+        const beat = this.#streamBehavior?.heartbeat;
+        if (beat) {
+          this.#heartbeat = setInterval(() => {
+            for (const s of this.#streams) s.heartbeat();
+          }, beat * 1000);
+          this.#heartbeat.unref();
+        }
         resolve(this.#uws.us_socket_local_port(socket as unknown as UWS.us_socket));
       });
     });
   }
 
   close(): void {
+    clearInterval(this.#heartbeat);
     if (this.#listening) this.#uws.us_listen_socket_close(this.#listening);
     this.#listening = undefined;
   }

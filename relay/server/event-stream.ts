@@ -1,0 +1,79 @@
+// One Server-Sent Events stream, for both servers: a ServerSocket whose sends are events on a response that stays open.
+import type { SendResult, ServerSocket, StreamBehavior } from './server.js';
+import type { Topics } from './topics.js';
+
+/** The headers of every accepted stream: no caching, no proxy buffering (nginx honours `x-accel-buffering`). */
+export const STREAM_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-accel-buffering': 'no',
+};
+
+/** A comment line: SSE parsers ignore it; it keeps a quiet stream open through proxies. */
+export const HEARTBEAT = ': ping\n\n';
+
+/**
+ * What each server supplies: writing text to the response (true when it all went to the kernel), ending it, and
+ * gathering writes into one system call.
+ */
+export abstract class EventStream<D> implements ServerSocket<D> {
+  readonly data: D;
+  closed = false;
+  readonly #behavior: StreamBehavior<D>;
+  readonly #topics: Topics<EventStream<any>>;
+  readonly #onClose: (s: EventStream<D>) => void;
+
+  constructor(data: D, behavior: StreamBehavior<D>, topics: Topics<EventStream<any>>, onClose: (s: EventStream<D>) => void) {
+    this.data = data;
+    this.#behavior = behavior;
+    this.#topics = topics;
+    this.#onClose = onClose;
+  }
+
+  /** Writes `text` to the response; false when some of it waits in a buffer. */
+  protected abstract write(text: string): boolean;
+  /** Ends the response. */
+  protected abstract finish(): void;
+  abstract bufferedAmount(): number;
+  abstract cork(fn: () => void): void;
+
+  send(frame: string): SendResult {
+    return this.sendText(this.#behavior.event(frame, this.data));
+  }
+
+  /** Writes one event already rendered (a published frame: rendered once for every stream of its topic). */
+  sendText(text: string): SendResult {
+    if (this.closed || this.bufferedAmount() > this.#behavior.maxBackpressure) return 'dropped';
+    return this.write(text) ? 'sent' : 'buffered';
+  }
+
+  heartbeat(): void {
+    if (!this.closed) this.cork(() => this.write(HEARTBEAT));
+  }
+
+  subscribe(topic: string): void {
+    if (!this.closed) this.#topics.join(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    this.#topics.leave(topic, this);
+  }
+
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    const last = this.#behavior.closing(code, reason);
+    this.cork(() => {
+      if (last) this.write(last);
+      this.finish();
+    });
+    this.closedNow();
+  }
+
+  /** The stream ended (here, or the client went away): it leaves its topics and the server is told, once. */
+  closedNow(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#topics.leaveAll(this);
+    this.#onClose(this);
+  }
+}
