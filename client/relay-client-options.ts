@@ -32,7 +32,7 @@ export interface RelayClientOptions {
    * second such time in a row the client stays on SSE for its life. Default `'auto'`.
    */
   transport?: 'auto' | 'websocket' | 'sse';
-  /** The relay's SSE URL. Default: `url` with `ws:` → `http:`, `wss:` → `https:` and a final `/ws` → `/sse`. */
+  /** The relay's SSE URL, without a query. Default: `url` with `ws:` → `http:`, `wss:` → `https:` and a final `/ws` → `/sse`. */
   sseUrl?: string;
   /** The WebSocket constructor. Default: `globalThis.WebSocket` (browsers, Node ≥ 22); on Node 20 pass `WebSocket` from the `ws` package. */
   WebSocket?: WebSocketConstructor;

@@ -39,7 +39,8 @@ export function sseSocket(url: string, token: string): WebSocketLike {
   const streams = new Map<string, AbortController>();
   let heard = 0;
   let pinged = false;
-  const emit = (data: string) => s.readyState < 3 && s.onmessage?.({ data });
+  // After close() the client ignores this socket's events: no need to stop a chunk's last events here.
+  const emit = (data: string) => s.onmessage?.({ data });
   const end = (code: number, reason = '') => {
     if (s.readyState > 2) return;
     s.close();
@@ -56,15 +57,14 @@ export function sseSocket(url: string, token: string): WebSocketLike {
     // The relay ended the subscription itself: its stream's end is no failure.
     let done = false;
     try {
-      const r = await fetch(p ? `${url}${url.includes('?') ? '&' : '?'}${p}` : url, { headers: { authorization: `Bearer ${token}` }, signal: c.signal });
+      const r = await fetch(p ? `${url}?${p}` : url, { headers: { authorization: `Bearer ${token}` }, signal: c.signal });
       if (!r.ok) {
         const b = await r.json().catch(() => ({}));
         if (!q || !b.error || closes[b.error]) return end(closes[b.error] ?? 1006, b.message);
         emit(JSON.stringify({ type: 'error', code: b.error, message: b.message, id }));
         done = true;
       } else {
-        const read = r.body!.getReader();
-        const text = new TextDecoder();
+        const read = r.body!.pipeThrough(new TextDecoderStream()).getReader();
         const parse = sseParser((d) => {
           let m: any = {};
           try {
@@ -83,7 +83,7 @@ export function sseSocket(url: string, token: string): WebSocketLike {
         for (let x; !(x = await read.read()).done; ) {
           heard = Date.now();
           if (pinged) (pinged = false), emit(pong);
-          parse(text.decode(x.value, { stream: true }));
+          parse(x.value);
         }
       }
     } catch {}
