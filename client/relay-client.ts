@@ -56,11 +56,16 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   const sseUrl = o.sseUrl ?? o.url.replace(/^ws/, 'http').replace(/\/ws$/, '/sse');
   const auto = (o.transport ?? 'auto') == 'auto';
   let sse = o.transport == 'sse';
-  // auto: the current socket is SSE; the next attempt tries SSE at once (a WebSocket just failed); times in a row SSE worked right after.
+  // auto: whether the current socket is SSE; whether the next attempt is an SSE check, at once; WebSockets in a row that
+  // could not open; of those, in a row, the ones after which an SSE check passed.
   let onSse = sse;
   let probe = false;
+  let fails = 0;
   let rescued = 0;
   let welcomed = 0;
+  // A WebSocket could not open: check the relay over HTTP after the 1st, 2nd, 4th, 8th… failure (not after each while a
+  // relay is down), and after every one once a check has passed.
+  const failed = () => (probe = rescued > 0 || !(++fails & (fails - 1)));
 
   const report = (e: RelayError) => {
     lastError = e;
@@ -144,10 +149,11 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     }
     // Open once the relay has accepted the token: a socket it opened only to explain a refusal never counts as open.
     if (m.type == 'welcome') {
+      // An SSE check passed right after a WebSocket could not open: WebSockets are blocked on the way, or a relay was just
+      // starting. The first time, try a WebSocket again at once; the second time in a row, SSE for good.
+      if (onSse && !sse && !(sse = ++rescued > 1)) return lost(), void connect();
       attempt = 0;
       welcomed = Date.now();
-      // SSE worked right after a WebSocket did not (a proxy in the way, not a relay down): the second time in a row, for good.
-      if (onSse && !sse) sse = ++rescued > 1;
       state.set('open');
       renew(s, token);
       for (const x of subs.values()) if (x.ready) send(x.message());
@@ -186,8 +192,8 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       s = ws = onSse ? sseSocket(sseUrl, token) : new WS(o.url, [PROTOCOL, REASONS_PROTOCOL, BEARER_PREFIX + token]);
     } catch (e) {
       // auto: the fallback is the answer, not an error
-      probe = auto && !onSse;
-      auto || report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
+      if (auto) failed();
+      else report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
       return lost(1006);
     }
     s.onopen = () => s == ws && arm();
@@ -199,8 +205,12 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     s.onclose = (e) => {
       if (s != ws) return;
       const code = e.code || 1006;
-      // auto: a WebSocket that closed with no code from the relay (1006, 1015) before its welcome or within 10 s of it tries SSE at once; one that lived longer proved WebSockets work.
-      if (auto && !onSse) state.get() == 'open' && Date.now() - welcomed > 1e4 ? (rescued = 0) : (probe = code == 1006 || code == 1015);
+      // auto: a WebSocket that closed with no code from the relay (1006, 1015) before its welcome or within 10 s of it
+      // could not open; one that lived longer proved WebSockets work. An SSE check that failed too means the relay is down.
+      if (auto && !sse)
+        if (onSse) rescued = 0;
+        else if (state.get() == 'open' && Date.now() - welcomed > 1e4) fails = rescued = 0;
+        else if (code == 1006 || code == 1015) failed();
       lost(code, e.reason);
     };
     // `ws` throws an unhandled 'error' without a listener; the close event that follows is what we act on.

@@ -3,18 +3,19 @@
 import type { ClientMessage, SubscribeMessage } from './protocol.js';
 import type { WebSocketLike } from './relay-client-options.js';
 
-/** Feeds SSE text in chunks split anywhere; calls `onData` with each event's data (its `data:` lines joined by `\n`). Comments and other fields are skipped. */
+/**
+ * Feeds SSE text in chunks split anywhere; calls `onData` with each event's data (its `data:` lines joined by `\n`).
+ * Comments and other fields are skipped. Lines end with LF or CRLF; a bare CR, which the SSE spec also allows, is not
+ * taken as a line end (the relay sends LF; bytes saved for the size budget).
+ */
 export function sseParser(onData: (data: string) => void): (chunk: string) => void {
   let buf = '';
   let data: string | undefined;
-  // The last line ended with a CR at the end of a chunk: a LF that starts the next chunk belongs to it.
-  let cr = false;
   return (chunk) => {
-    if (chunk) (buf += cr && chunk[0] == '\n' ? chunk.slice(1) : chunk), (cr = false);
-    for (let m; (m = /\r\n?|\n/.exec(buf)); ) {
+    buf += chunk;
+    for (let m; (m = /\r?\n/.exec(buf)); ) {
       const line = buf.slice(0, m.index);
       buf = buf.slice(m.index + m[0].length);
-      cr = m[0] == '\r' && !buf;
       if (!line) {
         if (data != null) onData(data);
         data = undefined;
@@ -27,7 +28,7 @@ export function sseParser(onData: (data: string) => void): (chunk: string) => vo
 }
 
 // Refusals (the JSON body's `error`) that end the whole connection, as the WebSocket's close codes; others concern one subscription.
-const closes: Record<string, number> = { bad_token: 4401, origin_not_allowed: 4403, rate_limited: 4029, try_again_later: 1013 };
+const closes: Record<string, number> = { bad_token: 4401, origin_not_allowed: 4403, try_again_later: 1013 };
 const pong = '{"type":"pong"}';
 
 /**
@@ -105,7 +106,7 @@ export function sseSocket(url: string, token: string): WebSocketLike {
       else if (m.type == 'auth') token = m.token;
       // A pong vouches for the streams: at once if one spoke within 20 s (the relay sends `: ping` every 15 s), else at their
       // next traffic, so a dead connection still times out. Not within send: the client arms its timeout after sending.
-      else if (m.type == 'ping') Date.now() - heard < 2e4 || !streams.size ? queueMicrotask(() => emit(pong)) : (pinged = true);
+      else if (m.type == 'ping') Date.now() - heard < 2e4 || !streams.size ? setTimeout(emit, 0, pong) : (pinged = true);
     },
     close() {
       s.readyState = 3;

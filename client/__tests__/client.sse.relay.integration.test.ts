@@ -183,52 +183,65 @@ describe("transport: 'sse'", () => {
 });
 
 describe("transport: 'auto'", () => {
-  it('falls back to SSE behind a proxy that refuses WebSockets, keeps every transaction across cuts, and stays on SSE after the second time', async () => {
+  it('moves to SSE behind a proxy that refuses WebSockets (two refusals, each followed by an SSE check that passes), and keeps every transaction across cuts', async () => {
     const proxy = await startTestProxy(relay.port, { websockets: false });
     const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
     try {
       await until(() => expect(r.snapshot()).toBeDefined());
-      expect(r.statuses).toEqual(['reconnecting', 'open']); // one WebSocket refused, then SSE at once
-      expect(proxy.count('upgrade refused')).toBe(1);
+      expect(r.statuses).toEqual(['reconnecting', 'open']);
+      // refused, check passed (closed: may have been a relay just starting), refused again at once, check passed: SSE, and its stream
+      expect(proxy.log).toEqual(['upgrade refused', 'http passed', 'upgrade refused', 'http passed', 'http passed']);
       const start = r.snapshot()!.seq;
       await insert('Hedy');
       await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
 
-      // A cut: the next attempt tries a WebSocket again, refused again, and SSE rescues it a second time in a row.
-      proxy.cut();
-      await until(() => expect(r.statuses).toEqual(['reconnecting', 'open', 'reconnecting', 'open']));
-      expect(proxy.count('upgrade refused')).toBe(2);
-      await insert('Radia');
-      // From now on SSE only: no more WebSocket attempts.
-      proxy.cut();
-      await until(() => expect(r.statuses).toHaveLength(6));
-      await insert('Barbara');
+      // Cuts: SSE for the rest of the client's life, no more WebSocket attempts; every transaction once.
+      for (const name of ['Radia', 'Barbara']) {
+        const opens = r.statuses.length;
+        proxy.cut();
+        await until(() => expect(r.statuses).toHaveLength(opens + 2));
+        await insert(name);
+      }
       await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
       expect(r.statuses.at(-1)).toBe('open');
       expect(proxy.count('upgrade refused')).toBe(2);
-      expect([r.resets(), r.errors]).toEqual([0, []]);
+      expect([r.resets(), r.errors, r.client.lastError]).toEqual([0, [], undefined]);
     } finally {
       r.client.close();
       await proxy.close();
     }
   });
 
-  it('a relay that is down fails WebSocket and SSE alike: once it is back the client is on WebSockets again', async () => {
+  it('an SSE check that passes once (as when a relay is just starting) does not move the client: a WebSocket again at once', async () => {
+    const proxy = await startTestProxy(relay.port, { websockets: false });
+    proxy.onRequest = (e) => e == 'upgrade refused' && (proxy.websockets = true);
+    const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
+    try {
+      await until(() => expect(r.snapshot()).toBeDefined());
+      expect(r.statuses).toEqual(['reconnecting', 'open']);
+      expect(proxy.log).toEqual(['upgrade refused', 'http passed', 'upgrade passed']);
+    } finally {
+      r.client.close();
+      await proxy.close();
+    }
+  });
+
+  it('a relay that is down fails WebSocket and SSE alike: checked after the 1st, 2nd, 4th failure only, and back on WebSockets once it is up', async () => {
     const proxy = await startTestProxy(relay.port, { websockets: true });
     const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
     try {
       await until(() => expect(r.snapshot()).toBeDefined());
       expect(proxy.log).toEqual(['upgrade passed']);
       const start = r.snapshot()!.seq;
-      // Down until two SSE attempts have failed, each right after a failed WebSocket; then up before the next WebSocket attempt.
+      // Down until three SSE checks have failed, then up before the next WebSocket attempt.
       proxy.down = true;
-      let probes = 0;
-      proxy.onRequest = (e) => e == 'http dropped' && ++probes == 2 && (proxy.down = false);
+      let checks = 0;
+      proxy.onRequest = (e) => e == 'http dropped' && ++checks == 3 && (proxy.down = false);
       proxy.cut();
       await insert('Annie');
       await until(() => expect(r.statuses).toEqual(['open', 'reconnecting', 'open']));
-      // The WebSocket died within 10 s of its welcome: SSE at once; then WebSocket, SSE at once; then (up again) WebSocket.
-      expect(proxy.log).toEqual(['upgrade passed', 'http dropped', 'upgrade dropped', 'http dropped', 'upgrade passed']);
+      // The WebSocket died within 10 s of its welcome: that is failure 1.
+      expect(proxy.log).toEqual(['upgrade passed', 'http dropped', 'upgrade dropped', 'http dropped', 'upgrade dropped', 'upgrade dropped', 'http dropped', 'upgrade passed']);
       await insert('Mary');
       await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
       expect(r.resets()).toBe(0);
@@ -238,12 +251,13 @@ describe("transport: 'auto'", () => {
     }
   });
 
-  it('a WebSocket constructor that throws: SSE at once, and no error reported for it', async () => {
+  it('a WebSocket constructor that throws: SSE after two throws, and no error reported for them', async () => {
     const { WS, made } = noWebSocket();
     const r = recordingClient({ url: relay.url, WebSocket: WS });
     try {
       await until(() => expect(r.snapshot()).toBeDefined());
-      expect(made.count).toBe(1);
+      expect(made.count).toBe(2);
+      expect(r.statuses).toEqual(['reconnecting', 'open']);
       expect([r.client.lastError, r.errors]).toEqual([undefined, []]);
       await insert('Joan');
       await until(async () => expect(r.seqs).toEqual(await expectedSeqs(r.snapshot()!.seq)));

@@ -19,6 +19,8 @@ export interface TestProxy {
   freeze(): void;
   /** While true every request is dropped once read, as if no relay ran. */
   down: boolean;
+  /** Whether upgrade requests pass (else they get 400). */
+  websockets: boolean;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,7 @@ export async function startTestProxy(relayPort: number, options: { websockets: b
         client.destroy();
         return note(`${kind} dropped`);
       }
-      if (upgrade && !options.websockets) {
+      if (upgrade && !proxy.websockets) {
         client.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 26\r\nconnection: close\r\n\r\nWebSockets are not allowed');
         return note('upgrade refused');
       }
@@ -88,6 +90,7 @@ export async function startTestProxy(relayPort: number, options: { websockets: b
       pairs.clear();
     },
     down: false,
+    websockets: options.websockets,
     async close() {
       proxy.cut();
       await new Promise<void>((r) => server.close(() => r()));
