@@ -28,8 +28,8 @@ export interface RelayClientOptions {
   token: TokenSource;
   /**
    * How to reach the relay: `'websocket'`; `'sse'` (Server-Sent Events over `fetch`, one HTTP stream per subscription); or
-   * `'auto'`: a WebSocket, and SSE when a WebSocket cannot open (or dies at once) while HTTP to the relay works; after the
-   * second such time in a row the client stays on SSE for its life. Default `'auto'`.
+   * `'auto'`: a WebSocket, and SSE for the client's life once a WebSocket could not open (or died at once) twice in a row
+   * while an HTTP check of the relay passed right after each (a relay that is down fails both). Default `'auto'`.
    */
   transport?: 'auto' | 'websocket' | 'sse';
   /** The relay's SSE URL, without a query. Default: `url` with `ws:` → `http:`, `wss:` → `https:` and a final `/ws` → `/sse`. */
