@@ -1,11 +1,13 @@
 // Issue 14, compression: RELAY_COMPRESSION=on negotiates permessage-deflate with clients that offer it, and every frame arrives intact and smaller on the wire; off never negotiates it.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { connect, delivered, startTestRelay, subscribeAnswer, token, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { connect, delivered, httpGet, metric, startTestRelay, subscribeAnswer, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let on: TestRelay;
 let off: TestRelay;
+/** Compression on, and a small buffer per socket (as relay.backpressure.test.ts). */
+let small: TestRelay;
 
 beforeAll(async () => {
   await db.query(`
@@ -22,6 +24,7 @@ beforeAll(async () => {
   `);
   on = await startTestRelay(db, { RELAY_COMPRESSION: 'on' });
   off = await startTestRelay(db);
+  small = await startTestRelay(db, { RELAY_COMPRESSION: 'on', RELAY_MAX_BACKPRESSURE: '256kb' });
 });
 leakGuard(() => db.name);
 
@@ -86,6 +89,38 @@ describe('RELAY_COMPRESSION=on', () => {
     expect(deflatingBytes).toBeLessThan(plainBytes! * 0.8);
     for (const c of [plain, deflating]) await c.close();
   });
+
+  it('closes a slow reader with 4008 as before (compressed bytes count), and what it got is a gap-free prefix', async () => {
+    const t = await token({ tenant_id: 'slow' });
+    const slow = await connect(small.url, t);
+    const fast = await connect(small.url, t);
+    for (const c of [slow, fast]) {
+      expect(c.extensions).toMatch(NEGOTIATED);
+      expect(await subscribeAnswer(c, 'b', 'orders')).toMatchObject({ type: 'subscribed' });
+    }
+    (slow.ws as any)._socket.pause(); // stop reading: the kernel buffers fill, then the relay's
+    const c = await db.connect();
+    let closedAt = 0;
+    try {
+      for (let i = 0; i < 1500 && (!closedAt || i < closedAt + 20); i++) {
+        // 20,000 hex characters: they deflate only to about half, so the buffers do fill
+        await c.query(`insert into orders (tenant_id, customer, total, note) values ('slow', 'c', 1, (select string_agg(md5(random()::text), '') from generate_series(1, 625)))`);
+        if (!closedAt && i % 20 === 0 && metric((await httpGet(`${small.http}/metrics`)).body, 'pgrelay_backpressure_closes_total') === 1) {
+          closedAt = i;
+          (slow.ws as any)._socket.resume(); // read again: the close frame waits behind what was buffered
+        }
+      }
+    } finally {
+      await c.end();
+    }
+    expect(closedAt).toBeGreaterThan(0);
+    expect(await slow.closed).toEqual({ code: 4008, reason: 'too slow: resume from your cursor' });
+    await delivered(db, small, [fast]);
+    const got = slow.txs('b').map((f) => f.seq);
+    expect(got.length).toBeGreaterThan(0);
+    expect(got).toEqual(fast.txs('b').slice(0, got.length).map((f) => f.seq));
+    await fast.close();
+  }, 60_000);
 });
 
 describe('RELAY_COMPRESSION=off (the default)', () => {
