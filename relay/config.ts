@@ -47,6 +47,11 @@ export interface RelayConfig {
   readonly idleTimeout: number;
   /** `RELAY_SERVER`: `uws` (native uWebSockets.js), `ws` (the `ws` + `node:http` fallback) or `auto` (uws where a native build loads, else ws). Default `auto`. */
   readonly server: 'auto' | 'uws' | 'ws';
+  /**
+   * `RELAY_COMPRESSION`: `on` compresses every frame (permessage-deflate) for clients that offer it (browsers do), with no
+   * context kept between frames, so no compression state per socket; `off` never negotiates it. Default `off`.
+   */
+  readonly compression: 'off' | 'on';
   /** `RELAY_DATA_DIR`: where `npm start` keeps the embedded database and dev secret. Default `./.pgrelay`. */
   readonly dataDir: string;
   /** `LOG_LEVEL`: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Default `info`. */
@@ -176,6 +181,7 @@ const fields: Field[] = [
   { env: 'RELAY_RATE_LIMIT', key: 'rateLimit', accepts: 'must be an integer from 1 to 100000 (messages per second)', schema: intIn(1, 100_000), default: '50' },
   { env: 'RELAY_IDLE_TIMEOUT', key: 'idleTimeout', accepts: 'must be seconds from 8 to 960 (a multiple of 4)', schema: intIn(8, 960).refine((n) => n % 4 === 0), default: '60' },
   { env: 'RELAY_SERVER', key: 'server', accepts: 'must be one of auto, uws, ws', schema: z.enum(['auto', 'uws', 'ws']), default: 'auto' },
+  { env: 'RELAY_COMPRESSION', key: 'compression', accepts: 'must be one of off, on', schema: z.enum(['off', 'on']), default: 'off' },
   { env: 'RELAY_DATA_DIR', key: 'dataDir', accepts: 'must be a folder path', schema: z.string().min(1), default: './.pgrelay' },
   { env: 'LOG_LEVEL', key: 'logLevel', accepts: 'must be one of fatal, error, warn, info, debug, trace, silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' },
   { env: 'LOG_FORMAT', key: 'logFormat', accepts: 'must be one of auto, pretty, json', schema: z.enum(['auto', 'pretty', 'json']), default: 'auto' },

@@ -214,6 +214,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     maxBackpressure: config.maxBackpressure * 4,
     overflowAt: config.maxBackpressure,
     overflow: (ws) => io.overflow(ws),
+    compression: config.compression === 'on',
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
     open: (ws) => {
       const refused = ws.data.refused;
