@@ -14,7 +14,7 @@ const db = useTestDatabase();
 let relay: TestRelay;
 const MAX_MESSAGE = 16 * 1024;
 const MAX_STRIKES = 10; // relay/socket-writer.ts: refused messages before 4009
-const ERROR_CODES = new Set(['bad_message', 'unknown_type', 'bad_subscription', 'unknown_table', 'table_not_allowed', 'bad_filter', 'duplicate_subscription', 'unknown_subscription', 'too_many_subscriptions', 'bad_token', 'tenant_mismatch', 'rate_limited', 'internal']);
+const ERROR_CODES = new Set(['bad_message', 'unknown_type', 'bad_subscription', 'unknown_table', 'table_not_allowed', 'bad_filter', 'duplicate_subscription', 'unknown_subscription', 'too_many_subscriptions', 'bad_token', 'tenant_mismatch', 'rate_limited', 'presence_not_allowed', 'internal']);
 const ANSWERS = new Set(['error', 'subscribed', 'snapshot', 'reset', 'pong', 'tx']);
 
 let goodToken = '';
