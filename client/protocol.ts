@@ -168,20 +168,19 @@ export interface PresenceMember {
   name: string | null;
 }
 
-/** Relay → a socket that joined presence: every member of its tenant (itself included once its join is shared), sorted by `sub`; diffs follow. */
-export interface PresenceStateMessage {
-  type: 'presence_state';
-  members: PresenceMember[];
+/**
+ * Relay → a socket in presence. First `members`: every member of its tenant, sorted by `sub` (itself included once its
+ * join has been shared), which replaces the list. Then frames with both `joins` (members who arrived, or whose display
+ * name changed) and `leaves` (members whose last socket left, on every relay), each gathering what changed in a batch.
+ */
+export interface PresenceUpdateMessage {
+  type: 'presence';
+  members?: PresenceMember[];
+  joins?: PresenceMember[];
+  leaves?: PresenceMember[];
 }
 
-/** Relay → a socket in presence: members who joined (or whose display name changed) and members who left since the last frame. */
-export interface PresenceDiffMessage {
-  type: 'presence_diff';
-  joins: PresenceMember[];
-  leaves: PresenceMember[];
-}
-
-export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | SnapshotMessage | ResetMessage | ErrorMessage | PongMessage | PresenceStateMessage | PresenceDiffMessage;
+export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | SnapshotMessage | ResetMessage | ErrorMessage | PongMessage | PresenceUpdateMessage;
 
 /** The WebSocket subprotocol both sides speak; a token travels as a second offered protocol `bearer.<jwt>`. */
 export const PROTOCOL = 'pgrelay.v1';

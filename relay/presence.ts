@@ -322,9 +322,9 @@ export class Presence {
       const diff = view.members && presenceDiff(view.members, members);
       view.members = members;
       const topic = presenceTopic(t);
-      if (diff) this.#o.publish(topic, JSON.stringify({ type: 'presence_diff', ...diff }));
+      if (diff) this.#o.publish(topic, JSON.stringify({ type: 'presence', ...diff }));
       if (view.waiting.size === 0) continue;
-      const state = JSON.stringify({ type: 'presence_state', members: [...members.values()] });
+      const state = JSON.stringify({ type: 'presence', members: [...members.values()] });
       for (const ws of view.waiting) if (this.#o.io.send(ws, state)) ws.subscribe(topic);
       view.waiting.clear();
     }

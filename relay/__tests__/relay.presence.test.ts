@@ -40,17 +40,17 @@ async function as(relay: TestRelay | string, tenant: string, sub: string | undef
 /** Joins and resolves with the member list the relay answers with. */
 async function join(c: TestClient): Promise<Frame[]> {
   c.send({ type: 'presence', join: true });
-  return (await c.next((f) => f.type === 'presence_state')).members as Frame[];
+  return (await c.next((f) => f.type === 'presence' && f.members !== undefined)).members as Frame[];
 }
 
 /** Every presence frame the socket received, in order (the state and the diffs). */
-const presenceFrames = (c: TestClient) => c.frames.filter((f) => f.type === 'presence_state' || f.type === 'presence_diff');
+const presenceFrames = (c: TestClient) => c.frames.filter((f) => f.type === 'presence');
 
 /** The member list a socket has built from its presence frames, sorted by sub. */
 function membersSeen(c: TestClient): string[] {
   const seen = new Map<string, string | null>();
   for (const f of presenceFrames(c)) {
-    if (f.type === 'presence_state') {
+    if (f.members) {
       seen.clear();
       for (const m of f.members) seen.set(m.sub, m.name);
     } else {
@@ -61,7 +61,7 @@ function membersSeen(c: TestClient): string[] {
   return [...seen.keys()].sort();
 }
 
-const diff = (c: TestClient, match: (f: Frame) => boolean, timeoutMs?: number) => c.next((f) => f.type === 'presence_diff' && match(f), timeoutMs);
+const diff = (c: TestClient, match: (f: Frame) => boolean, timeoutMs?: number) => c.next((f) => f.type === 'presence' && f.joins !== undefined && match(f), timeoutMs);
 const joined = (sub: string) => (f: Frame) => f.joins.some((m: Frame) => m.sub === sub);
 const left = (sub: string) => (f: Frame) => f.leaves.some((m: Frame) => m.sub === sub);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,9 +72,9 @@ describe('presence on one relay', () => {
     expect(await join(ana)).toEqual([{ sub: 'u-ana', name: 'Ana' }]);
     const bob = await as(a, 'p1', 'u-bob');
     expect(await join(bob)).toEqual([{ sub: 'u-ana', name: 'Ana' }, { sub: 'u-bob', name: null }]);
-    expect(await diff(ana, joined('u-bob'))).toEqual({ type: 'presence_diff', joins: [{ sub: 'u-bob', name: null }], leaves: [] });
+    expect(await diff(ana, joined('u-bob'))).toEqual({ type: 'presence', joins: [{ sub: 'u-bob', name: null }], leaves: [] });
     await bob.close();
-    expect(await diff(ana, left('u-bob'))).toEqual({ type: 'presence_diff', joins: [], leaves: [{ sub: 'u-bob', name: null }] });
+    expect(await diff(ana, left('u-bob'))).toEqual({ type: 'presence', joins: [], leaves: [{ sub: 'u-bob', name: null }] });
     // leaving by message is the same as closing; the socket itself stays open
     const cy = await as(a, 'p1', 'u-cy', 'Cy');
     await join(cy);
@@ -105,7 +105,7 @@ describe('presence on one relay', () => {
     expect(presenceFrames(watcher).flatMap((f) => f.leaves ?? [])).toEqual([]);
     await s3.close();
     await diff(watcher, left('u-1'));
-    expect(presenceFrames(watcher).filter((f) => f.type === 'presence_diff' && f.joins.some((m: Frame) => m.sub === 'u-1'))).toHaveLength(1);
+    expect(presenceFrames(watcher).filter((f) => f.joins?.some((m: Frame) => m.sub === 'u-1'))).toHaveLength(1);
     expect(membersSeen(watcher)).toEqual(['u-2', 'u-w']);
     await Promise.all([watcher.close(), s2.close(), other.close()]);
   });
