@@ -128,8 +128,10 @@ describe('presence on one relay', () => {
     expect(statements).toBeGreaterThan(0);
     expect(statements).toBeLessThanOrEqual(15);
     await sleep(200);
-    expect(notes.length).toBeLessThanOrEqual(statements);
-    expect(notes.every((n) => JSON.parse(n).tenants.every((t: string) => /^storm[012]$/.test(t)))).toBe(true);
+    // (the leaves of the tests before may still be flushing: count the storm's notifications)
+    const stormNotes = notes.filter((n) => (JSON.parse(n) as { tenants: string[] }).tenants.some((t) => t.startsWith('storm')));
+    expect(stormNotes.length).toBeGreaterThan(0);
+    expect(stormNotes.length).toBeLessThanOrEqual(statements);
     await Promise.all(sockets.map((s) => s.close()));
     await listener.end();
   });
@@ -193,6 +195,7 @@ describe('presence across relays', () => {
     const t0 = Date.now();
     await watcher.until(() => membersSeen(watcher).join() === 'u-watch', (TTL_MS * 4) / 3 + 3_000, 'the leaves of the killed relay\'s members');
     const tookMs = Date.now() - t0;
+    console.log(`[presence] the members of a relay killed with SIGKILL left the other relay's lists ${tookMs} ms after the kill (RELAY_PRESENCE_TTL_MS ${TTL_MS}, bound ${(TTL_MS * 4) / 3} ms)`);
     // not before its entries expired, and within the bound (plus a batch and a loaded machine's timer slip)
     expect(tookMs).toBeGreaterThan(TTL_MS / 3);
     expect(tookMs).toBeLessThanOrEqual((TTL_MS * 4) / 3 + 1_000);
@@ -234,6 +237,9 @@ describe('presence and tenancy', () => {
     for (const relay of [a, b]) {
       const passing = await as(relay, 'ten-a', 'u-4', 'Passing');
       await join(passing);
+      // (a visit shorter than the other relay's next read may never show there: wait until both saw it)
+      await diff(inA, joined('u-4'));
+      await diff(alsoA, joined('u-4'));
       await passing.close();
       await diff(inA, left('u-4'));
       await diff(alsoA, left('u-4'));
