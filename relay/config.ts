@@ -23,6 +23,10 @@ export interface RelayConfig {
   readonly tenantClaim: string;
   /** `RELAY_ROLE_CLAIM`: the claim holding the role that picks a table's access rule (relay.allow). Default `role`. */
   readonly roleClaim: string;
+  /** `RELAY_PRESENCE_CLAIM`: the claim holding the display name other members of the tenant see next to a member's `sub` in presence. Default `name`. */
+  readonly presenceClaim: string;
+  /** `RELAY_PRESENCE_TTL_MS`: how long a relay's presence entries live without a refresh (it refreshes every third of it); the members of a relay that stops without closing leave within 4/3 of it. Default 15000. */
+  readonly presenceTtlMs: number;
   /** `RELAY_ALLOWED_ORIGINS`: comma-separated `Origin` values allowed to open a socket. Default: any origin. */
   readonly allowedOrigins: readonly string[] | undefined;
   /** `RELAY_HISTORY_TX`: transactions kept in the in-memory ring for fast resume. Default 20000. */
@@ -144,6 +148,8 @@ const fields: Field[] = [
   { env: 'RELAY_JWT_ISSUER', key: 'jwtIssuer', accepts: 'must be a non-empty issuer string', schema: z.string().min(1) },
   { env: 'RELAY_TENANT_CLAIM', key: 'tenantClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'tenant_id' },
   { env: 'RELAY_ROLE_CLAIM', key: 'roleClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'role' },
+  { env: 'RELAY_PRESENCE_CLAIM', key: 'presenceClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'name' },
+  { env: 'RELAY_PRESENCE_TTL_MS', key: 'presenceTtlMs', accepts: 'must be milliseconds from 1000 to 600000', schema: intIn(1000, 600_000), default: '15000' },
   {
     env: 'RELAY_ALLOWED_ORIGINS', key: 'allowedOrigins', accepts: 'must be a comma-separated list of origins such as https://app.example.com',
     schema: z.string().transform((s, ctx) => {

@@ -10,6 +10,14 @@ import { OrdersDashboard } from './orders-dashboard.js';
 const query = new URLSearchParams(location.search);
 const url: string = query.get('relay') || import.meta.env.VITE_RELAY_URL || 'ws://localhost:8080/ws';
 const token: string | undefined = query.get('token') || import.meta.env.VITE_RELAY_TOKEN;
+/** Whether the token names someone (`sub`), who can then be shown among the viewers (presence). */
+const hasSub = (jwt: string): boolean => {
+  try {
+    return typeof JSON.parse(atob(jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).sub === 'string';
+  } catch {
+    return false;
+  }
+};
 
 const root = createRoot(document.getElementById('root')!);
 if (!token) {
@@ -25,7 +33,7 @@ if (!token) {
   root.render(
     <StrictMode>
       <QueryClientProvider client={queryClient}>
-        <OrdersDashboard client={client} />
+        <OrdersDashboard client={client} viewers={hasSub(token)} />
       </QueryClientProvider>
     </StrictMode>,
   );
