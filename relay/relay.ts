@@ -264,11 +264,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       sockets.add(s);
       metrics.connections.inc({ transport: 'sse' });
       s.send(JSON.stringify({ type: 'welcome', tenant: s.data.principal.tenant, seq: feed.position }));
-      const msg = s.data.stream!.subscribe;
-      // without a table the request was a token check: the welcome says it passed
-      if (!msg) return io.end(s, 1000, 'token checked');
+      const { subscribe: msg, presence: present } = s.data.stream!;
+      // without a table or presence the request was a token check: the welcome says it passed
+      if (!msg && !present) return io.end(s, 1000, 'token checked');
       try {
-        subscriptions.subscribe(s, msg);
+        if (present) presence.join(s);
+        if (msg) subscriptions.subscribe(s, msg);
       } catch (err) {
         log.error({ err }, 'unexpected error starting an event stream');
         io.error(s, 'internal', 'the relay could not serve this stream');
