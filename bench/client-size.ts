@@ -5,8 +5,12 @@ import { build, type Plugin } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Gzip budgets in bytes: what a dashboard pays to go live. */
-export const budgets = { core: 4096, tanstack: 1536 } as const;
+/**
+ * Gzip budgets in bytes: what a dashboard pays to go live. The core's was 3072 until presence (issue 14), whose
+ * `client.presence` adds 184 B; it grew by 192 B, which leaves the core as much room as it had before. The SSE transport
+ * (issue 14 allows it 1 KiB) takes it to 3264 + 1024.
+ */
+export const budgets = { core: 4288, tanstack: 1536 } as const;
 
 export interface SizeResult {
   name: keyof typeof budgets;

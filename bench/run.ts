@@ -31,6 +31,8 @@ all:      also runs bench/client-size.ts; --with-capture runs bench/capture-over
 latency:  --n 1000 --t 50 --r 200 --d 30 --warmup 3 --mix 70,20,10
 fanout:   --steps 1000x200,2000x200,… (connections x tx/s, connections never decreasing) --t 50 --d 6 --warmup 1 --p99 100
           --rules: 50 tenants × 20 users with a per-user access rule vs the same load without (--t 50 --users 20 --r 200 --d 6 --repeats 3 --snapshot-rows 20000 --snapshots 10)
+          --compression: RELAY_COMPRESSION off and on interleaved, clients offering permessage-deflate (--steps 1000x200,2000x100
+          single-row, --batch 50 --batch-steps 1000x10, --t 50 --d 6 --repeat 3, --servers uws,ws optional; --quick for a smoke)
 memory:   --n 10000 --n-pgrelay 50000 (0: skip) --t 50 --settle 5
 resume:   --count 10000 --noise 5000 --repeat 3 --history 20000 --log-history 100
 `;

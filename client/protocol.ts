@@ -51,7 +51,16 @@ export interface PingMessage {
   type: 'ping';
 }
 
-export type ClientMessage = SubscribeMessage | UnsubscribeMessage | AuthMessage | PingMessage;
+/**
+ * Client → relay: join (`true`) or leave (`false`) the presence of the token's tenant. Who joins comes from the token
+ * alone (its `sub` and display claim), never from this message; leaving and closing the socket are the same.
+ */
+export interface PresenceMessage {
+  type: 'presence';
+  join: boolean;
+}
+
+export type ClientMessage = SubscribeMessage | UnsubscribeMessage | AuthMessage | PingMessage | PresenceMessage;
 
 export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
 
@@ -135,6 +144,7 @@ export type ErrorCode =
   | 'bad_token'
   | 'tenant_mismatch'
   | 'rate_limited'
+  | 'presence_not_allowed'
   | 'internal';
 
 export interface ErrorMessage {
@@ -150,7 +160,27 @@ export interface PongMessage {
   type: 'pong';
 }
 
-export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | SnapshotMessage | ResetMessage | ErrorMessage | PongMessage;
+/** One member of a tenant's presence: a token `sub`, however many sockets and relays it is connected through. */
+export interface PresenceMember {
+  /** The token's `sub` claim. */
+  sub: string;
+  /** The token's display claim (`RELAY_PRESENCE_CLAIM`, default `name`), or null. */
+  name: string | null;
+}
+
+/**
+ * Relay → a socket in presence. First `members`: every member of its tenant, sorted by `sub` (itself included once its
+ * join has been shared), which replaces the list. Then frames with both `joins` (members who arrived, or whose display
+ * name changed) and `leaves` (members whose last socket left, on every relay), each gathering what changed in a batch.
+ */
+export interface PresenceUpdateMessage {
+  type: 'presence';
+  members?: PresenceMember[];
+  joins?: PresenceMember[];
+  leaves?: PresenceMember[];
+}
+
+export type ServerMessage = WelcomeMessage | SubscribedMessage | TxMessage | SnapshotMessage | ResetMessage | ErrorMessage | PongMessage | PresenceUpdateMessage;
 
 /** The WebSocket subprotocol both sides speak; a token travels as a second offered protocol `bearer.<jwt>`. */
 export const PROTOCOL = 'pgrelay.v1';

@@ -1,5 +1,6 @@
-// React bindings (React ≥ 18 is an optional peer dependency, imported only here): the connection status and a subscription tied to a component's life.
-import { useCallback, useEffect, useRef, useSyncExternalStore } from 'react';
+// React bindings (React ≥ 18 is an optional peer dependency, imported only here): the connection status, a subscription and presence tied to a component's life.
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import type { PresenceMember } from './protocol.js';
 import type { RelayClient, Status } from './relay-client.js';
 import type { SubscribeOptions, SubscriptionHandlers } from './subscription.js';
 import type { TableName, TableRow } from './table-row.js';
@@ -35,4 +36,18 @@ export function useSubscription<DB, T extends TableName<DB>>(
     });
     return s.unsubscribe;
   }, [client, table, key]);
+}
+
+/**
+ * The members of the token's tenant in presence, this client's own sub among them: joins while the component is mounted
+ * and leaves when the last component using it unmounts. `[]` until the relay's first list; after a reconnect the last
+ * list stays until the relay sends the new one.
+ */
+export function usePresence(client: RelayClient<any>): PresenceMember[] {
+  const [members, setMembers] = useState<PresenceMember[]>([]);
+  useEffect(() => {
+    setMembers((m) => (m.length > 0 ? [] : m)); // another client: not the previous one's members
+    return client.presence((list) => setMembers(list));
+  }, [client]);
+  return members;
 }

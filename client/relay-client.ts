@@ -1,7 +1,7 @@
 // The connection to a relay: a state machine that reconnects with backoff, refreshes its token, detects dead sockets, and resubscribes every subscription from its cursor.
 import { backoff } from './backoff.js';
 import { CloseCode, fatalCloseCodes } from './codes.js';
-import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type ServerMessage } from './protocol.js';
+import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type PresenceMember, type PresenceUpdateMessage, type ServerMessage } from './protocol.js';
 import { refreshDelay, tokenExpiry } from './refresh-delay.js';
 import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
 import { RelayError } from './relay-error.js';
@@ -30,6 +30,13 @@ export interface RelayClient<DB = unknown> {
    * per call, resumed from its cursor like any other; returns its own unsubscribe.
    */
   on<T extends TableName<DB>>(event: `${T}:${ChangeOp | '*'}`, handler: (row: TableRow<DB, T> | null, change: ChangeEvent<TableRow<DB, T>>, tx: RelayTransaction<TableRow<DB, T>>) => void): () => void;
+  /**
+   * Joins the presence of the token's tenant (as the token's `sub`) and calls `onChange` with every member once the
+   * relay has sent the list, then after each change, with the frame that made it (`members`: a new list; `joins` and
+   * `leaves`: who came and went). Joins again after every reconnect. Returns its own unsubscribe: the client leaves
+   * presence with its last listener.
+   */
+  presence(onChange: (members: PresenceMember[], update: PresenceUpdateMessage) => void): () => void;
   /** Closes the socket and stops reconnecting; final. */
   close(): void;
 }
@@ -54,7 +61,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   let lastError: RelayError | undefined;
   let fastUntil = 0;
   const sseUrl = o.sseUrl ?? o.url.replace(/^ws/, 'http').replace(/\/ws$/, '/sse');
-  const auto = (o.transport ?? 'auto') == 'auto';
+  const auto = !o.transport || o.transport == 'auto';
   let sse = o.transport == 'sse';
   // auto: whether the current socket is SSE; whether the next attempt is an SSE check, at once; WebSockets in a row that
   // could not open; of those, in a row, the ones after which an SSE check passed.
@@ -66,6 +73,10 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   // A WebSocket could not open: check the relay over HTTP after the 1st, 2nd, 4th, 8th… failure (not after each while a
   // relay is down), and after every one once a check has passed.
   const failed = () => (probe = rescued > 0 || !(++fails & (fails - 1)));
+  // Presence: its listeners, and the members as the relay last told (undefined before its first list).
+  const pl = new Set<(m: PresenceMember[], u: PresenceUpdateMessage) => void>();
+  let members: PresenceMember[] | undefined;
+  const join = (join: boolean) => send({ type: 'presence', join });
 
   const report = (e: RelayError) => {
     lastError = e;
@@ -157,8 +168,19 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       state.set('open');
       renew(s, token);
       for (const x of subs.values()) if (x.ready) send(x.message());
+      pl.size && join(true);
     }
     else if (m.type == 'error' && m.id == null) report(new RelayError(m.code, m.message));
+    else if (m.type == 'presence') {
+      // a diff replaces the entries of the subs it names (leaves, and joins: a changed name); joins go last
+      const named = new Set([...(m.leaves || []), ...(m.joins || [])].map((x) => x.sub));
+      members = m.members || (members || []).filter((x) => !named.has(x.sub)).concat(m.joins!);
+      try {
+        for (const l of pl) l(members, m);
+      } catch (e) {
+        report(new RelayError('handler_error', 'A presence handler threw.', undefined, { cause: e }));
+      }
+    }
     else {
       const x = subs.get((m as any).sub ?? (m as any).id);
       try {
@@ -266,6 +288,11 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       const i = event.lastIndexOf(':');
       const op = event.slice(i + 1);
       return api.subscribe(event.slice(0, i) as any, {}, { onChange: (c, tx) => (op == '*' || op == c.op) && handler(c.row, c, tx) }).unsubscribe;
+    },
+    presence(l) {
+      pl.add(l);
+      pl.size > 1 ? members && l(members, { type: 'presence', members }) : join(true);
+      return () => void (pl.delete(l) && !pl.size && (join(false), (members = undefined)));
     },
     close: () => stop(),
   };

@@ -1,6 +1,6 @@
 // The client over Server-Sent Events: a WebSocketLike made of `GET /sse` requests (one stream per subscription), so the
 // connection's state machine, cursors, resubscribes and adapters work unchanged. `fetch`, not EventSource: it sends headers.
-import type { ClientMessage, SubscribeMessage } from './protocol.js';
+import type { ClientMessage } from './protocol.js';
 import type { WebSocketLike } from './relay-client-options.js';
 
 /**
@@ -33,8 +33,9 @@ const pong = '{"type":"pong"}';
 
 /**
  * Opens with a token check (`GET url` without a table: the relay answers `welcome` and ends). Each `subscribe` then opens
- * its own stream; a stream that ends without the relay ending its subscription (`reset`, `error`) closes everything with
- * 1006, so the client reconnects and resumes each subscription from its cursor, as after a WebSocket drop.
+ * its own stream, and so does joining presence (`?presence=1`); a stream that ends without the relay ending its
+ * subscription (`reset`, `error`) closes everything with 1006, so the client reconnects and resumes each subscription
+ * from its cursor (and joins presence again), as after a WebSocket drop.
  */
 export function sseSocket(url: string, token: string): WebSocketLike {
   const streams = new Map<string, AbortController>();
@@ -42,19 +43,19 @@ export function sseSocket(url: string, token: string): WebSocketLike {
   let pinged = false;
   // After close() the client ignores this socket's events: no need to stop a chunk's last events here.
   const emit = (data: string) => s.onmessage?.({ data });
-  const end = (code: number, reason = '') => {
+  const stop = (key: string) => (streams.get(key)?.abort(), streams.delete(key));
+  const end = (code: number, reason?: string) => {
     if (s.readyState > 2) return;
     s.close();
     s.onclose?.({ code, reason });
   };
 
-  // `q` absent: the token check, under id ''.
-  const run = async (id: string, q?: SubscribeMessage) => {
+  // One stream under `key`: the query `q` (its undefined fields left out), or none for the token check (key '').
+  const run = async (key: string, q?: Record<string, unknown>) => {
     const c = new AbortController();
-    streams.get(id)?.abort();
-    streams.set(id, c);
-    // JSON drops the undefined ones
-    const p = q && new URLSearchParams(JSON.parse(JSON.stringify({ table: q.table, id, filter: q.filter && JSON.stringify(q.filter), snapshot: q.snapshot && 1, since: q.since })));
+    stop(key);
+    streams.set(key, c);
+    const p = q && new URLSearchParams(JSON.parse(JSON.stringify(q)));
     // The relay ended the subscription itself: its stream's end is no failure.
     let done = false;
     try {
@@ -62,7 +63,8 @@ export function sseSocket(url: string, token: string): WebSocketLike {
       if (!r.ok) {
         const b = await r.json().catch(() => ({}));
         if (!q || !b.error || closes[b.error]) return end(closes[b.error] ?? 1006, b.message);
-        emit(JSON.stringify({ type: 'error', code: b.error, message: b.message, id }));
+        // A subscription's refusal goes to its onError; presence's (no id) to the client's.
+        emit(JSON.stringify({ type: 'error', code: b.error, message: b.message, id: q.id }));
         done = true;
       } else {
         const read = r.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -88,9 +90,9 @@ export function sseSocket(url: string, token: string): WebSocketLike {
         }
       }
     } catch {}
-    // Still this id's stream: neither aborted nor replaced.
-    if (streams.get(id) == c) {
-      streams.delete(id);
+    // Still this key's stream: neither aborted nor replaced.
+    if (streams.get(key) == c) {
+      streams.delete(key);
       if (q ? !done : s.readyState != 1) end(1006);
     }
   };
@@ -100,8 +102,11 @@ export function sseSocket(url: string, token: string): WebSocketLike {
     readyState: 0,
     send(data) {
       const m = JSON.parse(data) as ClientMessage;
-      if (m.type == 'subscribe') void run(m.id, m);
-      else if (m.type == 'unsubscribe') streams.get(m.id)?.abort(), streams.delete(m.id);
+      // snapshot: the relay takes `true` as well as `1`
+      if (m.type == 'subscribe') void run(m.id, { table: m.table, id: m.id, filter: m.filter && JSON.stringify(m.filter), snapshot: m.snapshot, since: m.since });
+      else if (m.type == 'unsubscribe') stop(m.id);
+      // Subscription ids always hold a `:`, so this key is never one.
+      else if (m.type == 'presence') m.join ? void run('presence', { presence: 1 }) : stop('presence');
       // For the streams opened from now on; the relay ends older ones at their token's expiry (4001) and the client resumes them.
       else if (m.type == 'auth') token = m.token;
       // A pong vouches for the streams: at once if one spoke within 20 s (the relay sends `: ping` every 15 s), else at their

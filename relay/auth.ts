@@ -18,6 +18,10 @@ export interface Principal {
   readonly role?: string | null;
   /** The verified claims, for rules whose conditions name them (`{"claim": "sub"}`); absent: none. */
   readonly claims?: Readonly<Record<string, unknown>>;
+  /** Who the socket is in presence: the `sub` claim (a string of 1 to 256 characters); null or absent: it cannot join. */
+  readonly sub?: string | null;
+  /** The display name presence shows next to `sub` (claim `RELAY_PRESENCE_CLAIM`, default `name`, a string of 1 to 256 characters); null when absent or of another type. */
+  readonly name?: string | null;
 }
 
 /** Why a token was refused; each is a label of pgrelay_auth_failures_total. */
@@ -45,7 +49,7 @@ export interface TokenVerifier {
   verify(token: string | undefined): Principal | Promise<Principal>;
 }
 
-type VerifyOptions = Pick<RelayConfig, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'tenantClaim'> & Partial<Pick<RelayConfig, 'roleClaim'>>;
+type VerifyOptions = Pick<RelayConfig, 'jwtSecret' | 'jwksUrl' | 'jwtAudience' | 'jwtIssuer' | 'tenantClaim'> & Partial<Pick<RelayConfig, 'roleClaim' | 'presenceClaim'>>;
 
 export function createTokenVerifier(config: VerifyOptions): TokenVerifier {
   if (config.jwksUrl) {
@@ -60,7 +64,7 @@ export function createTokenVerifier(config: VerifyOptions): TokenVerifier {
         precheck(token);
         try {
           const { payload } = await jwtVerify(token!, keys, options);
-          return principalOf(payload, config.tenantClaim, config.roleClaim);
+          return principalOf(payload, config.tenantClaim, config.roleClaim, config.presenceClaim);
         } catch (err) {
           throw err instanceof AuthError ? err : translate(err);
         }
@@ -71,7 +75,7 @@ export function createTokenVerifier(config: VerifyOptions): TokenVerifier {
   return {
     verify(token) {
       precheck(token);
-      return principalOf(verifyHs256(token!, secret, config), config.tenantClaim, config.roleClaim);
+      return principalOf(verifyHs256(token!, secret, config), config.tenantClaim, config.roleClaim, config.presenceClaim);
     },
   };
 }
@@ -130,8 +134,8 @@ function translate(err: unknown): AuthError {
   return new AuthError('malformed', 'malformed token');
 }
 
-/** Reads tenant, tables, all_tenants and the role from verified claims. */
-export function principalOf(payload: JWTPayload, tenantClaim: string, roleClaim = 'role'): Principal {
+/** Reads tenant, tables, all_tenants, the role and the presence identity from verified claims. */
+export function principalOf(payload: JWTPayload, tenantClaim: string, roleClaim = 'role', presenceClaim = 'name'): Principal {
   const allTenants = payload.all_tenants === true;
   // own claims only: a claim named "constructor" must not read Object.prototype
   const raw = Object.hasOwn(payload, tenantClaim) ? payload[tenantClaim] : undefined;
@@ -152,7 +156,15 @@ export function principalOf(payload: JWTPayload, tenantClaim: string, roleClaim 
     throw new AuthError('bad_claims', `claim ${roleClaim} must be a string`);
   }
   const role = typeof rawRole === 'string' ? rawRole : null;
-  return Object.freeze({ tenant, allTenants, tables, exp: typeof payload.exp === 'number' ? payload.exp : undefined, role, claims: Object.freeze({ ...payload }) });
+  // presence only: a token without a usable sub or display name is still a good token, it just cannot join presence (or shows no name)
+  const sub = shortString(payload.sub);
+  const name = shortString(Object.hasOwn(payload, presenceClaim) ? payload[presenceClaim] : undefined);
+  return Object.freeze({ tenant, allTenants, tables, exp: typeof payload.exp === 'number' ? payload.exp : undefined, role, claims: Object.freeze({ ...payload }), sub, name });
+}
+
+/** A string of 1 to 256 characters, else null. */
+function shortString(v: unknown): string | null {
+  return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : null;
 }
 
 /** True when `next` sees exactly what `current` sees (an `auth` refresh must not widen or move a socket). */

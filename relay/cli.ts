@@ -17,8 +17,9 @@ Commands:
                                  print what was emitted, by whom, when (NDJSON with --json)
   tail [--tenant x] [--table t] [--since seq]
                                  follow the live stream straight from Postgres, one line per change, with who made it
-  token --tenant <id> [--tables a,b] [--all-tenants] [--ttl 1h]
-                                 mint an HS256 token with RELAY_JWT_SECRET (or the dev secret of npm start)
+  token --tenant <id> [--tables a,b] [--all-tenants] [--sub <id> [--name <text>]] [--ttl 1h]
+                                 mint an HS256 token with RELAY_JWT_SECRET (or the dev secret of npm start);
+                                 --sub and --name say who it is in presence
   help                           show this text
 
 The DBA commands read DATABASE_URL, else the embedded database of npm start (RELAY_DATA_DIR/database-url, default

@@ -23,6 +23,10 @@ export interface RelayConfig {
   readonly tenantClaim: string;
   /** `RELAY_ROLE_CLAIM`: the claim holding the role that picks a table's access rule (relay.allow). Default `role`. */
   readonly roleClaim: string;
+  /** `RELAY_PRESENCE_CLAIM`: the claim holding the display name other members of the tenant see next to a member's `sub` in presence. Default `name`. */
+  readonly presenceClaim: string;
+  /** `RELAY_PRESENCE_TTL_MS`: how long a relay's presence entries live without a refresh (it refreshes every third of it); the members of a relay that stops without closing leave within 4/3 of it. Default 15000. */
+  readonly presenceTtlMs: number;
   /** `RELAY_ALLOWED_ORIGINS`: comma-separated `Origin` values allowed to open a socket. Default: any origin. */
   readonly allowedOrigins: readonly string[] | undefined;
   /** `RELAY_HISTORY_TX`: transactions kept in the in-memory ring for fast resume. Default 20000. */
@@ -47,6 +51,11 @@ export interface RelayConfig {
   readonly idleTimeout: number;
   /** `RELAY_SERVER`: `uws` (native uWebSockets.js), `ws` (the `ws` + `node:http` fallback) or `auto` (uws where a native build loads, else ws). Default `auto`. */
   readonly server: 'auto' | 'uws' | 'ws';
+  /**
+   * `RELAY_COMPRESSION`: `on` compresses every frame (permessage-deflate) for clients that offer it (browsers do), with no
+   * context kept between frames, so no compression state per socket; `off` never negotiates it. Default `off`.
+   */
+  readonly compression: 'off' | 'on';
   /** `RELAY_DATA_DIR`: where `npm start` keeps the embedded database and dev secret. Default `./.pgrelay`. */
   readonly dataDir: string;
   /** `LOG_LEVEL`: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Default `info`. */
@@ -139,6 +148,8 @@ const fields: Field[] = [
   { env: 'RELAY_JWT_ISSUER', key: 'jwtIssuer', accepts: 'must be a non-empty issuer string', schema: z.string().min(1) },
   { env: 'RELAY_TENANT_CLAIM', key: 'tenantClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'tenant_id' },
   { env: 'RELAY_ROLE_CLAIM', key: 'roleClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'role' },
+  { env: 'RELAY_PRESENCE_CLAIM', key: 'presenceClaim', accepts: 'must be a claim name (letters, digits, _ . : -)', schema: z.string().regex(/^[\w.:-]+$/), default: 'name' },
+  { env: 'RELAY_PRESENCE_TTL_MS', key: 'presenceTtlMs', accepts: 'must be milliseconds from 1000 to 600000', schema: intIn(1000, 600_000), default: '15000' },
   {
     env: 'RELAY_ALLOWED_ORIGINS', key: 'allowedOrigins', accepts: 'must be a comma-separated list of origins such as https://app.example.com',
     schema: z.string().transform((s, ctx) => {
@@ -176,6 +187,7 @@ const fields: Field[] = [
   { env: 'RELAY_RATE_LIMIT', key: 'rateLimit', accepts: 'must be an integer from 1 to 100000 (messages per second)', schema: intIn(1, 100_000), default: '50' },
   { env: 'RELAY_IDLE_TIMEOUT', key: 'idleTimeout', accepts: 'must be seconds from 8 to 960 (a multiple of 4)', schema: intIn(8, 960).refine((n) => n % 4 === 0), default: '60' },
   { env: 'RELAY_SERVER', key: 'server', accepts: 'must be one of auto, uws, ws', schema: z.enum(['auto', 'uws', 'ws']), default: 'auto' },
+  { env: 'RELAY_COMPRESSION', key: 'compression', accepts: 'must be one of off, on', schema: z.enum(['off', 'on']), default: 'off' },
   { env: 'RELAY_DATA_DIR', key: 'dataDir', accepts: 'must be a folder path', schema: z.string().min(1), default: './.pgrelay' },
   { env: 'LOG_LEVEL', key: 'logLevel', accepts: 'must be one of fatal, error, warn, info, debug, trace, silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' },
   { env: 'LOG_FORMAT', key: 'logFormat', accepts: 'must be one of auto, pretty, json', schema: z.enum(['auto', 'pretty', 'json']), default: 'auto' },

@@ -13,8 +13,9 @@ const subscribe = z.object({
 const unsubscribe = z.object({ type: z.literal('unsubscribe'), id: z.string().min(1).max(128) }).strict();
 const auth = z.object({ type: z.literal('auth'), token: z.string().min(1).max(8192) }).strict();
 const ping = z.object({ type: z.literal('ping') }).strict();
+const presence = z.object({ type: z.literal('presence'), join: z.boolean() }).strict();
 
-const schemas = { subscribe, unsubscribe, auth, ping } as const;
+const schemas = { subscribe, unsubscribe, auth, ping, presence } as const;
 
 export type Parsed = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string; id?: string };
 
@@ -31,7 +32,7 @@ export function parseClientMessage(text: string): Parsed {
   if (typeof type !== 'string') return { ok: false, code: 'bad_message', message: 'message has no "type"' };
   // own keys only: "constructor" or "toString" must not find Object.prototype members
   const schema = Object.hasOwn(schemas, type) ? schemas[type as keyof typeof schemas] : undefined;
-  if (!schema) return { ok: false, code: 'unknown_type', message: `unknown message type ${JSON.stringify(type.slice(0, 40))} (use subscribe, unsubscribe, auth or ping)` };
+  if (!schema) return { ok: false, code: 'unknown_type', message: `unknown message type ${JSON.stringify(type.slice(0, 40))} (use subscribe, unsubscribe, auth, ping or presence)` };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -59,6 +60,7 @@ const fieldsOf: Record<string, string> = {
   unsubscribe: 'type and id',
   auth: 'type and token',
   ping: 'only type',
+  presence: 'type and join',
 };
 
 /** What each field must be, said the way a developer fixing the call needs it. */
@@ -70,6 +72,7 @@ const fieldRules: Record<string, string> = {
   'subscribe.snapshot': 'snapshot must be true or false',
   'unsubscribe.id': 'id must be the id (a string) of one of your subscriptions',
   'auth.token': 'token must be a JWT, a string of at most 8192 characters',
+  'presence.join': 'join must be true (join the presence of your tenant) or false (leave it); who you are comes from your token',
 };
 
 /** A short rendering of the value the client sent. */

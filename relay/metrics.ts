@@ -27,6 +27,8 @@ export function createMetrics() {
     }),
     backpressureCloses: new Counter({ name: 'pgrelay_backpressure_closes_total', help: 'Sockets closed for falling behind (4008).', registers: [registry] }),
     protocolErrors: new Counter({ name: 'pgrelay_protocol_errors_total', help: 'Error frames sent, by code.', labelNames: ['code'], registers: [registry] }),
+    presenceSockets: new Gauge({ name: 'pgrelay_presence_sockets', help: 'Sockets of this relay in the presence of their tenant.', registers: [registry] }),
+    presenceStatements: new Counter({ name: 'pgrelay_presence_statements_total', help: 'Presence statements run: sync (a batch of joins and leaves, or the heartbeat), read (members of the tenants that changed), sweep (expired relays).', labelNames: ['kind'], registers: [registry] }),
     listenerReconnects: new Counter({ name: 'pgrelay_listener_reconnects_total', help: 'LISTEN session reconnections.', registers: [registry] }),
     gapReads: new Counter({ name: 'pgrelay_gap_reads_total', help: 'Reads of the log to fill a gap or a reference payload.', labelNames: ['kind'], registers: [registry] }),
     position: new Gauge({ name: 'pgrelay_position', help: 'Last transaction seq processed.', registers: [registry] }),

@@ -14,6 +14,7 @@ import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './ht
 import { pgListenSession, type ListenSession } from './listen-session.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { Presence } from './presence.js';
 import { Pruner } from './pruner.js';
 import { Refusals } from './refusals.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -86,7 +87,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(server, tables, config.maxFrame, metrics);
-  const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config']);
+  const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config', 'relay_presence']);
   const feed = new ChangeFeed({
     db,
     session,
@@ -121,6 +122,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     subscriptions.unwatched(sockets, table);
     log.info({ table }, 'table unwatched; its subscribers were reset');
   });
+  // Presence (issue 14, relay/presence.ts): members per tenant, shared with the other relays through Postgres.
+  const presence = new Presence({ pool, publish: (topic, frame) => server.publish(topic, frame), io, log, metrics, ttlMs: config.presenceTtlMs });
+  session.onNotification((channel, payload) => channel === 'relay_presence' && presence.notified(payload));
+  session.onState((state) => state === 'connected' && presence.reconnected());
   const verifier = createTokenVerifier(config);
   const refusals = new Refusals(log);
   /** One client message: rate limit, size, parse, dispatch. */
@@ -145,10 +150,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       case 'subscribe': return subscriptions.subscribe(ws, msg);
       case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
       case 'ping': return void ws.send('{"type":"pong"}');
+      case 'presence': return msg.join ? presence.join(ws) : presence.leave(ws);
       case 'auth': {
         const accepted = (next: Principal) => {
           if (d.closed) return;
-          if (!samePrincipalScope(d.principal, next) || !subscriptions.sameRules(ws, next)) {
+          if (!samePrincipalScope(d.principal, next) || !subscriptions.sameRules(ws, next) || !presence.sameMember(ws, next)) {
             return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
           }
           d.principal = next;
@@ -184,6 +190,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     sockets.delete(ws);
     metrics.connections.dec({ transport });
     subscriptions.closed(ws);
+    presence.closed(ws);
     d.drained?.();
   }
 
@@ -214,6 +221,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     maxBackpressure: config.maxBackpressure * 4,
     overflowAt: config.maxBackpressure,
     overflow: (ws) => io.overflow(ws),
+    compression: config.compression === 'on',
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
     open: (ws) => {
       const refused = ws.data.refused;
@@ -256,11 +264,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       sockets.add(s);
       metrics.connections.inc({ transport: 'sse' });
       s.send(JSON.stringify({ type: 'welcome', tenant: s.data.principal.tenant, seq: feed.position }));
-      const msg = s.data.stream!.subscribe;
-      // without a table the request was a token check: the welcome says it passed
-      if (!msg) return io.end(s, 1000, 'token checked');
+      const { subscribe: msg, presence: present } = s.data.stream!;
+      // without a table or presence the request was a token check: the welcome says it passed
+      if (!msg && !present) return io.end(s, 1000, 'token checked');
       try {
-        subscriptions.subscribe(s, msg);
+        if (present) presence.join(s);
+        if (msg) subscriptions.subscribe(s, msg);
       } catch (err) {
         log.error({ err }, 'unexpected error starting an event stream');
         io.error(s, 'internal', 'the relay could not serve this stream');
@@ -323,6 +332,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   housekeeping.unref();
   const pruner = new Pruner(pool, config.retention, config.pruneIntervalMs, log);
   pruner.start();
+  presence.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -347,6 +357,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         pruner.stop();
         server.close();
         for (const ws of [...sockets]) io.end(ws, CloseCode.GoingAway, 'relay shutting down');
+        await presence.close();
         await ticker.close();
         await feed.close();
         await db.destroy();

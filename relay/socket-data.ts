@@ -29,8 +29,8 @@ export interface SocketData {
   closed: boolean;
   /** Resolves waiters when the server reports the send buffer drained. */
   drained: (() => void) | undefined;
-  /** An event stream (GET /sse): the subscription its query asked for, none for a token check. Undefined for WebSockets. */
-  stream: { subscribe: SubscribeMessage | undefined } | undefined;
+  /** An event stream (GET /sse): the subscription its query asked for (none: a token check, or presence only), and whether it joins presence. Undefined for WebSockets. */
+  stream: { subscribe: SubscribeMessage | undefined; presence: boolean } | undefined;
   /** Set on a socket opened only to be closed at once with this code and reason (a refused token, explained in-band). */
   refused: { code: number; reason: string } | undefined;
 }

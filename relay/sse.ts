@@ -5,6 +5,7 @@ import { AuthError, type Principal, type TokenVerifier } from './auth.js';
 import { parseClientMessage } from './inbound.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { presenceRefusal } from './presence.js';
 import type { Refusals } from './refusals.js';
 import type { HttpReply, HttpRequest, StreamDecision } from './server/server.js';
 import type { SocketData } from './socket-data.js';
@@ -18,6 +19,7 @@ const statusOf: Partial<Record<ErrorCode | 'origin_not_allowed' | 'try_again_lat
   bad_token: 401,
   origin_not_allowed: 403,
   table_not_allowed: 403,
+  presence_not_allowed: 403,
   unknown_table: 404,
   try_again_later: 503,
 };
@@ -49,9 +51,12 @@ export function preflight(req: HttpRequest, allowed: readonly string[] | undefin
 }
 
 /** The subscribe message a stream's query asks for, or why it is not one. `Last-Event-ID` wins over `since` and `snapshot`. */
-export function streamRequest(req: HttpRequest): { subscribe: SubscribeMessage | undefined } | { code: ErrorCode | 'bad_request'; message: string } {
+export function streamRequest(req: HttpRequest): { subscribe: SubscribeMessage | undefined; presence: boolean } | { code: ErrorCode | 'bad_request'; message: string } {
+  const flag = req.query('presence');
+  if (flag !== undefined && !['1', 'true', '0', 'false'].includes(flag)) return { code: 'bad_request', message: 'presence must be 1 or 0' };
+  const presence = flag === '1' || flag === 'true';
   const table = req.query('table');
-  if (table === undefined) return { subscribe: undefined };
+  if (table === undefined) return { subscribe: undefined, presence };
   const msg: Record<string, unknown> = { type: 'subscribe', id: req.query('id') ?? DEFAULT_STREAM_ID, table };
   const filter = req.query('filter');
   if (filter !== undefined) {
@@ -78,7 +83,7 @@ export function streamRequest(req: HttpRequest): { subscribe: SubscribeMessage |
   }
   const parsed = parseClientMessage(JSON.stringify(msg));
   if (!parsed.ok) return { code: parsed.code === 'bad_subscription' ? 'bad_request' : parsed.code, message: parsed.message.replace(/^subscribe: /, '') };
-  return { subscribe: parsed.message as SubscribeMessage };
+  return { subscribe: parsed.message as SubscribeMessage, presence };
 }
 
 /** Decides a `GET /sse` request: origin, token, then the subscription its query asks for. */
@@ -101,9 +106,11 @@ export function createStreamAccept(o: StreamOptions) {
         const plan = o.subscriptions.plan(principal, asked.subscribe);
         if ('code' in plan) return refuse(plan.code, plan.message);
       }
+      const noPresence = asked.presence ? presenceRefusal(principal) : undefined;
+      if (noPresence) return refuse('presence_not_allowed', noPresence);
       const data: SocketData = {
         principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, dropped: 0, closed: false,
-        drained: undefined, refused: undefined, stream: { subscribe: asked.subscribe },
+        drained: undefined, refused: undefined, stream: { subscribe: asked.subscribe, presence: asked.presence },
       };
       return { accept: data, headers: cors };
     };

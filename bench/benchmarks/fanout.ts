@@ -9,6 +9,7 @@ import { saveRaw, writeSection } from '../lib/results.js';
 import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds, type ServerRun } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
 import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
+import { fanoutCompressionBenchmark } from './fanout-compression.js';
 import { fanoutRulesBenchmark } from './fanout-rules.js';
 import { parseMix } from './latency.js';
 
@@ -105,6 +106,7 @@ async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: Curv
 
 export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
   if (flags.bool('rules')) return fanoutRulesBenchmark(ctx, flags, command);
+  if (flags.bool('compression')) return fanoutCompressionBenchmark(ctx, flags, command);
   const base = flags.bool('quick') ? fanoutQuick : fanoutDefaults;
   const servers = parseServers(flags);
   const steps = parseSteps(flags.str('steps', servers && !flags.bool('quick') ? fanoutServerSteps : base.steps));

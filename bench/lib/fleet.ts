@@ -53,18 +53,19 @@ export class Fleet {
     this.workers = Array.from({ length: count }, (_, i) => new Worker(i, opts.nofile ?? 65536, opts.manyAddresses ? `127.0.0.${2 + i}` : undefined));
   }
 
-  /** Adds connections until there are `total`, spread over `tenants`. */
-  async connect(target: TargetName, baseUrl: string, tokens: Record<string, string>, total: number, tenants: number, concurrency = 200, users = 0): Promise<ConnectResult> {
+  /** Adds connections until there are `total`, spread over `tenants`; `compression`: they offer permessage-deflate. */
+  async connect(target: TargetName, baseUrl: string, tokens: Record<string, string>, total: number, tenants: number, concurrency = 200, users = 0, compression = false): Promise<ConnectResult> {
     const byWorker: string[][] = this.workers.map(() => []);
     for (let i = this.connections; i < total; i++) byWorker[i % this.workers.length]!.push(`t${i % tenants}`);
     const results = await Promise.all(
       this.workers.map((w, i) =>
-        w.ask({ cmd: 'connect', target, baseUrl, tenants: byWorker[i]!, tokens, users, localAddress: w.localAddress, concurrency, timeoutMs: 60_000 }, 'connected'),
+        w.ask({ cmd: 'connect', target, baseUrl, tenants: byWorker[i]!, tokens, users, localAddress: w.localAddress, concurrency, timeoutMs: 60_000, compression }, 'connected'),
       ),
     );
-    const sum: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [] };
+    const sum: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [], compressed: 0 };
     for (const r of results) {
       sum.opened += r.result.opened;
+      sum.compressed += r.result.compressed;
       for (const [t, n] of Object.entries(r.result.perTenant)) {
         sum.perTenant[t] = (sum.perTenant[t] ?? 0) + n;
         this.perTenant.set(t, (this.perTenant.get(t) ?? 0) + n);
@@ -83,8 +84,8 @@ export class Fleet {
   async progress(): Promise<Progress> {
     const all = await Promise.all(this.workers.map((w) => w.ask({ cmd: 'progress' }, 'progress')));
     return all.reduce<Progress>(
-      (a, p) => ({ received: a.received + p.progress.received, warmup: a.warmup + p.progress.warmup, closed: a.closed + p.progress.closed, lastAt: Math.max(a.lastAt, p.progress.lastAt) }),
-      { received: 0, warmup: 0, closed: 0, lastAt: 0 },
+      (a, p) => ({ received: a.received + p.progress.received, warmup: a.warmup + p.progress.warmup, closed: a.closed + p.progress.closed, lastAt: Math.max(a.lastAt, p.progress.lastAt), bytes: a.bytes + p.progress.bytes }),
+      { received: 0, warmup: 0, closed: 0, lastAt: 0, bytes: 0 },
     );
   }
 

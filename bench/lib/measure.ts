@@ -19,6 +19,8 @@ export interface LoadSpec {
   /** Seconds of uncounted writes first (JIT, caches). */
   warmup: number;
   mix: [number, number, number];
+  /** Rows per insert transaction (one statement); default 1. */
+  batch?: number;
 }
 
 export interface LoadResult extends LoadSpec {
@@ -56,6 +58,10 @@ export interface LoadResult extends LoadSpec {
   loadCoreBusy: number;
   /** Postgres CPU (every server process) per committed transaction over the writing time + drain, µs; NaN for a remote server. */
   postgresCpuUsPerTx: number;
+  /** Bytes the load workers read from their TCP sockets over the whole measurement (probe and warm-up included). */
+  wireBytes: number;
+  /** Deliveries over the same span: counted ones, and those of the probe and warm-up rows. */
+  wireDeliveries: number;
 }
 
 /** The target delivered nothing within the probe's time: it does not stream (yet). */
@@ -107,6 +113,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
     midBase,
     connections: Math.min(32, Math.max(4, Math.ceil(spec.r / 250))),
     seed: 42,
+    ...(spec.batch ? { batch: spec.batch } : {}),
   });
   const wroteAt = performance.now();
   let expected = 0;
@@ -134,6 +141,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
   const loadUse = ((fleet.cpuSeconds() - cpu0.load) / wall) * 100;
   const loadCoreBusy = busyPercent(cpu0.core, cpuTicks(taskset ? loadCpu : undefined));
   const postgresCpuUsPerTx = ((serverCpuSeconds(postmaster) - pg0) * 1e6) / Math.max(1, w.transactions);
+  const wire = await fleet.progress();
   const s = await fleet.collect(w.committed);
   const h = s.latency;
   const ms = (us: number) => us / 1000;
@@ -166,5 +174,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
     loadCpu: loadUse,
     loadCoreBusy,
     postgresCpuUsPerTx,
+    wireBytes: wire.bytes,
+    wireDeliveries: wire.received + wire.warmup,
   };
 }

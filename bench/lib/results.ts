@@ -6,7 +6,7 @@ import { isStopping } from './processes.js';
 
 const resultsFile = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
 const rawDir = fileURLToPath(new URL('../results/', import.meta.url));
-const order = ['latency', 'fanout', 'memory', 'resume', 'clientSize', 'latencyServers', 'fanoutServers', 'memoryServers'];
+const order = ['latency', 'fanout', 'memory', 'resume', 'clientSize', 'latencyServers', 'fanoutServers', 'memoryServers', 'compression'];
 
 /** The headings of this suite's sections; stable, since a section is found again by its heading. */
 export const titles: Record<string, string> = {
@@ -18,6 +18,7 @@ export const titles: Record<string, string> = {
   latencyServers: '## 6. Server implementations: latency',
   fanoutServers: '## 7. Server implementations: deliveries per server-CPU-second',
   memoryServers: '## 8. Server implementations: memory per idle socket',
+  compression: '## 9. Compression: permessage-deflate off and on',
 };
 
 const header = `# pgrelay benchmarks

@@ -1,6 +1,6 @@
 // A load worker process: holds many connections to one target, records commit→receipt latency of each delivery and counts deliveries exactly.
 import { Histogram } from '../lib/histogram.js';
-import { openConnection, type Delivery } from './connection.js';
+import { openConnection, type Delivery, type Wire } from './connection.js';
 import type { ConnectResult, DeliveryStats, WorkerCommand, WorkerReply } from './messages.js';
 import { receiptTime, rowTime } from './timestamps.js';
 
@@ -14,6 +14,9 @@ interface Tenant {
 
 const tenants = new Map<string, Tenant>();
 const closers: Array<() => void> = [];
+const wires: Wire[] = [];
+/** Bytes read on every socket at the last reset. */
+let bytesAtReset = 0;
 let latency = new Histogram();
 let fromCommit = new Histogram();
 let received = 0;
@@ -21,6 +24,12 @@ let warmup = 0;
 let wrongTenant = 0;
 let closed = 0;
 let lastAt = 0;
+
+function bytesRead(): number {
+  let sum = 0;
+  for (const w of wires) sum += w.socket?.bytesRead ?? 0;
+  return sum;
+}
 
 function tenantOf(name: string): Tenant {
   let t = tenants.get(name);
@@ -52,7 +61,7 @@ function deliver(t: Tenant, index: number, d: Delivery): void {
 }
 
 async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise<ConnectResult> {
-  const result: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [] };
+  const result: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [], compressed: 0 };
   let next = 0;
   const perTenant = new Map<string, number>();
   const one = () =>
@@ -63,12 +72,15 @@ async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise
       const k = perTenant.get(name) ?? 0;
       perTenant.set(name, k + 1);
       const token = cmd.users ? cmd.tokens[`${name}/u${k % cmd.users}`]! : cmd.tokens[name]!;
+      const wire: Wire = {};
+      wires.push(wire);
       const close = openConnection(
-        { target: cmd.target, baseUrl: cmd.baseUrl, token, localAddress: cmd.localAddress, timeoutMs: cmd.timeoutMs },
+        { target: cmd.target, baseUrl: cmd.baseUrl, token, localAddress: cmd.localAddress, timeoutMs: cmd.timeoutMs, compression: cmd.compression },
         {
-          onReady() {
+          onReady(compressed) {
             index = t.size++;
             result.opened++;
+            if (compressed) result.compressed++;
             result.perTenant[name] = (result.perTenant[name] ?? 0) + 1;
             resolve();
           },
@@ -84,6 +96,7 @@ async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise
             if (index >= 0) deliver(t, index, d);
           },
         },
+        wire,
       );
       closers.push(close);
     });
@@ -103,6 +116,7 @@ function reset(): void {
   wrongTenant = 0;
   closed = 0;
   lastAt = 0;
+  bytesAtReset = bytesRead();
 }
 
 function collect(expected: Record<string, number[]>): DeliveryStats {
@@ -140,7 +154,7 @@ process.on('message', (raw) => {
         reset();
         return reply({ id: m.id, ev: 'reset' });
       case 'progress':
-        return reply({ id: m.id, ev: 'progress', progress: { received, warmup, closed, lastAt } });
+        return reply({ id: m.id, ev: 'progress', progress: { received, warmup, closed, lastAt, bytes: bytesRead() - bytesAtReset } });
       case 'collect':
         return reply({ id: m.id, ev: 'stats', stats: collect(m.expected) });
       case 'close':

@@ -17,7 +17,8 @@ export interface Delivery {
 }
 
 export interface ConnectionHandlers {
-  onReady(): void;
+  /** `compressed`: permessage-deflate was negotiated. */
+  onReady(compressed: boolean): void;
   onFail(reason: string): void;
   /** After ready: the socket closed. */
   onClose(code: number): void;
@@ -30,6 +31,13 @@ export interface ConnectionOptions {
   token: string;
   localAddress?: string | undefined;
   timeoutMs: number;
+  /** Offer permessage-deflate, as browsers do (ws's default offer); otherwise offer nothing. */
+  compression?: boolean | undefined;
+}
+
+/** The connection's TCP socket, for the bytes read on it (frames as they came over the wire), once upgraded. */
+export interface Wire {
+  socket?: { readonly bytesRead: number };
 }
 
 const socketIoOps: Record<string, Op> = { 'order:created': 'insert', 'order:updated': 'update', 'order:deleted': 'delete' };
@@ -57,16 +65,17 @@ function parseCached<T>(s: string): T {
   return v as T;
 }
 
-/** Opens the connection; returns a function that closes it. */
-export function openConnection(o: ConnectionOptions, h: ConnectionHandlers): () => void {
+/** Opens the connection; returns a function that closes it. `wire.socket` is set once the upgrade succeeds. */
+export function openConnection(o: ConnectionOptions, h: ConnectionHandlers, wire: Wire = {}): () => void {
   const { url, protocols } = endpoint(o);
   const ws = new WebSocket(url, protocols, {
-    perMessageDeflate: false,
+    perMessageDeflate: o.compression === true,
     // The load side trusts the server's UTF-8: it is not what is measured.
     skipUTF8Validation: true,
     handshakeTimeout: o.timeoutMs,
     ...(o.localAddress ? { localAddress: o.localAddress } : {}),
   });
+  ws.once('upgrade', (res) => (wire.socket = res.socket));
   let ready = false;
   let done = false;
   const timer = setTimeout(() => fail('no ready message in time'), o.timeoutMs);
@@ -81,7 +90,7 @@ export function openConnection(o: ConnectionOptions, h: ConnectionHandlers): () 
     if (ready || done) return;
     ready = true;
     clearTimeout(timer);
-    h.onReady();
+    h.onReady(ws.extensions.split(',').includes('permessage-deflate'));
   };
 
   ws.on('error', (err) => fail(err.message));

@@ -18,6 +18,8 @@ export type WorkerCommand =
       /** Handshakes in flight at once. */
       concurrency: number;
       timeoutMs: number;
+      /** Offer permessage-deflate (fan-out --compression). */
+      compression?: boolean;
     }
   | { cmd: 'reset' }
   | { cmd: 'progress' }
@@ -31,6 +33,8 @@ export interface ConnectResult {
   failed: number;
   /** Up to 5 distinct failure reasons. */
   errors: string[];
+  /** Opened connections that negotiated permessage-deflate. */
+  compressed: number;
 }
 
 export interface Progress {
@@ -42,6 +46,8 @@ export interface Progress {
   closed: number;
   /** Epoch ms of the last counted delivery (0: none). */
   lastAt: number;
+  /** Bytes read from the connections' TCP sockets since the last reset: WebSocket frames as they came over the wire. */
+  bytes: number;
 }
 
 /** Exact accounting of one worker's connections against what the writer committed. */
@@ -89,6 +95,8 @@ export interface WriterCommand {
   mix: [number, number, number];
   /** First `mid` of this measurement, so that keys never repeat across measurements. */
   midBase: number;
+  /** Rows each insert transaction writes, in one statement (one larger frame); default 1. Updates and deletes stay single-row. */
+  batch?: number;
   connections: number;
   seed: number;
 }

@@ -92,7 +92,7 @@ export function openSseConnection(o: SseOptions, h: ConnectionHandlers): () => v
           if (ready || done) return;
           ready = true;
           clearTimeout(timer);
-          h.onReady();
+          h.onReady(false);
         } else if (m.type === 'error') fail(`relay error: ${m.message ?? 'unknown'}`);
         else if (m.type === 'close') fail(`closed with ${m.code ?? 0} before ready: ${m.reason ?? ''}`);
       });

@@ -50,7 +50,19 @@ async function run(o: WriterCommand): Promise<WriterResult> {
     const r = rand() * 100;
     const op = warm || rows.length === 0 || r < o.mix[0] ? 'insert' : r < o.mix[0] + o.mix[1] ? 'update' : 'delete';
     try {
-      if (op === 'insert') {
+      if (op === 'insert' && (o.batch ?? 1) > 1) {
+        // one transaction, one statement, `batch` rows: the same values for every target (from the seeded generator)
+        const n = o.batch!;
+        const mids = Array.from({ length: n }, () => (warm ? 0 : ++mid));
+        const res = await c.query<{ id: string }>({
+          name: 'ins-batch',
+          text: `insert into orders (tenant_id, customer, amount, status, mid)
+                 select $1, u.customer, u.amount, 'new', u.mid from unnest($2::text[], $3::numeric[], $4::bigint[]) as u(customer, amount, mid) returning id`,
+          values: [tenant, mids.map(() => `customer-${Math.floor(rand() * 1e6)}`), mids.map(() => (rand() * 1000).toFixed(2)), mids],
+        });
+        for (const r of res.rows) rows.push(r.id);
+        if (!warm) (result.committed[tenant]!.push(...mids), (result.inserts += n));
+      } else if (op === 'insert') {
         const m = warm ? 0 : ++mid;
         const res = await c.query<{ id: string }>({
           name: 'ins',

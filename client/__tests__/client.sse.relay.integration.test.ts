@@ -171,6 +171,30 @@ describe("transport: 'sse'", () => {
     }
   }, 60_000);
 
+  it('presence over SSE: members of the tenant, one per person, joins and leaves; a token without sub is told why', async () => {
+    const person = (sub: string, name: string, transport: 'sse' | 'websocket') => {
+      const client = createRelayClient({ url: relay.url, token: () => token({ tenant_id: 'acme', sub, name }), transport, WebSocket: WebSocket as never });
+      const seen = { names: '' };
+      const stop = client.presence((members) => void (seen.names = members.map((m) => m.name ?? m.sub).sort().join()));
+      return { client, seen, stop };
+    };
+    const ann = person('u-ann', 'Ann', 'sse');
+    const bob = person('u-bob', 'Bob', 'websocket');
+    const errors: RelayError[] = [];
+    const nobody = createRelayClient({ url: relay.url, token: () => token({ tenant_id: 'acme' }), transport: 'sse', onError: (e) => void errors.push(e) });
+    try {
+      await until(() => expect([ann.seen.names, bob.seen.names]).toEqual(['Ann,Bob', 'Ann,Bob']));
+      ann.stop(); // leaves: its presence stream ends, the client stays open
+      await until(() => expect(bob.seen.names).toBe('Bob'));
+      expect(ann.client.status).toBe('open');
+      nobody.presence(() => {});
+      await until(() => expect(errors.map((e) => e.code)).toEqual(['presence_not_allowed']));
+      expect(nobody.status).toBe('open');
+    } finally {
+      for (const c of [ann.client, bob.client, nobody]) c.close();
+    }
+  });
+
   it("a refused static token: onError gets bad_token with the relay's reason, the client closes and does not retry", async () => {
     const errors: RelayError[] = [];
     const bad = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });

@@ -4,7 +4,7 @@ import { renderToString } from 'react-dom/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient, type SubscribeOptions, type SubscriptionHandlers } from '../index.js';
-import { useRelayStatus, useSubscription } from '../react.js';
+import { usePresence, useRelayStatus, useSubscription } from '../react.js';
 import { useLeakCheck } from './support/leak-check.js';
 import { mount, type Mounted } from './support/react-root.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type TestRelay } from './support/test-relay.js';
@@ -83,5 +83,27 @@ describe('useSubscription', () => {
     await mounted.unmount();
     mounted = undefined;
     expect(await conn.next('unsubscribe')).toEqual({ type: 'unsubscribe', id: s2.id });
+  });
+});
+
+describe('usePresence', () => {
+  it('joins on mount, re-renders with each list, leaves on unmount', async () => {
+    const { relay, client } = await connect();
+    const conn = await relay.nextConnection();
+    const rendered: string[] = [];
+    function Viewers() {
+      rendered.push(usePresence(client).map((m) => m.name ?? m.sub).join(','));
+      return null;
+    }
+    mounted = await mount(createElement(Viewers));
+    expect(await conn.next('presence')).toEqual({ type: 'presence', join: true });
+    conn.send({ type: 'presence', members: [{ sub: 'u1', name: 'Ann' }, { sub: 'u2', name: null }] });
+    await eventually(() => expect(rendered.at(-1)).toBe('Ann,u2'));
+    conn.send({ type: 'presence', joins: [{ sub: 'u3', name: 'Cy' }], leaves: [{ sub: 'u1', name: 'Ann' }] });
+    await eventually(() => expect(rendered.at(-1)).toBe('u2,Cy'));
+    expect(rendered[0]).toBe('');
+    await mounted.unmount();
+    mounted = undefined;
+    expect(await conn.next('presence')).toEqual({ type: 'presence', join: false });
   });
 });

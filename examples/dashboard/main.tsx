@@ -13,6 +13,15 @@ const token: string | undefined = query.get('token') || import.meta.env.VITE_REL
 // `auto` (the default) falls back to Server-Sent Events where WebSockets cannot pass; `websocket` or `sse` forces one.
 const transport = (query.get('transport') || import.meta.env.VITE_RELAY_TRANSPORT || undefined) as RelayClientOptions['transport'];
 
+/** Whether the token names someone (`sub`), who can then be shown among the viewers (presence). */
+const hasSub = (jwt: string): boolean => {
+  try {
+    return typeof JSON.parse(atob(jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).sub === 'string';
+  } catch {
+    return false;
+  }
+};
+
 const root = createRoot(document.getElementById('root')!);
 if (!token) {
   root.render(
@@ -27,7 +36,7 @@ if (!token) {
   root.render(
     <StrictMode>
       <QueryClientProvider client={queryClient}>
-        <OrdersDashboard client={client} />
+        <OrdersDashboard client={client} viewers={hasSub(token)} />
       </QueryClientProvider>
     </StrictMode>,
   );

@@ -1,14 +1,26 @@
-// The page: one tenant's orders, live from the relay, the revenue they add up to, and the connection's status.
+// The page: one tenant's orders, live from the relay, the revenue they add up to, the connection's status, and who else is looking.
 import { useQuery } from '@tanstack/react-query';
 import type { RelayClient, Status } from 'pgrelay/client';
-import { useRelayStatus } from 'pgrelay/client/react';
+import { usePresence, useRelayStatus } from 'pgrelay/client/react';
 import { liveQueryOptions } from 'pgrelay/client/tanstack';
 import type { DB } from './db.js';
 
 const badgeColors: Record<Status, string> = { connecting: '#b7791f', open: '#2f855a', reconnecting: '#c05621', closed: '#c53030' };
 const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 
-export function OrdersDashboard({ client }: { client: RelayClient<DB> }) {
+/** Who is looking at the tenant's orders: presence of the token's tenant, each member once however many tabs it has open. */
+function Viewers({ client }: { client: RelayClient<DB> }) {
+  const members = usePresence(client);
+  if (members.length === 0) return null;
+  return (
+    <p className="viewers">
+      Looking at these orders: <span id="viewers">{members.map((m) => m.name ?? m.sub).join(', ')}</span>
+    </p>
+  );
+}
+
+/** `viewers`: show who else is looking (the token must carry a `sub`: presence names members by it). */
+export function OrdersDashboard({ client, viewers = false }: { client: RelayClient<DB>; viewers?: boolean }) {
   const status = useRelayStatus(client);
   // No API of our own: the query's data is the relay's snapshot of the table, then every committed change.
   const orders = useQuery(liveQueryOptions(client, 'public.orders'));
@@ -26,6 +38,7 @@ export function OrdersDashboard({ client }: { client: RelayClient<DB> }) {
       </header>
       {/* A refused token closes the client (a static one) or keeps it retrying (a token function): either way, say why instead of "Loading…". */}
       {status !== 'open' && client.lastError && <p className="error" role="alert">{client.lastError.message}</p>}
+      {viewers && <Viewers client={client} />}
       <section className="revenue">
         <span>Revenue</span>
         <strong id="revenue">{money.format(revenueCents / 100)}</strong>

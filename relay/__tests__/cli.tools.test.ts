@@ -35,6 +35,16 @@ describe('pgrelay token', () => {
     expect(payload.exp! - payload.iat!).toBe(1800);
   }, 60_000);
 
+  it('issue 14: --sub and --name say who the token is in presence (the display name under RELAY_PRESENCE_CLAIM)', async () => {
+    const p = runCli(['token', '--tenant', 'acme', '--sub', 'u-ada', '--name', 'Ada Lovelace'], { RELAY_JWT_SECRET: SECRET, RELAY_PRESENCE_CLAIM: 'display' });
+    expect(await p.exited).toBe(0);
+    const { payload } = await jwtVerify(p.output().trim(), new TextEncoder().encode(SECRET));
+    expect(payload).toMatchObject({ tenant_id: 'acme', sub: 'u-ada', display: 'Ada Lovelace' });
+    const nameOnly = runCli(['token', '--tenant', 'acme', '--name', 'Ada'], { RELAY_JWT_SECRET: SECRET });
+    expect(await nameOnly.exited).toBe(1);
+    expect(nameOnly.output().trim()).toBe('pgrelay: --name is the display name presence shows next to --sub: give --sub <id> too.');
+  }, 60_000);
+
   it('refuses to guess', async () => {
     const p = runCli(['token'], { RELAY_JWT_SECRET: SECRET });
     expect(await p.exited).toBe(1);

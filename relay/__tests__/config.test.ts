@@ -8,7 +8,7 @@ describe('loadConfig', () => {
     const c = loadConfig({ DATABASE_URL: 'postgres://relay@db.internal/app' });
     expect(c).toMatchObject({
       port: 8080, host: '0.0.0.0', tenantClaim: 'tenant_id', historyTx: 20000, historyBytes: 64 * 1024 * 1024, retention: '7 days',
-      maxBackpressure: 4 * 1024 * 1024, maxSubscriptions: 100, maxFrame: 256 * 1024, maxMessage: 16 * 1024, rateLimit: 50, idleTimeout: 60, server: 'auto', logLevel: 'info', logFormat: 'auto',
+      maxBackpressure: 4 * 1024 * 1024, maxSubscriptions: 100, maxFrame: 256 * 1024, maxMessage: 16 * 1024, rateLimit: 50, idleTimeout: 60, server: 'auto', compression: 'off', logLevel: 'info', logFormat: 'auto',
       jwtSecret: undefined, allowedOrigins: undefined,
     });
     expect(Object.isFrozen(c)).toBe(true);
@@ -25,6 +25,8 @@ describe('loadConfig', () => {
 
   it('reads flags over the environment', () => {
     const c = loadConfig({ PORT: '9000', RELAY_HISTORY_BYTES: '8mb' }, ['--port', '9100', '--history-tx=5', '--allowed-origins', 'https://a.example, http://localhost:5173']);
+    expect(loadConfig({ RELAY_COMPRESSION: 'on' }, ['--compression', 'off']).compression).toBe('off');
+    expect(loadConfig({ RELAY_COMPRESSION: 'on' }).compression).toBe('on');
     expect(c).toMatchObject({ port: 9100, historyTx: 5, historyBytes: 8 * 1024 * 1024, allowedOrigins: ['https://a.example', 'http://localhost:5173'] });
   });
 
@@ -44,6 +46,8 @@ describe('loadConfig', () => {
     [{ RELAY_MAX_FRAME: '1' }, [], 'RELAY_MAX_FRAME must be a size from 16kb to 64mb, such as 256kb; got "1".'],
     [{ RELAY_IDLE_TIMEOUT: '10' }, [], 'RELAY_IDLE_TIMEOUT must be seconds from 8 to 960 (a multiple of 4); got "10".'],
     [{ RELAY_SERVER: 'uWS' }, [], 'RELAY_SERVER must be one of auto, uws, ws; got "uWS".'],
+    [{ RELAY_COMPRESSION: 'gzip' }, [], 'RELAY_COMPRESSION must be one of off, on; got "gzip".'],
+    [{}, ['--compression', 'true'], '--compression (RELAY_COMPRESSION) must be one of off, on; got "true".'],
     [{ LOG_LEVEL: 'loud' }, [], 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud".'],
     [{ RELAY_JWT_SECRET: 'x'.repeat(32), RELAY_JWKS_URL: 'https://k.example/jwks' }, [], 'RELAY_JWT_SECRET and RELAY_JWKS_URL are both set; set only one of them.'],
     // issue 18: the secret docker-compose.yml used to fall back to

@@ -14,7 +14,7 @@ const db = useTestDatabase();
 let relay: TestRelay;
 const MAX_MESSAGE = 16 * 1024;
 const MAX_STRIKES = 10; // relay/socket-writer.ts: refused messages before 4009
-const ERROR_CODES = new Set(['bad_message', 'unknown_type', 'bad_subscription', 'unknown_table', 'table_not_allowed', 'bad_filter', 'duplicate_subscription', 'unknown_subscription', 'too_many_subscriptions', 'bad_token', 'tenant_mismatch', 'rate_limited', 'internal']);
+const ERROR_CODES = new Set(['bad_message', 'unknown_type', 'bad_subscription', 'unknown_table', 'table_not_allowed', 'bad_filter', 'duplicate_subscription', 'unknown_subscription', 'too_many_subscriptions', 'bad_token', 'tenant_mismatch', 'rate_limited', 'presence_not_allowed', 'internal']);
 const ANSWERS = new Set(['error', 'subscribed', 'snapshot', 'reset', 'pong', 'tx']);
 
 let goodToken = '';
@@ -79,13 +79,15 @@ const validArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record({ type: fc.constant('unsubscribe'), id: fc.oneof(fc.constantFrom(...IDS), fc.string({ maxLength: 8 })) }),
   fc.record({ type: fc.constant('auth'), token: fc.oneof(fc.constant('GOOD'), fc.constant('OTHER_TENANT'), fc.string(), fc.constantFrom('a'.repeat(8192), 'a'.repeat(8193), 'x.y.z', '..', '')) }),
   fc.constant({ type: 'ping' }),
+  // issue 14: the fuzzing token has no sub, so a join is refused (presence_not_allowed) and a leave is a quiet no-op
+  fc.record({ type: fc.constant('presence'), join: fc.oneof(fc.boolean(), fc.constantFrom(...WEIRD_VALUES)) }),
 );
 
 /** A valid-looking message with one thing wrong: a field replaced, dropped or added (prototype keys included). */
 const mutatedArb = fc.record({
   base: validArb,
   how: fc.constantFrom('replace', 'drop', 'add', 'type'),
-  key: fc.constantFrom('type', 'id', 'table', 'since', 'filter', 'snapshot', 'token', '__proto__', 'constructor', 'prototype', 'tenant', 'tenant_id', 'all_tenants', 'tables'),
+  key: fc.constantFrom('type', 'id', 'table', 'since', 'filter', 'snapshot', 'token', '__proto__', 'constructor', 'prototype', 'tenant', 'tenant_id', 'all_tenants', 'tables', 'join', 'sub', 'name'),
   value: fc.oneof(fc.constantFrom(...WEIRD_VALUES), fc.jsonValue({ maxDepth: 2 })),
   type: fc.constantFrom('Subscribe', 'SUBSCRIBE', 'subscribe ', 'pong', 'welcome', 'tx', '', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'x'.repeat(5000)),
 }).map(({ base, how, key, value, type }) => {
@@ -226,7 +228,8 @@ async function sendAndJudge(s: FuzzSocket, frame: Fuzzed, counts: Map<string, nu
   for (const f of answers) tally(f.type === 'error' ? `error ${f.code}` : f.type);
   if (answers.length === 0) {
     // silence is the documented answer only to a successful unsubscribe or a same-scope auth
-    const quiet = (parsed?.type === 'unsubscribe' && s.subs.delete(parsed.id)) || (parsed?.type === 'auth' && parsed.token === goodToken && Object.keys(parsed).length === 2);
+    const quiet = (parsed?.type === 'unsubscribe' && s.subs.delete(parsed.id)) || (parsed?.type === 'auth' && parsed.token === goodToken && Object.keys(parsed).length === 2) ||
+      (parsed?.type === 'presence' && parsed.join === false && Object.keys(parsed).length === 2);
     expect(quiet, `no answer to ${describeFrame}`).toBe(true);
     tally('silent');
   }

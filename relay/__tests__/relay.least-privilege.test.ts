@@ -77,10 +77,12 @@ describe('the relay role', () => {
     expect(grants.relations).toEqual({
       changes: ['SELECT'], migrations: ['SELECT'], state: ['SELECT'], tenant_seqs: ['SELECT'], transactions: ['SELECT'], watched: ['SELECT'],
     });
-    expect(grants.unreadable).toEqual(expect.arrayContaining(['audit', 'log', 'ticker', 'watches']));
+    // issue 14: presence is written and read through the relay.presence_* functions only
+    expect(grants.unreadable).toEqual(expect.arrayContaining(['audit', 'log', 'ticker', 'watches', 'presence', 'presence_relays']));
     expect(grants.functions).toEqual([
       'relay."position"()', 'relay._interval_json(jsonb)', 'relay._numeric_json(jsonb)', 'relay._render(oid,jsonb)',
-      'relay._streamed(oid,smallint[])', 'relay._tstz_json(jsonb)', 'relay.prune(interval,integer)',
+      'relay._streamed(oid,smallint[])', 'relay._tstz_json(jsonb)', 'relay.presence_end(uuid)', 'relay.presence_members(text[])',
+      'relay.presence_sweep()', 'relay.presence_sync(uuid,integer,jsonb,jsonb,boolean)', 'relay.prune(interval,integer)',
       'relay.snapshot(regclass,text,jsonb)', 'relay.tick(pg_snapshot,integer)',
     ]);
     expect(grants.schema).toEqual({ usage: true, create: false });
@@ -90,19 +92,46 @@ describe('the relay role', () => {
     const relayTables = (await db.query<{ name: string }>(
       `select format('%I.%I', n.nspname, c.relname) as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
        where n.nspname = 'relay' and c.relkind in ('r', 'p') order by 1`)).rows.map((r) => r.name);
-    expect(relayTables).toEqual(expect.arrayContaining(['relay.log', 'relay.transactions', 'relay.ticker', 'relay.watches']));
+    expect(relayTables).toEqual(expect.arrayContaining(['relay.log', 'relay.transactions', 'relay.ticker', 'relay.watches', 'relay.presence', 'relay.presence_relays']));
     const refused = await asRelayRole(async (c) => {
       const out: Record<string, string> = {};
       for (const sql of [
         'select * from orders', 'select * from public.orders', 'select * from sales.invoices', 'update orders set total = 0',
         "select relay.watch('orders', 'tenant_id')", "select relay.unwatch('orders')", 'select relay._build_render()',
         'create table relay.mine (id int)',
+        // presence's helper, which would let the role send notifications the relays trust
+        "select relay._presence_notify(null, '{acme}')",
+        'select * from relay.presence', 'select * from relay.presence_relays',
         ...relayTables.flatMap((t) => [`insert into ${t} default values`, `delete from ${t}`, `truncate ${t}`]),
       ]) out[sql] = await sqlState(c, sql);
       return out;
     });
     // 42501 insufficient_privilege, every one (not a constraint or a missing table standing in for it)
     expect(Object.entries(refused).filter(([, code]) => code !== '42501')).toEqual([]);
+  });
+
+  it('issue 14: writes presence only through SECURITY DEFINER functions with a pinned search_path', async () => {
+    const { rows } = await db.query<{ f: string; definer: boolean; config: string[] | null }>(
+      `select p.oid::regprocedure::text as f, p.prosecdef as definer, p.proconfig as config from pg_proc p
+       where p.pronamespace = 'relay'::regnamespace and p.proname like '%presence%' order by 1`);
+    expect(rows.map((r) => r.f)).toEqual([
+      'relay._presence_notify(uuid,text[])', 'relay.presence_end(uuid)', 'relay.presence_members(text[])', 'relay.presence_sweep()',
+      'relay.presence_sync(uuid,integer,jsonb,jsonb,boolean)',
+    ]);
+    for (const r of rows) {
+      expect(r.config, r.f).toEqual(['search_path=pg_catalog, pg_temp']);
+      // the notify helper runs inside the others, as their owner; the role cannot call it
+      expect(r.definer, r.f).toBe(r.f !== 'relay._presence_notify(uuid,text[])');
+    }
+    const id = '00000000-0000-4000-8000-0000000000a1';
+    const seen = await asRelayRole(async (c) => {
+      expect((await c.query(`select relay.presence_sync($1, 60000, '[{"t":"lp","s":"u1","n":"U"}]') as known`, [id])).rows).toEqual([{ known: false }]);
+      const members = (await c.query(`select * from relay.presence_members('{lp}')`)).rows;
+      await c.query('select relay.presence_end($1)', [id]);
+      return { members, refused: await sqlState(c, `update relay.presence set name = 'x'`) };
+    });
+    expect(seen).toEqual({ members: [{ tenant: 'lp', sub: 'u1', name: 'U' }], refused: '42501' });
+    expect((await db.query(`select count(*)::int as n from relay.presence_relays where relay = $1`, [id])).rows).toEqual([{ n: 0 }]);
   });
 
   it('snapshots and streams a table in a schema it has no USAGE on (the relay names it by oid)', async () => {

@@ -17,7 +17,7 @@ describe('refused messages get an error frame and the socket stays open', () => 
     ['not JSON', '{nope', { code: 'bad_message', message: 'message is not JSON' }],
     ['not an object', '[1,2]', { code: 'bad_message', message: 'message must be a JSON object' }],
     ['no type', '{"id":"x"}', { code: 'bad_message', message: 'message has no "type"' }],
-    ['an unknown type', '{"type":"launch"}', { code: 'unknown_type', message: 'unknown message type "launch" (use subscribe, unsubscribe, auth or ping)' }],
+    ['an unknown type', '{"type":"launch"}', { code: 'unknown_type', message: 'unknown message type "launch" (use subscribe, unsubscribe, auth, ping or presence)' }],
     ['a wrong field type', '{"type":"subscribe","id":"s","table":7}', { code: 'bad_subscription', message: 'subscribe: table must be a table name such as "public.orders" (or "orders", meaning public.orders); got 7.', id: 's' }],
     ['a negative since', '{"type":"subscribe","id":"s","table":"orders","since":-1}', { code: 'bad_subscription', message: 'subscribe: since must be a whole number of 0 or more: the seq of the last transaction you applied (leave it out to start from now); got -1.', id: 's' }],
     ['an unknown field', '{"type":"subscribe","id":"s","table":"orders","tenant":"b"}', { code: 'bad_subscription', message: 'subscribe: unknown field "tenant"; a subscribe message takes type, id, table and optionally since, filter or snapshot.', id: 's' }],

@@ -198,6 +198,27 @@ describe('GET /sse streams a subscription as events', () => {
     }
   });
 
+  it('joins presence with ?presence=1: the list, then joins and leaves, next to WebSocket members; a token without sub is refused', async () => {
+    const ws = await connect(relay.url, await token({ tenant_id: 'p', sub: 'alice', name: 'Alice' }));
+    ws.send({ type: 'presence', join: true });
+    await ws.next((f) => f.type === 'presence' && f.members);
+    const s = await sse('?table=orders&presence=1', await bearer({ tenant_id: 'p', sub: 'bob', name: 'Bob' }));
+    await s.until(() => s.frames().some((f) => f.type === 'presence' && f.members?.length === 2), 10_000, 'the list with both');
+    expect(s.frames().find((f) => f.type === 'presence' && f.members?.length === 2)!.members).toEqual([{ sub: 'alice', name: 'Alice' }, { sub: 'bob', name: 'Bob' }]);
+    expect(s.frames().some((f) => f.type === 'subscribed')).toBe(true);
+    // the WebSocket member sees the stream's member arrive, and the stream sees it leave
+    await ws.next((f) => f.type === 'presence' && f.joins?.some((m: any) => m.sub === 'bob'));
+    await ws.close();
+    await s.until(() => s.frames().some((f) => f.type === 'presence' && f.leaves?.some((m: any) => m.sub === 'alice')), 10_000, 'alice leaving');
+    // another tenant's stream never sees them
+    const other = await sse('?presence=1', await bearer({ tenant_id: 'q', sub: 'carol' }));
+    await other.until(() => other.frames().some((f) => f.type === 'presence' && f.members), 10_000, "tenant q's list");
+    expect(other.frames().find((f) => f.type === 'presence')!.members).toEqual([{ sub: 'carol', name: null }]);
+    const anonymous = await sse('?presence=1', await bearer({ tenant_id: 'p' }));
+    expect(anonymous.status).toBe(403);
+    expect(JSON.parse(anonymous.body)).toMatchObject({ error: 'presence_not_allowed' });
+  });
+
   it('checks a token without a table: welcome, then the response ends', async () => {
     const s = await sse('', await bearer({ tenant_id: 'h' }));
     await s.ended;

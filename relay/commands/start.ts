@@ -90,7 +90,7 @@ export async function start(argv: readonly string[]): Promise<void> {
     throw err;
   }
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  log.info({ port: relay.port, position: relay.position }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz, console /)`);
+  log.info({ port: relay.port, position: relay.position, compression: config.compression }, `pgrelay listening on http://${shown}:${relay.port} (WebSocket ws://${shown}:${relay.port}/ws, health /healthz, console /)`);
   if (dev && !config.jwtSecret) {
     log.info(`development tokens: npm run pgrelay -- token --tenant <id> (signed with the dev secret in ${dev.stateDir}/dev-jwt-secret)`);
   }

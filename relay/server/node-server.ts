@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { deflatedFrame } from './deflate-frame.js';
 import { BodyReader, copiedRequest, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
 import { EventStream, STREAM_HEADERS } from './event-stream.js';
 import { NodeSocket } from './node-socket.js';
@@ -165,7 +166,10 @@ export class NodeServer implements RelayServer {
   }
 
   websocket<D>(path: string, behavior: SocketBehavior<D>): void {
-    const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: behavior.maxPayloadLength });
+    // As uWS's shared compressor: no context kept on either side, so frames are compressed here, once (deflate-frame.ts),
+    // and ws only negotiates and inflates what clients compress (browsers do).
+    const perMessageDeflate = behavior.compression ? { serverNoContextTakeover: true, clientNoContextTakeover: true } : false;
+    const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate, maxPayload: behavior.maxPayloadLength });
     this.#endpoint = { path, behavior, wss };
   }
 
@@ -233,10 +237,12 @@ export class NodeServer implements RelayServer {
     if (!members) return;
     // serialized once: every socket writes the same bytes (ws frames a Buffer without copying it)
     const data = Buffer.from(frame);
+    // and compressed at most once: a frame deflated on its own is valid on every socket that negotiated compression
+    let deflated: Buffer | undefined;
     for (const s of members) {
       // Never skip a frame on a socket that stays open: one over the hard limit is dropped, and its client resumes from
       // its cursor. (With `overflow` set it is handed over well before this.)
-      if (s.send(data) === 'dropped') s.ws.terminate();
+      if ((s.deflates ? s.sendDeflated((deflated ??= deflatedFrame(data))) : s.send(data)) === 'dropped') s.ws.terminate();
     }
     overflowCheck(this.#topics, topic, this.#endpoint?.behavior);
   }

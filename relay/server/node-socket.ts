@@ -1,6 +1,7 @@
 // One socket of the fallback server, and the topics it joins: per-socket sends with backpressure, cork, subscribe, end.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { deflatedFrame } from './deflate-frame.js';
 import type { SendResult, ServerSocket } from './server.js';
 import type { Topics } from './topics.js';
 
@@ -13,6 +14,11 @@ export class NodeSocket<D> implements ServerSocket<D> {
   readonly #socket: Duplex;
   readonly #hardLimit: number;
   readonly #topics: Topics<NodeSocket<D>>;
+  /**
+   * The client negotiated permessage-deflate: text frames go compressed, each deflated on its own and written here rather
+   * than by ws, which would keep a zlib stream per socket and compress a published frame again for every socket.
+   */
+  readonly deflates: boolean;
   closed = false;
   /** Last incoming traffic (messages, pings, pongs), for the idle timeout. */
   seenAt = Date.now();
@@ -26,11 +32,28 @@ export class NodeSocket<D> implements ServerSocket<D> {
     this.#hardLimit = hardLimit;
     this.#topics = topics;
     this.#onClose = onClose;
+    this.deflates = ws.extensions.split(',').includes('permessage-deflate');
   }
 
   send(frame: string | Buffer): SendResult {
     if (this.closed || this.ws.bufferedAmount > this.#hardLimit) return 'dropped';
+    if (this.deflates) return this.#write(deflatedFrame(frame));
     this.ws.send(frame, TEXT);
+    return this.ws.bufferedAmount > 0 ? 'buffered' : 'sent';
+  }
+
+  /** A complete frame from {@link deflatedFrame} (a published one, deflated once for every socket). */
+  sendDeflated(frame: Buffer): SendResult {
+    if (this.closed || this.ws.bufferedAmount > this.#hardLimit) return 'dropped';
+    return this.#write(frame);
+  }
+
+  #write(frame: Buffer): SendResult {
+    // As ws.send: nothing goes out after the closing handshake began (the peer may have started it).
+    if (this.ws.readyState !== this.ws.OPEN) return 'sent';
+    // ws writes to the same socket only pings, pongs and the close frame (it never deflates here), so order is kept,
+    // and ws.bufferedAmount counts these bytes too: backpressure works as for ws's own frames.
+    this.#socket.write(frame);
     return this.ws.bufferedAmount > 0 ? 'buffered' : 'sent';
   }
 

@@ -83,6 +83,11 @@ export interface SocketBehavior<D> {
    */
   overflowAt?: number;
   overflow?(ws: ServerSocket<D>): void;
+  /**
+   * Negotiate permessage-deflate with clients that offer it and send them every text frame compressed. Each frame is
+   * compressed on its own (no context takeover), so sockets keep no compression state. Default false: never negotiated.
+   */
+  compression?: boolean;
   /** Decides before the socket exists; may be asynchronous (a JWKS lookup), the server handles an aborted request. */
   upgrade(req: HttpRequest): UpgradeDecision<D> | Promise<UpgradeDecision<D>>;
   open(ws: ServerSocket<D>): void;

@@ -75,6 +75,8 @@ export class UwsServer implements RelayServer {
   readonly #streams = new Set<EventStream<any>>();
   #streamBehavior: StreamBehavior<any> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** The `compress` flag of every send: uWS compresses for sockets that negotiated it and ignores it for the others. */
+  #compress = false;
 
   constructor(uws: typeof UWS, info: ServerInfo) {
     this.#uws = uws;
@@ -159,8 +161,11 @@ export class UwsServer implements RelayServer {
 
   websocket<D>(path: string, b: SocketBehavior<D>): void {
     this.#behavior = b;
+    this.#compress = b.compression === true;
     this.#app.ws<D>(path, {
-      compression: this.#uws.DISABLED,
+      // One deflate stream for the whole loop, reset for every frame (no context takeover either way, and inflation of
+      // client messages shared too): no memory per socket. uWS still compresses once per socket a frame goes to.
+      compression: this.#compress ? this.#uws.SHARED_COMPRESSOR : this.#uws.DISABLED,
       maxPayloadLength: b.maxPayloadLength,
       idleTimeout: b.idleTimeout,
       sendPingsAutomatically: true,
@@ -198,7 +203,7 @@ export class UwsServer implements RelayServer {
         );
       },
       open: (ws) => {
-        const socket = new UwsSocket(ws, this.#topics);
+        const socket = new UwsSocket(ws, this.#topics, this.#compress);
         (ws.getUserData() as { [SOCKET]: UwsSocket<D> })[SOCKET] = socket;
         b.open(socket);
       },
@@ -213,7 +218,7 @@ export class UwsServer implements RelayServer {
   }
 
   publish(topic: string, frame: string): void {
-    this.#app.publish(topic, frame);
+    this.#app.publish(topic, frame, false, this.#compress);
     overflowCheck(this.#topics, topic, this.#behavior);
     publishEvents(this.#streamTopics, topic, frame, this.#streamBehavior);
   }

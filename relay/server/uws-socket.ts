@@ -13,18 +13,21 @@ export class UwsSocket<D> implements ServerSocket<D> {
   readonly data: D;
   readonly #ws: UWS.WebSocket<D>;
   readonly #topics: Topics<UwsSocket<D>>;
+  /** Ask uWS to compress each frame (it does only where the socket negotiated permessage-deflate). */
+  readonly #compress: boolean;
   /** uWS throws on any call to a closed socket: the wrapper turns those calls into no-ops. */
   closed = false;
 
-  constructor(ws: UWS.WebSocket<D>, topics: Topics<UwsSocket<D>>) {
+  constructor(ws: UWS.WebSocket<D>, topics: Topics<UwsSocket<D>>, compress = false) {
     this.#ws = ws;
     this.#topics = topics;
+    this.#compress = compress;
     // uWS 20.30 copies the upgrade's user data onto the socket object and returns that object: no second copy is kept
     this.data = ws.getUserData();
   }
 
   send(frame: string): SendResult {
-    return this.closed ? 'dropped' : sendResults[this.#ws.send(frame) as number]!;
+    return this.closed ? 'dropped' : sendResults[this.#ws.send(frame, false, this.#compress) as number]!;
   }
 
   bufferedAmount(): number {

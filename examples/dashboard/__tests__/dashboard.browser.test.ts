@@ -2,6 +2,7 @@
 // WebSocket frames alone (no HTTP after the page has loaded), also across a relay killed with SIGKILL and started again.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Page } from 'playwright-core';
 import { expect, describe, it } from 'vitest';
 import { freePort } from '../../../db/embedded-server.js';
 import { leakGuard, useTestDatabase } from '../../../db/testing/index.js';
@@ -100,6 +101,39 @@ describe('dashboard example in Chromium', () => {
       }
     }
   }, 240_000);
+
+  it('issue 14: shows who is looking at the orders, each person once however many tabs they have open', async () => {
+    const port = await freePort();
+    const relay = await dashboard.startRelay(port);
+    const context = await dashboard.browser().newContext({ viewport: { width: 1100, height: 420 } });
+    try {
+      const open = async (sub: string, name: string) => {
+        const page = await context.newPage();
+        await page.goto(`${dashboard.viteUrl()}/?relay=${encodeURIComponent(`ws://127.0.0.1:${port}/ws`)}&token=${await token({ tenant_id: 'acme', sub, name })}`);
+        return page;
+      };
+      const viewers = (page: Page, text: string) => page.locator('#viewers', { hasText: new RegExp(`^${text}$`) }).waitFor({ timeout: 30_000 });
+      const ada = await open('u-ada', 'Ada');
+      await viewers(ada, 'Ada');
+      const grace = await open('u-grace', 'Grace');
+      await viewers(grace, 'Ada, Grace');
+      await viewers(ada, 'Ada, Grace');
+      const adaAgain = await open('u-ada', 'Ada');
+      await viewers(adaAgain, 'Ada, Grace');
+      await grace.close();
+      await viewers(ada, 'Ada');
+      await ada.close();
+      // Ada's other tab keeps her there
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await adaAgain.locator('#viewers').textContent()).toBe('Ada');
+      mkdirSync(path.dirname(screenshot), { recursive: true });
+      await adaAgain.screenshot({ path: artifact('dashboard-viewers.png'), fullPage: true });
+    } finally {
+      await context.close();
+      relay.signal('SIGTERM');
+      await relay.exited;
+    }
+  }, 120_000);
 
   it('shows why a token was refused instead of "Loading…"', async () => {
     const port = await freePort();

@@ -100,13 +100,20 @@ export interface TestClient {
   until(cond: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
   closed: Promise<{ code: number; reason: string }>;
   close(): Promise<void>;
+  /** The upgrade response's Sec-WebSocket-Extensions (`''` when none was negotiated). */
+  extensions: string;
+  /** Bytes read from the TCP socket so far: frames as they came over the wire. */
+  bytesRead(): number;
 }
 
-export async function connect(url: string, tokenOrNull: string | null, options: { via?: 'protocol' | 'query'; origin?: string; protocols?: string[] } = {}): Promise<TestClient> {
+/** `perMessageDeflate`: what the client offers (ws's option; by default it offers permessage-deflate, as browsers do). */
+export async function connect(url: string, tokenOrNull: string | null, options: { via?: 'protocol' | 'query'; origin?: string; protocols?: string[]; perMessageDeflate?: WebSocket.ClientOptions['perMessageDeflate'] } = {}): Promise<TestClient> {
   const via = options.via ?? 'protocol';
   const target = via === 'query' && tokenOrNull ? `${url}?token=${encodeURIComponent(tokenOrNull)}` : url;
   const protocols = options.protocols ?? (via === 'protocol' && tokenOrNull ? ['pgrelay.v1', `bearer.${tokenOrNull}`] : ['pgrelay.v1']);
-  const ws = new WebSocket(target, protocols, options.origin ? { origin: options.origin } : {});
+  const ws = new WebSocket(target, protocols, { ...(options.origin ? { origin: options.origin } : {}), ...(options.perMessageDeflate !== undefined ? { perMessageDeflate: options.perMessageDeflate } : {}) });
+  let upgrade: http.IncomingMessage | undefined;
+  ws.once('upgrade', (res) => (upgrade = res));
   const frames: Frame[] = [];
   const taken = new WeakSet<Frame>();
   const listeners = new Set<() => void>();
@@ -164,6 +171,8 @@ export async function connect(url: string, tokenOrNull: string | null, options: 
       ws.close();
       await closed;
     },
+    extensions: String(upgrade?.headers['sec-websocket-extensions'] ?? ''),
+    bytesRead: () => upgrade?.socket.bytesRead ?? 0,
   };
 }
 
