@@ -32,7 +32,7 @@ export interface RelayClientOptions {
    * while an HTTP check of the relay passed right after each (a relay that is down fails both). Default `'auto'`.
    */
   transport?: 'auto' | 'websocket' | 'sse';
-  /** The relay's SSE URL, without a query. Default: `url` with `ws:` → `http:`, `wss:` → `https:` and a final `/ws` → `/sse`. */
+  /** The relay's SSE URL, without a query. Default: `url` with `ws:` → `http:`, `wss:` → `https:` and a final `/ws` (with any query after it) → `/sse`. */
   sseUrl?: string;
   /** The WebSocket constructor. Default: `globalThis.WebSocket` (browsers, Node ≥ 22); on Node 20 pass `WebSocket` from the `ws` package. */
   WebSocket?: WebSocketConstructor;

@@ -60,7 +60,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   let refresh: ReturnType<typeof setTimeout> | undefined;
   let lastError: RelayError | undefined;
   let fastUntil = 0;
-  const sseUrl = o.sseUrl ?? o.url.replace(/^ws/, 'http').replace(/\/ws$/, '/sse');
+  const sseUrl = o.sseUrl ?? o.url.replace(/^ws/, 'http').replace(/\/ws(\?.*)?$/, '/sse');
   const auto = !o.transport || o.transport == 'auto';
   let sse = o.transport == 'sse';
   // auto: whether the current socket is SSE; whether the next attempt is an SSE check, at once; WebSockets in a row that

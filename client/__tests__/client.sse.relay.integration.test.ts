@@ -136,7 +136,8 @@ describe("transport: 'sse'", () => {
   }, 240_000);
 
   it("a subscription the relay refuses gets its onError; the client's other subscriptions go on", async () => {
-    const r = recordingClient({ url: relay.url, transport: 'sse' });
+    // A query on the WebSocket URL is not carried over to the derived SSE URL (http://…/sse).
+    const r = recordingClient({ url: `${relay.url}?feed=x`, transport: 'sse' });
     const errors: RelayError[] = [];
     r.client.subscribe('no_such_table' as never, {}, { onError: (e) => void errors.push(e) });
     try {
