@@ -235,8 +235,12 @@ export class Presence {
 
   async #run(): Promise<void> {
     try {
+      // Sockets waiting for the list now get it from this cycle's read, which follows the write of their own member.
+      // One that joins meanwhile waits for the next cycle: its member is not written yet, so this read would leave it out.
+      const waiting = new Map<string, Set<WS>>();
+      for (const [t, view] of this.#tenants) if (view.waiting.size > 0) waiting.set(t, new Set(view.waiting));
       await this.#write();
-      await this.#read();
+      await this.#read(waiting);
       if (this.#failures > 0) this.#o.log.info({ failures: this.#failures }, 'presence: the database answers again');
       this.#failures = 0;
     } catch (err) {
@@ -294,7 +298,7 @@ export class Presence {
   }
 
   /** One relay.presence_members for every tenant to read again; each tenant's change goes out as one diff frame. */
-  async #read(): Promise<void> {
+  async #read(waiting: ReadonlyMap<string, ReadonlySet<WS>>): Promise<void> {
     const tenants: string[] = [];
     for (const [t, view] of this.#tenants) {
       if (!view.dirty) continue;
@@ -323,10 +327,11 @@ export class Presence {
       view.members = members;
       const topic = presenceTopic(t);
       if (diff) this.#o.publish(topic, JSON.stringify({ type: 'presence', ...diff }));
-      if (view.waiting.size === 0) continue;
+      const due = [...(waiting.get(t) ?? [])].filter((ws) => view.waiting.delete(ws));
+      if (view.waiting.size > 0) view.dirty = true; // joined during this cycle: the next one serves them
+      if (due.length === 0) continue;
       const state = JSON.stringify({ type: 'presence', members: [...members.values()] });
-      for (const ws of view.waiting) if (this.#o.io.send(ws, state)) ws.subscribe(topic);
-      view.waiting.clear();
+      for (const ws of due) if (this.#o.io.send(ws, state)) ws.subscribe(topic);
     }
   }
 

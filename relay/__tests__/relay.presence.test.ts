@@ -88,6 +88,18 @@ describe('presence on one relay', () => {
     await Promise.all([ana.close(), cy.close()]);
   });
 
+  it("a socket that joins while the relay is writing or reading an earlier batch still finds itself in its list", async () => {
+    // Joins spread over several batches (50 ms each), a few milliseconds apart, so some arrive while a batch's write or
+    // read is in flight. Each must get a list read after its own member was written (found by a full run under load).
+    const sockets = await Promise.all(Array.from({ length: 40 }, (_, i) => as(a, 'p9', `u-${i}`)));
+    const lists = sockets.map(async (c, i) => {
+      await sleep(i * 4);
+      return { sub: `u-${i}`, members: (await join(c)).map((m) => m.sub as string) };
+    });
+    for (const { sub, members } of await Promise.all(lists)) expect(members, `${sub}'s first list`).toContain(sub);
+    await Promise.all(sockets.map((c) => c.close()));
+  });
+
   it('several sockets of one sub are one member, who leaves with the last of them', async () => {
     const watcher = await as(a, 'p2', 'u-w');
     await join(watcher);
