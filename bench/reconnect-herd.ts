@@ -24,6 +24,9 @@ const write = !flags.bool('no-write');
 const workers = flags.num('workers', 4);
 /** Let the load workers use every CPU (the relay's too) instead of the load CPU alone. */
 const spread = flags.bool('spread-load');
+// the client's transport option: auto (the default; a WebSocket that cannot open is followed by HTTP checks) or websocket
+const transport = flags.str('transport') ?? 'auto';
+if (!['auto', 'websocket'].includes(transport)) throw new Error('--transport must be auto or websocket');
 const SECRET = 'reconnect-herd-secret-reconnect-herd-secret';
 const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
 
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
   });
   await Promise.all(pool.map((p) => p.next('ready', 60_000)));
   const share = Math.ceil(clients / workerCount);
-  pool.forEach((p, k) => p.send({ type: 'start', url: `ws://127.0.0.1:${port}/ws`, tokens, first: k * share, count: Math.max(0, Math.min(share, clients - k * share)) }));
+  pool.forEach((p, k) => p.send({ type: 'start', url: `ws://127.0.0.1:${port}/ws`, tokens, transport, first: k * share, count: Math.max(0, Math.min(share, clients - k * share)) }));
   await Promise.all(pool.map((p) => p.next('subscribed', 180_000)));
   console.error(`${clients} clients subscribed in ${workerCount} workers; killing the relay`);
 
@@ -132,7 +135,7 @@ async function main(): Promise<void> {
   await writeSection('reconnectHerd', [
     '## Reconnect after a relay restart',
     '',
-    `\`node --import tsx bench/reconnect-herd.ts --clients ${clients} --tenants ${tenants} --outage-ms ${outageMs} --workers ${workers}${spread ? ' --spread-load' : ''}\`, ${new Date().toISOString().slice(0, 10)}. ` +
+    `\`node --import tsx bench/reconnect-herd.ts --clients ${clients} --tenants ${tenants} --outage-ms ${outageMs} --workers ${workers}${spread ? ' --spread-load' : ''} --transport ${transport}\`, ${new Date().toISOString().slice(0, 10)}. ` +
       `${int(clients)} clients of the client library (default backoff: 500 ms min, 30 s max) over \`ws\` in ${workers} worker processes ${spread ? 'free to use both CPUs (the relay is pinned to one)' : 'pinned to one CPU (the relay has the other)'}, ${tenants} tenants, each following \`public.orders\`; ` +
       `the relay is killed with SIGKILL, ${write ? `one row per tenant is committed, ` : ''}and a new relay starts on the same port ${ms(outageMs)} ms after the kill. ` +
       `Times from the new relay's "listening" line (it listens once caught up with the log). Clients share their CPU with Postgres; this machine's 2 cores are also shared with other work, so times include the load side's own delays.`,

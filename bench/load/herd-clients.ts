@@ -4,7 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 
-interface Start { type: 'start'; url: string; tokens: string[]; first: number; count: number }
+interface Start { type: 'start'; url: string; tokens: string[]; transport?: 'auto' | 'websocket'; first: number; count: number }
 type Command = Start | { type: 'reset'; marker: number } | { type: 'report' } | { type: 'stop' };
 
 const now = () => performance.timeOrigin + performance.now();
@@ -38,7 +38,7 @@ async function start(m: Start): Promise<void> {
         });
       }
     };
-    const c = createRelayClient({ url: m.url, token: m.tokens[(m.first + i) % m.tokens.length]!, WebSocket: Probe as never });
+    const c = createRelayClient({ url: m.url, token: m.tokens[(m.first + i) % m.tokens.length]!, WebSocket: Probe as never, transport: m.transport ?? 'auto' });
     c.subscribe('orders', {}, {
       onChange: (change) => {
         if (Number((change.row as { total: string }).total) === marker && !caughtUp[i]) caughtUp[i] = now();
