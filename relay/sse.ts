@@ -96,7 +96,8 @@ export function createStreamAccept(o: StreamOptions) {
         o.metrics.authFailures.inc({ reason: label });
         o.refusals.note({ reason: label, message, remote: req.remoteAddress, origin });
       }
-      return { refuse: { status: statusOf[code] ?? 400, headers: { 'content-type': 'application/json', ...cors }, body: JSON.stringify({ error: code, message }) } };
+      // a refused request's connection closes with it, as a refused WebSocket upgrade's does
+      return { refuse: { status: statusOf[code] ?? 400, headers: { 'content-type': 'application/json', connection: 'close', ...cors }, body: JSON.stringify({ error: code, message }) } };
     };
     if (o.allowedOrigins && origin && !o.allowedOrigins.includes(origin)) return refuse('origin_not_allowed', 'origin not allowed', 'origin');
     const asked = streamRequest(req);
@@ -112,7 +113,8 @@ export function createStreamAccept(o: StreamOptions) {
         principal, subs: undefined, tokens: o.rateLimit, refilledAt: Date.now(), strikes: 0, dropped: 0, closed: false,
         drained: undefined, refused: undefined, stream: { subscribe: asked.subscribe, presence: asked.presence },
       };
-      return { accept: data, headers: cors };
+      // A token check is one short answer: its connection closes with it rather than idling in the client's pool.
+      return { accept: data, headers: asked.subscribe || asked.presence ? cors : { ...cors, connection: 'close' } };
     };
     const reject = (err: unknown): StreamDecision<SocketData> => {
       if (err instanceof AuthError) {

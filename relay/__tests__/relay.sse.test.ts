@@ -223,6 +223,8 @@ describe('GET /sse streams a subscription as events', () => {
     const s = await sse('', await bearer({ tenant_id: 'h' }));
     await s.ended;
     expect(s.frames()).toEqual([{ type: 'welcome', tenant: 'h', seq: expect.any(Number) }]);
+    // one short answer: its connection closes too, rather than idling in the client's pool
+    expect(s.headers.connection).toBe('close');
   });
 });
 
@@ -243,6 +245,7 @@ describe('GET /sse refuses with plain HTTP before any stream (EventSource does n
     expect(s.status).toBe(status);
     expect(s.headers['content-type']).toBe('application/json');
     expect(JSON.parse(s.body)).toMatchObject({ error, message: expect.any(String) });
+    expect(s.headers.connection).toBe('close');
   });
 
   it('refuses a table the token does not allow (403)', async () => {

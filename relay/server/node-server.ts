@@ -76,8 +76,10 @@ class NodeStream<D> extends EventStream<D> {
     return this.#res.write(text);
   }
 
+  /** An ended stream's connection closes too: its client's next request is a new stream (EventSource opens one anyway). */
   protected finish(): void {
-    this.#res.end();
+    const socket = this.#res.socket;
+    this.#res.end(() => socket?.end());
   }
 
   bufferedAmount(): number {

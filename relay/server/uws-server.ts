@@ -45,8 +45,9 @@ class UwsStream<D> extends EventStream<D> {
     return whole;
   }
 
+  /** An ended stream's connection closes too: its client's next request is a new stream (EventSource opens one anyway). */
   protected finish(): void {
-    this.#res.end();
+    this.#res.end('', true);
   }
 
   bufferedAmount(): number {
