@@ -62,10 +62,9 @@ export abstract class EventStream<D> implements ServerSocket<D> {
   end(code: number, reason: string): void {
     if (this.closed) return;
     const last = this.#behavior.closing(code, reason);
-    this.cork(() => {
-      if (last) this.write(last);
-      this.finish();
-    });
+    if (last) this.cork(() => this.write(last));
+    // outside the cork: Node 22 loses a write corked together with the response's end
+    this.finish();
     this.closedNow();
   }
 

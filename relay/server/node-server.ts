@@ -78,8 +78,11 @@ class NodeStream<D> extends EventStream<D> {
 
   /** An ended stream's connection closes too: its client's next request is a new stream (EventSource opens one anyway). */
   protected finish(): void {
-    const socket = this.#res.socket;
-    this.#res.end(() => socket?.end());
+    // after any cork around this call is undone: Node 22 loses a write corked together with the response's end
+    queueMicrotask(() => {
+      const socket = this.#res.socket;
+      this.#res.end(() => socket?.end());
+    });
   }
 
   bufferedAmount(): number {

@@ -47,7 +47,7 @@ class UwsStream<D> extends EventStream<D> {
 
   /** An ended stream's connection closes too: its client's next request is a new stream (EventSource opens one anyway). */
   protected finish(): void {
-    this.#res.end('', true);
+    this.#res.cork(() => this.#res.end('', true));
   }
 
   bufferedAmount(): number {
