@@ -96,8 +96,7 @@ export function createStreamAccept(o: StreamOptions) {
         o.metrics.authFailures.inc({ reason: label });
         o.refusals.note({ reason: label, message, remote: req.remoteAddress, origin });
       }
-      // a refused request's connection closes with it, as a refused WebSocket upgrade's does
-      return { refuse: { status: statusOf[code] ?? 400, headers: { 'content-type': 'application/json', connection: 'close', ...cors }, body: JSON.stringify({ error: code, message }) } };
+      return { refuse: { status: statusOf[code] ?? 400, headers: { 'content-type': 'application/json', ...cors }, body: JSON.stringify({ error: code, message }) } };
     };
     if (o.allowedOrigins && origin && !o.allowedOrigins.includes(origin)) return refuse('origin_not_allowed', 'origin not allowed', 'origin');
     const asked = streamRequest(req);
