@@ -304,7 +304,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let port: number;
   try {
     await feed.start();
-    port = await server.listen(config.host, config.port);
+    port = await server.listen(config.host, config.port, { reusePort: config.reusePort });
   } catch (err) {
     await ticker.close();
     await feed.close();
