@@ -106,7 +106,13 @@ export class ChangeFeed {
    * they commit. The same payloads arrive by LISTEN later and are dropped by their seq.
    */
   offer(payloads: readonly string[]): void {
+    this.#lastActivity = Date.now();
     for (const p of payloads) this.#enqueue(() => this.#onPayload(p));
+  }
+
+  /** Reads everything committed after our position (e.g. when payloads stop coming in-process and LISTEN takes over again). */
+  catchUp(): void {
+    this.#enqueue(() => this.#catchUp());
   }
 
   /** Resolves once the feed has delivered `seq` (or immediately). */

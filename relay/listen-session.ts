@@ -12,6 +12,11 @@ export interface ListenSession {
   /** `lost` when the connection drops; `connected` once it is back and listening again. */
   onState(cb: (state: 'connected' | 'lost') => void): void;
   onError(cb: (err: Error) => void): void;
+  /**
+   * Stops (`false`) or starts again (`true`) listening on one of its channels; resolves once the UNLISTEN or LISTEN ran,
+   * and stays so across reconnects. Optional: a session without it keeps every channel.
+   */
+  setListening?(channel: string, on: boolean): Promise<void>;
 }
 
 export const LISTENER_APPLICATION_NAME = 'pgrelay-listener';
@@ -48,10 +53,11 @@ export function pgListenSession(databaseUrl: string, channels: readonly string[]
     for (const cb of onState) cb('connected');
   });
   let listening = false;
+  const wanted = new Set(channels);
   return {
     async connect() {
       await subscriber.connect();
-      for (const c of channels) await subscriber.listenTo(c);
+      for (const c of wanted) await subscriber.listenTo(c);
       listening = true;
       connected = true;
     },
@@ -64,6 +70,12 @@ export function pgListenSession(databaseUrl: string, channels: readonly string[]
     },
     onError(cb) {
       subscriber.events.on('error', cb);
+    },
+    async setListening(channel, on) {
+      if (on) wanted.add(channel);
+      else wanted.delete(channel);
+      // before connect(), it LISTENs to what is wanted then; after, pg-listen re-LISTENs its channels on reconnect
+      if (listening) await (on ? subscriber.listenTo(channel) : subscriber.unlisten(channel));
     },
   };
 }

@@ -89,6 +89,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const router = new Router(server, tables, config.maxFrame, metrics);
   // relay_wake too: the ticker's wake-ups come through this session (see TickerOptions.listen)
   const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config', 'relay_presence', WAKE_CHANNEL]);
+  const wakesThroughSession = options.session === undefined;
   const feed = new ChangeFeed({
     db,
     session,
@@ -287,11 +288,19 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     databaseUrl: config.databaseUrl,
     log,
     pacing: options.tickerPacing,
-    onLeader: (leader) => metrics.tickerLeader.set(leader ? 1 : 0),
+    onLeader: (leader) => {
+      metrics.tickerLeader.set(leader ? 1 : 0);
+      // While this relay ticks, its own ticks' payloads come in-process (onPayloads), and it stops listening on relay:
+      // one notification fewer for its LISTEN backend to send per transaction. When it stops ticking, it listens again
+      // first and then reads from the log whatever came meanwhile.
+      if (!session.setListening) return;
+      if (leader) session.setListening('relay', false).catch((err: unknown) => log.warn({ err }, 'UNLISTEN relay failed; payloads keep coming twice'));
+      else session.setListening('relay', true).then(() => feed.catchUp(), (err: unknown) => log.warn({ err }, 'LISTEN relay failed; the LISTEN session will reconnect'));
+    },
     onState: (state) => metrics.tickerAsleep.set(state === 'asleep' ? 1 : 0),
     onStatement: () => metrics.tickerStatements.inc(),
     onPayloads: (payloads) => feed.offer(payloads),
-    listen: false,
+    listen: !wakesThroughSession,
     onTick: (sequenced, _last, ms) => {
       metrics.tickBatch.observe(sequenced);
       metrics.tickSeconds.observe(ms / 1000);

@@ -91,6 +91,36 @@ describe('failover', () => {
     expect(await second.exited).toBe(0);
   }, 60_000);
 
+  it('issue 22: the ticker moves between relays while clients of both follow: each gets every transaction once, in order', async () => {
+    // The relay that ticks stops listening on relay and publishes its own ticks in-process; when its ticker session
+    // ends it listens again and reads what it missed. Kill the leader's ticker session three times during writes.
+    const a = await startTestRelay(db);
+    const b = await startTestRelay(db);
+    const ca = await follow(a.url);
+    const cb = await follow(b.url);
+    const w = writer();
+    const leaders: boolean[][] = [];
+    for (let k = 0; k < 3; k++) {
+      await new Promise((r) => setTimeout(r, 400));
+      leaders.push([a.ticker, b.ticker]);
+      const { rows } = await db.query(`select pg_terminate_backend(a.pid) as ok from pg_stat_activity a join pg_locks l on l.pid = a.pid
+        where a.application_name = 'pgrelay-ticker' and a.datname = current_database() and l.locktype = 'advisory' and l.objid = 3 and l.granted`);
+      expect(rows).toEqual([{ ok: true }]);
+    }
+    await new Promise((r) => setTimeout(r, 600));
+    await w.stop();
+    for (const c of [ca, cb]) {
+      const expected = await expectedSeqs(c.start);
+      await c.until(expected.at(-1)!);
+      expect(c.seqs).toEqual(expected);
+      c.client.close();
+    }
+    // someone led each time (the relays take turns as their sessions end)
+    expect(leaders.every(([x, y]) => x !== y)).toBe(true);
+    await a.close();
+    await b.close();
+  }, 60_000);
+
   it("the LISTEN backend terminated: the relay reads the gap and clients see none", async () => {
     const relay = await startTestRelay(db);
     const { client, seqs, start, until } = await follow(relay.url);
