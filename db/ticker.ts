@@ -93,7 +93,8 @@ export function snapshotXmin(snapshot: string): bigint {
  * Candidate → leader → (connection lost) → candidate. As leader:
  * - **awake**: it ticks, waits a little (longer while batches keep coming, so that a tick's fixed cost is shared),
  *   and ticks again, with the flag `relay.ticker_asleep` at 0 so that writers send nothing;
- * - when a tick finds nothing it goes **asleep**: it sets the flag (relay.ticker_sleep, which returns its own xid), then
+ * - when a tick finds nothing it goes **asleep**: it sets the flag, a lease it renews at every look so that writers stop
+ *   waking a ticker that died (relay.ticker_sleep, which returns its own xid), then
  *   ticks once more. A writer that read the flag before it was set has a smaller xid: it has committed (that tick
  *   numbers it) or is still running. While any transaction older than the flag's is running, the ticker looks again
  *   after 1, 2, 4 … ms (up to 1 s) for such "stragglers". Every other writer finds the flag set and queues one
@@ -227,16 +228,16 @@ export class Ticker {
     return false;
   }
 
-  /** One tick: numbers what has committed since the last one. */
-  async #tick(client: pg.Client, known: { snap: string | null }): Promise<TickRow> {
+  /** One tick: numbers what has committed since the last one; asleep, it renews the lease for `leaseMs` (see {@link Ticker}). */
+  async #tick(client: pg.Client, known: { snap: string | null }, leaseMs: number | null = null): Promise<TickRow> {
     this.#woken = false;
     for (;;) {
       const started = performance.now();
       try {
         const { rows } = await this.#query<TickRow>(client, {
           name: 'pgrelay-tick',
-          text: 'select last_seq::text, sequenced, snap::text, payloads from relay.tick($1::pg_snapshot)',
-          values: [known.snap],
+          text: 'select last_seq::text, sequenced, snap::text, payloads from relay.tick($1::pg_snapshot, 200, $2::integer)',
+          values: [known.snap, leaseMs],
         });
         const row = rows[0]!;
         known.snap = row.snap;
@@ -265,9 +266,12 @@ export class Ticker {
       await this.#query(client, { name: 'pgrelay-wake', text: 'select relay.ticker_sleep(false)' });
       awakeFlag = true;
     };
+    // Asleep, the ticker holds a lease: writers wake it only until it runs out, so that a ticker that died is not woken
+    // at every commit. Renewed at every look; long enough for a look that comes late.
+    const leaseMs = Math.max(3_000, 3 * p.restLookMs);
     /** Sets the flag for sleep; returns its transaction's xid (see relay.ticker_sleep). */
     const setAsleep = async () => {
-      const { rows } = await this.#query<{ xid: string }>(client, { name: 'pgrelay-sleep', text: 'select relay.ticker_sleep(true)::text as xid' });
+      const { rows } = await this.#query<{ xid: string }>(client, { name: 'pgrelay-sleep', text: 'select relay.ticker_sleep(true, $1)::text as xid', values: [leaseMs] });
       awakeFlag = false;
       return BigInt(rows[0]!.xid);
     };
@@ -283,7 +287,7 @@ export class Ticker {
       }
       // to sleep: set the flag, then one more tick (it numbers every writer that missed the flag and has committed)
       const flagXid = await setAsleep();
-      let row = await this.#tick(client, known);
+      let row = await this.#tick(client, known, leaseMs);
       if (row.sequenced > 1) {
         await setAwake();
         continue;
@@ -295,7 +299,7 @@ export class Ticker {
         if (!this.#woken) await this.#wait(stragglers ? stragglerWait : p.restLookMs, true);
         if (this.#closed) return;
         const woken = this.#woken;
-        row = await this.#tick(client, known);
+        row = await this.#tick(client, known, leaseMs);
         if (stragglers) {
           stragglers = snapshotXmin(row.snap) < flagXid;
           if (!woken) stragglerWait = Math.min(STRAGGLER_MAX_MS, stragglerWait * 2);

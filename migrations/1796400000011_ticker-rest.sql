@@ -4,31 +4,34 @@
 -- sent when that writer commits. Under load the ticker says it is awake, and writers send nothing (a NOTIFY takes
 -- Postgres's global notification lock at commit, which would make writers wait for each other).
 
--- Whether the ticker is asleep. Anything but 0 means asleep, so that a sequence never set (a new schema) or reset
--- (an unlogged sequence after a crash) means "writers wake the ticker", the safe side. A sequence because every
--- session sees its value at once, whatever its snapshot, and reading it takes no lock a writer could wait on;
--- unlogged where Postgres allows it (15+), so that setting it writes no WAL and needs no commit flush.
+-- Whether the ticker sleeps, as a lease: 0 means awake (it ticks on its own, writers send nothing); T > 0 means asleep
+-- and listening until T (milliseconds since the epoch, server clock), so writers before T wake it. The ticker renews the
+-- lease at every look while it sleeps; a ticker that dies lets it run out, and writers stop sending wake-ups a few
+-- seconds later, instead of taking Postgres's notification lock at every commit for a listener that is gone (with no
+-- relay running, writers cost what they did before pgrelay 0.3). A sequence because every session sees its value at
+-- once, whatever its snapshot, and reading it takes no lock a writer could wait on; unlogged where Postgres allows it
+-- (15+), so that setting it writes no WAL, and after a crash it starts at 0.
 do $$
 begin
   if current_setting('server_version_num')::integer >= 150000 then
-    execute 'create unlogged sequence relay.ticker_asleep minvalue 0 maxvalue 1 start 1';
+    execute 'create unlogged sequence relay.ticker_asleep minvalue 0 start 0';
   else
-    execute 'create sequence relay.ticker_asleep minvalue 0 maxvalue 1 start 1';
+    execute 'create sequence relay.ticker_asleep minvalue 0 start 0';
   end if;
 end $$;
 
--- The ticker says whether it sleeps. Before it sleeps it sets the flag here and gets back this transaction's xid: a
--- writer that read the flag before it was set had its xid already (it logs a row, then looks), so it has a smaller one.
--- The ticker then ticks once more and keeps looking (1, 2, 4 … ms apart) until no transaction older than that xid is
--- running: such a writer has committed by then, or rolled back. Writers need nothing else to be seen.
-create function relay.ticker_sleep(asleep boolean) returns xid8
+-- The ticker says whether it sleeps (and for how long it promises to listen). Before it sleeps it sets the lease here and
+-- gets back this transaction's xid: a writer that read the flag before it was set had its xid already (it logs a row,
+-- then looks), so it has a smaller one. The ticker then ticks once more and keeps looking (1, 2, 4 … ms apart) until no
+-- transaction older than that xid is running: such a writer has committed by then, or rolled back.
+create function relay.ticker_sleep(asleep boolean, lease_ms integer default 3000) returns xid8
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 begin
-  perform setval('relay.ticker_asleep', case when asleep then 1 else 0 end, true);
+  perform setval('relay.ticker_asleep', case when asleep then (extract(epoch from clock_timestamp()) * 1000)::bigint + lease_ms else 0 end, true);
   return case when asleep then pg_current_xact_id() end;
 end $$;
-revoke all on function relay.ticker_sleep(boolean) from public;
-grant execute on function relay.ticker_sleep(boolean) to relay_reader;
+revoke all on function relay.ticker_sleep(boolean, integer) from public;
+grant execute on function relay.ticker_sleep(boolean, integer) to relay_reader;
 
 -- relay.capture, as in 1796400000001, plus the wake-up. It runs once per transaction: the first statement that logs a
 -- change marks the transaction (relay._woke, transaction-local, reverted by a rolled-back savepoint together with the
@@ -92,7 +95,9 @@ begin
   -- ticker set it is then either committed or in progress in the snapshot of the ticker's last tick before sleeping.
   if found and coalesce(pg_catalog.current_setting('relay._woke', true), '') operator(pg_catalog.<>) 'on' then
     perform pg_catalog.set_config('relay._woke', 'on', true);
-    if coalesce(pg_catalog.pg_sequence_last_value('relay.ticker_asleep'::pg_catalog.regclass), 1) operator(pg_catalog.<>) 0 then
+    -- asleep: a lease that has not run out
+    if coalesce(pg_catalog.pg_sequence_last_value('relay.ticker_asleep'::pg_catalog.regclass), 0)
+       operator(pg_catalog.>) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) operator(pg_catalog.*) 1000)::pg_catalog.int8 then
       wake := coalesce(pg_catalog.current_setting('relay.wake', true), '');
       if wake operator(pg_catalog.=) 'on' or (wake operator(pg_catalog.<>) 'off'
                                                and pg_catalog.current_setting('max_prepared_transactions') operator(pg_catalog.=) '0') then
@@ -114,7 +119,7 @@ revoke all on function relay.capture() from public;
 -- is kept for the down migration.
 alter function relay.tick(pg_snapshot, integer) rename to _tick_before_011;
 revoke all on function relay._tick_before_011(pg_snapshot, integer) from relay_reader;
-create function relay.tick(known pg_snapshot default null, max_inline integer default 200)
+create function relay.tick(known pg_snapshot default null, max_inline integer default 200, lease_ms integer default null)
 returns table (last_seq bigint, sequenced integer, snap pg_snapshot, payloads text[])
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -141,6 +146,10 @@ begin
   if current_setting('enable_nestloop') <> 'off' then
     perform set_config('TimeZone', 'UTC', true), set_config('IntervalStyle', 'postgres', true), set_config('enable_seqscan', 'off', true),
             set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_nestloop', 'off', true);
+  end if;
+  -- a sleeping ticker renews its lease at every look (see relay.ticker_asleep)
+  if lease_ms is not null then
+    perform setval('relay.ticker_asleep', (extract(epoch from clock_timestamp()) * 1000)::bigint + lease_ms, true);
   end if;
   select * into st from relay.ticker;
   prev := st.snap;
@@ -225,18 +234,18 @@ begin
 end $$;
 
 
-revoke all on function relay.tick(pg_snapshot, integer) from public;
-grant execute on function relay.tick(pg_snapshot, integer) to relay_reader;
+revoke all on function relay.tick(pg_snapshot, integer, integer) from public;
+grant execute on function relay.tick(pg_snapshot, integer, integer) to relay_reader;
 
 -- Point every capture trigger at the new function (relay._install recreates them by name).
 select relay._install(relid) from relay.watches where active;
 
 -- Down Migration
-drop function relay.tick(pg_snapshot, integer);
+drop function relay.tick(pg_snapshot, integer, integer);
 alter function relay._tick_before_011(pg_snapshot, integer) rename to tick;
 grant execute on function relay.tick(pg_snapshot, integer) to relay_reader;
 drop function relay.capture() cascade;
 alter function relay._capture_before_011() rename to capture;
 select relay._install(relid) from relay.watches where active;
-drop function relay.ticker_sleep(boolean);
+drop function relay.ticker_sleep(boolean, integer);
 drop sequence relay.ticker_asleep;

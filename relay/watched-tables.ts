@@ -25,6 +25,7 @@ export interface WatchedTable {
 export class WatchedTables {
   #tables = new Map<string, WatchedTable>();
   #loading: Promise<void> | undefined;
+  #again: Promise<void> | undefined;
   readonly #db: RelayDb;
 
   constructor(db: RelayDb) {
@@ -44,24 +45,36 @@ export class WatchedTables {
     this.#tables.delete(name);
   }
 
-  /** Reloads from relay.watched; concurrent calls share one query. */
+  /**
+   * Reloads from relay.watched. A call while a read is running queues one more read after it (calls meanwhile share
+   * that one): the running read may have started before the change that caused the call committed, and sharing it
+   * kept the old rules until the next change (seen as a rule change the relay never applied).
+   */
   reload(): Promise<void> {
-    this.#loading ??= listWatched(this.#db)
-      .then((rows) => {
-        this.#tables = new Map(rows.map((r) => [r.table, {
-          name: r.table,
-          relid: r.relid,
-          tenantColumn: r.tenant_column,
-          primaryKey: r.primary_key,
-          columns: new Map(r.columns.map((c) => [c.name, c.base])),
-          declaredTypes: new Map(r.columns.map((c) => [c.name, c.type])),
-          excluded: r.exclude_columns,
-          rules: new Map((r.rules ?? []).map((rule) => [rule.role, rule])),
-        }]));
-      })
-      .finally(() => {
+    if (this.#loading === undefined) {
+      this.#loading = this.#read().finally(() => {
         this.#loading = undefined;
       });
-    return this.#loading;
+      return this.#loading;
+    }
+    this.#again ??= this.#loading.catch(() => undefined).then(() => {
+      this.#again = undefined;
+      return this.reload();
+    });
+    return this.#again;
+  }
+
+  async #read(): Promise<void> {
+    const rows = await listWatched(this.#db);
+    this.#tables = new Map(rows.map((r) => [r.table, {
+      name: r.table,
+      relid: r.relid,
+      tenantColumn: r.tenant_column,
+      primaryKey: r.primary_key,
+      columns: new Map(r.columns.map((c) => [c.name, c.base])),
+      declaredTypes: new Map(r.columns.map((c) => [c.name, c.type])),
+      excluded: r.exclude_columns,
+      rules: new Map((r.rules ?? []).map((rule) => [rule.role, rule])),
+    }]));
   }
 }

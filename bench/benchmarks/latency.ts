@@ -158,7 +158,8 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
     ...[...results.values()].filter((r) => r.closed > 0).map((r) => `- ${targetLabel[r.target as TargetName]}: ${r.closed} sockets closed during the run.`),
   ];
   const md = [
-    sectionHeader('latency', command, ctx),
+    // one section per rate, so that the 200 tx/s and the 1 tx/s runs both stay
+    sectionHeader('latency', command, ctx).replace(/^(## [^\n]*)/, `$1, ${spec.r} transaction${spec.r === 1 ? '' : 's'} per second`),
     `- Load: ${spec.n} authenticated sockets over ${spec.t} tenants (each socket sees only its tenant); a writer commits ${spec.r} single-row transactions/s for ${spec.d} s after ${spec.warmup} s of warm-up, ${spec.mix[0]} % inserts / ${spec.mix[1]} % updates / ${spec.mix[2]} % deletes, through plain SQL.`,
     '- Latency = receipt time − the row\'s `ts` (`clock_timestamp()` when the row was written), same host clock, for every delivered insert and update (deletes carry the old row: counted, not timed); HDR-style histogram, ≤ 0.1 % error. Every delivery is accounted: each committed change must reach each socket of its tenant exactly once.',
     '- That is write → screen, the same clock for all three, and it includes what each design costs the writing transaction (pgrelay\'s durable log is written inside it) and pgrelay\'s ticker (a second commit after the writer\'s). pgrelay\'s frames also carry `at`: the commit time with track_commit_timestamp, else the time of the tick that saw the commit: the row "pgrelay, from commit" is receipt − `at`; the baselines\' payloads carry no commit time.',

@@ -5,15 +5,10 @@
 //   node --import tsx bench/capture-overhead/instructions.ts [--transactions 200] [--variants a,f,c]
 //
 // Needs valgrind (Debian: apt-get install valgrind) and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { freePort } from '../../db/embedded-server.js';
-import { migrate } from '../../db/migrate.js';
-import { machine, PG15_BIN, writeResultsSection } from './server.js';
+import { withCallgrind } from './callgrind.js';
+import { machine, writeResultsSection } from './server.js';
 
 const { values } = parseArgs({ options: { transactions: { type: 'string', default: '200' }, variants: { type: 'string' } } });
 const N = Number(values.transactions);
@@ -28,87 +23,49 @@ const VARIANTS: Array<{ name: string; what: string; setup: string }> = [
     create trigger floor_upd after update on items referencing new table as floor_rows for each statement execute function bench_floor();` },
   { name: 'b', what: 'seed style: row trigger pg_notify(row_to_json(NEW))', setup: `
     create trigger seed after insert or update on items for each row execute function bench_notify();` },
-  { name: 'c', what: 'pgrelay: relay.watch (as shipped)', setup: `select relay.watch('items', 'tenant_id');` },
-  { name: 'c+wake', what: 'pgrelay + a wake-up check per statement (read a flag from a sequence, NOTIFY if the ticker is idle)', setup: `
+  { name: 'c', what: 'pgrelay: relay.watch (as shipped), the ticker awake: each transaction reads the flag once and sends nothing', setup: `
+    select relay.watch('items', 'tenant_id'); select relay.ticker_sleep(false);` },
+  { name: 'c+asleep', what: 'pgrelay (as shipped), the ticker asleep: each transaction sends one wake-up NOTIFY', setup: `
+    select relay.watch('items', 'tenant_id'); select relay.ticker_sleep(true, 2000000000);` },
+  { name: 'c-0.2', what: "pgrelay 0.2's capture (no wake-up check), for comparison", setup: `
     select relay.watch('items', 'tenant_id');
-    create sequence bench_wake; select setval('bench_wake', 1, false);
-    create function bench_wake() returns trigger language plpgsql security definer as $$
-    begin
-      if pg_catalog.pg_sequence_last_value('bench_wake'::pg_catalog.regclass) operator(pg_catalog.=) 1 then perform pg_catalog.pg_notify('relay_wake', ''); end if;
-      return null;
-    end $$;
-    create trigger wake_ins after insert on items for each statement execute function bench_wake();
-    create trigger wake_upd after update on items for each statement execute function bench_wake();` },
+    select set_config('relay._installing', 'on', false);
+    drop trigger relay_capture_update on items; drop trigger relay_capture_insert on items;
+    create trigger relay_capture_insert after insert on items referencing new table as relay_rows for each statement execute function relay._capture_before_011();
+    create trigger relay_capture_update after update on items referencing old table as relay_old new table as relay_new for each statement execute function relay._capture_before_011();` },
   { name: 'c+set', what: 'pgrelay with SET search_path on the capture function (instead of qualified names)', setup: `
-    select relay.watch('items', 'tenant_id');
+    select relay.watch('items', 'tenant_id'); select relay.ticker_sleep(false);
     alter function relay.capture() set search_path = pg_catalog, pg_temp;` },
   { name: 'c-row-update', what: 'pgrelay with a row-level UPDATE trigger (OLD/NEW, no pairing of transition tables)', setup: `
-    select relay.watch('items', 'tenant_id');
+    select relay.watch('items', 'tenant_id'); select relay.ticker_sleep(false);
     select set_config('relay._installing', 'on', false);
     drop trigger relay_capture_update on items;
     create trigger relay_capture_update after update on items for each row execute function relay_bench.capture_row();` },
 ];
 
-function sh(cmd: string, args: string[], as?: { uid: number; gid: number }): string {
-  return execFileSync(cmd, args, { ...as, env: { ...process.env, LC_ALL: 'C' } }).toString();
-}
-
 async function main(): Promise<void> {
-  if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('valgrind is not installed (apt-get install valgrind)');
-  const as = process.getuid?.() === 0 ? { uid: Number(sh('id', ['-u', 'postgres'])), gid: Number(sh('id', ['-g', 'postgres'])) } : undefined;
-  const base = mkdtempSync(path.join(os.tmpdir(), 'pgrelay-callgrind-'));
-  chmodSync(base, 0o777);
-  try {
-    const pristine = path.join(base, 'pristine');
-    sh(path.join(PG15_BIN, 'initdb'), [`--pgdata=${pristine}`, '--username=postgres', '--auth=trust', '--encoding=UTF8', '--locale=C'], as);
-    const port = await freePort();
-    sh(path.join(PG15_BIN, 'pg_ctl'), ['start', '-w', '-D', pristine, '-l', path.join(base, 'log'), '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${base}`], as);
-    try {
-      const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-      await migrate(url);
-      const c = new pg.Client({ connectionString: url });
-      c.on('error', () => undefined);
-      await c.connect();
-      await c.query(`create table items (id bigint generated by default as identity primary key, tenant_id int not null, sku text not null, qty int not null,
-                       price numeric(10,2) not null, note text, updated_at timestamptz not null default now());
-        create index items_tenant on items (tenant_id);
-        insert into items (id, tenant_id, sku, qty, price, note) select g, 1 + g % 50, 'sku-' || g, g % 100, (g % 1000) / 10.0, 'initial row ' || g from generate_series(1, 100000) g;
-        alter table items alter column id restart with 100001;
-        create table bench_floor_log (r jsonb);
-        create function bench_floor() returns trigger language plpgsql as $$ begin insert into bench_floor_log select to_jsonb(t.*) from floor_rows t; return null; end $$;
-        create function bench_notify() returns trigger language plpgsql as $$ begin perform pg_notify('items', row_to_json(NEW)::text); return null; end $$;`);
-      await c.query('vacuum analyze');
-      await c.query('checkpoint');
-      await c.query(readFileSync(new URL('./row-level.sql', import.meta.url), 'utf8'));
-      await c.end();
-    } finally {
-      sh(path.join(PG15_BIN, 'pg_ctl'), ['stop', '-w', '-D', pristine], as);
-    }
-
+  await withCallgrind(async (c) => {
+    await c.query(`create table items (id bigint generated by default as identity primary key, tenant_id int not null, sku text not null, qty int not null,
+                     price numeric(10,2) not null, note text, updated_at timestamptz not null default now());
+      create index items_tenant on items (tenant_id);
+      insert into items (id, tenant_id, sku, qty, price, note) select g, 1 + g % 50, 'sku-' || g, g % 100, (g % 1000) / 10.0, 'initial row ' || g from generate_series(1, 100000) g;
+      alter table items alter column id restart with 100001;
+      create table bench_floor_log (r jsonb);
+      create function bench_floor() returns trigger language plpgsql as $$ begin insert into bench_floor_log select to_jsonb(t.*) from floor_rows t; return null; end $$;
+      create function bench_notify() returns trigger language plpgsql as $$ begin perform pg_notify('items', row_to_json(NEW)::text); return null; end $$;`);
+    await c.query('vacuum analyze');
+    await c.query('checkpoint');
+    await c.query(readFileSync(new URL('./row-level.sql', import.meta.url), 'utf8'));
+  }, async (cg) => {
     const results: Array<{ name: string; what: string; perTx: number }> = [];
     for (const v of VARIANTS.filter((x) => !only || only.includes(x.name))) {
       const count = (n: number): number => {
-        const data = path.join(base, 'data');
-        rmSync(data, { recursive: true, force: true });
-        cpSync(pristine, data, { recursive: true });
-        if (as) sh('chown', ['-R', `${as.uid}:${as.gid}`, data]);
         const statements = [v.setup.trim()].filter(Boolean);
         for (let i = 0; i < n; i++) {
           statements.push('begin', `UPDATE items SET qty = qty + 1, updated_at = now() WHERE id = ${((i * 7919) % 100000) + 1}`,
             `INSERT INTO items (tenant_id, sku, qty, price, note) VALUES (${(i % 50) + 1}, 'sku-new', 1, 9.99, 'bench insert')`, 'commit');
         }
-        const script = path.join(base, `script-${n}.sql`);
-        // single-user mode with -j: a statement ends with a semicolon and an empty line
-        writeFileSync(script, statements.map((s) => `${s};\n\n`).join(''));
-        chmodSync(script, 0o644);
-        const out = path.join(base, `callgrind-${v.name}-${n}.out`);
-        const r = spawnSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, path.join(PG15_BIN, 'postgres'), '--single', '-j', '-D', data,
-          '-c', 'fsync=off', '-c', 'synchronous_commit=off', 'postgres'], { ...as, input: readFileSync(script), maxBuffer: 64 * 1024 * 1024 });
-        const text = r.stdout.toString() + r.stderr.toString();
-        if (/\bERROR\b/.test(text)) throw new Error(`variant ${v.name}: ${text.split('\n').find((l) => l.includes('ERROR'))}`);
-        const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(out, 'utf8'));
-        if (!totals) throw new Error(`variant ${v.name}: no totals in ${out}`);
-        return Number(totals[1]);
+        return cg.count(`variant ${v.name}`, statements);
       };
       const perTx = (count(N) - count(0)) / N;
       results.push({ name: v.name, what: v.what, perTx });
@@ -130,9 +87,7 @@ async function main(): Promise<void> {
       '',
       table,
     ].join('\n'));
-  } finally {
-    rmSync(base, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((err: unknown) => {

@@ -74,6 +74,8 @@ export async function reset(db: pg.Client): Promise<void> {
   await db.query('truncate relay.log, relay.transactions, relay.tenant_seqs, bench_floor_log');
   // the ticker's state restarts at the current snapshot (nothing is left to number: the log is empty)
   await db.query(`update relay.ticker set last_seq = 0, snap = pg_current_snapshot()`);
+  // no ticker holds a lease (a relay of the previous run may have left one): writers alone send no wake-ups
+  await db.query(`select relay.ticker_sleep(false)`);
   for (const t of ['items', 'bulk_items', 'relay.log', 'relay.transactions', 'relay.tenant_seqs', 'relay.ticker', 'bench_floor_log']) await db.query(`vacuum analyze ${t}`);
   await db.query('checkpoint');
 }

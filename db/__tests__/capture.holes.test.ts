@@ -69,7 +69,7 @@ describe('capture holes', () => {
   it('with relay.wake = on, a writer that finds the ticker asleep wakes it, and so cannot PREPARE (documented)', async () => {
     const c = await db.connect();
     try {
-      await c.query(`select relay.ticker_sleep(true)`);
+      await c.query(`select relay.ticker_sleep(true, 60000)`);
       expect((await c.query(`show relay.wake`)).rows[0]!['relay.wake']).toBe('on');
       await c.query('begin');
       await c.query(`insert into a values (52, 'two-phase', 1)`);

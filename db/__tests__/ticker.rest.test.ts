@@ -59,9 +59,9 @@ describe('the ticker at rest', () => {
     expect(sent).toBeGreaterThanOrEqual(2);
     expect(sent).toBeLessThanOrEqual(5);
     expect(t.state).toBe('asleep');
-    // writers see the flag set: the next one wakes the ticker
-    const { rows } = await db.query(`select pg_sequence_last_value('relay.ticker_asleep') as v`);
-    expect(Number(rows[0]!.v)).toBe(1);
+    // writers see a lease that has not run out: the next one wakes the ticker
+    const { rows } = await db.query(`select pg_sequence_last_value('relay.ticker_asleep') > extract(epoch from clock_timestamp()) * 1000 as asleep`);
+    expect(rows[0]!.asleep).toBe(true);
   });
 
   it('is woken by the first writer that finds it asleep, long before its safety look', async () => {
@@ -144,6 +144,26 @@ describe('the ticker at rest', () => {
     expect(a.leader || b.leader).toBe(true);
     const { rows: dup } = await db.query(`select count(*)::int as n from relay.changes where row->>'note' = 'in-flight'`);
     expect(dup[0]!.n).toBe(1);
+  });
+
+  it('a ticker that dies asleep lets its lease run out: writers then send no wake-ups (no NOTIFY lock for nobody)', async () => {
+    const t = startTicker({ restLookMs: 1000, candidateIntervalMs: 60_000 });
+    await until(() => t.state === 'asleep', 'asleep');
+    const listener = await db.connect();
+    let wakeUps = 0;
+    listener.on('notification', (m) => m.channel === 'relay_wake' && wakeUps++);
+    await listener.query('listen relay_wake');
+    try {
+      await db.query(`insert into jobs (tenant, note) values ('a', 'before')`);
+      await until(() => wakeUps === 1, 'a wake-up while the ticker lives');
+      await t.close();
+      await sleep(3_500); // the lease: 3 × the 1 s look, at least 3 s
+      await db.query(`insert into jobs (tenant, note) values ('a', 'after')`);
+      await sleep(300);
+      expect(wakeUps).toBe(1);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('stays awake under load, where writers send no wake-ups, and rests again after it', async () => {
