@@ -20,7 +20,9 @@ export const LISTENER_APPLICATION_NAME = 'pgrelay-listener';
 export function pgListenSession(databaseUrl: string, channels: readonly string[]): ListenSession {
   // pg-listen is CommonJS with `exports.default`
   const subscriber = pgListen.default(
-    { connectionString: databaseUrl, application_name: LISTENER_APPLICATION_NAME, keepAlive: true },
+    // pipeline: pg-listen LISTENs on every channel at once after a reconnect, which pg 8 warns about (and pg 9 will
+    // refuse) on a connection that runs one query at a time
+    { connectionString: databaseUrl, application_name: LISTENER_APPLICATION_NAME, keepAlive: true, pipeline: true },
     {
       retryTimeout: Infinity,
       retryLimit: Infinity,
@@ -49,7 +51,7 @@ export function pgListenSession(databaseUrl: string, channels: readonly string[]
   return {
     async connect() {
       await subscriber.connect();
-      await Promise.all(channels.map((c) => subscriber.listenTo(c)));
+      for (const c of channels) await subscriber.listenTo(c);
       listening = true;
       connected = true;
     },

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   // No prefix: the usual Node.js dashboards and alerts look for process_cpu_user_seconds_total, nodejs_heap_size_used_bytes…
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
   const m = {
     registry,
     connections: new Gauge({ name: 'pgrelay_connections', help: 'Open connections by transport: websocket, or sse (Server-Sent Events streams).', labelNames: ['transport'], registers: [registry] }),
@@ -36,6 +36,8 @@ export function createMetrics() {
     ringBytes: new Gauge({ name: 'pgrelay_ring_bytes', help: 'Approximate bytes held in the ring.', registers: [registry] }),
     ready: new Gauge({ name: 'pgrelay_ready', help: '1 when the LISTEN session is connected and caught up.', registers: [registry] }),
     tickerLeader: new Gauge({ name: 'pgrelay_ticker_leader', help: '1 while this relay is the ticker (numbers transactions for the database).', registers: [registry] }),
+    tickerAsleep: new Gauge({ name: 'pgrelay_ticker_asleep', help: '1 while this relay is the ticker and sleeps on LISTEN (the log is quiet; the first writer wakes it).', registers: [registry] }),
+    tickerStatements: new Counter({ name: 'pgrelay_ticker_statements_total', help: "Statements this relay's ticker session sent (ticks, sleep flags, lock attempts): about 1 a second at rest.", registers: [registry] }),
     tickBatch: new Histogram({
       name: 'pgrelay_tick_transactions', help: 'Transactions numbered per tick (ticks that numbered any).',
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry],

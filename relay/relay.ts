@@ -291,6 +291,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     log,
     pacing: options.tickerPacing,
     onLeader: (leader) => metrics.tickerLeader.set(leader ? 1 : 0),
+    onState: (state) => metrics.tickerAsleep.set(state === 'asleep' ? 1 : 0),
+    onStatement: () => metrics.tickerStatements.inc(),
     onTick: (sequenced, _last, ms) => {
       metrics.tickBatch.observe(sequenced);
       metrics.tickSeconds.observe(ms / 1000);
@@ -315,9 +317,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   if (metricsListener) {
     log.info({ host: config.metricsHost, port: metricsListener.port, bearer: config.metricsToken !== undefined }, `metrics on http://${config.metricsHost}:${metricsListener.port}/metrics${config.metricsToken ? ' (bearer token required)' : ''}`);
   }
-  // Housekeeping: slow sockets (4008) and expired tokens (4001), one pass over the sockets, not per frame;
-  // and one log line each time readiness changes, so an outage and every recovery show in the log.
-  let tick = 0;
+  // Housekeeping, once a second (a relay at rest wakes for nothing more often): expired tokens (4001) and slow sockets
+  // (4008; every published frame is checked at once, this catches the rest), one pass over the sockets; and one log line
+  // each time readiness changes, so an outage and every recovery show in the log.
   let wasReady = false;
   let notReadySince = Date.now();
   const readiness = () => {
@@ -333,14 +335,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const housekeeping = setInterval(() => {
     readiness();
     const nowSec = Date.now() / 1000;
-    const checkExpiry = tick++ % 10 === 0;
     for (const ws of sockets) {
       const d = ws.data;
       if (d.closed) continue;
       if (ws.bufferedAmount() > config.maxBackpressure) io.overflow(ws);
-      else if (checkExpiry && d.principal.exp !== undefined && d.principal.exp <= nowSec) io.end(ws, CloseCode.TokenExpired, 'token expired');
+      else if (d.principal.exp !== undefined && d.principal.exp <= nowSec) io.end(ws, CloseCode.TokenExpired, 'token expired');
     }
-  }, 100);
+  }, 1000);
   housekeeping.unref();
   const pruner = new Pruner(pool, config.retention, config.pruneIntervalMs, log);
   pruner.start();

@@ -39,22 +39,45 @@ describe('capture holes', () => {
     ]);
   });
 
-  it('a transaction that changes a watched table can be PREPAREd, and is streamed when COMMIT PREPARED', async () => {
+  // Where PREPARE TRANSACTION is possible (these servers allow it) writers send no wake-up NOTIFY unless relay.wake = on
+  // (a transaction that sent NOTIFY cannot be PREPAREd); the test databases set it on, as a DBA who knows no writer uses
+  // two-phase commit would. '' is a server's default, `off` what a two-phase writer's role sets under `on`.
+  it.each([
+    ['with the server default (no relay.wake)', ''],
+    ['with relay.wake = off for the writer', 'off'],
+  ])('a transaction that changes a watched table can be PREPAREd %s, and is streamed when COMMIT PREPARED', async (_label, wake) => {
     const { rows } = await db.query(`select current_setting('max_prepared_transactions')::int as n`);
     expect(rows[0]!.n, 'the test servers allow prepared transactions').toBeGreaterThan(0);
     const c = await db.connect();
+    const id = wake === 'off' ? 51 : 50;
+    const tenant = `two-phase-${id}`;
     try {
+      await c.query(`set relay.wake = '${wake}'`);
       await c.query('begin');
-      await c.query(`insert into a values (50, 'two-phase', 1)`);
-      await c.query(`prepare transaction 'p50'`);
+      await c.query(`insert into a values (${id}, '${tenant}', 1)`);
+      await c.query(`prepare transaction 'p${id}'`);
       // prepared, not committed: nothing to stream yet
-      expect((await changesOfLastTx()).some((ch) => ch.tenant === 'two-phase')).toBe(false);
-      await c.query(`commit prepared 'p50'`);
+      expect((await changesOfLastTx()).some((ch) => ch.tenant === tenant)).toBe(false);
+      await c.query(`commit prepared 'p${id}'`);
     } finally {
-      await c.query(`rollback prepared 'p50'`).catch(() => undefined);
+      await c.query(`rollback prepared 'p${id}'`).catch(() => undefined);
       await c.end();
     }
-    expect(await changesOfLastTx()).toEqual([{ tenant: 'two-phase', table_name: 'a', op: 'insert' }]);
+    expect(await changesOfLastTx()).toEqual([{ tenant, table_name: 'a', op: 'insert' }]);
+  });
+
+  it('with relay.wake = on, a writer that finds the ticker asleep wakes it, and so cannot PREPARE (documented)', async () => {
+    const c = await db.connect();
+    try {
+      await c.query(`select relay.ticker_sleep(true)`);
+      expect((await c.query(`show relay.wake`)).rows[0]!['relay.wake']).toBe('on');
+      await c.query('begin');
+      await c.query(`insert into a values (52, 'two-phase', 1)`);
+      await expect(c.query(`prepare transaction 'p52'`)).rejects.toThrow('cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY');
+    } finally {
+      await c.query('rollback').catch(() => undefined);
+      await c.end();
+    }
   });
 
   it('survives a rolled-back savepoint that held the first change', async () => {

@@ -36,6 +36,9 @@ export async function createTestDatabase(): Promise<TestDatabase & { drop(): Pro
   await admin.connect();
   try {
     await admin.query(`create database ${name} template ${inject('pgTemplate')}`);
+    // The test server allows PREPARE TRANSACTION (max_prepared_transactions > 0), where writers wake a sleeping ticker
+    // only when told to: as on a server with Postgres's default of 0, where they do by themselves.
+    await admin.query(`alter database ${name} set relay.wake = on`);
   } finally {
     await admin.end();
   }

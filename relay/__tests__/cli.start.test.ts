@@ -43,6 +43,7 @@ describe('pgrelay start with no DATABASE_URL', () => {
     expect(await res.json()).toMatchObject({ status: 'ok', server: { impl: expectedServer() } });
     expect(Date.now() - t0).toBeLessThan(30_000);
     expect(first.output()).toMatch(/embedded Postgres data lives in \S+/);
+    expect(first.output()).not.toMatch(/DeprecationWarning/);
     expect(first.output()).toMatch(expectedServer() === 'uws' ? /native uWebSockets\.js build in use/ : /serving with the ws fallback/);
 
     // Leave a mark in the database, then stop the way Ctrl-C does.
@@ -216,6 +217,8 @@ describe('issue 12: when the embedded Postgres dies', () => {
     await eventually(() => count(relay.output(), /"msg":"caught up"/) > caughtUp, 'a caught up line after the recovery');
     expect(relay.output()).toMatch(/"msg":"not ready: the database is unreachable/);
     expect(await readyz(relay.port)).toBe(200);
+    // issue 22: the LISTEN session's reconnect runs its LISTENs without pg's "client is already executing a query" warning
+    expect(relay.output()).not.toMatch(/DeprecationWarning/);
     relay.signal('SIGINT');
     expect(await relay.exited).toBe(0);
   }, 300_000);

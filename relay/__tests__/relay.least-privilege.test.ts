@@ -83,7 +83,7 @@ describe('the relay role', () => {
       'relay."position"()', 'relay._interval_json(jsonb)', 'relay._numeric_json(jsonb)', 'relay._render(oid,jsonb)',
       'relay._streamed(oid,smallint[])', 'relay._tstz_json(jsonb)', 'relay.presence_end(uuid)', 'relay.presence_members(text[])',
       'relay.presence_sweep()', 'relay.presence_sync(uuid,integer,jsonb,jsonb,boolean)', 'relay.prune(interval,integer)',
-      'relay.snapshot(regclass,text,jsonb)', 'relay.tick(pg_snapshot,integer)',
+      'relay.snapshot(regclass,text,jsonb)', 'relay.tick(pg_snapshot,integer)', 'relay.ticker_sleep(boolean)',
     ]);
     expect(grants.schema).toEqual({ usage: true, create: false });
   });
