@@ -79,10 +79,11 @@ interface Window {
   sessions: number;
   /** CPU seconds of each relay process. */
   relayCpu: number[];
-  /** NOTIFYs on `relay` (the ticker's) and `relay_presence`, and their payload bytes. */
+  /** NOTIFYs on `relay` (the ticker's) and `relay_presence`, and their payload bytes; `relay_wake` (a writer waking the ticker). */
   notifies: number;
   notifyBytes: number;
   presenceNotifies: number;
+  wakes: number;
 }
 
 function get(url: string): Promise<{ status: number; body: string }> {
@@ -195,19 +196,21 @@ async function runOnce(adminUrl: string, n: number, round: number, midBase: numb
     let notifies = 0;
     let notifyBytes = 0;
     let presenceNotifies = 0;
+    let wakes = 0;
     listener.on('notification', (m) => {
       if (m.channel === 'relay') (notifies++, (notifyBytes += Buffer.byteLength(m.payload ?? '')));
       else if (m.channel === 'relay_presence') presenceNotifies++;
+      else if (m.channel === 'relay_wake') wakes++;
     });
-    await listener.query('listen relay; listen relay_presence');
+    await listener.query('listen relay; listen relay_presence; listen relay_wake');
     await sleep(2000); // presence joins written, the probe's tick long done
 
-    const mark = async () => ({ pg: await activity!.snapshot(), relays: relays.map((r) => cpuSeconds(r.pid)), notifies, notifyBytes, presenceNotifies });
+    const mark = async () => ({ pg: await activity!.snapshot(), relays: relays.map((r) => cpuSeconds(r.pid)), notifies, notifyBytes, presenceNotifies, wakes });
     const window = (a: Awaited<ReturnType<typeof mark>>, b: Awaited<ReturnType<typeof mark>>): Window => {
       const pgDelta = PostgresActivity.delta(a.pg, b.pg);
       return {
         seconds: pgDelta.seconds, pg: pgDelta, sessions: [...b.pg.backends.values()].filter((x) => x.kind !== 'background').length, relayCpu: b.relays.map((c, k) => c - a.relays[k]!),
-        notifies: b.notifies - a.notifies, notifyBytes: b.notifyBytes - a.notifyBytes, presenceNotifies: b.presenceNotifies - a.presenceNotifies,
+        notifies: b.notifies - a.notifies, notifyBytes: b.notifyBytes - a.notifyBytes, presenceNotifies: b.presenceNotifies - a.presenceNotifies, wakes: b.wakes - a.wakes,
       };
     };
 
@@ -304,12 +307,13 @@ function report(runs: Run[], description: string, commit: string, tickerCommit: 
       `${cell(g.runs, (r) => statementKinds.reduce((s, k) => s + callsOf(r.load, k), 0), perS)} · ${cell(g.runs, (r) => statementKinds.reduce((s, k) => s + callsOf(r.rest, k), 0), perS)}`]),
   );
   const fanoutTable = table(
-    ['relays', 'transactions numbered /s', 'NOTIFY relay /s', 'bytes per NOTIFY', 'deliveries to LISTEN sessions /s', 'NOTIFY relay_presence /s (load · rest)', 'relay CPU, each (load · rest)', 'deliveries to sockets /s', 'latency p50 / p99', 'lost / duplicated / wrong tenant'],
+    ['relays', 'transactions numbered /s', 'NOTIFY relay /s', 'bytes per NOTIFY', 'NOTIFY relay_wake /s (load · rest)', 'deliveries to LISTEN sessions /s', 'NOTIFY relay_presence /s (load · rest)', 'relay CPU, each (load · rest)', 'deliveries to sockets /s', 'latency p50 / p99', 'lost / duplicated / wrong tenant'],
     by.map((g) => [
       g.n,
       cell(g.runs, (r) => r.load.transactions / r.load.seconds, perS),
       cell(g.runs, (r) => r.load.notifies / r.load.seconds, perS),
       cell(g.runs, (r) => r.load.notifyBytes / Math.max(1, r.load.notifies), (v) => int(v)),
+      `${cell(g.runs, (r) => r.load.wakes / r.load.seconds, perS)} · ${cell(g.runs, (r) => r.rest.wakes / r.rest.seconds, perS)}`,
       cell(g.runs, (r) => (r.load.notifies * r.relays) / r.load.seconds, perS),
       `${cell(g.runs, (r) => r.load.presenceNotifies / r.load.seconds, perS)} · ${cell(g.runs, (r) => r.rest.presenceNotifies / r.rest.seconds, perS)}`,
       `${cell(g.runs, (r) => (median(r.load.relayCpu) / r.load.seconds) * 100, pct)} · ${cell(g.runs, (r) => (median(r.rest.relayCpu) / r.rest.seconds) * 100, pct)}`,
@@ -335,7 +339,7 @@ function report(runs: Run[], description: string, commit: string, tickerCommit: 
     '',
     kindsTable,
     '',
-    'Statements run on the database, per second (pg_stat_statements: top-level statements, the benchmark\'s own excluded), under load · at rest. "snapshot polls" are the ticker\'s looks for finished transactions, "lock attempts" the other relays\' tries for the ticker lock (and the hourly pruning lock), "presence" the relays\' joins, leaves, heartbeats, reads and sweeps:',
+    'Statements run on the database, per second (pg_stat_statements: top-level statements, the benchmark\'s own excluded), under load · at rest. "snapshot polls" are the ticker\'s looks for finished transactions, "ticker sleeps" its going to sleep on LISTEN and waking, "lock attempts" the other relays\' tries for the ticker lock (and the hourly pruning lock), "presence" the relays\' joins, leaves, heartbeats, reads and sweeps:',
     '',
     statementsTable,
     '',

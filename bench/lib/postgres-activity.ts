@@ -18,12 +18,13 @@ export const backendKindLabel: Record<BackendKind, string> = {
 };
 
 /** Statements by what they do, from their text in pg_stat_statements. */
-export const statementKinds = ['tick', 'snapshot polls', 'lock attempts', 'presence', 'log reads', 'writes', 'other'] as const;
+export const statementKinds = ['tick', 'snapshot polls', 'ticker sleeps', 'lock attempts', 'presence', 'log reads', 'writes', 'other'] as const;
 export type StatementKind = (typeof statementKinds)[number];
 
 function statementKind(query: string): StatementKind {
   if (/relay\.tick\(/.test(query)) return 'tick';
   if (/pg_current_snapshot\(\)/.test(query)) return 'snapshot polls';
+  if (/relay\.ticker_sleep\(/.test(query)) return 'ticker sleeps';
   if (/pg_try_advisory_lock/.test(query)) return 'lock attempts';
   if (/relay\.presence_/.test(query)) return 'presence';
   if (/\b(insert into|update|delete from) orders\b/i.test(query)) return 'writes';
