@@ -44,9 +44,12 @@ function families(text: string): Map<string, string> {
       current = m[1]!;
       continue;
     }
-    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (\S+)$/.exec(line);
+    // a value as Prometheus parses it (Go's ParseFloat: NaN and Inf in any case; prom-client writes NaN as "Nan")
+    const value = m?.[5] ?? '';
+    const number = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(value) || /^[-+]?(nan|inf)$/i.test(value);
     // a histogram's samples are its name with _bucket, _sum and _count
-    if (!m || !(m[1] === current || m[1]!.replace(/_(bucket|sum|count)$/, '') === current)) bad.push(line);
+    if (!m || !number || !(m[1] === current || m[1]!.replace(/_(bucket|sum|count)$/, '') === current)) bad.push(line);
   }
   expect(bad).toEqual([]);
   return types;
