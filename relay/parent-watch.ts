@@ -1,10 +1,10 @@
 // Stops a relay started by an npm script when npm goes away, so that `npm start` under a supervisor never leaves a relay behind.
 //
 // `npm start` forwards SIGTERM and SIGINT to its script (which `exec`s node, so the relay gets them itself), but a
-// supervisor may also SIGKILL npm, and on a shell that cannot `exec` (Windows' cmd.exe) the signal ends the shell
-// only. Either way the relay is reparented and would keep serving, with its embedded Postgres: it notices the new
-// parent and stops as on SIGTERM. Only under an npm script: a relay started from a shell with `nohup … &` is meant
-// to outlive that shell.
+// supervisor may also SIGKILL npm, and a script of one's own may run the relay under a shell that forwards nothing.
+// Either way the relay is reparented and would keep serving, with its embedded Postgres: it notices the new parent
+// and stops as on SIGTERM. Only under an npm script: a relay started from a shell with `nohup … &` is meant to
+// outlive that shell.
 
 /** Started by an npm (or yarn, pnpm) script: they all set `npm_lifecycle_event`. */
 export function startedByPackageScript(env: NodeJS.ProcessEnv = process.env): boolean {
