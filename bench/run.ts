@@ -10,6 +10,7 @@ import { newSecret, type RunContext } from './lib/session.js';
 import { fanoutBenchmark, fanoutServerSteps } from './benchmarks/fanout.js';
 import { latencyBenchmark } from './benchmarks/latency.js';
 import { memoryBenchmark } from './benchmarks/memory.js';
+import { restBenchmark } from './benchmarks/rest.js';
 import { resumeBenchmark } from './benchmarks/resume.js';
 
 const benchmarks = {
@@ -17,10 +18,11 @@ const benchmarks = {
   fanout: fanoutBenchmark,
   memory: memoryBenchmark,
   resume: resumeBenchmark,
+  rest: restBenchmark,
 } as const;
 type Name = keyof typeof benchmarks;
 
-const usage = `Usage: node --import tsx bench/run.ts [all|latency|fanout|memory|resume] [flags]   (npm run bench, npm run bench:<name> -- flags)
+const usage = `Usage: node --import tsx bench/run.ts [all|latency|fanout|memory|resume|rest] [flags]   (npm run bench, npm run bench:<name> -- flags)
 
 Common:   --targets pgrelay,socketio,ws   --database-url <postgres://…> (default TEST_DATABASE_URL, else an embedded server)
           --servers uws,ws [--repeat 3] (latency, fanout, memory: pgrelay on each server implementation instead of the
@@ -35,6 +37,9 @@ fanout:   --steps 1000x200,2000x200,… (connections x tx/s, connections never d
           single-row, --batch 50 --batch-steps 1000x10, --t 50 --d 6 --repeat 3, --servers uws,ws optional; --quick for a smoke)
 memory:   --n 10000 --n-pgrelay 50000 (0: skip) --t 50 --settle 5
 resume:   --count 10000 --noise 5000 --repeat 3 --history 20000 --log-history 100
+rest:     --seconds 30 --settle 60 --repeat 3 (nothing written, one subscriber: CPU and requests to Postgres)
+          --rounds 8 --gap 2000 (the first change after a rest, against the seed design's trigger read by LISTEN)
+          --targets pgrelay,pgrelay-poll,socketio,ws --parts rest,first-change
 `;
 
 /** The benchmarks others own: the client size is quick and runs here; capture overhead takes about 20 minutes, so only with --with-capture. */

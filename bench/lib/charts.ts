@@ -26,5 +26,5 @@ export const targetColors = {
   field: 'target',
   type: 'nominal',
   title: null,
-  scale: { domain: ['pgrelay', 'A (Socket.IO)', 'B (ws)'], range: ['#d62728', '#1f77b4', '#2ca02c'] },
+  scale: { domain: ['pgrelay', 'pgrelay, ticker polling', 'A (Socket.IO)', 'B (ws)'], range: ['#d62728', '#ff9896', '#1f77b4', '#2ca02c'] },
 } as const;

@@ -9,7 +9,7 @@ export interface Goal {
   ok: boolean | undefined;
 }
 
-const baselinesLine = '- Targets: pgrelay (`relay/cli.ts start`); A = Express + Socket.IO 4 + pg-listen (`bench/baselines/socketio-server.ts`); B = raw `ws` + pg-listen (`bench/baselines/ws-server.ts`); ratios are pgrelay / baseline from this same run.';
+const baselinesLine = '- Targets: pgrelay (`relay/cli.ts start`); A = Express + Socket.IO 4 + pg-listen (`bench/baselines/socketio-server.ts`); B = raw `ws` + pg-listen (`bench/baselines/ws-server.ts`); ratios are pgrelay / baseline from this same run. "pgrelay, ticker polling" (when run) is pgrelay on a database with `relay.wake = off`, where its ticker looks every 1–5 ms instead of sleeping, as pgrelay 0.2 did.';
 
 /** `targets` replaces the line naming pgrelay and the baselines (the `--servers` mode has no baselines). */
 export function sectionHeader(id: keyof typeof titles, command: string, ctx: RunContext, targets = baselinesLine): string {

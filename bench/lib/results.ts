@@ -19,6 +19,7 @@ export const titles: Record<string, string> = {
   fanoutServers: '## 7. Server implementations: deliveries per server-CPU-second',
   memoryServers: '## 8. Server implementations: memory per idle socket',
   compression: '## 9. Compression: permessage-deflate off and on',
+  rest: '## Rest: nothing written, and the first change after a rest',
 };
 
 const header = `# pgrelay benchmarks

@@ -40,7 +40,7 @@ export async function withTarget<T>(
   o: Omit<StartOptions, 'databaseUrl' | 'jwtSecret'>,
   fn: (s: TargetSession) => Promise<T>,
 ): Promise<T> {
-  const name = `pgrelay_bench_${target}`;
+  const name = `pgrelay_bench_${target.replace(/-/g, "_")}`;
   const databaseUrl = await ctx.pg.createDatabase(name);
   try {
     await prepareDatabase(databaseUrl, target);

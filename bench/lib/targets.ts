@@ -1,4 +1,4 @@
-// The three servers under test, how to prepare their database, start them pinned to CPU 0, and reach them.
+// The servers under test, how to prepare their database, start them pinned to CPU 0, and reach them.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -6,14 +6,23 @@ import { freePort } from '../../db/embedded-server.js';
 import { migrate } from '../../db/migrate.js';
 import { serverCpu, spawnNode, type Spawned } from './processes.js';
 
-export const targetNames = ['pgrelay', 'socketio', 'ws'] as const;
+/**
+ * `pgrelay-poll` is pgrelay with its ticker polling every few ms instead of resting (`relay.wake = off` on its
+ * database: what pgrelay 0.2 did everywhere), to measure what resting saves in the same run.
+ */
+export const targetNames = ['pgrelay', 'pgrelay-poll', 'socketio', 'ws'] as const;
 export type TargetName = (typeof targetNames)[number];
 
 /** How each target is named in tables: the baselines are A and B throughout. */
-export const targetLabel: Record<TargetName, string> = { pgrelay: 'pgrelay', socketio: 'A (Socket.IO)', ws: 'B (ws)' };
+export const targetLabel: Record<TargetName, string> = { pgrelay: 'pgrelay', 'pgrelay-poll': 'pgrelay, ticker polling', socketio: 'A (Socket.IO)', ws: 'B (ws)' };
+
+/** pgrelay itself (its protocol, schema and readiness), whatever its ticker does. */
+export function isPgrelay(target: TargetName): boolean {
+  return target === 'pgrelay' || target === 'pgrelay-poll';
+}
 
 export function parseTargets(list: readonly string[]): TargetName[] {
-  for (const t of list) if (!(targetNames as readonly string[]).includes(t)) throw new Error(`Unknown target ${JSON.stringify(t)}; use pgrelay, socketio, ws.`);
+  for (const t of list) if (!(targetNames as readonly string[]).includes(t)) throw new Error(`Unknown target ${JSON.stringify(t)}; use ${targetNames.join(', ')}.`);
   return targetNames.filter((t) => list.includes(t));
 }
 
@@ -21,13 +30,15 @@ const sql = (file: string) => readFile(fileURLToPath(new URL(file, import.meta.u
 
 /** Creates `orders` and the target's capture: `relay.watch` for pgrelay, the row NOTIFY trigger for the baselines. */
 export async function prepareDatabase(url: string, target: TargetName): Promise<void> {
-  if (target === 'pgrelay') await migrate(url);
+  if (isPgrelay(target)) await migrate(url);
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     await c.query(await sql('./orders.sql'));
-    if (target === 'pgrelay') await c.query(`select relay.watch('orders', 'tenant_id')`);
+    if (isPgrelay(target)) await c.query(`select relay.watch('orders', 'tenant_id')`);
     else await c.query(await sql('../baselines/orders-notify.sql'));
+    // writers send no wake-up there, so the ticker polls (it reads the setting when it starts)
+    if (target === 'pgrelay-poll') await c.query(`do $$ begin execute format('alter database %I set relay.wake = off', current_database()); end $$`);
   } finally {
     await c.end();
   }
@@ -57,6 +68,7 @@ export interface StartOptions {
 
 const scripts: Record<TargetName, { script: string; args: string[]; ready: RegExp }> = {
   pgrelay: { script: 'relay/cli.ts', args: ['start'], ready: /pgrelay listening on/ },
+  'pgrelay-poll': { script: 'relay/cli.ts', args: ['start'], ready: /pgrelay listening on/ },
   socketio: { script: 'bench/baselines/socketio-server.ts', args: [], ready: /listening on/ },
   ws: { script: 'bench/baselines/ws-server.ts', args: [], ready: /listening on/ },
 };
@@ -85,7 +97,7 @@ export async function startTarget(target: TargetName, o: StartOptions): Promise<
   });
   try {
     await p.waitFor(ready, 60_000);
-    if (target === 'pgrelay') await waitReady(port, p);
+    if (isPgrelay(target)) await waitReady(port, p);
   } catch (err) {
     await p.stop();
     throw err;

@@ -43,8 +43,11 @@ export interface Wire {
 const socketIoOps: Record<string, Op> = { 'order:created': 'insert', 'order:updated': 'update', 'order:deleted': 'delete' };
 const wsOps: Record<string, Op> = socketIoOps;
 
+/** pgrelay and pgrelay-poll (its ticker polls; the protocol is the same). Not targets.ts's isPgrelay: load workers import no database code. */
+const speaksPgrelay = (t: TargetName) => t.startsWith('pgrelay');
+
 function endpoint(o: ConnectionOptions): { url: string; protocols: string[] } {
-  if (o.target === 'pgrelay') return { url: `${o.baseUrl}/ws`, protocols: ['pgrelay.v1', `bearer.${o.token}`] };
+  if (speaksPgrelay(o.target)) return { url: `${o.baseUrl}/ws`, protocols: ['pgrelay.v1', `bearer.${o.token}`] };
   if (o.target === 'socketio') return { url: `${o.baseUrl}/socket.io/?EIO=4&transport=websocket`, protocols: [] };
   return { url: `${o.baseUrl}/ws?token=${encodeURIComponent(o.token)}`, protocols: [] };
 }
@@ -102,7 +105,7 @@ export function openConnection(o: ConnectionOptions, h: ConnectionHandlers, wire
     } else fail(`closed with ${code} before ready`);
   });
 
-  if (o.target === 'pgrelay') {
+  if (speaksPgrelay(o.target)) {
     ws.on('open', () => ws.send('{"type":"subscribe","id":"o","table":"public.orders"}'));
     ws.on('message', (data) => {
       const m = parseCached<{ type: string; sub?: string; id?: string; at?: string; changes?: Array<{ table: string; op: Op; row: Record<string, unknown> | null; old?: unknown }>; message?: string }>(String(data));
