@@ -53,12 +53,23 @@ export interface TickerOptions {
   pacing?: Partial<TickerPacing>;
   /** Called after every tick that numbered transactions. */
   onTick?: (sequenced: number, lastSeq: number, ms: number) => void;
+  /**
+   * Receives, once the tick has committed, the payloads it sent with NOTIFY relay: the process that ticks can publish
+   * them at once instead of waiting for its own notification (which still comes, and repeats them).
+   */
+  onPayloads?: (payloads: string[]) => void;
   /** Called when this process becomes the leader or stops being it. */
   onLeader?: (leader: boolean) => void;
   /** Called when the state changes. */
   onState?: (state: TickerState) => void;
   /** Called for every statement sent (what the ticker costs Postgres, at rest too). */
   onStatement?: () => void;
+  /**
+   * `false`: the ticker's session does not LISTEN relay_wake; its owner, which LISTENs already, calls {@link Ticker.wake}
+   * for each notification instead. Every NOTIFY signals every listening session of the database, so one listener
+   * fewer is one process woken fewer per transaction. Default true.
+   */
+  listen?: boolean;
 }
 
 const DEFAULTS: TickerPacing = { busyDelayMs: 1, batchDelayMs: 8, rest: true, restLookMs: 1000, idleDelayMs: 5, candidateIntervalMs: 500 };
@@ -70,6 +81,7 @@ interface TickRow {
   last_seq: string;
   sequenced: number;
   snap: string;
+  payloads: string[] | null;
 }
 
 /** The oldest transaction still running in a snapshot (`xmin:xmax:xip,…`): every older one has ended. */
@@ -124,6 +136,12 @@ export class Ticker {
     return this.#statements;
   }
 
+  /** A writer's wake-up (or anything that may have committed changes): asleep, the ticker ticks at once. */
+  wake(): void {
+    this.#woken = true;
+    this.#interrupt?.();
+  }
+
   /** Starts competing for the lock in the background; never rejects (connection failures are retried). */
   start(): void {
     this.#running ??= this.#run();
@@ -166,15 +184,11 @@ export class Ticker {
     const client = new pg.Client({
       connectionString: this.#o.databaseUrl, application_name: TICKER_APPLICATION_NAME, keepAlive: true,
       // what relay.tick() needs (it sets them itself when missing, at a cost every tick)
-      options: '-c TimeZone=UTC -c IntervalStyle=postgres -c enable_seqscan=off -c jit=off -c plan_cache_mode=force_generic_plan',
+      options: '-c TimeZone=UTC -c IntervalStyle=postgres -c enable_seqscan=off -c jit=off -c plan_cache_mode=force_generic_plan -c enable_nestloop=off',
     });
     this.#client = client;
     client.on('error', () => undefined); // surfaces as a failed query below
-    client.on('notification', (n) => {
-      if (n.channel !== WAKE_CHANNEL) return;
-      this.#woken = true;
-      this.#interrupt?.();
-    });
+    client.on('notification', (n) => n.channel === WAKE_CHANNEL && this.wake());
     await client.connect();
     if (this.#closed) return;
     // Polled rather than waited for: a backend waiting on a lock does not notice its client going away, so a closing
@@ -191,7 +205,7 @@ export class Ticker {
     await this.#query(client, `set idle_session_timeout = '${idleTimeout}ms'`).catch(() => undefined);
     await this.#query(client, `set session characteristics as transaction isolation level repeatable read`);
     // before the first tick: a writer that commits after it and finds the ticker asleep must reach this session
-    await this.#query(client, `listen ${WAKE_CHANNEL}`);
+    if (this.#o.listen !== false) await this.#query(client, `listen ${WAKE_CHANNEL}`);
     this.#setLeader(true);
     this.#o.log.info({}, 'this process is the ticker');
     await ((await this.#writersWake(client)) ? this.#lead(client) : this.#poll(client));
@@ -221,12 +235,15 @@ export class Ticker {
       try {
         const { rows } = await this.#query<TickRow>(client, {
           name: 'pgrelay-tick',
-          text: 'select last_seq::text, sequenced, snap::text from relay.tick($1::pg_snapshot)',
+          text: 'select last_seq::text, sequenced, snap::text, payloads from relay.tick($1::pg_snapshot)',
           values: [known.snap],
         });
         const row = rows[0]!;
         known.snap = row.snap;
-        if (row.sequenced > 0) this.#o.onTick?.(row.sequenced, Number(row.last_seq), performance.now() - started);
+        if (row.sequenced > 0) {
+          this.#o.onTick?.(row.sequenced, Number(row.last_seq), performance.now() - started);
+          if (row.payloads) this.#o.onPayloads?.(row.payloads);
+        }
         return row;
       } catch (err) {
         // another ticker numbered the same transactions (a split-brain moment): ours rolled back, try again

@@ -26,3 +26,21 @@ export async function unwatch(db: RelayDb, table: string): Promise<void> {
 export async function listWatched(db: RelayDb): Promise<RelayWatched[]> {
   return db.selectFrom('relay.watched').selectAll().orderBy('table').execute();
 }
+
+/** The ordinary tables (and partitioned ones) a user could watch: every schema but Postgres's own and pgrelay's, in name order. */
+export async function listTables(db: RelayDb): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where c.relkind in ('r', 'p') and not c.relispartition
+      and n.nspname not in ('pg_catalog', 'information_schema', 'relay') and n.nspname !~ '^pg_'
+    order by 1`.execute(db);
+  return rows.map((r) => r.name);
+}
+
+/** The columns of `table` (a `schema.table` or bare name), in table order; empty when there is no such table. */
+export async function tableColumns(db: RelayDb, table: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    select a.attname::text as name from pg_attribute a
+    where a.attrelid = to_regclass(${regclassOf(table)}) and a.attnum > 0 and not a.attisdropped order by a.attnum`.execute(db);
+  return rows.map((r) => r.name);
+}

@@ -104,10 +104,137 @@ begin
 end $$;
 revoke all on function relay.capture() from public;
 
+-- A leaner tick. Measured per tick that numbers one small transaction (bench/RESULTS.md, "Tick: what a tick costs
+-- Postgres"), what costs is building each change's JSON in SQL (its key, the diff of an update's old row, the JSON
+-- object), more than reading and writing rows. So the payload (version 2) carries each change's rows as relay.changes
+-- renders them, with its key columns, and the relay derives `pk` and `old` (the diff) itself: Postgres is the one
+-- shared resource, relays scale out. Who and why come from each transaction's last change (one join, not five ordered
+-- aggregates); rows are rendered only for transactions whose changes travel inline; and the payloads come back to the
+-- caller, so that the relay that ticks publishes them at once (other relays get them by NOTIFY). The previous version
+-- is kept for the down migration.
+alter function relay.tick(pg_snapshot, integer) rename to _tick_before_011;
+revoke all on function relay._tick_before_011(pg_snapshot, integer) from relay_reader;
+create function relay.tick(known pg_snapshot default null, max_inline integer default 200)
+returns table (last_seq bigint, sequenced integer, snap pg_snapshot, payloads text[])
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  st relay.ticker;
+  cur pg_snapshot := pg_current_snapshot();
+  prev pg_snapshot;
+  done xid8[];
+  at timestamptz := clock_timestamp();
+  commit_ts boolean := current_setting('track_commit_timestamp') = 'on';
+  n integer;
+  last bigint;
+  payload text;
+  sent text[];
+begin
+  if current_setting('transaction_isolation') not in ('repeatable read', 'serializable') then
+    raise exception 'pgrelay: relay.tick() must run in a REPEATABLE READ transaction, so that the changes it reads and the snapshot it records agree'
+      using errcode = 'PR012';
+  end if;
+  -- see 1796400000003; and no nested loops: the generic plan cannot know a batch's size, and a nested loop between two
+  -- of its steps made a tick of 20,000 transactions take minutes. The ticker's own session has them all already, so one
+  -- look tells (each expression costs every tick: PL/pgSQL prepares its expressions once per transaction).
+  if current_setting('enable_nestloop') <> 'off' then
+    perform set_config('TimeZone', 'UTC', true), set_config('IntervalStyle', 'postgres', true), set_config('enable_seqscan', 'off', true),
+            set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_nestloop', 'off', true);
+  end if;
+  select * into st from relay.ticker;
+  prev := st.snap;
+  -- known covers prev when every transaction finished at prev is finished at known
+  if known is not null and pg_snapshot_xmax(known) >= pg_snapshot_xmax(prev)
+     and not exists (select 1 from pg_snapshot_xip(known) x where pg_visible_in_snapshot(x, prev)) then
+    prev := known;
+  end if;
+  -- transactions in progress at prev that have finished since
+  done := array(select x from pg_snapshot_xip(prev) x where pg_visible_in_snapshot(x, cur));
+  if pg_snapshot_xmax(cur) = pg_snapshot_xmax(prev) and cardinality(done) = 0 then
+    return query select st.last_seq, 0, cur, null::text[];
+    return;
+  end if;
+
+  with pend as materialized (
+    -- rows of transactions still running are invisible here, so only committed changes come back
+    select u.*, max(u.id) over w as last_id, count(*) over w as n
+    from (select l.id, l.txid, l.relid, l.op, l.row, l.old_row, l.db_user, l.application_name, l.client_addr, l.actor, l.origin
+          from relay.log l where l.txid >= pg_snapshot_xmax(prev) and l.txid < pg_snapshot_xmax(cur)
+          union all
+          select l.id, l.txid, l.relid, l.op, l.row, l.old_row, l.db_user, l.application_name, l.client_addr, l.actor, l.origin
+          from relay.log l where l.txid = any (done)) u
+    window w as (partition by u.txid)
+  ), txs as materialized (
+    -- one row per transaction, its last change: who and why as its last statement saw them
+    select st.last_seq + row_number() over (order by p.id) as seq, p.txid, p.n::integer as n, p.db_user,
+           nullif(p.application_name, '') as application_name, p.client_addr, nullif(p.actor, '') as actor, nullif(p.origin, '') as origin,
+           case when commit_ts then coalesce(pg_xact_commit_timestamp((p.txid::text::numeric % 4294967296)::text::xid), at) else at end as committed_at
+    from pend p where p.id = p.last_id
+  ), tx_rows as (
+    insert into relay.transactions (seq, txid, committed_at, db_user, application_name, client_addr, actor, origin, change_count)
+    select t.seq, t.txid, t.committed_at, t.db_user, t.application_name, t.client_addr, t.actor, t.origin, t.n from txs t
+  ), ch as materialized (
+    select t.seq, t.n, p.id, p.op, p.relid, p.row, p.old_row, w.key_columns, w.schema_name || '.' || w.table_name as tbl,
+           w.tenant_column is not null as has_tenant,
+           case when p.op <> 'truncate' then p.row ->> w.tenant_column end as tenant,
+           case when p.op = 'update' and (p.old_row ->> w.tenant_column) is distinct from (p.row ->> w.tenant_column)
+                then p.old_row ->> w.tenant_column end as old_tenant
+    from pend p join txs t using (txid) join relay.watches w on w.relid = p.relid
+  ), tenant_rows as (
+    insert into relay.tenant_seqs (tenant, seq)
+    select distinct x.tenant, c.seq
+    from ch c cross join lateral (values (c.tenant), (c.old_tenant)) x(tenant)
+    where c.has_tenant and (x.tenant is not null or c.op = 'truncate')
+  ), inline as (
+    -- each change with its rows as relay.changes renders them (the old row whole: the relay derives the diff)
+    select c.seq, string_agg('{"id":' || c.id || ',"tenant":' || coalesce(to_json(c.tenant)::text, 'null') || ',"table":' || to_json(c.tbl)::text ||
+                             ',"op":"' || c.op || '","key":' || to_json(c.key_columns)::text ||
+                             ',"row":' || coalesce(relay._render(c.relid, c.row)::text, 'null') ||
+                             ',"old_row":' || coalesce(relay._render(c.relid, c.old_row)::text, 'null') ||
+                             ',"old_tenant":' || coalesce(to_json(c.old_tenant)::text, 'null') || '}', ',' order by c.id) as changes
+    from ch c
+    where c.n <= 32
+    group by c.seq
+  )
+  -- NOTIFY relay, versioned: a small transaction travels inline (under 8000 bytes with room to spare), a big one as
+  -- a reference; a batch of more than max_inline transactions as one reference to its last seq (the relay reads the
+  -- gap from the log)
+  select count(*)::integer, max(t.seq),
+         array_agg('{"v":2,"seq":' || t.seq || ',"at":' || to_json(t.committed_at)::text || ',"n":' || t.n ||
+                   case when i.changes is not null and octet_length(i.changes) + octet_length(coalesce(t.origin, '')) <= 7300
+                        then ',"origin":' || coalesce(to_json(t.origin)::text, 'null') || ',"changes":[' || i.changes || ']}'
+                        else '}' end order by t.seq)
+    into n, last, sent
+  from txs t left join inline i on i.seq = t.seq;
+
+  if n = 0 then
+    -- only transactions that never touched the log finished
+    return query select st.last_seq, 0, cur, null::text[];
+    return;
+  end if;
+  update relay.ticker set last_seq = last, snap = cur, ticked_at = at;
+  if n > max_inline then
+    -- the last transaction's own payload, as a reference
+    sent := array[regexp_replace(sent[n], ',"origin":.*$', '}')];
+  end if;
+  foreach payload in array sent loop
+    perform pg_notify('relay', payload);
+  end loop;
+  return query select last, n, cur, sent;
+end $$;
+
+
+revoke all on function relay.tick(pg_snapshot, integer) from public;
+grant execute on function relay.tick(pg_snapshot, integer) to relay_reader;
+
 -- Point every capture trigger at the new function (relay._install recreates them by name).
 select relay._install(relid) from relay.watches where active;
 
 -- Down Migration
+drop function relay.tick(pg_snapshot, integer);
+alter function relay._tick_before_011(pg_snapshot, integer) rename to tick;
+grant execute on function relay.tick(pg_snapshot, integer) to relay_reader;
 drop function relay.capture() cascade;
 alter function relay._capture_before_011() rename to capture;
 select relay._install(relid) from relay.watches where active;

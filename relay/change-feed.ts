@@ -1,11 +1,12 @@
 // Turns NOTIFY payloads into the gap-free, ordered stream of committed transactions, reading the log whenever it must.
 import { backoff } from '../client/backoff.js';
 import type { RelayDb } from '../db/kysely.js';
-import { currentPosition, readTransaction, readTransactions, type LoggedTransaction } from '../db/log-reader.js';
+import { currentPosition, readTransaction, readTransactions } from '../db/log-reader.js';
 import type { ListenSession } from './listen-session.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { toRelayTx, type RelayTx } from './relay-tx.js';
+import { inlineTransaction, parseTickPayload, payloadSeq } from '../db/tick-payload.js';
 
 /** What {@link ChangeFeed} needs. */
 export interface ChangeFeedOptions {
@@ -25,23 +26,6 @@ export interface ChangeFeedOptions {
   historyBytes: number;
   /** How often to compare the log's position with ours when no notification came. Default 5 s. */
   pollIntervalMs?: number;
-}
-
-interface Payload {
-  v: number;
-  seq: number;
-  at?: string;
-  origin?: string | null;
-  changes?: Array<LoggedTransaction['changes'][number] & { old_tenant?: string | null }>;
-}
-
-function parsePayload(raw: string): Payload | undefined {
-  try {
-    const p = JSON.parse(raw) as Payload;
-    return p && p.v === 1 && Number.isSafeInteger(p.seq) && p.seq > 0 ? p : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -83,7 +67,8 @@ export class ChangeFeed {
     session.onNotification((channel, payload) => {
       this.#lastActivity = Date.now();
       if (channel === 'relay_config') this.#o.onConfig();
-      else this.#enqueue(() => this.#onPayload(payload));
+      // the session also carries other channels (presence, the ticker's wake-ups): only relay's payloads are ours
+      else if (channel === 'relay') this.#enqueue(() => this.#onPayload(payload));
     });
     session.onState((state) => {
       if (state === 'lost') {
@@ -114,6 +99,14 @@ export class ChangeFeed {
       if (Date.now() - this.#lastActivity >= interval) this.#enqueue(() => this.#catchUp());
     }, interval);
     this.#poll.unref();
+  }
+
+  /**
+   * NOTIFY relay payloads that did not come through the LISTEN session: this process's own ticks, published as soon as
+   * they commit. The same payloads arrive by LISTEN later and are dropped by their seq.
+   */
+  offer(payloads: readonly string[]): void {
+    for (const p of payloads) this.#enqueue(() => this.#onPayload(p));
   }
 
   /** Resolves once the feed has delivered `seq` (or immediately). */
@@ -159,7 +152,10 @@ export class ChangeFeed {
   }
 
   async #onPayload(raw: string): Promise<void> {
-    const p = parsePayload(raw);
+    // a payload already delivered (a second copy: in-process, then by LISTEN) is dropped before it is parsed
+    const seen = payloadSeq(raw);
+    if (seen !== undefined && seen <= this.#position) return;
+    const p = parseTickPayload(raw);
     if (!p) {
       // Something committed, but we cannot tell what: the log can.
       this.#o.log.warn({ payload: raw.slice(0, 200) }, 'unreadable NOTIFY payload; reading the log instead');
@@ -172,8 +168,8 @@ export class ChangeFeed {
       this.#o.metrics.gapReads.inc({ kind: 'gap' });
       await this.#readLog(p.seq - 1);
     }
-    if (Array.isArray(p.changes) && typeof p.at === 'string') {
-      this.#deliver(toRelayTx({ seq: p.seq, at: p.at, origin: p.origin ?? null, changes: p.changes.map(({ old_tenant, ...c }) => ({ ...c, oldTenant: old_tenant ?? null })) }));
+    if (p.changes && p.at !== undefined) {
+      this.#deliver(toRelayTx(inlineTransaction({ ...p, at: p.at, changes: p.changes })));
       return;
     }
     this.#o.metrics.gapReads.inc({ kind: 'reference' });

@@ -2,6 +2,7 @@
 // The `pgrelay` command line: start, migrate, and the DBA tools.
 import { describeConfig } from './config.js';
 import { describeError, PgRelayError } from '../db/errors.js';
+import { cliCommand } from './cli-command.js';
 
 const usage = `Usage: pgrelay <command> [options]
 
@@ -48,7 +49,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const run = commands[command];
-  if (!run) throw new PgRelayError('bad_command', `Unknown command ${JSON.stringify(command)}; run pgrelay help for the list.`);
+  if (!run) throw new PgRelayError('bad_command', `Unknown command ${JSON.stringify(command)}; run ${cliCommand('help')} for the list.`);
   await run(rest);
 }
 

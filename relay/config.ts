@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../db/errors.js';
 import { isPublishedSecret } from './published-secrets.js';
+import { cliCommand } from './cli-command.js';
 
 /** The relay's settings. Every field names its variable and default. */
 export interface RelayConfig {
@@ -69,6 +70,12 @@ export interface RelayConfig {
    * context kept between frames, so no compression state per socket; `off` never negotiates it. Default `off`.
    */
   readonly compression: 'off' | 'on';
+  /**
+   * `RELAY_REUSEPORT`: `on` lets several relay processes listen on the same host and port (SO_REUSEPORT: the kernel
+   * spreads connections over them, one process a core); every one of them must set it. `off` makes a port another
+   * process holds an error, so a second `npm start` left running by mistake cannot silently take half the clients. Default `off`.
+   */
+  readonly reusePort: boolean;
   /** `RELAY_DATA_DIR`: where `npm start` keeps the embedded database and dev secret. Default `./.pgrelay`. */
   readonly dataDir: string;
   /** `LOG_LEVEL`: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Default `info`. */
@@ -212,6 +219,10 @@ const fields: Field[] = [
   { env: 'RELAY_IDLE_TIMEOUT', key: 'idleTimeout', accepts: 'must be seconds from 8 to 960 (a multiple of 4)', schema: intIn(8, 960).refine((n) => n % 4 === 0), default: '60' },
   { env: 'RELAY_SERVER', key: 'server', accepts: 'must be one of auto, uws, ws', schema: z.enum(['auto', 'uws', 'ws']), default: 'auto' },
   { env: 'RELAY_COMPRESSION', key: 'compression', accepts: 'must be one of off, on', schema: z.enum(['off', 'on']), default: 'off' },
+  {
+    env: 'RELAY_REUSEPORT', key: 'reusePort', accepts: 'must be one of off, on (or 0, 1)', default: 'off',
+    schema: z.enum(['off', 'on', '0', '1']).transform((v) => v === 'on' || v === '1'),
+  },
   { env: 'RELAY_DATA_DIR', key: 'dataDir', accepts: 'must be a folder path', schema: z.string().min(1), default: './.pgrelay' },
   { env: 'LOG_LEVEL', key: 'logLevel', accepts: 'must be one of fatal, error, warn, info, debug, trace, silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' },
   { env: 'LOG_FORMAT', key: 'logFormat', accepts: 'must be one of auto, pretty, json', schema: z.enum(['auto', 'pretty', 'json']), default: 'auto' },
@@ -232,11 +243,13 @@ export function describeConfig(): Array<{ env: string; flag: string; default: st
 
 /**
  * Parses flags (`--port 9000` or `--port=9000`, taking precedence) and environment variables.
- * Throws a {@link ConfigError} whose message is one sentence naming the variable and what it accepts.
+ * Throws a {@link ConfigError} that names every problem at once: one sentence naming the variable and what it
+ * accepts, or, for several, one such sentence a line.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = []): RelayConfig {
   const flags = parseFlags(argv);
   const out: Record<string, unknown> = {};
+  const problems: string[] = [];
   for (const f of fields) {
     const flag = flagFor(f.env);
     const fromFlag = flags.get(flag);
@@ -252,20 +265,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     const parsed = f.schema.safeParse(raw);
     if (!parsed.success) {
       const shown = f.env === 'RELAY_JWT_SECRET' || f.env === 'DATABASE_URL' || f.env === 'RELAY_METRICS_TOKEN' ? '(value hidden)' : JSON.stringify(raw);
-      throw new ConfigError(`${source} ${f.accepts}; got ${shown}.`);
+      problems.push(`${source} ${f.accepts}; got ${shown}.`);
+      continue;
     }
     const refusal = f.refuse?.(parsed.data, out);
-    if (refusal) throw new ConfigError(`${source} ${refusal}`);
-    out[f.key] = parsed.data;
+    if (refusal) problems.push(`${source} ${refusal}`);
+    else out[f.key] = parsed.data;
   }
-  const unknown = [...flags.keys()];
-  if (unknown.length > 0) {
-    throw new ConfigError(`Unknown option ${unknown[0]}; run pgrelay start --help for the list.`);
-  }
+  for (const unknown of flags.keys()) problems.push(`Unknown option ${unknown}; run ${cliCommand('start --help')} for the list.`);
   if (out.jwtSecret !== undefined && out.jwksUrl !== undefined) {
-    throw new ConfigError('RELAY_JWT_SECRET and RELAY_JWKS_URL are both set; set only one of them.');
+    problems.push('RELAY_JWT_SECRET and RELAY_JWKS_URL are both set; set only one of them.');
   }
+  if (problems.length > 0) throw configProblems(problems);
   return Object.freeze(out) as unknown as RelayConfig;
+}
+
+/**
+ * One ConfigError for every problem found: a user fixing one setting learns about the next one now, not after another
+ * start. A single problem is its own sentence; several are one a line, under a line that counts them.
+ */
+export function configProblems(problems: readonly string[]): ConfigError {
+  if (problems.length === 1) return new ConfigError(problems[0]!);
+  return new ConfigError(`${problems.length} settings need fixing:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }
 
 function parseFlags(argv: readonly string[]): Map<string, string> {

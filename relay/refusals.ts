@@ -19,14 +19,18 @@ export interface RefusalDetails {
    */
   forwardedFor?: string;
   origin: string;
+  /** What was refused: a WebSocket upgrade (`/ws`) or a Server-Sent Events request (`GET /sse`). Default `websocket`. */
+  transport?: 'websocket' | 'sse';
 }
+
+const refusedWhat = { websocket: 'a WebSocket upgrade', sse: 'a Server-Sent Events request' } as const;
 
 export class Refusals {
   readonly #log: Logger;
   readonly #rate: number;
   #tokens: number;
   #refilledAt = Date.now();
-  /** reason → when its last line was written and how many refusals came since. */
+  /** transport and reason → when its last line was written and how many refusals came since. */
   readonly #lines = new Map<string, { at: number; count: number }>();
 
   constructor(log: Logger, perSecond = IN_BAND_REFUSALS_PER_SECOND) {
@@ -45,16 +49,18 @@ export class Refusals {
     return true;
   }
 
-  /** Logs a refusal at `info`: the first of each reason at once, then at most one line per reason per window, with the count. */
+  /** Logs a refusal at `info`: the first of each reason (per transport) at once, then at most one line per reason per window, with the count. */
   note(d: RefusalDetails): void {
     const now = Date.now();
-    const line = this.#lines.get(d.reason);
+    const transport = d.transport ?? 'websocket';
+    const key = `${transport} ${d.reason}`;
+    const line = this.#lines.get(key);
     if (line && now - line.at < REFUSAL_LOG_WINDOW_MS) {
       line.count++;
       return;
     }
     const refused = (line?.count ?? 0) + 1;
-    this.#lines.set(d.reason, { at: now, count: 0 });
-    this.#log.info({ reason: d.reason, remote: d.remote, forwardedFor: d.forwardedFor || undefined, origin: d.origin || undefined, refused }, `refused a WebSocket upgrade: ${d.message}${refused > 1 ? ` (${refused} such refusals since the last line)` : ''}`);
+    this.#lines.set(key, { at: now, count: 0 });
+    this.#log.info({ reason: d.reason, transport, remote: d.remote, forwardedFor: d.forwardedFor || undefined, origin: d.origin || undefined, refused }, `refused ${refusedWhat[transport]}: ${d.message}${refused > 1 ? ` (${refused} such refusals since the last line)` : ''}`);
   }
 }

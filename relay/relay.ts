@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import { CloseCode } from '../client/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
-import { Ticker, type TickerPacing } from '../db/ticker.js';
+import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
 import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './auth.js';
 import { ChangeFeed } from './change-feed.js';
 import { orderTx } from './column-order.js';
@@ -91,7 +91,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(server, tables, config.maxFrame, metrics);
-  const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config', 'relay_presence']);
+  // relay_wake too: the ticker's wake-ups come through this session (see TickerOptions.listen)
+  const session = options.session ?? pgListenSession(config.databaseUrl, ['relay', 'relay_config', 'relay_presence', WAKE_CHANNEL]);
   const feed = new ChangeFeed({
     db,
     session,
@@ -293,11 +294,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     onLeader: (leader) => metrics.tickerLeader.set(leader ? 1 : 0),
     onState: (state) => metrics.tickerAsleep.set(state === 'asleep' ? 1 : 0),
     onStatement: () => metrics.tickerStatements.inc(),
+    onPayloads: (payloads) => feed.offer(payloads),
+    listen: false,
     onTick: (sequenced, _last, ms) => {
       metrics.tickBatch.observe(sequenced);
       metrics.tickSeconds.observe(ms / 1000);
     },
   });
+  session.onNotification((channel) => channel === WAKE_CHANNEL && ticker.wake());
+  // wake-ups sent while the session was down were lost: look once
+  session.onState((state) => state === 'connected' && ticker.wake());
   ticker.start();
   let port: number;
   let metricsListener: MetricsListener | undefined;
@@ -306,7 +312,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     if (config.metricsPort !== undefined) {
       metricsListener = await startMetricsListener(config.metricsHost, config.metricsPort, { '/metrics': metricsHandler(metrics, config.metricsToken), '/healthz': healthz, '/readyz': readyz });
     }
-    port = await server.listen(config.host, config.port);
+    port = await server.listen(config.host, config.port, { reusePort: config.reusePort });
   } catch (err) {
     await metricsListener?.close();
     await ticker.close();

@@ -94,7 +94,7 @@ export function createStreamAccept(o: StreamOptions) {
     const refuse = (code: keyof typeof statusOf, message: string, label?: string): StreamDecision<SocketData> => {
       if (label) {
         o.metrics.authFailures.inc({ reason: label });
-        o.refusals.note({ reason: label, message, remote: req.remoteAddress, forwardedFor: req.header('x-forwarded-for'), origin });
+        o.refusals.note({ reason: label, message, remote: req.remoteAddress, forwardedFor: req.header('x-forwarded-for'), origin, transport: 'sse' });
       }
       return { refuse: { status: statusOf[code] ?? 400, headers: { 'content-type': 'application/json', ...cors }, body: JSON.stringify({ error: code, message }) } };
     };
@@ -124,6 +124,8 @@ export function createStreamAccept(o: StreamOptions) {
     };
     const auth = req.header('authorization');
     const token = /^bearer /i.test(auth) ? auth.slice(7).trim() : req.query('token') || undefined;
+    // the verifier's own words name the WebSocket's ways to send a token; a stream sends it as HTTP does
+    if (!token) return refuse('bad_token', 'no token: send it in the header Authorization: Bearer <jwt>, or as ?token=', 'missing');
     let result: Principal | Promise<Principal>;
     try {
       result = o.verifier.verify(token);

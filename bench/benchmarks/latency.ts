@@ -148,7 +148,10 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
       })
     : undefined;
 
+  const byProcess = [...results.values()].filter((r) => r.postgresCpuByProcess).map((r) =>
+    `- Postgres CPU by process, µs per transaction, ${targetLabel[r.target as TargetName]}: ${Object.entries(r.postgresCpuByProcess!).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}.`);
   const notes = [
+    ...byProcess,
     ...[...missing].map(([t, why]) => `- ${targetLabel[t]} did not run: ${why}.`),
     ...[...results.values()].filter((r) => r.connectFailed > 0).map((r) => `- ${targetLabel[r.target as TargetName]}: ${r.connectFailed} connections failed (${r.connectErrors.join('; ')}).`),
     ...[...results.values()].filter((r) => r.writerErrors.length > 0).map((r) => `- ${targetLabel[r.target as TargetName]}: writer errors: ${r.writerErrors.join('; ')}.`),

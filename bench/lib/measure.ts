@@ -4,7 +4,7 @@ import type { Fleet } from './fleet.js';
 import { runWriter } from './fleet.js';
 import { busyPercent, cpuTicks } from './machine.js';
 import { postmasterPid, serverCpuSeconds } from '../capture-overhead/cpu.js';
-import { cpuSeconds, cpuSplit, loadCpu, taskset } from './processes.js';
+import { childPids, cpuSeconds, cpuSplit, loadCpu, taskset } from './processes.js';
 import type { TargetServer } from './targets.js';
 
 export interface LoadSpec {
@@ -58,6 +58,12 @@ export interface LoadResult extends LoadSpec {
   loadCoreBusy: number;
   /** Postgres CPU (every server process) per committed transaction over the writing time + drain, µs; NaN for a remote server. */
   postgresCpuUsPerTx: number;
+  /**
+   * The same by process, µs per transaction: backends by application_name (the bench writer, pgrelay's ticker and
+   * listener, the relay's pool, a baseline's LISTEN), background processes by type; "exited" is CPU of backends that
+   * ended during the run.
+   */
+  postgresCpuByProcess?: Record<string, number>;
   /** Bytes the load workers read from their TCP sockets over the whole measurement (probe and warm-up included). */
   wireBytes: number;
   /** Deliveries over the same span: counted ones, and those of the probe and warm-up rows. */
@@ -101,6 +107,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
   await admin.connect();
   const postmaster = await postmasterPid(admin).finally(() => admin.end());
   const pg0 = serverCpuSeconds(postmaster);
+  const perPid0 = childCpu(postmaster);
   const cpu0 = { server: cpuSeconds(server.process.pid), serverSystem: cpuSplit(server.process.pid).system, load: fleet.cpuSeconds(), core: cpuTicks(taskset ? loadCpu : undefined), at: performance.now() };
   const w = await runWriter({
     cmd: 'run',
@@ -141,6 +148,7 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
   const loadUse = ((fleet.cpuSeconds() - cpu0.load) / wall) * 100;
   const loadCoreBusy = busyPercent(cpu0.core, cpuTicks(taskset ? loadCpu : undefined));
   const postgresCpuUsPerTx = ((serverCpuSeconds(postmaster) - pg0) * 1e6) / Math.max(1, w.transactions);
+  const postgresCpuByProcess = await cpuByProcess(databaseUrl, postmaster, perPid0, serverCpuSeconds(postmaster) - pg0, w.transactions);
   const wire = await fleet.progress();
   const s = await fleet.collect(w.committed);
   const h = s.latency;
@@ -174,7 +182,48 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
     loadCpu: loadUse,
     loadCoreBusy,
     postgresCpuUsPerTx,
+    ...(postgresCpuByProcess ? { postgresCpuByProcess } : {}),
     wireBytes: wire.bytes,
     wireDeliveries: wire.received + wire.warmup,
   };
+}
+
+/** CPU seconds of each live child of the postmaster. */
+function childCpu(postmaster: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!Number.isFinite(postmaster)) return out;
+  for (const pid of childPids(postmaster)) {
+    const c = cpuSeconds(pid);
+    if (Number.isFinite(c)) out.set(pid, c);
+  }
+  return out;
+}
+
+/** Splits the server's CPU since `before` by process (see LoadResult.postgresCpuByProcess). */
+async function cpuByProcess(databaseUrl: string, postmaster: number, before: Map<number, number>, total: number, transactions: number): Promise<Record<string, number> | undefined> {
+  if (!Number.isFinite(postmaster) || transactions === 0) return undefined;
+  const after = childCpu(postmaster);
+  const c = new pg.Client({ connectionString: databaseUrl, application_name: 'pgrelay-bench-probe' });
+  await c.connect();
+  let names: Map<number, string>;
+  try {
+    const { rows } = await c.query<{ pid: number; name: string }>(
+      `select pid, case when backend_type = 'client backend' then coalesce(nullif(application_name, ''), '(no name)') else backend_type end as name
+       from pg_stat_activity where pid <> pg_backend_pid()`);
+    names = new Map(rows.map((r) => [r.pid, r.name]));
+  } finally {
+    await c.end();
+  }
+  const by: Record<string, number> = {};
+  let counted = 0;
+  for (const [pid, cpu] of after) {
+    const used = cpu - (before.get(pid) ?? 0);
+    if (used <= 0) continue;
+    const name = names.get(pid) ?? (pid === postmaster ? 'postmaster' : 'other');
+    by[name] = (by[name] ?? 0) + used;
+    counted += used;
+  }
+  by.exited = Math.max(0, total - counted);
+  for (const k of Object.keys(by)) by[k] = (by[k]! * 1e6) / transactions;
+  return by;
 }

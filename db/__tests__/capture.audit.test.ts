@@ -17,10 +17,10 @@ beforeAll(async () => {
 });
 
 describe('pgrelay watch / watched / audit', () => {
-  it('watches through the CLI and refuses with the SQL message', async () => {
+  it('watches through the CLI, and a wrong column name lists the columns there are (issue 26)', async () => {
     expect(await cli(['watch', 'invoices', '--tenant-column', 'tenant_id', '--exclude', 'pin'])).toEqual({ code: 0, out: 'watching invoices\n' });
     const bad = await cli(['watch', 'invoices', '--tenant-column', 'nope']);
-    expect(bad).toEqual({ code: 1, out: 'pgrelay: tenant column "nope" does not exist in table public.invoices\n' });
+    expect(bad).toEqual({ code: 1, out: 'pgrelay: Table public.invoices has no column "nope"; its columns are id, tenant_id, amount, pin: give the one that holds the tenant to --tenant-column, or --no-tenant for a table whose rows belong to no tenant.\n' });
     const listed = await cli(['watched']);
     expect(listed.out).toMatch(/public\.invoices\s+tenant_id\s+id\s+pin\s+yes\s+-\s+id integer, tenant_id text, amount numeric\(8,2\)$/m);
   }, 120_000);

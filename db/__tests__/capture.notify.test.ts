@@ -1,6 +1,8 @@
-// The ticker's NOTIFY relay, one per numbered transaction: changes inline while small, a reference otherwise; big writes never fail.
+// The ticker's NOTIFY relay, one per numbered transaction: changes inline while small (version 2: each change's rows as
+// relay.changes renders them, with its key columns), a reference otherwise; big writes never fail.
 import type pg from 'pg';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseTickPayload } from '../tick-payload.js';
 import { leakGuard, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
@@ -44,13 +46,20 @@ describe('NOTIFY relay', () => {
     await settle(1);
     expect(payloads).toHaveLength(1);
     const p = payloads[0]!.json;
-    expect(p).toMatchObject({ v: 1, n: 4, origin: 'tab-42' });
+    expect(p).toMatchObject({ v: 2, n: 4, origin: 'tab-42' });
     expect(p.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00$/);
     expect(p.changes.map((ch: any) => [ch.tenant, ch.table, ch.op])).toEqual([
       ['t1', 'public.notes', 'insert'], ['t2', 'public.notes', 'insert'], ['t1', 'public.notes', 'insert'], ['t1', 'public.notes', 'update'],
     ]);
     const ids = p.changes.map((ch: any) => ch.id);
     expect(ids).toEqual([...ids].sort((a: number, b: number) => a - b));
+    // each change: its rows as relay.changes renders them (int8 as a string) and its key; the update's old row whole
+    expect(p.changes[3]).toMatchObject({ op: 'update', key: ['id'], row: { body: 'a', n: 1, tenant: 't1' }, old_row: { body: 'a', n: 0 }, old_tenant: null });
+    expect(typeof p.changes[0].row.id).toBe('string');
+    // what the relay makes of it is what relay.changes says
+    const { rows: logged } = await db.query(`select c.id::int as id, c.tenant, c.schema_name || '.' || c.table_name as "table", c.op, c.pk, c.row, c.old, c.old_tenant as "oldTenant"
+      from relay.changes c join relay.transactions t using (txid) where t.seq = $1 order by c.id`, [p.seq]);
+    expect(parseTickPayload(payloads[0]!.raw)!.changes).toEqual(logged);
     const { rows } = await db.query(`select actor, origin, change_count, db_user from relay.transactions where seq = $1`, [p.seq]);
     expect(rows[0]).toMatchObject({ actor: 'alice', origin: 'tab-42', change_count: 4 });
   });
@@ -60,7 +69,7 @@ describe('NOTIFY relay', () => {
     await db.query(`insert into notes (tenant, body) values ('t1', $1)`, [body]);
     await settle(1);
     expect(payloads).toHaveLength(1);
-    expect(payloads[0]!.json).toEqual({ v: 1, seq: expect.any(Number), at: expect.any(String), n: 1 });
+    expect(payloads[0]!.json).toEqual({ v: 2, seq: expect.any(Number), at: expect.any(String), n: 1 });
     const { rows } = await db.query(`select length(c.row->>'body') as len from relay.changes c join relay.transactions t using (txid) where t.seq = $1`, [payloads[0]!.json.seq]);
     expect(rows[0]!.len).toBe(1024 * 1024);
   });
@@ -101,6 +110,6 @@ describe('NOTIFY relay', () => {
     await settle(1);
     expect(payloads).toHaveLength(1);
     const { rows } = await db.query(`select max(seq)::int as last from relay.transactions`);
-    expect(payloads[0]!.json).toEqual({ v: 1, seq: rows[0]!.last, at: expect.any(String), n: 1 });
+    expect(payloads[0]!.json).toEqual({ v: 2, seq: rows[0]!.last, at: expect.any(String), n: 1 });
   });
 });

@@ -36,7 +36,7 @@ const configKey: Record<string, keyof RelayConfig> = {
   DATABASE_URL: 'databaseUrl', PORT: 'port', HOST: 'host', METRICS_PORT: 'metricsPort', METRICS_HOST: 'metricsHost', RELAY_METRICS_TOKEN: 'metricsToken', RELAY_JWT_SECRET: 'jwtSecret', RELAY_JWKS_URL: 'jwksUrl', RELAY_JWT_AUDIENCE: 'jwtAudience', RELAY_JWT_ISSUER: 'jwtIssuer',
   RELAY_TENANT_CLAIM: 'tenantClaim', RELAY_ROLE_CLAIM: 'roleClaim', RELAY_PRESENCE_CLAIM: 'presenceClaim', RELAY_PRESENCE_TTL_MS: 'presenceTtlMs', RELAY_ALLOWED_ORIGINS: 'allowedOrigins', RELAY_HISTORY_TX: 'historyTx', RELAY_HISTORY_BYTES: 'historyBytes', RELAY_RETENTION: 'retention',
   RELAY_PRUNE_INTERVAL_MS: 'pruneIntervalMs', RELAY_MAX_BACKPRESSURE: 'maxBackpressure', RELAY_MAX_SUBSCRIPTIONS: 'maxSubscriptions', RELAY_MAX_FRAME: 'maxFrame',
-  RELAY_MAX_MESSAGE: 'maxMessage', RELAY_RATE_LIMIT: 'rateLimit', RELAY_IDLE_TIMEOUT: 'idleTimeout', RELAY_SERVER: 'server', RELAY_COMPRESSION: 'compression', RELAY_DATA_DIR: 'dataDir', LOG_LEVEL: 'logLevel', LOG_FORMAT: 'logFormat',
+  RELAY_MAX_MESSAGE: 'maxMessage', RELAY_RATE_LIMIT: 'rateLimit', RELAY_IDLE_TIMEOUT: 'idleTimeout', RELAY_SERVER: 'server', RELAY_COMPRESSION: 'compression', RELAY_REUSEPORT: 'reusePort', RELAY_DATA_DIR: 'dataDir', LOG_LEVEL: 'logLevel', LOG_FORMAT: 'logFormat',
 };
 const INTEGERS = new Set(['PORT', 'METRICS_PORT', 'RELAY_HISTORY_TX', 'RELAY_PRUNE_INTERVAL_MS', 'RELAY_PRESENCE_TTL_MS', 'RELAY_MAX_SUBSCRIPTIONS', 'RELAY_RATE_LIMIT', 'RELAY_IDLE_TIMEOUT']);
 

@@ -53,9 +53,29 @@ describe('loadConfig', () => {
     // issue 18: the secret docker-compose.yml used to fall back to
     [{ RELAY_JWT_SECRET: 'dev-only-secret-change-me-0123456789abcdef' }, [], "RELAY_JWT_SECRET is an example printed in pgrelay's own files (docker-compose.yml of 0.2.0 and earlier), so anyone could sign tokens the relay accepts; make a secret of your own with: openssl rand -hex 32."],
     [{}, ['--jwt-secret', 'dev-only-secret-change-me-0123456789abcdef'], "--jwt-secret (RELAY_JWT_SECRET) is an example printed in pgrelay's own files (docker-compose.yml of 0.2.0 and earlier), so anyone could sign tokens the relay accepts; make a secret of your own with: openssl rand -hex 32."],
-    [{}, ['--colour', 'red'], 'Unknown option --colour; run pgrelay start --help for the list.'],
+    // issue 26: a command a user of this checkout can paste (pgrelay is on no PATH here)
+    [{}, ['--colour', 'red'], 'Unknown option --colour; run npm run pgrelay -- start --help for the list.'],
+    [{ RELAY_REUSEPORT: 'yes' }, [], 'RELAY_REUSEPORT must be one of off, on (or 0, 1); got "yes".'],
     [{}, ['--port'], 'Option --port needs a value.'],
   ] as const)('%j %j', (env, argv, message) => {
     expect(() => loadConfig(env, argv)).toThrow(new ConfigError(message));
+  });
+
+  it('issue 26: names every problem at once, one a line, so that fixing one does not only reveal the next', () => {
+    expect(() => loadConfig({ PORT: 'eighty', RELAY_JWT_SECRET: 'short', LOG_LEVEL: 'loud' }, ['--colour', 'red'])).toThrow(new ConfigError([
+      '4 settings need fixing:',
+      '  - PORT must be a TCP port number from 0 to 65535; got "eighty".',
+      '  - RELAY_JWT_SECRET must be at least 32 characters long (HS256 needs 256 bits of secret); got (value hidden).',
+      '  - LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud".',
+      '  - Unknown option --colour; run npm run pgrelay -- start --help for the list.',
+    ].join('\n')));
+  });
+
+  it('issue 26: RELAY_REUSEPORT is off unless asked for (on or 1)', () => {
+    expect(loadConfig({}).reusePort).toBe(false);
+    expect(loadConfig({ RELAY_REUSEPORT: 'on' }).reusePort).toBe(true);
+    expect(loadConfig({ RELAY_REUSEPORT: '1' }).reusePort).toBe(true);
+    expect(loadConfig({ RELAY_REUSEPORT: '1' }, ['--reuseport', 'off']).reusePort).toBe(false);
+    expect(loadConfig({ RELAY_REUSEPORT: '0' }).reusePort).toBe(false);
   });
 });

@@ -1,9 +1,10 @@
 // The console at / in Chromium (issue 13): a dev token in one click, a table picked, writes applied in place and highlighted,
 // a filter, the frame log paused and cleared, a refused token's reason, the relay's load for an all-tenant token, and what a
 // fresh install shows. Screenshots go to relay/__tests__/artifacts/.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { transform } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../db/testing/database.js';
@@ -95,11 +96,28 @@ describe('the console in Chromium', () => {
       expect(await page.locator('#tables li.chosen .cols').innerText()).toBe('id bigint · pk\ntenant_id text · tenant\ncustomer text\ntotal numeric(10,2)\nstatus text');
       await page.waitForFunction(() => document.querySelectorAll('#grid tbody tr').length === 3, undefined, { timeout: 20_000 });
       expect((await cells(page)).map((r) => r[2]).sort()).toEqual(['Ada Lovelace', 'Alan Turing', 'Grace Hopper']);
-      expect(await page.locator('#grid th').allInnerTexts()).toEqual(['ID bigint', 'TENANT_ID text', 'CUSTOMER text', 'TOTAL numeric(10,2)', 'STATUS text']);
+      // issue 26: the snapshot in key order, and the frame that carried it folded to one line
+      expect((await cells(page)).map((r) => r[2])).toEqual(['Ada Lovelace', 'Grace Hopper', 'Alan Turing']);
+      const snapshotFrame = page.locator('#log .frame:has(details)');
+      expect(await snapshotFrame.locator('summary').textContent()).toMatch(/^3 rows, seq \d+$/);
+      expect(await snapshotFrame.locator('details').getAttribute('open')).toBeNull();
+      expect((await snapshotFrame.boundingBox())!.height).toBeLessThan(60);
+      // and what to paste into an app for the same subscription
+      expect(await page.locator('#snippet').isVisible()).toBe(true);
+      const snippet = (await page.textContent('#snippet-code'))!;
+      expect(snippet).toContain(`createRelayClient({ url: "${http.replace('http', 'ws')}/ws"`);
+      expect(snippet).toContain(`liveQueryOptions(client, "public.orders")`);
+      expect(snippet).toContain(`client.subscribe("public.orders", { snapshot: true }, {`);
+      await transform(snippet, { loader: 'tsx' }); // it parses: throws on a syntax error
+      expect(await page.locator('#grid th').allInnerTexts()).toEqual(['ID\nbigint', 'TENANT_ID\ntext', 'CUSTOMER\ntext', 'TOTAL\nnumeric(10,2)', 'STATUS\ntext']); // the type on a line of its own
 
       // a write from plain SQL shows up in place and highlighted
       await db.query(`insert into orders (tenant_id, customer, total) values ('acme', 'Katherine Johnson', 64.00), ('globex', 'Mr Burns', 1.00)`);
       await page.locator('#grid tr.inserted', { hasText: 'Katherine Johnson' }).waitFor({ timeout: 5000 });
+      // issue 26: a new row goes where its key belongs (last here), as the snapshot's rows are listed
+      expect((await cells(page)).map((r) => r[2])).toEqual(['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Katherine Johnson']);
+      // and the relay's position in the header is never behind the view's seq
+      expect(Number(await page.textContent('#position'))).toBeGreaterThanOrEqual(Number(await page.textContent('#seq')));
       await db.query(`update orders set status = 'paid', total = 80.00 where customer = 'Grace Hopper'`);
       const grace = page.locator('#grid tbody tr', { hasText: 'Grace Hopper' });
       await grace.locator('td.changed', { hasText: '80.00' }).waitFor({ timeout: 5000 });
@@ -123,6 +141,10 @@ describe('the console in Chromium', () => {
       await page.waitForFunction(() => [...document.querySelectorAll('#grid tbody tr')].length === 2, undefined, { timeout: 10_000 });
       expect((await cells(page)).map((r) => r[2]).sort()).toEqual(['Ada Lovelace', 'Grace Hopper']);
       expect(await page.textContent('#log')).toContain('"filter": {\n    "status": {\n      "eq": "paid"');
+      const filtered = (await page.textContent('#snippet-code'))!;
+      expect(filtered).toContain('liveQueryOptions(client, "public.orders", { filter: {"status":{"eq":"paid"}} })');
+      expect(filtered).toContain('client.subscribe("public.orders", { snapshot: true, filter: {"status":{"eq":"paid"}} }, {');
+      await transform(filtered, { loader: 'tsx' });
 
       // pause: frames are counted, not shown; clear empties the log
       await page.click('#pause');
@@ -159,6 +181,11 @@ describe('the console in Chromium', () => {
       expect(await page.textContent('#stats-body')).toContain('1 connections, 1 subscriptions');
       // a transaction committed before this connection is replayed history: no lag to show
       expect(await page.textContent('#lag')).toBe('replay');
+      // the snippet replays from the same seq, with no snapshot (so no liveQueryOptions)
+      const snippet = (await page.textContent('#snippet-code'))!;
+      expect(snippet).toContain(`client.subscribe("public.orders", { since: ${since} }, {`);
+      expect(snippet).not.toContain('liveQueryOptions');
+      await transform(snippet, { loader: 'tsx' });
       await shot(page, 'console-all-tenants.png');
       expect(failures).toEqual([]);
     } finally {
@@ -176,6 +203,37 @@ describe('the console in Chromium', () => {
       await page.locator('#state[data-state=closed]').waitFor({ timeout: 10_000 });
       expect(await page.textContent('#log')).toContain('closed 4401 token signature invalid');
       await shot(page, 'console-bad-token.png');
+    } finally {
+      await close();
+      await closeRelays();
+    }
+  }, 60_000);
+
+  it('issue 26: at 1,400 px every column of the example orders table is in view, and the header keeps up with the view', async () => {
+    const example = await createTestDatabase();
+    cleanups.push(() => example.drop());
+    await example.query(readFileSync(fileURLToPath(new URL('../../examples/dashboard/schema.sql', import.meta.url)), 'utf8'));
+    const http = await devRelay(example);
+    const { page, failures, close } = await open(`${http}/`);
+    try {
+      await page.locator('#dev').waitFor({ state: 'visible', timeout: 20_000 });
+      await page.click('#dev-token');
+      await page.locator('#state[data-state=open]').waitFor({ timeout: 20_000 });
+      await page.click('#tables li[data-table="public.orders"]');
+      await page.waitForFunction(() => document.querySelectorAll('#grid tbody tr').length === 5, undefined, { timeout: 20_000 });
+      await example.query(`update orders set status = 'paid' where customer = 'Grace Hopper'`);
+      await page.locator('#grid td.changed', { hasText: 'paid' }).waitFor({ timeout: 5000 });
+      const fit = await page.evaluate(() => {
+        const wrap = document.querySelector('.grid-wrap')!;
+        const last = [...document.querySelectorAll('#grid th')].at(-1)!;
+        return { scroll: wrap.scrollWidth, width: wrap.clientWidth, lastRight: last.getBoundingClientRect().right, wrapRight: wrap.getBoundingClientRect().right, last: last.textContent };
+      });
+      expect(fit.last).toBe('created_at timestamp with time zone');
+      expect(fit.scroll).toBeLessThanOrEqual(fit.width);
+      expect(fit.lastRight).toBeLessThanOrEqual(fit.wrapRight);
+      expect(Number(await page.textContent('#position'))).toBe(Number(await page.textContent('#seq')));
+      await shot(page, 'console-1400px.png');
+      expect(failures).toEqual([]);
     } finally {
       await close();
       await closeRelays();

@@ -127,7 +127,7 @@ describe('docker-compose.yml (checked as compose reads it; `docker compose confi
     expect(probe(['5432', '0.0.0.0:5432:5432/tcp', '[::]:5432:5432', { target: 5432, published: 5432 }])).toHaveLength(4);
   });
 
-  it('without .env, stops on each secret with a sentence saying how to make it; with the README line, wires the two roles', () => {
+  it('without .env, stops on each secret with a sentence saying how to make it; with the line docs/production.md shows, wires the two roles', () => {
     const missing = new Set<string>();
     for (const [, value] of strings(compose)) {
       try {
@@ -141,10 +141,10 @@ describe('docker-compose.yml (checked as compose reads it; `docker compose confi
       'required variable RELAY_DB_PASSWORD is missing a value: write .env once with the printf line at the top of docker-compose.yml (openssl rand -hex 24 makes one)',
       'required variable RELAY_JWT_SECRET is missing a value: write .env once with the printf line at the top of docker-compose.yml (openssl rand -hex 32 makes one)',
     ]);
-    // the line that makes .env, in the compose file and the README alike
+    // the line that makes .env, in the compose file and the production guide alike (issue 26 moved it there from the README)
     const line = /^# {3}(printf .* > \.env)$/m.exec(composeText)?.[1];
     expect(line).toMatch(/openssl rand/);
-    expect(readFileSync(path.join(repoRoot, 'README.md'), 'utf8')).toContain(line);
+    expect(readFileSync(path.join(repoRoot, 'docs/production.md'), 'utf8')).toContain(line);
 
     const env = { POSTGRES_PASSWORD: randomBytes(24).toString('hex'), RELAY_DB_PASSWORD: randomBytes(24).toString('hex'), RELAY_JWT_SECRET: randomBytes(32).toString('hex') };
     const resolved = (service: string) => Object.fromEntries(Object.entries(environment(compose.services[service]!)).map(([k, v]) => [k, interpolate(String(v), env)]));

@@ -1,5 +1,6 @@
 // A small argument parser for the DBA commands: positionals, `--name value`, `--name=value` and boolean switches.
 import { PgRelayError } from '../../db/errors.js';
+import { cliCommand } from '../cli-command.js';
 
 export interface ParsedArgs {
   positionals: string[];
@@ -25,7 +26,7 @@ export function parseArgs(argv: readonly string[], valued: readonly string[], sw
       if (value === undefined || value.startsWith('--')) throw new PgRelayError('bad_arguments', `Option --${name} needs a value.`);
       options.set(name, value);
     } else {
-      throw new PgRelayError('bad_arguments', `Unknown option --${name}; run pgrelay help for the list.`);
+      throw new PgRelayError('bad_arguments', `Unknown option --${name}; run ${cliCommand('help')} for the list.`);
     }
   }
   return { positionals, options };

@@ -3,8 +3,8 @@ import { checkDatabase } from '../../db/check-database.js';
 import { ClusterSupervisor } from '../../db/cluster-supervisor.js';
 import { startDevDatabase, type DevDatabase } from '../../db/dev-database.js';
 import { migrateIfBehind } from '../../db/migrate.js';
-import { loadConfig } from '../config.js';
-import { ConfigError, describeError, type PgRelayError } from '../../db/errors.js';
+import { configProblems, loadConfig } from '../config.js';
+import { ConfigError, describeError, PgRelayError } from '../../db/errors.js';
 import { createLogger, safeUrl } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
 import { chooseServer } from '../server/choose-server.js';
@@ -69,10 +69,14 @@ export async function start(argv: readonly string[]): Promise<void> {
       }
     }
     const jwtSecret = config.jwtSecret ?? dev?.devSecret;
-    if (!jwtSecret && !config.jwksUrl) {
-      throw new ConfigError('Set RELAY_JWT_SECRET (an HS256 secret of at least 32 characters) or RELAY_JWKS_URL so that the relay can verify client tokens.');
-    }
-    const database = await checkDatabase(databaseUrl);
+    const noSecret = !jwtSecret && !config.jwksUrl
+      ? 'Set RELAY_JWT_SECRET (an HS256 secret of at least 32 characters) or RELAY_JWKS_URL so that the relay can verify client tokens.'
+      : undefined;
+    // the database first: a user fixing DATABASE_URL learns whether it answers now, and about the secret in the same breath
+    const database = await checkDatabase(databaseUrl).catch((err: unknown) => {
+      throw noSecret && err instanceof PgRelayError ? configProblems([err.message, noSecret]) : err;
+    });
+    if (noSecret) throw new ConfigError(noSecret);
     log.info({ database: safeUrl(databaseUrl), serverVersionNum: database.serverVersionNum, role: database.role }, 'database reachable');
     // the embedded database is local and its superuser the developer's own; a DATABASE_URL is what gets deployed
     if (database.superuser && !dev) {

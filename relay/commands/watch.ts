@@ -5,6 +5,8 @@ import { PgRelayError } from '../../db/errors.js';
 import { parseArgs } from './args.js';
 import { TextTable, type TextColumn } from './text-table.js';
 import { withDb } from './with-db.js';
+import { explainWatchError } from './watch-errors.js';
+import { cliCommand } from '../cli-command.js';
 
 /** The text output of `watched`: how each table is captured, and every streamed column with its type. */
 const watchedColumns: ReadonlyArray<TextColumn<RelayWatched>> = [
@@ -37,13 +39,25 @@ export async function watchCommand(argv: readonly string[]): Promise<void> {
   const list = (name: string) => (typeof options.get(name) === 'string' ? String(options.get(name)).split(',').map((c) => c.trim()).filter(Boolean) : undefined);
   const exclude = list('exclude') ?? [];
   const key = list('key');
-  await withDb((db) => watch(db, table, typeof tenant === 'string' ? tenant : null, exclude, key));
+  await withDb(async (db) => {
+    try {
+      await watch(db, table, typeof tenant === 'string' ? tenant : null, exclude, key);
+    } catch (err) {
+      throw await explainWatchError(db, table, err);
+    }
+  });
   console.log(`watching ${table}`);
 }
 
 export async function unwatchCommand(argv: readonly string[]): Promise<void> {
   const table = oneTable(parseArgs(argv, []).positionals, 'unwatch');
-  await withDb((db) => unwatch(db, table));
+  await withDb(async (db) => {
+    try {
+      await unwatch(db, table);
+    } catch (err) {
+      throw await explainWatchError(db, table, err);
+    }
+  });
   console.log(`no longer watching ${table} (its history stays in relay.changes)`);
 }
 
@@ -55,7 +69,7 @@ export async function watchedCommand(argv: readonly string[]): Promise<void> {
     return;
   }
   if (rows.length === 0) {
-    console.log('no watched tables; add one with pgrelay watch <table> --tenant-column <column>');
+    console.log(`no watched tables; add one with ${cliCommand('watch <table> --tenant-column <column>')}`);
     return;
   }
   const table = new TextTable(watchedColumns, (text) => process.stdout.write(text));

@@ -7,12 +7,13 @@ import { deflatedFrame } from './deflate-frame.js';
 import { BodyReader, copiedRequest, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
 import { EventStream, STREAM_HEADERS } from './event-stream.js';
 import { NodeSocket } from './node-socket.js';
+import { PgRelayError } from '../../db/errors.js';
 import { overflowCheck, publishEvents, Topics } from './topics.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
 
 const notFound: HttpReply = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not_found"}' };
-/** `SO_REUSEPORT` for `listen` (Node ≥ 22.12 and ≥ 23.1): several relays share a port, as they do on uWS. */
-const reusePort = (() => {
+/** Whether `listen` takes `reusePort` (SO_REUSEPORT: Node ≥ 22.12 and ≥ 23.1), which lets several relays share a port. */
+export const nodeHasReusePort = (() => {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 })();
@@ -256,13 +257,16 @@ export class NodeServer implements RelayServer {
     return (this.#topics.members(topic)?.size ?? 0) + (this.#streamTopics.members(topic)?.size ?? 0);
   }
 
-  listen(host: string, port: number): Promise<number> {
+  listen(host: string, port: number, options: { reusePort?: boolean } = {}): Promise<number> {
+    if (options.reusePort && !nodeHasReusePort) {
+      return Promise.reject(new PgRelayError('reuseport_unavailable', `RELAY_REUSEPORT is on, but the ws fallback can share a port only from Node 22.12 (this is Node ${process.versions.node}); run the native server (docs/operations.md, "Native WebSocket server"), a newer Node, or each relay on a port of its own behind a load balancer.`));
+    }
     return new Promise((resolve, reject) => {
       const failed = (err: NodeJS.ErrnoException) => {
         reject(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL'].includes(err.code ?? '') ? portUnavailable(host, port) : err);
       };
       this.#http.once('error', failed);
-      this.#http.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) } as import('node:net').ListenOptions, () => {
+      this.#http.listen({ host, port, ...(options.reusePort ? { reusePort: true } : {}) } as import('node:net').ListenOptions, () => {
         this.#http.off('error', failed);
         const timeout = this.#endpoint?.behavior.idleTimeout;
         if (timeout) {

@@ -147,8 +147,12 @@ export interface RelayServer {
   /** Sends `frame` to every socket and stream subscribed to `topic`, serialized once (and once as an event). */
   publish(topic: string, frame: string): void;
   subscribers(topic: string): number;
-  /** Binds; resolves with the bound port (useful with port 0); rejects with a PgRelayError `port_unavailable`. */
-  listen(host: string, port: number): Promise<number>;
+  /**
+   * Binds; resolves with the bound port (useful with port 0); rejects with a PgRelayError `port_unavailable` when
+   * another socket holds the port. With `reusePort`, binds with SO_REUSEPORT, so that other processes that bind the same
+   * way share the port (the kernel spreads connections over them); without it, nothing can share it.
+   */
+  listen(host: string, port: number, options?: { reusePort?: boolean }): Promise<number>;
   /** Stops accepting connections; open sockets stay until closed. */
   close(): void;
 }

@@ -234,12 +234,16 @@ export class UwsServer implements RelayServer {
     return this.#app.numSubscribers(topic) + (this.#streamTopics.members(topic)?.size ?? 0);
   }
 
-  listen(host: string, port: number): Promise<number> {
+  listen(host: string, port: number, options: { reusePort?: boolean } = {}): Promise<number> {
     // the catch-all goes in after every route
     const fallback = this.#fallback;
     if (fallback) this.#app.any('/*', (res, req) => this.#serve(res, req, fallback, undefined));
+    // uSockets binds with SO_REUSEPORT unless told LIBUS_LISTEN_EXCLUSIVE_PORT (1): a second relay would share the port silently
+    const exclusive = options.reusePort ? 0 : 1;
     return new Promise((resolve, reject) => {
-      this.#app.listen(host, port, (socket) => {
+      // (host, port, options, cb): the native binding takes it, though the typings list options only without a host
+      const listen = this.#app.listen.bind(this.#app) as unknown as (h: string, p: number, o: number, cb: (s: UWS.us_listen_socket | false) => void) => void;
+      listen(host, port, exclusive, (socket) => {
         if (!socket) return reject(portUnavailable(host, port));
         this.#listening = socket;
         const beat = this.#streamBehavior?.heartbeat;
