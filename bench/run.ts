@@ -51,7 +51,7 @@ async function others(flags: Flags): Promise<void> {
     await writeSection('clientSize', [
       titles.clientSize!,
       '',
-      `- Command: \`node --import tsx bench/client-size.ts\` (run by \`npm run bench\`); date ${new Date().toISOString()}. esbuild bundle, minified, ESM, gzip level 9; the adapter counted without the core client it imports. Budgets held by \`client/__tests__/size.test.ts\`.`,
+      `- Command: \`npm run bench:size\` (run by \`npm run bench\`); date ${new Date().toISOString()}. As a user's bundler sees the package: the build of \`client/\` installed as \`node_modules/pgrelay\`, \`export * from 'pgrelay/client'\` bundled by esbuild (browser, ES2020, ESM, minified), gzip level 9; the adapter counted without the core client it imports. Budgets held by \`client/__tests__/size.test.ts\`.`,
       '',
       '```',
       size.stdout.trim(),

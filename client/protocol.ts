@@ -20,8 +20,8 @@ export interface ColumnFilter {
 /** Column name → comparisons; every column's comparisons must hold. */
 export type Filter = Record<string, ColumnFilter>;
 
-export const filterOps = ['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in'] as const;
-export type FilterOp = (typeof filterOps)[number];
+/** A comparison's name: a key of {@link ColumnFilter} (the relay checks them against its own list, relay/filter.ts). */
+export type FilterOp = keyof ColumnFilter;
 
 /** Client → relay: start a subscription. `since` resumes after a seq; `snapshot` first sends the current rows. */
 export interface SubscribeMessage {

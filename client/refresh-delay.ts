@@ -1,19 +1,13 @@
 // When to fetch a fresh token: read the JWT's `exp` (without verifying: only the relay can) and refresh a little before it.
 
-/** The claims the client looks at; undefined when the token is not a JWT with a JSON payload. */
-export function jwtClaims(token: string): { exp?: unknown; iat?: unknown } | undefined {
+/** The JWT's `exp` and `iat` in epoch milliseconds; NaN for each the token does not carry as a number (or when it is no JWT). */
+export function tokenTimes(token: string): { exp: number; iat: number } {
+  let claims: any;
   try {
-    const claims: unknown = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')));
-    return claims && typeof claims == 'object' ? claims : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The token's expiry in epoch milliseconds, if it has one. */
-export function tokenExpiry(token: string): number | undefined {
-  const exp = jwtClaims(token)?.exp;
-  return typeof exp == 'number' ? exp * 1000 : undefined;
+    claims = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')));
+  } catch {}
+  const ms = (v: unknown) => (typeof v == 'number' ? v * 1000 : NaN);
+  return { exp: ms(claims?.exp), iat: ms(claims?.iat) };
 }
 
 /**
@@ -23,9 +17,8 @@ export function tokenExpiry(token: string): number | undefined {
  * than setTimeout's limit. Undefined for a token without `exp`: it never needs refreshing.
  */
 export function refreshDelay(token: string, now = Date.now()): number | undefined {
-  const exp = tokenExpiry(token);
-  if (exp === undefined) return undefined;
-  const iat = jwtClaims(token)?.iat;
-  const lifetime = exp - (typeof iat == 'number' ? iat * 1000 : now);
-  return Math.min(2 ** 31 - 1, Math.max(1000, exp - Math.min(60_000, lifetime / 10) - now));
+  const t = tokenTimes(token);
+  if (isNaN(t.exp)) return undefined;
+  const lifetime = t.exp - (isNaN(t.iat) ? now : t.iat);
+  return Math.min(2 ** 31 - 1, Math.max(1000, t.exp - Math.min(60_000, lifetime / 10) - now));
 }

@@ -2,7 +2,7 @@
 import { backoff } from './backoff.js';
 import { CloseCode, fatalCloseCodes } from './codes.js';
 import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type PresenceMember, type PresenceUpdateMessage, type ServerMessage } from './protocol.js';
-import { refreshDelay, tokenExpiry } from './refresh-delay.js';
+import { refreshDelay, tokenTimes } from './refresh-delay.js';
 import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
 import { RelayError } from './relay-error.js';
 import { sseSocket } from './sse-socket.js';
@@ -82,6 +82,10 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     lastError = e;
     o.onError?.(e);
   };
+  // what went wrong in the client's own process (a token function, a handler, a frame): the cause travels with it
+  const fail = (code: string, message: string, cause: unknown) => report(new RelayError(code, message, undefined, { cause }));
+  // a string cannot change, so neither can what its expiry means
+  const fixed = typeof o.token == 'string';
   // Only once welcomed: what is sent earlier would be sent again on welcome.
   const send = (m: ClientMessage) => state.get() == 'open' && ws?.readyState == 1 && ws.send(JSON.stringify(m));
   const closed = () => state.get() == 'closed';
@@ -109,18 +113,17 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     ws = undefined;
     clearTimeout(beat);
     clearTimeout(refresh);
-    for (const x of subs.values()) x.discard();
     // After a heartbeat timeout (code 0) no closing handshake can complete: drop the connection outright where we can.
     if (s) code === 0 && s.terminate ? s.terminate() : s.close(1000);
     if (closed() || code == null) return;
     if (code == CloseCode.BadToken) {
       const e = new RelayError('bad_token', `The relay refused the token: ${reason || 'no reason given'}.`, code);
       // A string cannot change, so retrying cannot help; a token function may return a good token next time, after a backoff.
-      if (typeof o.token == 'string') return stop(e);
+      if (fixed) return stop(e);
       report(e);
       fastUntil = 0;
     }
-    if (fatalCloseCodes.has(code) || (code == CloseCode.TokenExpired && typeof o.token == 'string'))
+    if (fatalCloseCodes.has(code) || (code == CloseCode.TokenExpired && fixed))
       return stop(new RelayError(code == CloseCode.TokenExpired ? 'token_expired' : 'closed', `The relay closed the connection with code ${code}${reason ? ` (${reason})` : ''}.`, code));
     // Rate limited: a reconnect right away would only be limited again.
     if (code == CloseCode.RateLimited) attempt = Math.max(attempt, 4);
@@ -137,26 +140,28 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     }, o.heartbeat?.idleMs ?? 20_000);
   };
 
-  const renew = (s: WebSocketLike, token: string) => {
-    const d = typeof o.token == 'function' && refreshDelay(token);
+  const renew = (token: string) => {
+    const d = !fixed && refreshDelay(token);
     if (d)
       refresh = setTimeout(async () => {
+        // (a socket lost meanwhile cleared this timer; one lost while the token function runs gets no `auth`)
+        const s = ws;
         try {
           const t = await (o.token as () => string | Promise<string>)();
-          if (s == ws) send({ type: 'auth', token: t }), renew(s, t);
+          if (s == ws) send({ type: 'auth', token: t }), renew(t);
         } catch (e) {
           // The relay will close with 4001 at expiry, and the reconnect asks the token function again.
-          report(new RelayError('token_error', 'The token function failed.', undefined, { cause: e }));
+          fail('token_error', 'The token function failed.', e);
         }
       }, d);
   };
 
-  const receive = (data: unknown, s: WebSocketLike, token: string) => {
+  const receive = (data: unknown, token: string) => {
     let m: ServerMessage;
     try {
-      m = JSON.parse(String(data));
+      m = JSON.parse(data as string);
     } catch (e) {
-      return report(new RelayError('bad_frame', 'The relay sent a frame that is not JSON.', undefined, { cause: e }));
+      return fail('bad_frame', 'The relay sent a frame that is not JSON.', e);
     }
     // Open once the relay has accepted the token: a socket it opened only to explain a refusal never counts as open.
     if (m.type == 'welcome') {
@@ -166,7 +171,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       attempt = 0;
       welcomed = Date.now();
       state.set('open');
-      renew(s, token);
+      renew(token);
       for (const x of subs.values()) if (x.ready) send(x.message());
       pl.size && join(true);
     }
@@ -178,7 +183,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       try {
         for (const l of pl) l(members, m);
       } catch (e) {
-        report(new RelayError('handler_error', 'A presence handler threw.', undefined, { cause: e }));
+        fail('handler_error', 'A presence handler threw.', e);
       }
     }
     else {
@@ -189,7 +194,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
         else if (x?.ended && subs.get(x.id) == x) subs.delete(x.id);
       } catch (e) {
         // A throwing handler must not take the connection down with it.
-        report(new RelayError('handler_error', `A handler of subscription ${x!.id} threw.`, undefined, { cause: e }));
+        fail('handler_error', `A handler of subscription ${x!.id} threw.`, e);
       }
     }
   };
@@ -202,11 +207,11 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     try {
       token = typeof src == 'string' ? src : await src();
     } catch (e) {
-      report(new RelayError('token_error', 'The token function failed.', undefined, { cause: e }));
+      fail('token_error', 'The token function failed.', e);
       return lost(1006);
     }
     if (closed()) return;
-    if (typeof src == 'string' && (tokenExpiry(src) ?? Infinity) <= Date.now()) return stop(new RelayError('token_expired', 'The token has expired.'));
+    if (fixed && tokenTimes(token).exp <= Date.now()) return stop(new RelayError('token_expired', 'The token has expired.'));
     let s: WebSocketLike;
     onSse = sse || probe;
     probe = false;
@@ -215,14 +220,14 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     } catch (e) {
       // auto: the fallback is the answer, not an error
       if (auto) failed();
-      else report(new RelayError('closed', `Could not open a WebSocket to ${o.url}.`, undefined, { cause: e }));
+      else fail('closed', `Could not open a WebSocket to ${o.url}.`, e);
       return lost(1006);
     }
     s.onopen = () => s == ws && arm();
     s.onmessage = (e) => {
       if (s != ws) return;
       arm();
-      receive(e.data, s, token);
+      receive(e.data, token);
     };
     s.onclose = (e) => {
       if (s != ws) return;
@@ -267,8 +272,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
         Promise.resolve(store.get(id))
           .then((c) => {
             if (c != null && x.cursor == null) x.cursor = c;
-          })
-          .catch(() => {})
+          }, () => {})
           .then(go);
       else go();
       return {

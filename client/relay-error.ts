@@ -7,13 +7,14 @@
  * `ErrorCode` from an `error` frame (`table_not_allowed`, `bad_filter`, …).
  */
 export class RelayError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly closeCode?: number,
-    options?: { cause?: unknown },
-  ) {
+  // `declare`: assigned once in the constructor, not also defined as empty class fields first
+  declare readonly code: string;
+  declare readonly closeCode?: number;
+
+  constructor(code: string, message: string, closeCode?: number, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RelayError';
+    this.code = code;
+    this.closeCode = closeCode;
   }
 }

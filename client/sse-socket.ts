@@ -102,8 +102,8 @@ export function sseSocket(url: string, token: string): WebSocketLike {
     readyState: 0,
     send(data) {
       const m = JSON.parse(data) as ClientMessage;
-      // snapshot: the relay takes `true` as well as `1`
-      if (m.type == 'subscribe') void run(m.id, { table: m.table, id: m.id, filter: m.filter && JSON.stringify(m.filter), snapshot: m.snapshot, since: m.since });
+      // the subscribe message's own fields are the stream's query (snapshot: the relay takes `true` as well as `1`)
+      if (m.type == 'subscribe') void run(m.id, { ...m, type: undefined, filter: m.filter && JSON.stringify(m.filter) });
       else if (m.type == 'unsubscribe') stop(m.id);
       // Subscription ids always hold a `:`, so this key is never one.
       else if (m.type == 'presence') m.join ? void run('presence', { presence: 1 }) : stop('presence');
@@ -115,8 +115,7 @@ export function sseSocket(url: string, token: string): WebSocketLike {
     },
     close() {
       s.readyState = 3;
-      for (const c of streams.values()) c.abort();
-      streams.clear();
+      for (const key of streams.keys()) stop(key);
     },
   } as { -readonly [K in keyof WebSocketLike]: WebSocketLike[K] };
   void run('');

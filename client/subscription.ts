@@ -62,8 +62,6 @@ export interface SubscriptionState {
   apply(frame: ServerMessage): boolean;
   /** Set once the relay has ended the subscription for good (its table was unwatched). */
   ended?: boolean;
-  /** Forgets half-received transactions and snapshot pages: the connection they came on is gone. */
-  discard(): void;
 }
 
 export interface SubscriptionContext {
@@ -73,9 +71,17 @@ export interface SubscriptionContext {
 }
 
 export function createSubscription(id: string, table: string, o: SubscribeOptions<any>, h: SubscriptionHandlers<any>, ctx: SubscriptionContext = {}): SubscriptionState {
-  let parts: Change[] = [];
-  let partSeq: number | undefined;
-  let rows: Row[] = [];
+  // What the frames so far brought: a split transaction's changes, or a snapshot's rows (a snapshot and the transactions
+  // after it never overlap: transactions wait for the snapshot's last page).
+  let parts: any[] = [];
+  /** Adds a frame's items; once its last frame came (no `more`), all of them. */
+  const whole = (m: { more?: boolean }, items: readonly unknown[]) => {
+    for (const x of items) parts.push(x);
+    if (m.more) return undefined;
+    const all = parts;
+    parts = [];
+    return all;
+  };
   const advance = (seq: number) => {
     s.cursor = seq;
     ctx.cursorStore?.set(id, seq);
@@ -84,35 +90,23 @@ export function createSubscription(id: string, table: string, o: SubscribeOption
     id,
     cursor: o.since,
     message: () => ({ type: 'subscribe', id, table, since: s.cursor, filter: o.filter as Filter | undefined, snapshot: (s.cursor == null && o.snapshot) || undefined }),
-    discard() {
-      parts = [];
-      partSeq = undefined;
-      rows = [];
-    },
     apply(m) {
       if (m.type == 'subscribed') {
-        // (Re)starts the subscription: snapshot pages before it were cut short and come again.
-        rows = [];
+        // (Re)starts the subscription, on a new connection or after a reset: what came before it in pieces (a
+        // transaction or snapshot cut short by a lost connection) comes again, whole.
+        parts = [];
         // A live subscription is at the relay's position from here on: a reconnect must resume there, not "from now".
         if (s.cursor == null && !o.snapshot) advance(m.seq);
       } else if (m.type == 'snapshot') {
-        for (const r of m.rows) rows.push(r);
-        if (m.more) return false;
-        const all = rows;
-        rows = [];
-        h.onSnapshot?.(all, m.seq);
+        const rows = whole(m, m.rows);
+        if (!rows) return false;
+        h.onSnapshot?.(rows, m.seq);
         advance(m.seq);
       } else if (m.type == 'tx') {
         // Already applied (a resume overlapping what we had), or left over from before a snapshot we are still waiting for.
         if (s.cursor == null ? o.snapshot : m.seq <= s.cursor) return false;
-        if (partSeq !== m.seq) {
-          parts = [];
-          partSeq = m.seq;
-        }
-        for (const c of m.changes) parts.push(c);
-        if (m.more) return false;
-        const changes = parts as ChangeEvent[];
-        s.discard();
+        const changes: ChangeEvent[] | undefined = whole(m, m.changes);
+        if (!changes) return false;
         const self = ctx.origin != null && m.origin === ctx.origin;
         if (!(self && ctx.skipSelf)) {
           for (const c of changes) c.self = self;
@@ -124,7 +118,6 @@ export function createSubscription(id: string, table: string, o: SubscribeOption
       } else if (m.type == 'reset') {
         s.ended = m.reason == 'table_unwatched';
         h.onReset?.(m.reason);
-        s.discard();
         s.cursor = undefined;
         if (s.ended) {
           h.onError?.(new RelayError(m.reason, `Table ${table} is no longer watched.`));

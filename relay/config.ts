@@ -12,6 +12,19 @@ export interface RelayConfig {
   readonly port: number;
   /** `HOST`: interface to listen on. Default `0.0.0.0`; `127.0.0.1` without `DATABASE_URL` (the embedded development mode hands out dev tokens). */
   readonly host: string;
+  /**
+   * `METRICS_PORT`: serve `/metrics` (with `/healthz` and `/readyz`) on a listener of its own, on `METRICS_HOST`, and not
+   * on `PORT`. Default: none (`/metrics` is on `PORT`, see `metricsToken`); 0 picks a free port.
+   */
+  readonly metricsPort: number | undefined;
+  /** `METRICS_HOST`: interface of the `METRICS_PORT` listener. Default `127.0.0.1`: only this machine (and a Prometheus agent on it) reaches it. */
+  readonly metricsHost: string;
+  /**
+   * `RELAY_METRICS_TOKEN`: `/metrics` answers only requests carrying `Authorization: Bearer <token>` (Prometheus's
+   * `authorization` setting sends it), on whichever port serves it. Default: none; then `/metrics` on `PORT` answers only
+   * while `HOST` is a loopback address (a relay other machines can reach needs this token or `METRICS_PORT`).
+   */
+  readonly metricsToken: string | undefined;
   /** `RELAY_JWT_SECRET`: HS256 secret for client tokens (at least 32 bytes, and not an example pgrelay's files print). Default: none (one of it or `RELAY_JWKS_URL` is required, except with the embedded database, which generates a dev secret). */
   readonly jwtSecret: string | undefined;
   /** `RELAY_JWKS_URL`: JWKS endpoint for asymmetric tokens (RS256, ES256, EdDSA…). Default: none. */
@@ -135,8 +148,8 @@ interface Field {
   default?: string;
   /** The default without `DATABASE_URL` (embedded development mode), when it differs. */
   embeddedDefault?: string;
-  /** Refuses a well-formed value: the rest of the sentence that starts with the variable's name. */
-  refuse?: (value: unknown) => string | undefined;
+  /** Refuses a well-formed value (`parsed`: the fields before it): the rest of the sentence that starts with the variable's name. */
+  refuse?: (value: unknown, parsed: Readonly<Record<string, unknown>>) => string | undefined;
 }
 
 const fields: Field[] = [
@@ -144,6 +157,17 @@ const fields: Field[] = [
   { env: 'PORT', key: 'port', accepts: 'must be a TCP port number from 0 to 65535', schema: intIn(0, 65535), default: '8080' },
   // without DATABASE_URL, `pgrelay start` runs the embedded database and its console hands out dev tokens: stay local
   { env: 'HOST', key: 'host', accepts: 'must be a host name or IP address to listen on', schema: z.string().min(1).regex(/^[\w.:-]+$/), default: '0.0.0.0', embeddedDefault: '127.0.0.1' },
+  {
+    env: 'METRICS_PORT', key: 'metricsPort', accepts: 'must be a TCP port number from 0 to 65535', schema: intIn(0, 65535),
+    refuse: (v, parsed) => (v !== 0 && v === parsed.port
+      ? `is ${v as number}, the port of the clients (PORT); give the metrics a port of their own, or leave METRICS_PORT unset and set RELAY_METRICS_TOKEN.`
+      : undefined),
+  },
+  { env: 'METRICS_HOST', key: 'metricsHost', accepts: 'must be a host name or IP address to listen on', schema: z.string().min(1).regex(/^[\w.:-]+$/), default: '127.0.0.1' },
+  {
+    env: 'RELAY_METRICS_TOKEN', key: 'metricsToken', accepts: 'must be at least 16 printable characters with no spaces (Prometheus sends it as Authorization: Bearer <token>)',
+    schema: z.string().min(16).regex(/^[\x21-\x7e]+$/),
+  },
   {
     env: 'RELAY_JWT_SECRET', key: 'jwtSecret', accepts: 'must be at least 32 characters long (HS256 needs 256 bits of secret)', schema: z.string().min(32),
     refuse: (v) => (isPublishedSecret(v as string)
@@ -240,11 +264,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     const source = fromFlag !== undefined ? `${flag} (${f.env})` : f.env;
     const parsed = f.schema.safeParse(raw);
     if (!parsed.success) {
-      const shown = f.env === 'RELAY_JWT_SECRET' || f.env === 'DATABASE_URL' ? '(value hidden)' : JSON.stringify(raw);
+      const shown = f.env === 'RELAY_JWT_SECRET' || f.env === 'DATABASE_URL' || f.env === 'RELAY_METRICS_TOKEN' ? '(value hidden)' : JSON.stringify(raw);
       problems.push(`${source} ${f.accepts}; got ${shown}.`);
       continue;
     }
-    const refusal = f.refuse?.(parsed.data);
+    const refusal = f.refuse?.(parsed.data, out);
     if (refusal) problems.push(`${source} ${refusal}`);
     else out[f.key] = parsed.data;
   }

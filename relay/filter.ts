@@ -1,5 +1,5 @@
 // Row filters: validated against the table's column types, compared as Postgres compares those types.
-import { filterOps, type Filter, type FilterOp, type Json } from '../client/protocol.js';
+import type { Filter, FilterOp, Json } from '../client/protocol.js';
 import type { WatchedTable } from './watched-tables.js';
 
 /** A compiled filter: `key` is canonical JSON of the filter (equal filters share it; relay.snapshot takes it as is), `test` evaluates one row. */
@@ -11,6 +11,12 @@ export interface CompiledFilter {
 }
 
 export class FilterError extends Error {}
+
+/** The comparisons a filter may use: the keys of the protocol's ColumnFilter (the client has no use for the list). */
+const filterOps = ['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in'] as const satisfies readonly FilterOp[];
+/** Compiles only while `filterOps` names every key of ColumnFilter. */
+type Complete<Missing extends never> = Missing;
+export type FilterOpsListed = Complete<Exclude<FilterOp, (typeof filterOps)[number]>>;
 
 type Kind = 'integer' | 'decimal' | 'float' | 'text' | 'uuid' | 'boolean' | 'timestamp' | 'ordered_text' | 'other';
 

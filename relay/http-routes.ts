@@ -86,7 +86,7 @@ export function registerHttpRoutes(server: RelayServer, o: HttpRoutesOptions): v
     } catch (err) {
       const e = err instanceof AuthError ? err : new AuthError('malformed', 'token not accepted');
       o.metrics.authFailures.inc({ reason: e.reason });
-      o.refusals.note({ reason: e.reason, message: e.message, remote: req.remoteAddress, origin: req.header('origin') });
+      o.refusals.note({ reason: e.reason, message: e.message, remote: req.remoteAddress, forwardedFor: req.header('x-forwarded-for'), origin: req.header('origin') });
       return json(401, { error: 'bad_token', reason: e.reason, message: `The relay refused the token: ${e.message}.` });
     }
     return handle(p);

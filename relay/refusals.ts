@@ -13,6 +13,11 @@ export interface RefusalDetails {
   /** The sentence the client gets. */
   message: string;
   remote: string;
+  /**
+   * `X-Forwarded-For` as the request carried it (`''`: none): behind a reverse proxy `remote` is the proxy, and this
+   * names the client. Logged as given, never trusted for a decision: a client can send one of its own.
+   */
+  forwardedFor?: string;
   origin: string;
   /** What was refused: a WebSocket upgrade (`/ws`) or a Server-Sent Events request (`GET /sse`). Default `websocket`. */
   transport?: 'websocket' | 'sse';
@@ -56,6 +61,6 @@ export class Refusals {
     }
     const refused = (line?.count ?? 0) + 1;
     this.#lines.set(key, { at: now, count: 0 });
-    this.#log.info({ reason: d.reason, transport, remote: d.remote, origin: d.origin || undefined, refused }, `refused ${refusedWhat[transport]}: ${d.message}${refused > 1 ? ` (${refused} such refusals since the last line)` : ''}`);
+    this.#log.info({ reason: d.reason, transport, remote: d.remote, forwardedFor: d.forwardedFor || undefined, origin: d.origin || undefined, refused }, `refused ${refusedWhat[transport]}: ${d.message}${refused > 1 ? ` (${refused} such refusals since the last line)` : ''}`);
   }
 }

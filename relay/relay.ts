@@ -14,6 +14,8 @@ import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './ht
 import { pgListenSession, type ListenSession } from './listen-session.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { clientPortMetrics, clientPortMetricsHandler, metricsHandler, metricsRefusedWarning } from './metrics-access.js';
+import { startMetricsListener, type MetricsListener } from './metrics-listener.js';
 import { Presence } from './presence.js';
 import { Pruner } from './pruner.js';
 import { Refusals } from './refusals.js';
@@ -46,6 +48,8 @@ export interface RelayOptions {
 export interface Relay {
   /** The bound port. */
   readonly port: number;
+  /** The bound port of the METRICS_PORT listener, when there is one. */
+  readonly metricsPort: number | undefined;
   /** The server in use: native uWebSockets.js or the ws fallback, and why. */
   readonly server: ServerInfo;
   readonly metrics: Metrics;
@@ -197,17 +201,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
 
   const health = { status: 'ok', server: { impl: plan.info.impl, package: plan.info.package, version: plan.info.version, chosen: plan.info.chosen } };
-  server.route('GET', '/healthz', () => json(200, health));
-  server.route('GET', '/readyz', () => feed.ready
+  const healthz = () => json(200, health);
+  const readyz = () => feed.ready
     ? json(200, { status: 'ready', position: feed.position })
-    : json(503, { status: 'catching_up', position: feed.position }));
-  server.route('GET', '/metrics', async () => {
-    try {
-      return { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: await metrics.registry.metrics() };
-    } catch {
-      return json(500, { error: 'metrics' });
-    }
-  });
+    : json(503, { status: 'catching_up', position: feed.position });
+  server.route('GET', '/healthz', healthz);
+  server.route('GET', '/readyz', readyz);
+  // /metrics is for Prometheus only (issue 25, relay/metrics-access.ts): behind RELAY_METRICS_TOKEN, or on METRICS_PORT
+  const metricsMode = clientPortMetrics(config);
+  const clientMetrics = clientPortMetricsHandler(metricsMode, metrics, config.metricsToken);
+  if (clientMetrics) server.route('GET', '/metrics', clientMetrics);
+  if (metricsMode === 'refused') log.warn({ host: config.host }, metricsRefusedWarning);
   registerHttpRoutes(server, {
     verifier, tables, metrics, refusals, log,
     files: loadConsoleFiles(),
@@ -311,14 +315,22 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   session.onState((state) => state === 'connected' && ticker.wake());
   ticker.start();
   let port: number;
+  let metricsListener: MetricsListener | undefined;
   try {
     await feed.start();
+    if (config.metricsPort !== undefined) {
+      metricsListener = await startMetricsListener(config.metricsHost, config.metricsPort, { '/metrics': metricsHandler(metrics, config.metricsToken), '/healthz': healthz, '/readyz': readyz });
+    }
     port = await server.listen(config.host, config.port, { reusePort: config.reusePort });
   } catch (err) {
+    await metricsListener?.close();
     await ticker.close();
     await feed.close();
     await db.destroy();
     throw err;
+  }
+  if (metricsListener) {
+    log.info({ host: config.metricsHost, port: metricsListener.port, bearer: config.metricsToken !== undefined }, `metrics on http://${config.metricsHost}:${metricsListener.port}/metrics${config.metricsToken ? ' (bearer token required)' : ''}`);
   }
   // Housekeeping, once a second (a relay at rest wakes for nothing more often): expired tokens (4001) and slow sockets
   // (4008; every published frame is checked at once, this catches the rest), one pass over the sockets; and one log line
@@ -353,6 +365,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let closing: Promise<void> | undefined;
   return {
     port,
+    metricsPort: metricsListener?.port,
     server: plan.info,
     metrics,
     get position() {
@@ -373,6 +386,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         pruner.stop();
         server.close();
         for (const ws of [...sockets]) io.end(ws, CloseCode.GoingAway, 'relay shutting down');
+        await metricsListener?.close();
         await presence.close();
         await ticker.close();
         await feed.close();

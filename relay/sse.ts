@@ -94,7 +94,7 @@ export function createStreamAccept(o: StreamOptions) {
     const refuse = (code: keyof typeof statusOf, message: string, label?: string): StreamDecision<SocketData> => {
       if (label) {
         o.metrics.authFailures.inc({ reason: label });
-        o.refusals.note({ reason: label, message, remote: req.remoteAddress, origin, transport: 'sse' });
+        o.refusals.note({ reason: label, message, remote: req.remoteAddress, forwardedFor: req.header('x-forwarded-for'), origin, transport: 'sse' });
       }
       return { refuse: { status: statusOf[code] ?? 400, headers: { 'content-type': 'application/json', ...cors }, body: JSON.stringify({ error: code, message }) } };
     };

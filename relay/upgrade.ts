@@ -47,7 +47,7 @@ export function createUpgradeHandler(o: UpgradeOptions) {
      */
     const refuse = (status: number, code: number, label: string, message: string): UpgradeDecision<SocketData> => {
       o.metrics.authFailures.inc({ reason: label });
-      o.refusals.note({ reason: label, message, remote: req.remoteAddress, origin });
+      o.refusals.note({ reason: label, message, remote: req.remoteAddress, forwardedFor: req.header('x-forwarded-for'), origin });
       if (reasons && o.refusals.inBand()) return { accept: data(NOBODY, { code, reason: message }), protocol: echo };
       return { refuse: { status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: message } };
     };

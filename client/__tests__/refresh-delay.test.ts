@@ -1,6 +1,6 @@
 // Token timing: decoding exp without verifying, and the refresh instant.
 import { describe, expect, it } from 'vitest';
-import { jwtClaims, refreshDelay, tokenExpiry } from '../refresh-delay.js';
+import { refreshDelay, tokenTimes } from '../refresh-delay.js';
 import { fakeJwt } from './support/test-relay.js';
 
 describe('token timing', () => {
@@ -9,15 +9,19 @@ describe('token timing', () => {
     const token = fakeJwt({ exp: 2_000_000_000, tenant_id: '>>>???~~~', n: 'ÿÿ' });
     expect(token.split('.')[1]).toMatch(/[-_]/);
     expect(token.split('.')[1]).not.toMatch(/=/);
-    expect(jwtClaims(token)).toMatchObject({ exp: 2_000_000_000, tenant_id: '>>>???~~~' });
-    expect(tokenExpiry(token)).toBe(2_000_000_000_000);
+    expect(tokenTimes(token)).toEqual({ exp: 2_000_000_000_000, iat: NaN });
+    expect(tokenTimes(fakeJwt({ iat: 1_900_000_000, exp: 2_000_000_000 }))).toEqual({ exp: 2_000_000_000_000, iat: 1_900_000_000_000 });
   });
 
-  it('gives undefined for what is not a JWT or has no exp', () => {
-    expect(jwtClaims('not a jwt')).toBeUndefined();
-    expect(jwtClaims('a.%%%.c')).toBeUndefined();
-    expect(jwtClaims(`x.${Buffer.from('42').toString('base64url')}.y`)).toBeUndefined();
-    expect(tokenExpiry(fakeJwt({ sub: 'x' }))).toBeUndefined();
+  it('gives NaN times for what is not a JWT, has no exp, or not as a number; refreshDelay then undefined', () => {
+    const none = { exp: NaN, iat: NaN };
+    expect(tokenTimes('not a jwt')).toEqual(none);
+    expect(tokenTimes('a.%%%.c')).toEqual(none);
+    expect(tokenTimes(`x.${Buffer.from('42').toString('base64url')}.y`)).toEqual(none);
+    expect(tokenTimes(`x.${Buffer.from('null').toString('base64url')}.y`)).toEqual(none);
+    expect(tokenTimes(fakeJwt({ exp: '2000000000', iat: true }))).toEqual(none);
+    expect(tokenTimes(fakeJwt({ sub: 'x' }))).toEqual(none);
+    expect(refreshDelay(fakeJwt({ exp: '2000000000' }))).toBeUndefined();
     expect(refreshDelay(fakeJwt({ sub: 'x' }))).toBeUndefined();
     expect(refreshDelay('opaque-token')).toBeUndefined();
   });

@@ -1,4 +1,4 @@
-// The size budget: core client ≤ 4.19 KiB (3 KiB, + 192 B for presence, + 1 KiB for the SSE transport) and TanStack adapter ≤ 1.5 KiB, gzipped (bench/client-size.ts measures).
+// The size budget, as a user's bundler sees pgrelay/client (bench/client-size.ts measures): core ≤ 4 KiB with presence and the SSE transport, TanStack adapter ≤ 1.5 KiB, gzipped.
 import { describe, expect, it } from 'vitest';
 import { budgets, measureClientSize } from '../../bench/client-size.js';
 

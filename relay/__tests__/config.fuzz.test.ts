@@ -23,7 +23,7 @@ const HOSTILE = [
 ];
 /** Values carrying the marker, for the two variables whose values are secrets. */
 const SECRET_VALUES = [MARK, `postgres://u:${MARK}@h/db`, `postgres://u:${MARK}#x@h/db`, `postgres://u:${MARK} x@h/db`, `not a url ${MARK}`, ` ${MARK}\n`, `${MARK}`.repeat(3), `http://[${MARK}`];
-const SECRET_VARS = new Set(['RELAY_JWT_SECRET', 'DATABASE_URL']);
+const SECRET_VARS = new Set(['RELAY_JWT_SECRET', 'DATABASE_URL', 'RELAY_METRICS_TOKEN']);
 
 const valueArb = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...HOSTILE) },
@@ -33,12 +33,12 @@ const valueArb = fc.oneof(
 );
 
 const configKey: Record<string, keyof RelayConfig> = {
-  DATABASE_URL: 'databaseUrl', PORT: 'port', HOST: 'host', RELAY_JWT_SECRET: 'jwtSecret', RELAY_JWKS_URL: 'jwksUrl', RELAY_JWT_AUDIENCE: 'jwtAudience', RELAY_JWT_ISSUER: 'jwtIssuer',
+  DATABASE_URL: 'databaseUrl', PORT: 'port', HOST: 'host', METRICS_PORT: 'metricsPort', METRICS_HOST: 'metricsHost', RELAY_METRICS_TOKEN: 'metricsToken', RELAY_JWT_SECRET: 'jwtSecret', RELAY_JWKS_URL: 'jwksUrl', RELAY_JWT_AUDIENCE: 'jwtAudience', RELAY_JWT_ISSUER: 'jwtIssuer',
   RELAY_TENANT_CLAIM: 'tenantClaim', RELAY_ROLE_CLAIM: 'roleClaim', RELAY_PRESENCE_CLAIM: 'presenceClaim', RELAY_PRESENCE_TTL_MS: 'presenceTtlMs', RELAY_ALLOWED_ORIGINS: 'allowedOrigins', RELAY_HISTORY_TX: 'historyTx', RELAY_HISTORY_BYTES: 'historyBytes', RELAY_RETENTION: 'retention',
   RELAY_PRUNE_INTERVAL_MS: 'pruneIntervalMs', RELAY_MAX_BACKPRESSURE: 'maxBackpressure', RELAY_MAX_SUBSCRIPTIONS: 'maxSubscriptions', RELAY_MAX_FRAME: 'maxFrame',
   RELAY_MAX_MESSAGE: 'maxMessage', RELAY_RATE_LIMIT: 'rateLimit', RELAY_IDLE_TIMEOUT: 'idleTimeout', RELAY_SERVER: 'server', RELAY_COMPRESSION: 'compression', RELAY_REUSEPORT: 'reusePort', RELAY_DATA_DIR: 'dataDir', LOG_LEVEL: 'logLevel', LOG_FORMAT: 'logFormat',
 };
-const INTEGERS = new Set(['PORT', 'RELAY_HISTORY_TX', 'RELAY_PRUNE_INTERVAL_MS', 'RELAY_PRESENCE_TTL_MS', 'RELAY_MAX_SUBSCRIPTIONS', 'RELAY_RATE_LIMIT', 'RELAY_IDLE_TIMEOUT']);
+const INTEGERS = new Set(['PORT', 'METRICS_PORT', 'RELAY_HISTORY_TX', 'RELAY_PRUNE_INTERVAL_MS', 'RELAY_PRESENCE_TTL_MS', 'RELAY_MAX_SUBSCRIPTIONS', 'RELAY_RATE_LIMIT', 'RELAY_IDLE_TIMEOUT']);
 
 const figures: Record<string, number> = {};
 const accepted = { retention: new Set<string>(), tenantClaim: new Set<string>(), origins: new Set<string>() };
@@ -78,7 +78,8 @@ function judge(env: string, value: string, viaFlag: boolean, others: Record<stri
   if (env === 'DATABASE_URL') check(/^postgres(ql)?:$/.test(new URL(v as string).protocol), shown);
   if (env === 'RELAY_JWKS_URL') check(/^https?:$/.test(new URL(v as string).protocol), shown);
   if (env === 'RELAY_JWT_SECRET') check((v as string).length >= 32, shown);
-  if (env === 'HOST') check(/^[\w.:-]+$/.test(v as string), shown);
+  if (env === 'HOST' || env === 'METRICS_HOST') check(/^[\w.:-]+$/.test(v as string), shown);
+  if (env === 'RELAY_METRICS_TOKEN') check(/^[\x21-\x7e]{16,}$/.test(v as string), shown);
   return { outcome: 'accepted', problems };
 }
 

@@ -29,9 +29,10 @@ describe('repository layout', () => {
     // Issue 12 (item 11): npm start and the README's `npm run pgrelay --` run the build, not the sources through tsx
     // (1.6–3.3 s per command); `prepare` builds it on install, `npm run dev` runs the sources.
     expect(pkg.scripts.prepare).toBe('npm run build');
-    expect(pkg.scripts.start).toBe('node dist/relay/cli.js start');
+    // issue 25: `exec`, so that the SIGTERM/SIGINT npm forwards to its script reaches the relay, not a shell in between
+    expect(pkg.scripts.start).toBe('exec node dist/relay/cli.js start');
     expect(pkg.scripts.pgrelay).toBe('node dist/relay/cli.js');
-    expect(pkg.scripts.dev).toBe('node --import tsx relay/cli.ts start');
+    expect(pkg.scripts.dev).toBe('exec node --import tsx relay/cli.ts start');
     // Every export points into the build that `prepare` emits from the sources.
     for (const target of Object.values(pkg.exports) as Array<{ default?: string }>) {
       if (!target.default) continue;

@@ -8,6 +8,7 @@ import { ConfigError, describeError, PgRelayError } from '../../db/errors.js';
 import { createLogger, safeUrl } from '../log.js';
 import { startRelay, type Relay } from '../relay.js';
 import { chooseServer } from '../server/choose-server.js';
+import { startedByPackageScript, watchParent } from '../parent-watch.js';
 import { watchCommand } from '../watch-hint.js';
 
 export async function start(argv: readonly string[]): Promise<void> {
@@ -48,6 +49,13 @@ export async function start(argv: readonly string[]): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+  // npm killed outright (or a shell that took the signal for itself): stop as on SIGTERM, see relay/parent-watch.ts
+  if (startedByPackageScript()) {
+    watchParent((parent) => {
+      log.info({ parent }, `the npm process that started pgrelay (pid ${parent}) is gone`);
+      void stop('parent exited');
+    });
+  }
 
   try {
     let databaseUrl = config.databaseUrl;

@@ -45,9 +45,15 @@ class UwsStream<D> extends EventStream<D> {
     return whole;
   }
 
-  /** An ended stream's connection closes too: its client's next request is a new stream (EventSource opens one anyway). */
+  /**
+   * Ends the chunked response with its terminating chunk. Not `end('', true)`: uWebSockets.js 20.30 then writes a
+   * `Connection: close` header line into the body after the last chunk, which nginx refuses ("upstream sent invalid
+   * chunked response": a 502 for every token check; found by relay/__tests__/proxy.nginx.test.ts). The connection
+   * stays open for the client to reuse or close (a token check's answer says `connection: close`, see relay/sse.ts);
+   * uWS drops it after 10 s idle.
+   */
   protected finish(): void {
-    this.#res.cork(() => this.#res.end('', true));
+    this.#res.cork(() => this.#res.end());
   }
 
   bufferedAmount(): number {
