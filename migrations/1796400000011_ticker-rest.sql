@@ -33,9 +33,11 @@ end $$;
 revoke all on function relay.ticker_sleep(boolean, integer) from public;
 grant execute on function relay.ticker_sleep(boolean, integer) to relay_reader;
 
--- relay.capture, as in 1796400000001, plus the wake-up. It runs once per transaction: the first statement that logs a
--- change marks the transaction (relay._woke, transaction-local, reverted by a rolled-back savepoint together with the
--- NOTIFY it covered) and, if the ticker is asleep, queues NOTIFY relay_wake.
+-- relay.capture, as in 1796400000001, plus the wake-up: each statement that logs a change reads the flag, and if the
+-- ticker is asleep queues NOTIFY relay_wake (Postgres keeps one of identical notifications per transaction). Awake, that
+-- is one read of the sequence per statement (about 8,000 instructions). Marking the transaction so that later statements
+-- skip the read (a transaction-local setting) measured more: 29,000 instructions for the mark alone, so a two-statement
+-- transaction paid 42,000 for the check instead of 16,000 (bench/RESULTS.md, "where the writer's time goes").
 -- Two-phase commit: a transaction that sent NOTIFY cannot be PREPAREd. So writers send wake-ups only where no
 -- transaction can be prepared (max_prepared_transactions = 0, Postgres's default), unless relay.wake says otherwise:
 -- `on` (e.g. ALTER DATABASE … SET relay.wake = on, when no writer of a watched table uses two-phase commit) or `off`
@@ -93,10 +95,9 @@ begin
   end if;
   -- The wake-up check, after the transaction has an xid (it just logged a row): a writer that read the flag before the
   -- ticker set it is then either committed or in progress in the snapshot of the ticker's last tick before sleeping.
-  if found and coalesce(pg_catalog.current_setting('relay._woke', true), '') operator(pg_catalog.<>) 'on' then
-    perform pg_catalog.set_config('relay._woke', 'on', true);
-    -- asleep: a lease that has not run out
-    if coalesce(pg_catalog.pg_sequence_last_value('relay.ticker_asleep'::pg_catalog.regclass), 0)
+  -- Asleep: a lease that has not run out. Awake (0, the case under load), the clock is not read.
+  if found and coalesce(pg_catalog.pg_sequence_last_value('relay.ticker_asleep'::pg_catalog.regclass), 0) operator(pg_catalog.>) 0 then
+    if pg_catalog.pg_sequence_last_value('relay.ticker_asleep'::pg_catalog.regclass)
        operator(pg_catalog.>) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) operator(pg_catalog.*) 1000)::pg_catalog.int8 then
       wake := coalesce(pg_catalog.current_setting('relay.wake', true), '');
       if wake operator(pg_catalog.=) 'on' or (wake operator(pg_catalog.<>) 'off'

@@ -23,8 +23,15 @@ const VARIANTS: Array<{ name: string; what: string; setup: string }> = [
     create trigger floor_upd after update on items referencing new table as floor_rows for each statement execute function bench_floor();` },
   { name: 'b', what: 'seed style: row trigger pg_notify(row_to_json(NEW))', setup: `
     create trigger seed after insert or update on items for each row execute function bench_notify();` },
-  { name: 'c', what: 'pgrelay: relay.watch (as shipped), the ticker awake: each transaction reads the flag once and sends nothing', setup: `
+  { name: 'c', what: 'pgrelay: relay.watch (as shipped), the ticker awake: each statement reads the flag and sends nothing', setup: `
     select relay.watch('items', 'tenant_id'); select relay.ticker_sleep(false);` },
+  { name: 'c+marker', what: 'pgrelay, the ticker awake, with the check once per transaction: the first statement marks the transaction (a transaction-local setting) and later ones skip the read', setup: `
+    select relay.watch('items', 'tenant_id'); select relay.ticker_sleep(false);
+    do $do$ declare d text := pg_get_functiondef('relay.capture()'::regprocedure); e text; begin
+      e := replace(d, $a$if found and coalesce(pg_catalog.pg_sequence_last_value$a$,
+        $b$if found and coalesce(pg_catalog.current_setting('relay._woke', true), '') operator(pg_catalog.<>) 'on' and pg_catalog.set_config('relay._woke', 'on', true) is not null and coalesce(pg_catalog.pg_sequence_last_value$b$);
+      if e = d then raise 'relay.capture changed: update the c+marker variant'; end if;
+      execute e; end $do$;` },
   { name: 'c+asleep', what: 'pgrelay (as shipped), the ticker asleep: each transaction sends one wake-up NOTIFY', setup: `
     select relay.watch('items', 'tenant_id'); select relay.ticker_sleep(true, 2000000000);` },
   { name: 'c-0.2', what: "pgrelay 0.2's capture (no wake-up check), for comparison", setup: `

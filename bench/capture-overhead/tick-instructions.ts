@@ -18,7 +18,8 @@ interface Variant { name: string; what: string; sql: string }
 
 /** `relay.tick_v`, a copy of a tick function's definition with `edit` applied (which must change something). */
 function copy(def: string, from: string, edit?: (s: string) => string): string {
-  const renamed = def.replace(new RegExp(`FUNCTION relay\\.${from}\\(`), 'FUNCTION relay.tick_v(');
+  // single-user mode ends a statement at a semicolon followed by a blank line (postgres -j): the body has none then
+  const renamed = def.replace(new RegExp(`FUNCTION relay\\.${from}\\(`), 'FUNCTION relay.tick_v(').replace(/\n[ \t]*\n/g, '\n');
   if (!edit) return renamed;
   const out = edit(renamed);
   if (out === renamed) throw new Error(`the edit for a variant of ${from} changed nothing: relay.tick changed, update this benchmark`);
