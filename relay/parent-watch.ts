@@ -14,9 +14,10 @@ export function startedByPackageScript(env: NodeJS.ProcessEnv = process.env): bo
 /**
  * Calls `onGone(parentPid)` once when the process that started this one has exited: this process was reparented
  * (Linux, macOS), or the parent pid no longer exists (Windows keeps the old parent pid). Returns a function that
- * stops watching. The timer does not keep the process alive.
+ * stops watching. The timer does not keep the process alive; once a second, as the relay's housekeeping (a relay at
+ * rest should wake for nothing more often: bench:rest).
  */
-export function watchParent(onGone: (parentPid: number) => void, intervalMs = 250): () => void {
+export function watchParent(onGone: (parentPid: number) => void, intervalMs = 1000): () => void {
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent && alive(parent)) return;
