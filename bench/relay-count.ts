@@ -16,7 +16,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { EmbeddedServer, freePort } from '../db/embedded-server.js';
 import { Flags } from './lib/args.js';
-import { Fleet, runWriter } from './lib/fleet.js';
+import { Fleet, runWriter, type FleetStats } from './lib/fleet.js';
 import { int, ms, table } from './lib/format.js';
 import { backgroundLoad, describeMachine, machine } from './lib/machine.js';
 import { benchServerSettings, withDatabase } from './lib/postgres.js';
@@ -58,13 +58,8 @@ interface Run {
   round: number;
   background: number;
   rest: Window;
-  load: Window & {
+  load: Window & Pick<FleetStats, 'expected' | 'delivered' | 'lost' | 'duplicates' | 'wrongTenant'> & {
     transactions: number;
-    expected: number;
-    delivered: number;
-    lost: number;
-    duplicates: number;
-    wrongTenant: number;
     p50: number;
     p99: number;
     achievedRate: number;

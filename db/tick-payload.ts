@@ -1,7 +1,7 @@
 // NOTIFY relay payloads, as relay.tick writes them: version 2 carries each change's rows as relay.changes renders them
 // and its key columns, and the relay derives `pk` and `old` here (Postgres renders values; JSON building is the relay's
 // work). Version 1 (pgrelay 0.2's tick, already carrying `pk` and `old`) is read too, for the moment of an upgrade.
-import type { LoggedChange, LoggedTransaction } from './log-reader.js';
+import type { LoggedChange } from './log-reader.js';
 
 /** A parsed payload: the transaction with its changes when they travelled inline, else only where to read it from. */
 export interface TickPayload {
@@ -91,7 +91,3 @@ export function parseTickPayload(text: string): TickPayload | undefined {
   return { seq: p.seq, at: p.at, origin, changes };
 }
 
-/** The transaction an inline payload carries. */
-export function inlineTransaction(p: TickPayload & { at: string; changes: LoggedChange[] }): LoggedTransaction {
-  return { seq: p.seq, at: p.at, origin: p.origin, changes: p.changes };
-}

@@ -6,7 +6,7 @@ import type { ListenSession } from './listen-session.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { toRelayTx, type RelayTx } from './relay-tx.js';
-import { inlineTransaction, parseTickPayload, payloadSeq } from '../db/tick-payload.js';
+import { parseTickPayload, payloadSeq } from '../db/tick-payload.js';
 
 /** What {@link ChangeFeed} needs. */
 export interface ChangeFeedOptions {
@@ -175,7 +175,7 @@ export class ChangeFeed {
       await this.#readLog(p.seq - 1);
     }
     if (p.changes && p.at !== undefined) {
-      this.#deliver(toRelayTx(inlineTransaction({ ...p, at: p.at, changes: p.changes })));
+      this.#deliver(toRelayTx({ seq: p.seq, at: p.at, origin: p.origin, changes: p.changes }));
       return;
     }
     this.#o.metrics.gapReads.inc({ kind: 'reference' });

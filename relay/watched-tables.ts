@@ -1,7 +1,7 @@
 // The watched tables the relay knows, with their column types, reloaded when relay.watch/unwatch notify.
 import { listWatched } from '../db/watch.js';
 import type { RelayDb } from '../db/kysely.js';
-import type { WatchedRule } from '../db/schema.js';
+import type { RelayWatched, WatchedRule } from '../db/schema.js';
 
 /** One watched table as subscriptions and filters need it. */
 export interface WatchedTable {
@@ -26,10 +26,11 @@ export class WatchedTables {
   #tables = new Map<string, WatchedTable>();
   #loading: Promise<void> | undefined;
   #again: Promise<void> | undefined;
-  readonly #db: RelayDb;
+  readonly #list: () => Promise<RelayWatched[]>;
 
-  constructor(db: RelayDb) {
-    this.#db = db;
+  /** `list` reads relay.watched (a test gives its own, to hold a read open). */
+  constructor(db: RelayDb, list: () => Promise<RelayWatched[]> = () => listWatched(db)) {
+    this.#list = list;
   }
 
   get(name: string): WatchedTable | undefined {
@@ -65,7 +66,7 @@ export class WatchedTables {
   }
 
   async #read(): Promise<void> {
-    const rows = await listWatched(this.#db);
+    const rows = await this.#list();
     this.#tables = new Map(rows.map((r) => [r.table, {
       name: r.table,
       relid: r.relid,

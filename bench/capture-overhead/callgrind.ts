@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../db/embedded-server.js';
 import { migrate } from '../../db/migrate.js';
-import { PG15_BIN } from './server.js';
+import { machine, PG15_BIN, writeResultsSection } from './server.js';
 
 function sh(cmd: string, args: string[], as?: { uid: number; gid: number }): string {
   return execFileSync(cmd, args, { ...as, env: { ...process.env, LC_ALL: 'C' } }).toString();
@@ -72,4 +72,24 @@ export async function withCallgrind(setup: (c: pg.Client) => Promise<void>, body
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
+}
+
+/** Prints a callgrind script's table and records it in bench/RESULTS.md under `title`, with its command, date and machine. */
+export async function recordCallgrindSection(title: string, o: { command: string; settings: string; method: string; table: string }): Promise<void> {
+  console.log(`\n${o.table}`);
+  await writeResultsSection(title, [
+    `Command: \`${o.command}\``,
+    `Date: ${new Date().toISOString()}; machine: ${machine()}; PostgreSQL 15 single-user mode under valgrind --tool=callgrind, ${o.settings}.`,
+    o.method,
+    '',
+    o.table,
+  ].join('\n'));
+}
+
+/** Runs a callgrind script's main, printing its error and setting a failing exit code. */
+export function runCallgrindScript(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    process.exitCode = 1;
+  });
 }

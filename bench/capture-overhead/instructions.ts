@@ -7,8 +7,7 @@
 // Needs valgrind (Debian: apt-get install valgrind) and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { withCallgrind } from './callgrind.js';
-import { machine, writeResultsSection } from './server.js';
+import { recordCallgrindSection, runCallgrindScript, withCallgrind } from './callgrind.js';
 
 const { values } = parseArgs({ options: { transactions: { type: 'string', default: '200' }, variants: { type: 'string' } } });
 const N = Number(values.transactions);
@@ -86,18 +85,13 @@ async function main(): Promise<void> {
       '|---|---|---:|---:|---:|',
       ...results.map((r) => `| ${r.name} | ${r.what} | ${Math.round(r.perTx).toLocaleString('en')} | ${Math.round(r.perTx - none).toLocaleString('en')} | ${(r.perTx / floor).toFixed(2)} |`),
     ].join('\n');
-    console.log(`\n${table}`);
-    await writeResultsSection('Capture: where the writer\'s time goes (instructions)', [
-      `Command: \`node --import tsx bench/capture-overhead/instructions.ts --transactions ${N}${only ? ` --variants ${only.join(',')}` : ''}\``,
-      `Date: ${new Date().toISOString()}; machine: ${machine()}; PostgreSQL 15 single-user mode under valgrind --tool=callgrind, fsync off.`,
-      `Per variant, the same POS transaction (UPDATE one row + INSERT one row of a 100,000-row table) run ${N} times; instructions per transaction = (instructions of the run with ${N} − of the run with 0) / ${N}, so start-up and setup cancel out. Instruction counts do not depend on other load, unlike times on this shared 2-core machine; they do not count waits (WAL flush, locks) nor cache misses.`,
-      '',
+    await recordCallgrindSection('Capture: where the writer\'s time goes (instructions)', {
+      command: `node --import tsx bench/capture-overhead/instructions.ts --transactions ${N}${only ? ` --variants ${only.join(',')}` : ''}`,
+      settings: 'fsync off',
+      method: `Per variant, the same POS transaction (UPDATE one row + INSERT one row of a 100,000-row table) run ${N} times; instructions per transaction = (instructions of the run with ${N} − of the run with 0) / ${N}, so start-up and setup cancel out. Instruction counts do not depend on other load, unlike times on this shared 2-core machine; they do not count waits (WAL flush, locks) nor cache misses.`,
       table,
-    ].join('\n'));
+    });
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
-  process.exitCode = 1;
-});
+runCallgrindScript(main);

@@ -6,8 +6,7 @@
 //
 // Needs valgrind and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
 import { parseArgs } from 'node:util';
-import { withCallgrind } from './callgrind.js';
-import { machine, writeResultsSection } from './server.js';
+import { recordCallgrindSection, runCallgrindScript, withCallgrind } from './callgrind.js';
 
 const { values } = parseArgs({ options: { ticks: { type: 'string', default: '200' }, batches: { type: 'string', default: '1,10,100' }, variants: { type: 'string' } } });
 const TICKS = Number(values.ticks);
@@ -85,18 +84,13 @@ async function main(): Promise<void> {
       `|---|---|${BATCHES.map(() => '---:').join('|')}|${shipped ? BATCHES.map(() => '---:').join('|') : ''}|`,
       ...rows.map((r) => `| ${r.v.name} | ${r.v.what} | ${r.perTick.map((x) => Math.round(x).toLocaleString('en')).join(' | ')} | ${shipped ? r.perTick.map((x, i) => (x / shipped.perTick[i]!).toFixed(2)).join(' | ') : ''} |`),
     ].join('\n');
-    console.log(`\n${table}`);
-    await writeResultsSection('Tick: what a tick costs Postgres (instructions)', [
-      `Command: \`npm run bench:tick${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``,
-      `Date: ${new Date().toISOString()}; machine: ${machine()}; PostgreSQL 15 single-user mode under valgrind --tool=callgrind, fsync off, the ticker session's settings.`,
-      `Per variant and batch size B: K rounds of B one-row autocommit INSERTs into a watched table and one tick (REPEATABLE READ), K = ${TICKS}/√B (at least 5); instructions per tick = (the run with the ticks − the same run without them) / K. Instructions count the SQL work alone: not the round trip, the wake-up of the backend, nor cache misses, which the latency benchmark's Postgres CPU by process includes.`,
-      '',
+    await recordCallgrindSection('Tick: what a tick costs Postgres (instructions)', {
+      command: `npm run bench:tick${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      settings: "fsync off, the ticker session's settings",
+      method: `Per variant and batch size B: K rounds of B one-row autocommit INSERTs into a watched table and one tick (REPEATABLE READ), K = ${TICKS}/√B (at least 5); instructions per tick = (the run with the ticks − the same run without them) / K. Instructions count the SQL work alone: not the round trip, the wake-up of the backend, nor cache misses, which the latency benchmark's Postgres CPU by process includes.`,
       table,
-    ].join('\n'));
+    });
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
-  process.exitCode = 1;
-});
+runCallgrindScript(main);
