@@ -1,6 +1,7 @@
 // What a local Postgres spends on one database, and for whom: CPU by kind of session (from /proc, by application_name)
 // and statements by kind (pg_stat_statements), between two snapshots taken from the maintenance database.
 import pg from 'pg';
+import { TICKER_LOCK } from '../../db/ticker.js';
 import { postmasterPid, processCpuSeconds, serverCpuSeconds } from '../capture-overhead/cpu.js';
 
 /** Who a backend works for, from its application_name (pgrelay names each of its sessions). */
@@ -89,8 +90,9 @@ export class PostgresActivity {
     const at = performance.now();
     const { rows } = await this.#admin.query<{ pid: number; app: string; type: string; db: string | null; leader: boolean }>(
       `select a.pid, coalesce(a.application_name, '') as app, a.backend_type as type, a.datname as db,
-              exists (select 1 from pg_locks l where l.pid = a.pid and l.locktype = 'advisory' and l.classid = 7242 and l.objid = 3 and l.objsubid = 2 and l.granted) as leader
+              exists (select 1 from pg_locks l where l.pid = a.pid and l.locktype = 'advisory' and l.classid = $1 and l.objid = $2 and l.objsubid = 2 and l.granted) as leader
          from pg_stat_activity a where a.pid <> pg_backend_pid()`,
+      [...TICKER_LOCK],
     );
     const backends = new Map<number, { kind: BackendKind; cpu: number }>();
     for (const r of rows) {
