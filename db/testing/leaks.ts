@@ -64,8 +64,13 @@ export async function leakBaseline(database: string): Promise<LeakBaseline> {
   return { sockets, sessions: kept, relaySessions: all.length - kept, probes: new Map([...probes].map(([k, f]) => [k, f()])) };
 }
 
-/** Throws an error listing what is still open compared with `baseline`, after giving closes `timeoutMs` to land. */
-export async function checkLeaks(database: string, baseline: LeakBaseline, timeoutMs = 3000): Promise<void> {
+/**
+ * Throws an error listing what is still open compared with `baseline`, after giving closes `timeoutMs` to land. 6 s, not
+ * less: `fetch` (the client's SSE transport) keeps a finished request's connection for reuse until the server's
+ * `Keep-Alive: timeout=5` less a second, and the fallback server closes its end then too. Measured: a refused SSE
+ * subscription's connection and its server end stayed open 3 s after the client closed, and CI failed a test on them.
+ */
+export async function checkLeaks(database: string, baseline: LeakBaseline, timeoutMs = 6000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const problems: string[] = [];

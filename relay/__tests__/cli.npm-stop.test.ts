@@ -89,7 +89,7 @@ function childrenOf(pid: number): number[] {
 }
 
 /** Runs `npm <args>` the way a supervisor does, with a data folder and port of its own, until the relay listens. */
-async function npmRelay(args: string[], stateDir: string): Promise<{ npm: ChildProcess; output: () => string; relay: number; postmaster: number; dataDir: string }> {
+async function npmRelay(args: string[], stateDir: string): Promise<{ npm: ChildProcess; output: () => string; outputEnded: Promise<unknown>; relay: number; postmaster: number; dataDir: string }> {
   const port = await freePort();
   const npm = spawn('npm', args, {
     cwd: repoRoot,
@@ -99,6 +99,8 @@ async function npmRelay(args: string[], stateDir: string): Promise<{ npm: ChildP
   let out = '';
   npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   npm.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  // The pipes end when every process holding them (npm, and the relay that inherited them) has exited.
+  const outputEnded = Promise.all([npm.stdout!, npm.stderr!].map((s) => new Promise((r) => s.once('close', r))));
   leftovers.add(npm.pid!);
   for (const deadline = Date.now() + 60_000; !out.includes('pgrelay listening on');) {
     if (npm.exitCode !== null || Date.now() > deadline) throw new Error(`npm ${args.join(' ')} did not start the relay:\n${out}`);
@@ -113,14 +115,14 @@ async function npmRelay(args: string[], stateDir: string): Promise<{ npm: ChildP
   expect(children.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.split('/').pop())).toEqual(['node']);
   expect(running(postmaster)).toBe(true);
   const relay = children[0]!;
-  return { npm, output: () => out, relay, postmaster, dataDir };
+  return { npm, output: () => out, outputEnded, relay, postmaster, dataDir };
 }
 
 /** Signals npm's pid only, then waits until neither the relay nor any Postgres process of its cluster runs. */
 async function stopsWithin(args: string[], signal: NodeJS.Signals): Promise<void> {
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-npm-stop-'));
   stateDirs.push(stateDir);
-  const { npm, output, relay, postmaster, dataDir } = await npmRelay(args, stateDir);
+  const { npm, output, outputEnded, relay, postmaster, dataDir } = await npmRelay(args, stateDir);
   const t0 = Date.now();
   process.kill(npm.pid!, signal);
   let left: number[] = [];
@@ -132,6 +134,8 @@ async function stopsWithin(args: string[], signal: NodeJS.Signals): Promise<void
   const ms = Date.now() - t0;
   console.log(`npm ${args.join(' ')}: ${signal} to npm (pid ${npm.pid}); relay (pid ${relay}) and embedded Postgres (pid ${postmaster}) gone after ${ms} ms`);
   expect(left, `still running ${ms} ms after ${signal} to npm:\n${output()}`).toEqual([]);
+  // Gone is not yet read: the relay's last lines may still sit in the pipe (CI once checked before reading them).
+  await Promise.race([outputEnded, new Promise((r) => setTimeout(r, 5000))]);
   expect(output()).toMatch(/embedded Postgres stopped/);
 }
 
