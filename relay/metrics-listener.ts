@@ -5,10 +5,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PgRelayError } from '../db/errors.js';
-import { copiedRequest, internalError } from './server/http-request.js';
-import type { HttpHandler, HttpReply } from './server/server.js';
-
-const notFound: HttpReply = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not_found"}' };
+import { internalError } from './server/http-request.js';
+import { answer, nodeRequest, notFound, writeReply } from './server/node-http.js';
+import type { HttpHandler } from './server/server.js';
 
 /** A running metrics listener. */
 export interface MetricsListener {
@@ -20,24 +19,10 @@ export interface MetricsListener {
 export function startMetricsListener(host: string, port: number, routes: Readonly<Record<string, HttpHandler>>): Promise<MetricsListener> {
   const server = http.createServer((req, res) => {
     req.resume();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const headers = new Map<string, string>();
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!.toLowerCase();
-      if (!headers.has(name)) headers.set(name, req.rawHeaders[i + 1]!);
-    }
-    const handler = req.method === 'GET' ? routes[path] : undefined;
-    const write = (reply: HttpReply) => {
-      if (res.destroyed || res.writableEnded) return;
-      res.writeHead(reply.status, reply.headers);
-      res.end(reply.body);
-    };
-    if (!handler) return write(notFound);
-    Promise.resolve()
-      .then(() => handler(copiedRequest('GET', path, q < 0 ? '' : url.slice(q + 1), headers, req.socket.remoteAddress ?? '')))
-      .then(write, () => write(internalError));
+    const request = nodeRequest(req);
+    const handler = req.method === 'GET' && Object.hasOwn(routes, request.path) ? routes[request.path] : undefined;
+    if (!handler) return writeReply(res, notFound);
+    answer(() => handler(request), (reply) => writeReply(res, reply), internalError);
   });
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {

@@ -4,43 +4,19 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { deflatedFrame } from './deflate-frame.js';
-import { BodyReader, copiedRequest, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
+import { BodyReader, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
+import { answer, nodeRequest, notFound, splitUrl, writeReply } from './node-http.js';
 import { EventStream, STREAM_HEADERS } from './event-stream.js';
 import { NodeSocket } from './node-socket.js';
 import { PgRelayError } from '../../db/errors.js';
 import { overflowCheck, publishEvents, Topics } from './topics.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
 
-const notFound: HttpReply = { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not_found"}' };
 /** Whether `listen` takes `reusePort` (SO_REUSEPORT: Node ≥ 22.12 and ≥ 23.1), which lets several relays share a port. */
 export const nodeHasReusePort = (() => {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 })();
-
-/** Sockets per topic: what uWS keeps natd the raw query. */
-function splitUrl(url = '/'): [string, string] {
-  const q = url.indexOf('?');
-  return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
-}
-
-/** The request with its headers copied as uWS reads them: the first of repeated headers. */
-function copy(req: http.IncomingMessage, body?: Promise<Buffer | undefined>): HttpRequest {
-  const headers = new Map<string, string>();
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!.toLowerCase();
-    if (!headers.has(name)) headers.set(name, req.rawHeaders[i + 1]!);
-  }
-  const [path, query] = splitUrl(req.url);
-  return copiedRequest(req.method ?? 'GET', path, query, headers, req.socket.remoteAddress ?? '', body);
-}
-
-function write(res: http.ServerResponse, reply: HttpReply): void {
-  if (res.destroyed || res.writableEnded) return; // the client went away meanwhile
-  res.statusCode = reply.status;
-  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
-  res.end(reply.body);
-}
 
 /** An HTTP answer written straight to an upgrade's socket, which then closes. */
 function writeRaw(socket: Duplex, reply: HttpReply): void {
@@ -50,18 +26,6 @@ function writeRaw(socket: Duplex, reply: HttpReply): void {
     ...Object.entries(reply.headers ?? {}).map(([name, value]) => `${name}: ${value}`), '', ''].join('\r\n');
   socket.once('finish', () => socket.destroy());
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
-}
-
-/** Calls `produce` and hands its reply (now or once it settles) to `deliver`; a throw or rejection becomes a 500. */
-function answer<T>(produce: () => T | Promise<T>, deliver: (out: T) => void, failed: T): void {
-  let out: T | Promise<T>;
-  try {
-    out = produce();
-  } catch {
-    out = failed;
-  }
-  if (out instanceof Promise) out.then(deliver, () => deliver(failed));
-  else deliver(out);
 }
 
 /** One event stream on a `node:http` response. */
@@ -146,15 +110,15 @@ export class NodeServer implements RelayServer {
       req.resume();
     }
     const handler = route?.handler ?? this.#fallback;
-    const request = copy(req, body);
-    answer(() => handler(request), (reply) => write(res, reply), internalError);
+    const request = nodeRequest(req, body);
+    answer(() => handler(request), (reply) => writeReply(res, reply), internalError);
   }
 
   #openStream<D>(req: http.IncomingMessage, res: http.ServerResponse, b: StreamBehavior<D>): void {
     req.resume();
-    const request = copy(req);
+    const request = nodeRequest(req);
     const start = (d: StreamDecision<D>) => {
-      if ('refuse' in d) return write(res, d.refuse);
+      if ('refuse' in d) return writeReply(res, d.refuse);
       if (res.destroyed) return; // the client left during an asynchronous decision
       res.writeHead(200, { ...STREAM_HEADERS, ...d.headers });
       const s = new NodeStream(res, d.accept, b, this.#streamTopics, (closed) => {
@@ -183,7 +147,7 @@ export class NodeServer implements RelayServer {
     // a connection reset before the handshake completes must not end the process
     socket.on('error', () => socket.destroy());
     const endpoint = this.#endpoint;
-    const request = copy(req);
+    const request = nodeRequest(req);
     if (!endpoint || request.path !== endpoint.path) {
       return answer(() => this.#fallback(request), (reply) => writeRaw(socket, reply), internalError);
     }
