@@ -42,10 +42,11 @@ async function installClient(dir: string): Promise<string> {
   const { options } = ts.parseJsonConfigFileContent(config, ts.sys, path.dirname(configFile));
   // ES module output, as the package's "type": "module" makes NodeNext emit for these files
   const compilerOptions = { ...options, module: ts.ModuleKind.ESNext, declaration: false, sourceMap: false, noEmit: false };
-  for (const file of await readdir(path.join(root, 'client'))) {
-    if (!file.endsWith('.ts') || file.endsWith('.d.ts')) continue;
+  for (const file of await readdir(path.join(root, 'client'), { recursive: true })) {
+    if (!file.endsWith('.ts') || file.endsWith('.d.ts') || file.split(path.sep).includes('__tests__')) continue;
     const source = await readFile(path.join(root, 'client', file), 'utf8');
     const { outputText } = ts.transpileModule(source, { compilerOptions, fileName: file });
+    await mkdir(path.dirname(path.join(out, file)), { recursive: true });
     await writeFile(path.join(out, file.replace(/\.ts$/, '.js')), outputText);
   }
   return pkgDir;

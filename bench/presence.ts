@@ -10,7 +10,7 @@
 //                             [--spread-load] [--database-url URL]
 import http from 'node:http';
 import pg from 'pg';
-import { freePort } from '../db/embedded-server.js';
+import { freePort } from '../client/shared/free-port.js';
 import { migrate } from '../db/migrate.js';
 import { postmasterPid, serverCpuSeconds } from './capture-overhead/cpu.js';
 import { Flags } from './lib/args.js';

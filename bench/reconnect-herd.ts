@@ -8,7 +8,7 @@ import { SignJWT } from 'jose';
 import os from 'node:os';
 import pg from 'pg';
 import { migrate } from '../db/migrate.js';
-import { freePort } from '../db/embedded-server.js';
+import { freePort } from '../client/shared/free-port.js';
 import { Flags } from './lib/args.js';
 import { int, ms, table } from './lib/format.js';
 import { describeMachine, machine } from './lib/machine.js';

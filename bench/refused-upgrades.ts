@@ -6,9 +6,9 @@
 import http from 'node:http';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { freePort } from '../db/embedded-server.js';
+import { freePort } from '../client/shared/free-port.js';
 import { migrate } from '../db/migrate.js';
-import { IN_BAND_REFUSALS_PER_SECOND } from '../relay/refusals.js';
+import { IN_BAND_REFUSALS_PER_SECOND } from '../relay/edge/refusals.js';
 import { Flags } from './lib/args.js';
 import { int, table } from './lib/format.js';
 import { describeMachine, machine } from './lib/machine.js';

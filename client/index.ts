@@ -4,7 +4,7 @@ export type { RelayClientOptions, TokenSource, WebSocketConstructor, WebSocketLi
 export type { ChangeEvent, RelayTransaction, SubscribeOptions, Subscription, SubscriptionHandlers } from './subscription.js';
 export { localStorageCursorStore, type CursorStore, type StorageLike } from './cursor-store.js';
 export { RelayError } from './relay-error.js';
-export { backoff } from './backoff.js';
+export { backoff } from './shared/backoff.js';
 export type { SelectType, TableFilter, TableName, TableRow, Wire, WireRow } from './table-row.js';
-export * from './protocol.js';
-export { CloseCode, fatalCloseCodes, type CloseCodeName } from './codes.js';
+export * from './shared/protocol.js';
+export { CloseCode, fatalCloseCodes, type CloseCodeName } from './shared/codes.js';

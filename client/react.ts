@@ -1,6 +1,6 @@
 // React bindings (React ≥ 18 is an optional peer dependency, imported only here): the connection status, a subscription and presence tied to a component's life.
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import type { PresenceMember } from './protocol.js';
+import type { PresenceMember } from './shared/protocol.js';
 import type { RelayClient, Status } from './relay-client.js';
 import type { SubscribeOptions, SubscriptionHandlers } from './subscription.js';
 import type { TableName, TableRow } from './table-row.js';

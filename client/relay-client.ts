@@ -1,7 +1,7 @@
 // The connection to a relay: a state machine that reconnects with backoff, refreshes its token, detects dead sockets, and resubscribes every subscription from its cursor.
-import { backoff } from './backoff.js';
-import { CloseCode, fatalCloseCodes } from './codes.js';
-import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type PresenceMember, type PresenceUpdateMessage, type ServerMessage } from './protocol.js';
+import { backoff } from './shared/backoff.js';
+import { CloseCode, fatalCloseCodes } from './shared/codes.js';
+import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type PresenceMember, type PresenceUpdateMessage, type ServerMessage } from './shared/protocol.js';
 import { refreshDelay, tokenTimes } from './refresh-delay.js';
 import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
 import { RelayError } from './relay-error.js';

@@ -1,6 +1,6 @@
 // The client over Server-Sent Events: a WebSocketLike made of `GET /sse` requests (one stream per subscription), so the
 // connection's state machine, cursors, resubscribes and adapters work unchanged. `fetch`, not EventSource: it sends headers.
-import type { ClientMessage } from './protocol.js';
+import type { ClientMessage } from './shared/protocol.js';
 import type { WebSocketLike } from './relay-client-options.js';
 
 /**

@@ -1,18 +1,6 @@
 // Subscription ids derived from what is subscribed, so every tab and client asking for the same stream uses the same id and the relay serializes each frame once for all of them.
-import type { Filter } from './protocol.js';
-
-/** JSON with object keys sorted at every level (and undefined members dropped), so equal filters give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson)}]`;
-  if (value && typeof value == 'object') {
-    const o = value as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
+import { canonicalJson } from './shared/canonical-json.js';
+import type { Filter } from './shared/protocol.js';
 
 /** `public.orders:1k3x9q`: the qualified table, then a 32-bit FNV-1a hash (base 36) of the filter and the snapshot flag. */
 export function subscriptionId(table: string, filter: Filter | undefined, snapshot: boolean): string {

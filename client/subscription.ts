@@ -1,6 +1,6 @@
 // One subscription's bookkeeping, free of sockets: its cursor, split transactions, snapshot pages, and the message that (re)starts it.
 import type { CursorStore } from './cursor-store.js';
-import type { Change, Filter, ResetReason, Row, ServerMessage, SubscribeMessage } from './protocol.js';
+import type { Change, Filter, ResetReason, Row, ServerMessage, SubscribeMessage } from './shared/protocol.js';
 import { RelayError } from './relay-error.js';
 import type { TableFilter } from './table-row.js';
 

@@ -1,7 +1,7 @@
 // Keeps an app's own TanStack Query caches (lists and details it fetched from its API) current: patches rows by primary key, invalidates what it cannot patch.
 import { notifyManager, type QueryClient, type QueryKey } from '@tanstack/query-core';
 import { deleteRows, patchList, updateRows, upsertRows, type RowsPatch } from './cache-patch.js';
-import type { Row } from './protocol.js';
+import type { Row } from './shared/protocol.js';
 import type { RelayClient } from './relay-client.js';
 import type { TableName, TableRow } from './table-row.js';
 

@@ -1,5 +1,5 @@
 // Row types of a kysely-codegen `DB` interface as they arrive on the wire. Types only: kysely is never imported, its shapes are matched structurally.
-import type { ColumnFilter, Row } from './protocol.js';
+import type { ColumnFilter, Row } from './shared/protocol.js';
 
 /** The select side of kysely's `ColumnType<S, I, U>` (and `Generated<T>`, `Int8`, `Timestamp`, …), unwrapped through nesting such as kysely's own `Generated<Int8>`; a plain type is its own. */
 export type SelectType<C> = C extends { readonly __select__: infer S } ? SelectType<S> : C;

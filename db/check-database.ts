@@ -1,6 +1,6 @@
 // Checks that a database answers, turning connection failures into one sentence a person can act on.
 import pg from 'pg';
-import { PgRelayError } from './errors.js';
+import { PgRelayError } from '../client/shared/errors.js';
 
 function where(url: string): string {
   try {

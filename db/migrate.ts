@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
-import { PgRelayError } from './errors.js';
+import { PgRelayError } from '../client/shared/errors.js';
 import { SqlState } from './sqlstate.js';
 
 /** The `migrations/` folder, from the sources (db/) or from the build (dist/db/). */

@@ -1,7 +1,7 @@
 // The relay's own login role, a member of relay_reader: made (or brought in line) by `pgrelay migrate --relay-role`.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { PgRelayError } from './errors.js';
+import { PgRelayError } from '../client/shared/errors.js';
 import { SqlState } from './sqlstate.js';
 
 /** What {@link ensureRelayRole} did. */

@@ -2,10 +2,9 @@
 // (relay.tick) and NOTIFYs them. While the log is quiet it sleeps on LISTEN relay_wake, and the first writer that finds
 // it asleep wakes it; every other candidate tries the lock twice a second and takes over when the leader's session ends.
 import pg from 'pg';
-import { backoff } from '../client/backoff.js';
+import { backoff } from '../client/shared/backoff.js';
+import { TICKER_LOCK } from '../client/shared/lock-keys.js';
 
-/** Advisory lock key (two int4s) held by the leader for the life of its session; pruning uses (7242, 2). */
-export const TICKER_LOCK = [7242, 3] as const;
 
 export const TICKER_APPLICATION_NAME = 'pgrelay-ticker';
 

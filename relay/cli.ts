@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The `pgrelay` command line: start, migrate, and the DBA tools.
-import { describeConfig } from './config.js';
-import { describeError, PgRelayError } from '../db/errors.js';
-import { cliCommand } from './cli-command.js';
+import { describeConfig } from './ops/config.js';
+import { describeError, PgRelayError } from '../client/shared/errors.js';
+import { cliCommand } from './ops/cli-command.js';
 
 const usage = `Usage: pgrelay <command> [options]
 
@@ -32,14 +32,14 @@ ${describeConfig().map((c) => `  ${`${c.flag} <value>`.padEnd(30)} ${c.env}${c.d
 
 // Each command loads only its own modules: `pgrelay token` should not pay for uWS, kysely and node-pg-migrate.
 const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
-  start: async (argv) => (argv.includes('--help') ? void process.stdout.write(usage) : (await import('./commands/start.js')).start(argv)),
-  migrate: async (argv) => (await import('./commands/migrate.js')).migrateCommand(argv),
-  watch: async (argv) => (await import('./commands/watch.js')).watchCommand(argv),
-  unwatch: async (argv) => (await import('./commands/watch.js')).unwatchCommand(argv),
-  watched: async (argv) => (await import('./commands/watch.js')).watchedCommand(argv),
-  audit: async (argv) => (await import('./commands/audit.js')).auditCommand(argv),
-  token: async (argv) => (await import('./commands/token.js')).tokenCommand(argv),
-  tail: async (argv) => (await import('./commands/tail.js')).tailCommand(argv),
+  start: async (argv) => (argv.includes('--help') ? void process.stdout.write(usage) : (await import('./cli/start.js')).start(argv)),
+  migrate: async (argv) => (await import('./cli/migrate.js')).migrateCommand(argv),
+  watch: async (argv) => (await import('./cli/watch.js')).watchCommand(argv),
+  unwatch: async (argv) => (await import('./cli/watch.js')).unwatchCommand(argv),
+  watched: async (argv) => (await import('./cli/watch.js')).watchedCommand(argv),
+  audit: async (argv) => (await import('./cli/audit.js')).auditCommand(argv),
+  token: async (argv) => (await import('./cli/token.js')).tokenCommand(argv),
+  tail: async (argv) => (await import('./cli/tail.js')).tailCommand(argv),
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -1,34 +1,34 @@
 // The relay process: one server (native uWebSockets.js or the ws fallback) wiring the change feed, ring, router and sockets together.
 import type pg from 'pg';
-import { CloseCode } from '../client/codes.js';
+import { CloseCode } from '../client/shared/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
 import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
-import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './auth.js';
-import { ChangeFeed } from './change-feed.js';
-import { orderTx } from './column-order.js';
-import type { RelayConfig } from './config.js';
-import { parseClientMessage } from './inbound.js';
-import { loadConsoleFiles } from './console-page.js';
-import { DevConsole, type DevMode } from './dev-console.js';
-import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './http-routes.js';
-import { pgListenSession, type ListenSession } from './listen-session.js';
-import type { Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { clientPortMetrics, clientPortMetricsHandler, metricsHandler, metricsRefusedWarning } from './metrics-access.js';
-import { startMetricsListener, type MetricsListener } from './metrics-listener.js';
-import { Presence } from './presence.js';
-import { Pruner } from './pruner.js';
-import { Refusals } from './refusals.js';
-import { RingBuffer } from './ring-buffer.js';
-import { Router } from './router.js';
+import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './routing/auth.js';
+import { ChangeFeed } from './feed/change-feed.js';
+import { orderTx } from './feed/column-order.js';
+import type { RelayConfig } from './ops/config.js';
+import { parseClientMessage } from './edge/inbound.js';
+import { loadConsoleFiles } from './console/console-page.js';
+import { DevConsole, type DevMode } from './console/dev-console.js';
+import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './console/http-routes.js';
+import { pgListenSession, type ListenSession } from './feed/listen-session.js';
+import type { Logger } from './ops/log.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
+import { clientPortMetrics, clientPortMetricsHandler, metricsHandler, metricsRefusedWarning } from './console/metrics-access.js';
+import { startMetricsListener, type MetricsListener } from './console/metrics-listener.js';
+import { Presence } from './presence/presence.js';
+import { Pruner } from './ops/pruner.js';
+import { Refusals } from './edge/refusals.js';
+import { RingBuffer } from './feed/ring-buffer.js';
+import { Router } from './routing/router.js';
 import { chooseServer, logServer, type ServerPlan } from './server/choose-server.js';
 import type { ServerInfo } from './server/server.js';
-import type { RelaySocket as WS, SocketData } from './socket-data.js';
-import { SocketWriter } from './socket-writer.js';
-import { closingEvent, createStreamAccept, heartbeatSeconds, preflight, sseEvent } from './sse.js';
-import { Subscriptions } from './subscriptions.js';
-import { createUpgradeHandler } from './upgrade.js';
-import { WatchedTables } from './watched-tables.js';
+import type { RelaySocket as WS, SocketData } from './routing/socket-data.js';
+import { SocketWriter } from './routing/socket-writer.js';
+import { closingEvent, createStreamAccept, heartbeatSeconds, preflight, sseEvent } from './edge/sse.js';
+import { Subscriptions } from './routing/subscriptions.js';
+import { createUpgradeHandler } from './edge/upgrade.js';
+import { WatchedTables } from './feed/watched-tables.js';
 
 /** What {@link startRelay} needs: the configuration (with a database URL and a way to verify tokens) and a logger. */
 export interface RelayOptions {
@@ -128,7 +128,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     subscriptions.unwatched(sockets, table);
     log.info({ table }, 'table unwatched; its subscribers were reset');
   });
-  // Presence (issue 14, relay/presence.ts): members per tenant, shared with the other relays through Postgres.
+  // Presence (issue 14, relay/presence/): members per tenant, shared with the other relays through Postgres.
   const presence = new Presence({ pool, publish: (topic, frame) => server.publish(topic, frame), io, log, metrics, ttlMs: config.presenceTtlMs });
   session.onNotification((channel, payload) => channel === 'relay_presence' && presence.notified(payload));
   session.onState((state) => state === 'connected' && presence.reconnected());
@@ -207,7 +207,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     : json(503, { status: 'catching_up', position: feed.position });
   server.route('GET', '/healthz', healthz);
   server.route('GET', '/readyz', readyz);
-  // /metrics is for Prometheus only (issue 25, relay/metrics-access.ts): behind RELAY_METRICS_TOKEN, or on METRICS_PORT
+  // /metrics is for Prometheus only (issue 25, relay/console/metrics-access.ts): behind RELAY_METRICS_TOKEN, or on METRICS_PORT
   const metricsMode = clientPortMetrics(config);
   const clientMetrics = clientPortMetricsHandler(metricsMode, metrics, config.metricsToken);
   if (clientMetrics) server.route('GET', '/metrics', clientMetrics);

@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import { io as socketIo, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { spawnNode, type Spawned } from '../lib/processes.js';
 import { prepareDatabase } from '../lib/targets.js';

@@ -1,7 +1,7 @@
 // The SSE parser of the benchmark's load side (bench/load/sse-connection.ts) reads exactly what the relay writes, however the stream is cut.
 import { describe, expect, it } from 'vitest';
 import { HEARTBEAT } from '../../relay/server/event-stream.js';
-import { sseEvent } from '../../relay/sse.js';
+import { sseEvent } from '../../relay/edge/sse.js';
 import { SseParser } from '../load/sse-connection.js';
 
 const frames = [

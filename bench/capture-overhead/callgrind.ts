@@ -6,7 +6,7 @@ import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { migrate } from '../../db/migrate.js';
 import { machine, PG15_BIN, writeResultsSection } from './server.js';
 

@@ -5,7 +5,8 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { EmbeddedServer, freePort } from '../../db/embedded-server.js';
+import { EmbeddedServer } from '../../db/cluster/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 
 export const PG15_BIN = '/usr/lib/postgresql/15/bin';
 

@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { spawnNode, type Spawned } from '../lib/processes.js';
 import { processCpuSeconds, serverCpuSeconds } from './cpu.js';
 import { install, MODE_NAMES, reset, rotation, type Mode } from './modes.js';

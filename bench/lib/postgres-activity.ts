@@ -1,7 +1,7 @@
 // What a local Postgres spends on one database, and for whom: CPU by kind of session (from /proc, by application_name)
 // and statements by kind (pg_stat_statements), between two snapshots taken from the maintenance database.
 import pg from 'pg';
-import { TICKER_LOCK } from '../../db/ticker.js';
+import { TICKER_LOCK } from '../../client/shared/lock-keys.js';
 import { postmasterPid, processCpuSeconds, serverCpuSeconds } from '../capture-overhead/cpu.js';
 
 /** Who a backend works for, from its application_name (pgrelay names each of its sessions). */

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { EmbeddedServer } from '../../db/embedded-server.js';
+import { EmbeddedServer } from '../../db/cluster/embedded-server.js';
 import { childPids, loadCpu, onCleanup, pin, taskset } from './processes.js';
 
 /**

@@ -1,7 +1,7 @@
 // backoff(): full jitter under an exponential cap.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoff } from '../backoff.js';
+import { backoff } from '../shared/backoff.js';
 
 describe('backoff', () => {
   it('stays in [0, min(max, min·2^attempt)) for every attempt', () => {

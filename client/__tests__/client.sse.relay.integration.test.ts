@@ -3,7 +3,7 @@
 // WebSockets, and across a relay that is down.
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
 import { SECRET, startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';

@@ -1,7 +1,7 @@
 // client.presence end to end: the client library over real sockets to two relays on one Postgres, and across a relay restart.
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { startTestRelay, token } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type PresenceMember, type RelayClient } from '../index.js';

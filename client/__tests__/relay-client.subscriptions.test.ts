@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, localStorageCursorStore, type RelayClient, type RelayClientOptions, type RelayTransaction } from '../index.js';
-import type { Change, ServerMessage, SubscribeMessage } from '../protocol.js';
+import type { Change, ServerMessage, SubscribeMessage } from '../shared/protocol.js';
 import { subscriptionId } from '../subscription-id.js';
 import { useLeakCheck } from './support/leak-check.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';

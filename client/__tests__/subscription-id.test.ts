@@ -1,6 +1,7 @@
 // Deterministic subscription ids: equal streams share an id across clients and tabs.
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, subscriptionId } from '../subscription-id.js';
+import { canonicalJson } from '../shared/canonical-json.js';
+import { subscriptionId } from '../subscription-id.js';
 
 describe('subscriptionId', () => {
   it('ignores key order and undefined members in the filter', () => {

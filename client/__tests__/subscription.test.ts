@@ -1,6 +1,6 @@
 // Cursor bookkeeping of one subscription, frame by frame, without a socket.
 import { describe, expect, it } from 'vitest';
-import type { Change, ServerMessage } from '../protocol.js';
+import type { Change, ServerMessage } from '../shared/protocol.js';
 import { createSubscription, type RelayTransaction, type SubscriptionHandlers } from '../subscription.js';
 
 const ch = (id: number, op: Change['op'] = 'insert'): Change => ({ table: 'public.orders', op, pk: { id: String(id) }, row: { id: String(id) } });

@@ -3,7 +3,7 @@ import { QueryClient, QueryObserver } from '@tanstack/query-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../index.js';
-import type { Change, ServerMessage } from '../protocol.js';
+import type { Change, ServerMessage } from '../shared/protocol.js';
 import { liveQueryOptions } from '../tanstack.js';
 import { useLeakCheck } from './support/leak-check.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';

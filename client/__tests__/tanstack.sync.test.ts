@@ -3,7 +3,7 @@ import { notifyManager, QueryClient, QueryObserver, type QueryKey } from '@tanst
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../index.js';
-import type { Change } from '../protocol.js';
+import type { Change } from '../shared/protocol.js';
 import { syncQueryClient, type SyncTables } from '../tanstack.js';
 import { useLeakCheck } from './support/leak-check.js';
 import { eventually, fakeJwt, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';

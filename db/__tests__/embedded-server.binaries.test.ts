@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { EmbeddedServer } from '../embedded-server.js';
+import { EmbeddedServer } from '../cluster/embedded-server.js';
 
 describe('issue 12: embedded Postgres binaries in a checkout under a 0700 folder', () => {
   // Only root runs Postgres as another user; for anyone else the checkout's own binaries are always readable.

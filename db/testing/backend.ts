@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import pg from 'pg';
-import { EmbeddedServer } from '../embedded-server.js';
+import { EmbeddedServer } from '../cluster/embedded-server.js';
 
 export type BackendKind = 'url' | 'testcontainers' | 'embedded';
 

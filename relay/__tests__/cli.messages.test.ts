@@ -1,8 +1,8 @@
 // Issue 26: each message a new user met in their first hour says what to do next, run as the user runs the CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { cliCommand } from '../cli-command.js';
+import { cliCommand } from '../ops/cli-command.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { SECRET } from './support/relay-harness.js';
 
@@ -66,8 +66,8 @@ describe('an unknown option or command names the help command as this checkout r
   }, 60_000);
 
   it('says npx pgrelay where pgrelay is installed as a dependency (its bin is then in node_modules/.bin)', () => {
-    expect(cliCommand('help', '/srv/app/node_modules/pgrelay/dist/relay/cli-command.js')).toBe('npx pgrelay help');
-    expect(cliCommand('help', '/home/me/pgrelay/dist/relay/cli-command.js')).toBe('npm run pgrelay -- help');
+    expect(cliCommand('help', '/srv/app/node_modules/pgrelay/dist/relay/ops/cli-command.js')).toBe('npx pgrelay help');
+    expect(cliCommand('help', '/home/me/pgrelay/dist/relay/ops/cli-command.js')).toBe('npm run pgrelay -- help');
   });
 });
 

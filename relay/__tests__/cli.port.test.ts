@@ -3,7 +3,7 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { nodeHasReusePort } from '../server/node-server.js';
 import { runCli, type CliProcess } from './support/cli-process.js';

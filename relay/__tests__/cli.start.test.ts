@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { runCli } from './support/cli-process.js';
 import { httpGet } from './support/relay-harness.js';
 import { expectedServer } from './support/server-under-test.js';

@@ -3,11 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { jwtVerify } from 'jose';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { Pruner } from '../pruner.js';
-import { createLogger } from '../log.js';
+import { Pruner } from '../ops/pruner.js';
+import { PRUNE_LOCK } from '../../client/shared/lock-keys.js';
+import { createLogger } from '../ops/log.js';
 import { createPool } from '../../db/kysely.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { SECRET } from './support/relay-harness.js';
@@ -149,11 +150,11 @@ describe('pruning', () => {
     const pruner = new Pruner(pool, '7 days', 60_000, createLogger('silent'));
     try {
       // another relay is pruning: this one skips
-      await other.query('select pg_advisory_lock(7242, 2)');
+      await other.query('select pg_advisory_lock($1, $2)', [...PRUNE_LOCK]);
       expect(await pruner.runOnce()).toBe(0);
       const { rows: still } = await db.query(`select count(*)::int as n from relay.changes`);
       expect(still[0]!.n).toBeGreaterThanOrEqual(rows[0]!.n);
-      await other.query('select pg_advisory_unlock(7242, 2)');
+      await other.query('select pg_advisory_unlock($1, $2)', [...PRUNE_LOCK]);
       expect(await pruner.runOnce()).toBe(rows[0]!.n);
       expect(await pruner.runOnce()).toBe(0);
     } finally {

@@ -3,9 +3,9 @@ import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/testing/index.js';
-import { principalOf } from '../auth.js';
-import { describeConfig, flagFor, loadConfig, type RelayConfig } from '../config.js';
-import { ConfigError } from '../../db/errors.js';
+import { principalOf } from '../routing/auth.js';
+import { describeConfig, flagFor, loadConfig, type RelayConfig } from '../ops/config.js';
+import { ConfigError } from '../../client/shared/errors.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 
 const db = useTestDatabase();

@@ -1,7 +1,7 @@
 // Configuration: defaults, flags over environment, and one sentence naming the variable for every bad value.
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../db/errors.js';
-import { loadConfig } from '../config.js';
+import { ConfigError } from '../../client/shared/errors.js';
+import { loadConfig } from '../ops/config.js';
 
 describe('loadConfig', () => {
   it('has documented defaults and is frozen', () => {

@@ -1,7 +1,7 @@
 // Filter comparisons as Postgres makes them: exact decimals, code-point text, timestamps with offsets, SQL null rules.
 import { describe, expect, it } from 'vitest';
-import { compareCodePoints, compareDecimal, compileFilter, FilterError, timestampMicros } from '../filter.js';
-import type { WatchedTable } from '../watched-tables.js';
+import { compareCodePoints, compareDecimal, compileFilter, FilterError, timestampMicros } from '../routing/filter.js';
+import type { WatchedTable } from '../feed/watched-tables.js';
 
 const table: WatchedTable = {
   name: 'public.t', relid: 0, tenantColumn: 'tenant', primaryKey: ['id'],

@@ -1,6 +1,6 @@
 // Logs are JSON lines and never carry a token, a secret or a password.
 import { describe, expect, it } from 'vitest';
-import { createLogger, safeUrl } from '../log.js';
+import { createLogger, safeUrl } from '../ops/log.js';
 
 describe('logs', () => {
   it('redact tokens, secrets, passwords and connection URLs wherever they appear', () => {

@@ -1,8 +1,8 @@
 // presenceDiff, the pure part of presence: what one re-read of a tenant's members tells the sockets in it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { PresenceMember } from '../../client/protocol.js';
-import { presenceDiff } from '../presence.js';
+import type { PresenceMember } from '../../client/shared/protocol.js';
+import { presenceDiff } from '../presence/presence.js';
 
 const list = (...members: Array<[string, string | null]>) => new Map(members.map(([sub, name]) => [sub, { sub, name }]));
 

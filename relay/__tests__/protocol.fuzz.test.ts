@@ -3,7 +3,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
@@ -13,7 +13,7 @@ import { warmRelayPool } from './support/warm-pool.js';
 const db = useTestDatabase();
 let relay: TestRelay;
 const MAX_MESSAGE = 16 * 1024;
-const MAX_STRIKES = 10; // relay/socket-writer.ts: refused messages before 4009
+const MAX_STRIKES = 10; // relay/routing/socket-writer.ts: refused messages before 4009
 const ERROR_CODES = new Set(['bad_message', 'unknown_type', 'bad_subscription', 'unknown_table', 'table_not_allowed', 'bad_filter', 'duplicate_subscription', 'unknown_subscription', 'too_many_subscriptions', 'bad_token', 'tenant_mismatch', 'rate_limited', 'presence_not_allowed', 'internal']);
 const ANSWERS = new Set(['error', 'subscribed', 'snapshot', 'reset', 'pong', 'tx']);
 

@@ -2,10 +2,10 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
-import { pgListenSession, type ListenSession } from '../listen-session.js';
+import { pgListenSession, type ListenSession } from '../feed/listen-session.js';
 import { allNumbered, httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
 
 const db = useTestDatabase();

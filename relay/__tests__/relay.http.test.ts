@@ -1,6 +1,6 @@
 // The HTTP side: health, readiness, metrics, the console page, 404s, and a graceful SIGTERM.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli } from './support/cli-process.js';
 import { connect, httpGet, metric, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';

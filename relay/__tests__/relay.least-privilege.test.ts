@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { scramVerifier } from '../../db/relay-role.js';
 import { createTestDatabase } from '../../db/testing/database.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';

@@ -1,10 +1,10 @@
 // Issue 25: /metrics for Prometheus only (RELAY_METRICS_TOKEN, METRICS_PORT) on both servers, in Prometheus's text format as before; /healthz and /readyz stay open.
 import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../db/errors.js';
+import { ConfigError } from '../../client/shared/errors.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { loadConfig } from '../config.js';
-import { clientPortMetrics } from '../metrics-access.js';
+import { loadConfig } from '../ops/config.js';
+import { clientPortMetrics } from '../console/metrics-access.js';
 import { httpGet, startTestRelay, type TestRelay } from './support/relay-harness.js';
 import { nativeLoads } from './support/server-under-test.js';
 

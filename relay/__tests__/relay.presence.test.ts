@@ -1,7 +1,7 @@
 // Issue 14, presence: members of a tenant see the list, then joins and leaves; one sub is one member over any number of
 // sockets and relays; a relay killed with SIGKILL loses its members within the configured bound; tenants never mix.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { connect, httpGet, metric, SECRET, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';

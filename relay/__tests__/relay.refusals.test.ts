@@ -2,9 +2,9 @@
 // reason; others keep the plain HTTP 401; every refusal is logged at info, rate-limited, without the token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { loadConfig } from '../config.js';
-import { createLogger } from '../log.js';
-import { Refusals } from '../refusals.js';
+import { loadConfig } from '../ops/config.js';
+import { createLogger } from '../ops/log.js';
+import { Refusals } from '../edge/refusals.js';
 import { startRelay, type Relay } from '../relay.js';
 import { connect, httpGet, metric, refused, SECRET, token } from './support/relay-harness.js';
 import { serverEnv } from './support/server-under-test.js';

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { freePort } from '../../db/embedded-server.js';
+import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { PUBLISHED_SECRETS } from '../published-secrets.js';
+import { PUBLISHED_SECRETS } from '../ops/published-secrets.js';
 import { repoRoot, runCli } from './support/cli-process.js';
 
 type Compose = { services: Record<string, Record<string, any>> };

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RelayDb } from '../../db/kysely.js';
 import type { RelayWatched } from '../../db/schema.js';
-import { WatchedTables } from '../watched-tables.js';
+import { WatchedTables } from '../feed/watched-tables.js';
 
 function watched(table: string, roles: string[]): RelayWatched {
   return {

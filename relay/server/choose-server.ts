@@ -1,6 +1,6 @@
 // Which server runs (RELAY_SERVER): native uWebSockets.js where a build loads, else the ws fallback; decided before anything starts.
 import { createRequire } from 'node:module';
-import { PgRelayError } from '../../db/errors.js';
+import { PgRelayError } from '../../client/shared/errors.js';
 import { NodeServer } from './node-server.js';
 import type { RelayServer, ServerInfo } from './server.js';
 import { loadUws } from './uws-native.js';

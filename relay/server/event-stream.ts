@@ -1,6 +1,6 @@
 // One Server-Sent Events stream, for both servers: a ServerSocket whose sends are events on a response that stays open.
 import type { SendResult, ServerSocket, StreamBehavior } from './server.js';
-import type { Topics } from './topics.js';
+import { overflowCheck, TopicMember, type Topics } from './topics.js';
 
 /** The headers of every accepted stream: no caching, no proxy buffering (nginx honours `x-accel-buffering`). */
 export const STREAM_HEADERS: Readonly<Record<string, string>> = {
@@ -16,18 +16,14 @@ export const HEARTBEAT = ': ping\n\n';
  * What each server supplies: writing text to the response (true when it all went to the kernel), ending it, and
  * gathering writes into one system call.
  */
-export abstract class EventStream<D> implements ServerSocket<D> {
+export abstract class EventStream<D> extends TopicMember implements ServerSocket<D> {
   readonly data: D;
-  closed = false;
   readonly #behavior: StreamBehavior<D>;
-  readonly #topics: Topics<EventStream<any>>;
-  readonly #onClose: (s: EventStream<D>) => void;
 
   constructor(data: D, behavior: StreamBehavior<D>, topics: Topics<EventStream<any>>, onClose: (s: EventStream<D>) => void) {
+    super(topics, onClose);
     this.data = data;
     this.#behavior = behavior;
-    this.#topics = topics;
-    this.#onClose = onClose;
   }
 
   /** Writes `text` to the response; false when some of it waits in a buffer. */
@@ -51,14 +47,6 @@ export abstract class EventStream<D> implements ServerSocket<D> {
     if (!this.closed) this.cork(() => this.write(HEARTBEAT));
   }
 
-  subscribe(topic: string): void {
-    if (!this.closed) this.#topics.join(topic, this);
-  }
-
-  unsubscribe(topic: string): void {
-    this.#topics.leave(topic, this);
-  }
-
   end(code: number, reason: string): void {
     if (this.closed) return;
     const last = this.#behavior.closing(code, reason);
@@ -67,12 +55,19 @@ export abstract class EventStream<D> implements ServerSocket<D> {
     this.finish();
     this.closedNow();
   }
+}
 
-  /** The stream ended (here, or the client went away): it leaves its topics and the server is told, once. */
-  closedNow(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.#topics.leaveAll(this);
-    this.#onClose(this);
+/** Sends `frame` to the event streams of `topic`: rendered as an event once, then the same overflow check as sockets. */
+export function publishEvents(streams: Topics<EventStream<any>>, topic: string, frame: string, b: StreamBehavior<any> | undefined): void {
+  const members = streams.members(topic);
+  if (!members || !b) return;
+  const text = b.event(frame);
+  for (const s of members) {
+    let result = 'sent';
+    s.cork(() => {
+      result = s.sendText(text);
+    });
+    if (result === 'dropped') b.overflow(s);
   }
+  overflowCheck(streams, topic, b);
 }

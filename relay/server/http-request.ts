@@ -1,6 +1,6 @@
 // What both servers share about HTTP: a request with its headers copied, query decoding, status lines and the port error.
 import { STATUS_CODES } from 'node:http';
-import { PgRelayError } from '../../db/errors.js';
+import { PgRelayError } from '../../client/shared/errors.js';
 import type { HttpReply, HttpRequest } from './server.js';
 
 const noBody = Promise.resolve(Buffer.alloc(0));

@@ -6,10 +6,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { deflatedFrame } from './deflate-frame.js';
 import { BodyReader, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
 import { answer, nodeRequest, notFound, splitUrl, writeReply } from './node-http.js';
-import { EventStream, STREAM_HEADERS } from './event-stream.js';
+import { EventStream, publishEvents, STREAM_HEADERS } from './event-stream.js';
 import { NodeSocket } from './node-socket.js';
-import { PgRelayError } from '../../db/errors.js';
-import { overflowCheck, publishEvents, Topics } from './topics.js';
+import { PgRelayError } from '../../client/shared/errors.js';
+import { corked, overflowCheck, Topics } from './topics.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
 
 /** Whether `listen` takes `reusePort` (SO_REUSEPORT: Node ≥ 22.12 and ≥ 23.1), which lets several relays share a port. */
@@ -55,12 +55,7 @@ class NodeStream<D> extends EventStream<D> {
   }
 
   cork(fn: () => void): void {
-    this.#res.cork();
-    try {
-      fn();
-    } finally {
-      this.#res.uncork();
-    }
+    corked(this.#res, fn);
   }
 }
 

@@ -3,35 +3,31 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { deflatedFrame } from './deflate-frame.js';
 import type { SendResult, ServerSocket } from './server.js';
-import type { Topics } from './topics.js';
+import { corked, TopicMember, type Topics } from './topics.js';
 
 const TEXT = { binary: false } as const;
 
 /** One WebSocket of the fallback server (a `ws` WebSocket on its `net.Socket`). */
-export class NodeSocket<D> implements ServerSocket<D> {
+export class NodeSocket<D> extends TopicMember implements ServerSocket<D> {
   readonly data: D;
   readonly ws: WebSocket;
   readonly #socket: Duplex;
   readonly #hardLimit: number;
-  readonly #topics: Topics<NodeSocket<D>>;
   /**
    * The client negotiated permessage-deflate: text frames go compressed, each deflated on its own and written here rather
    * than by ws, which would keep a zlib stream per socket and compress a published frame again for every socket.
    */
   readonly deflates: boolean;
-  closed = false;
   /** Last incoming traffic (messages, pings, pongs), for the idle timeout. */
   seenAt = Date.now();
   pinged = false;
-  readonly #onClose: (s: NodeSocket<D>) => void;
 
   constructor(ws: WebSocket, socket: Duplex, data: D, hardLimit: number, topics: Topics<NodeSocket<D>>, onClose: (s: NodeSocket<D>) => void) {
+    super(topics, onClose);
     this.ws = ws;
     this.#socket = socket;
     this.data = data;
     this.#hardLimit = hardLimit;
-    this.#topics = topics;
-    this.#onClose = onClose;
     this.deflates = ws.extensions.split(',').includes('permessage-deflate');
   }
 
@@ -62,20 +58,7 @@ export class NodeSocket<D> implements ServerSocket<D> {
   }
 
   cork(fn: () => void): void {
-    this.#socket.cork();
-    try {
-      fn();
-    } finally {
-      this.#socket.uncork();
-    }
-  }
-
-  subscribe(topic: string): void {
-    if (!this.closed) this.#topics.join(topic, this);
-  }
-
-  unsubscribe(topic: string): void {
-    this.#topics.leave(topic, this);
+    corked(this.#socket, fn);
   }
 
   end(code: number, reason: string): void {
@@ -85,13 +68,5 @@ export class NodeSocket<D> implements ServerSocket<D> {
     this.ws.close(code, reason);
     // as on uWS, the socket is closed for the relay at once; ws still completes the closing handshake
     this.closedNow();
-  }
-
-  /** The socket closed (ended here, or by the peer, or dropped): it leaves its topics and the server is told, once. */
-  closedNow(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.#topics.leaveAll(this);
-    this.#onClose(this);
   }
 }

@@ -1,5 +1,4 @@
 // The sockets of each topic, for both servers: who a frame went to, and who it left over the backpressure limit.
-import type { EventStream } from './event-stream.js';
 import type { ServerSocket, StreamBehavior } from './server.js';
 
 /** Sockets per topic, and topics per socket (uWS keeps its own natively, but does not say who is in a topic). */
@@ -44,17 +43,43 @@ export function overflowCheck<S extends ServerSocket<unknown> & { closed: boolea
   for (const s of topics.members(topic) ?? []) if (!s.closed && s.bufferedAmount() > b.overflowAt!) b.overflow(s);
 }
 
-/** Sends `frame` to the event streams of `topic`: rendered as an event once, then the same overflow check as sockets. */
-export function publishEvents(streams: Topics<EventStream<any>>, topic: string, frame: string, b: StreamBehavior<any> | undefined): void {
-  const members = streams.members(topic);
-  if (!members || !b) return;
-  const text = b.event(frame);
-  for (const s of members) {
-    let result = 'sent';
-    s.cork(() => {
-      result = s.sendText(text);
-    });
-    if (result === 'dropped') b.overflow(s);
+/**
+ * A socket or event stream that joins topics, for both servers: subscribe, unsubscribe, and one close that leaves every
+ * topic and tells the server, once.
+ */
+export abstract class TopicMember {
+  closed = false;
+  readonly #topics: Topics<any>;
+  readonly #onClose: (s: any) => void;
+
+  constructor(topics: Topics<any>, onClose: (s: any) => void) {
+    this.#topics = topics;
+    this.#onClose = onClose;
   }
-  overflowCheck(streams, topic, b);
+
+  subscribe(topic: string): void {
+    if (!this.closed) this.#topics.join(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    this.#topics.leave(topic, this);
+  }
+
+  /** It closed (ended here, by the peer, or dropped): it leaves its topics and the server is told, once. */
+  closedNow(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#topics.leaveAll(this);
+    this.#onClose(this);
+  }
+}
+
+/** Runs `fn` with the writes of `stream` gathered into one system call. */
+export function corked(stream: { cork(): void; uncork(): void }, fn: () => void): void {
+  stream.cork();
+  try {
+    fn();
+  } finally {
+    stream.uncork();
+  }
 }

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as UWS from 'uWebSockets.js';
-import { PgRelayError } from '../../db/errors.js';
+import { PgRelayError } from '../../client/shared/errors.js';
 import { MAX_HEADER_BYTES } from './http-request.js';
 
 export type { UWS };

@@ -1,8 +1,8 @@
 // The relay's server on native uWebSockets.js: handlers in the documented order (copy, onAborted, await, check aborted, cork + write/upgrade).
 import { BodyReader, copiedRequest, internalError, portUnavailable, statusLine } from './http-request.js';
-import { EventStream, STREAM_HEADERS } from './event-stream.js';
+import { EventStream, publishEvents, STREAM_HEADERS } from './event-stream.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
-import { overflowCheck, publishEvents, Topics } from './topics.js';
+import { overflowCheck, Topics } from './topics.js';
 import type { UWS } from './uws-native.js';
 import { SOCKET, socketOf, UwsSocket } from './uws-socket.js';
 
@@ -49,7 +49,7 @@ class UwsStream<D> extends EventStream<D> {
    * Ends the chunked response with its terminating chunk. Not `end('', true)`: uWebSockets.js 20.30 then writes a
    * `Connection: close` header line into the body after the last chunk, which nginx refuses ("upstream sent invalid
    * chunked response": a 502 for every token check; found by relay/__tests__/proxy.nginx.test.ts). The connection
-   * stays open for the client to reuse or close (a token check's answer says `connection: close`, see relay/sse.ts);
+   * stays open for the client to reuse or close (a token check's answer says `connection: close`, see relay/edge/sse.ts);
    * uWS drops it after 10 s idle.
    */
   protected finish(): void {

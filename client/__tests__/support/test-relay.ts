@@ -1,8 +1,8 @@
 // A real WebSocket server on 127.0.0.1 that plays the relay's side of the protocol with frames each test scripts.
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { ClientMessage, ServerMessage } from '../../protocol.js';
-import { PROTOCOL } from '../../protocol.js';
+import type { ClientMessage, ServerMessage } from '../../shared/protocol.js';
+import { PROTOCOL } from '../../shared/protocol.js';
 
 export interface RelayConnection {
   ws: WebSocket;

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { expect, describe, it } from 'vitest';
-import { freePort } from '../../../db/embedded-server.js';
+import { freePort } from '../../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../../db/testing/index.js';
 import type { CliProcess } from '../../../relay/__tests__/support/cli-process.js';
 import { token } from '../../../relay/__tests__/support/relay-harness.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startTestProxy, type TestProxy } from '../../../client/__tests__/support/test-proxy.js';
 import { sseParser } from '../../../client/sse-socket.js';
-import { freePort } from '../../../db/embedded-server.js';
+import { freePort } from '../../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../../db/testing/index.js';
 import type { CliProcess } from '../../../relay/__tests__/support/cli-process.js';
 import { token } from '../../../relay/__tests__/support/relay-harness.js';

@@ -4,10 +4,10 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterAll } from 'vitest';
 import { registerLeakProbe, type TestDatabase } from '../../../db/testing/index.js';
-import { loadConfig } from '../../config.js';
-import { createLogger } from '../../log.js';
+import { loadConfig } from '../../ops/config.js';
+import { createLogger } from '../../ops/log.js';
 import { startRelay, type Relay } from '../../relay.js';
-import type { ListenSession } from '../../listen-session.js';
+import type { ListenSession } from '../../feed/listen-session.js';
 import { serverEnv } from './server-under-test.js';
 
 export const SECRET = 'test-secret-test-secret-test-secret-0123';

@@ -1,5 +1,5 @@
 // The server implementation relay tests run against: RELAY_SERVER from the test run's environment (`.ci/run` runs them once per implementation).
-import { PgRelayError } from '../../../db/errors.js';
+import { PgRelayError } from '../../../client/shared/errors.js';
 import type { ServerImpl } from '../../server/server.js';
 import { loadUws } from '../../server/uws-native.js';
 

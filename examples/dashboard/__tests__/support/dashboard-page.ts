@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll } from 'vitest';
-import { freePort } from '../../../../db/embedded-server.js';
+import { freePort } from '../../../../client/shared/free-port.js';
 import type { TestDatabase } from '../../../../db/testing/index.js';
 import { runCli, type CliProcess } from '../../../../relay/__tests__/support/cli-process.js';
 import { SECRET } from '../../../../relay/__tests__/support/relay-harness.js';
