@@ -1,5 +1,6 @@
-// The test harness's public surface: a database per file and the leak guard.
+// The test kit's public surface: a database per file, the leak guard, and waiting (sleep, until).
 export { createTestDatabase, useTestDatabase, type TestDatabase } from './database.js';
 export { checkLeaks, leakBaseline, leakGuard, registerLeakProbe, trackClient, type LeakBaseline } from './leaks.js';
 export { withDatabase } from './global-setup.js';
+export { sleep, until, type UntilOptions } from './wait.js';
 export { selectBackend, startBackend, type TestBackend, type BackendKind } from './backend.js';
