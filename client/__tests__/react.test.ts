@@ -5,11 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient, type SubscribeOptions, type SubscriptionHandlers } from '../index.js';
 import { usePresence, useRelayStatus, useSubscription } from '../react.js';
-import { useLeakCheck } from './support/leak-check.js';
+import { leakGuard } from '../../db/testing/index.js';
 import { mount, type Mounted } from './support/react-root.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type TestRelay } from './support/test-relay.js';
 
-useLeakCheck();
+// timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
+leakGuard({ timers: true, timeoutMs: 2000 });
 
 let relay: TestRelay | undefined;
 let client: RelayClient | undefined;

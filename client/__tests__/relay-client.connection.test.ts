@@ -3,10 +3,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient, type StatusChange } from '../index.js';
 import type { RelayClientOptions } from '../relay-client-options.js';
-import { useLeakCheck } from './support/leak-check.js';
+import { leakGuard } from '../../db/testing/index.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type TestRelay, type TestRelayOptions } from './support/test-relay.js';
 
-useLeakCheck();
+// timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
+leakGuard({ timers: true, timeoutMs: 2000 });
 
 let relay: TestRelay | undefined;
 let client: RelayClient | undefined;

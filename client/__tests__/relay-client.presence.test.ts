@@ -2,10 +2,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, RelayError, type PresenceMember, type PresenceUpdateMessage, type RelayClient } from '../index.js';
-import { useLeakCheck } from './support/leak-check.js';
+import { leakGuard } from '../../db/testing/index.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type TestRelay } from './support/test-relay.js';
 
-useLeakCheck();
+// timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
+leakGuard({ timers: true, timeoutMs: 2000 });
 
 let relay: TestRelay | undefined;
 let client: RelayClient | undefined;

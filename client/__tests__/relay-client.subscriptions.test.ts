@@ -4,10 +4,11 @@ import { WebSocket } from 'ws';
 import { createRelayClient, localStorageCursorStore, type RelayClient, type RelayClientOptions, type RelayTransaction } from '../index.js';
 import type { Change, ServerMessage, SubscribeMessage } from '../shared/protocol.js';
 import { subscriptionId } from '../subscription-id.js';
-import { useLeakCheck } from './support/leak-check.js';
+import { leakGuard } from '../../db/testing/index.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
 
-useLeakCheck();
+// timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
+leakGuard({ timers: true, timeoutMs: 2000 });
 
 let relay: TestRelay | undefined;
 const clients: RelayClient[] = [];

@@ -5,10 +5,11 @@ import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../index.js';
 import type { Change, ServerMessage } from '../shared/protocol.js';
 import { liveQueryOptions } from '../tanstack.js';
-import { useLeakCheck } from './support/leak-check.js';
+import { leakGuard } from '../../db/testing/index.js';
 import { eventually, fakeJwt, sleep, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
 
-useLeakCheck();
+// timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
+leakGuard({ timers: true, timeoutMs: 2000 });
 
 let relay: TestRelay | undefined;
 let client: RelayClient | undefined;

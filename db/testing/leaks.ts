@@ -1,7 +1,8 @@
-// Makes a test fail when it leaves a pg client, a Postgres session (LISTEN or pooled) or a socket open.
+// Makes a test fail when it leaves a pg client, a Postgres session (LISTEN or pooled), a socket or (when asked) a timer open.
 import pg from 'pg';
 import { afterEach, beforeEach, inject } from 'vitest';
 import { withDatabase } from './global-setup.js';
+import { until } from './wait.js';
 
 const openClients = new Set<pg.Client>();
 const probes = new Map<string, () => number>();
@@ -22,6 +23,8 @@ export function registerLeakProbe(name: string, count: () => number): () => void
 /** What was open before a test. */
 export interface LeakBaseline {
   sockets: number;
+  /** Pending timers, when they are counted (see {@link LeakGuardOptions.timers}). */
+  timers?: number;
   sessions: number;
   /** Sessions of live relays (not counted in `sessions`): their sockets are in this process too. */
   relaySessions: number;
@@ -32,7 +35,12 @@ function openSockets(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap' || r === 'PipeWrap').length;
 }
 
-async function sessions(database: string): Promise<Array<{ pid: number; application_name: string; query: string }>> {
+function pendingTimers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+async function sessions(database: string | undefined): Promise<Array<{ pid: number; application_name: string; query: string }>> {
+  if (database === undefined) return [];
   const admin = new pg.Client({ connectionString: withDatabase(inject('pgAdminUrl'), 'postgres') });
   await admin.connect();
   try {
@@ -57,11 +65,44 @@ function counted(s: { application_name: string }): boolean {
   return !(relayAlive && (s.application_name === 'pgrelay' || s.application_name === 'pgrelay-ticker'));
 }
 
-export async function leakBaseline(database: string): Promise<LeakBaseline> {
+/** What is open now: the baseline {@link checkLeaks} compares with. `database` undefined: a test that opens none. */
+export async function leakBaseline(database: string | undefined, options: { timers?: boolean } = {}): Promise<LeakBaseline> {
   const sockets = openSockets();
   const all = await sessions(database);
   const kept = all.filter(counted).length;
-  return { sockets, sessions: kept, relaySessions: all.length - kept, probes: new Map([...probes].map(([k, f]) => [k, f()])) };
+  return {
+    sockets,
+    ...(options.timers ? { timers: pendingTimers() } : {}),
+    sessions: kept,
+    relaySessions: all.length - kept,
+    probes: new Map([...probes].map(([k, f]) => [k, f()])),
+  };
+}
+
+/** What is open now and was not at `baseline`, one phrase each. */
+async function leaksSince(database: string | undefined, baseline: LeakBaseline): Promise<string[]> {
+  const problems: string[] = [];
+  if (openClients.size > 0) problems.push(`${openClients.size} pg client(s) never ended`);
+  const all = await sessions(database);
+  const live = all.filter(counted);
+  // a live relay's extra pool or ticker connection is a socket of this process too
+  const allowed = baseline.sockets + Math.max(0, all.length - live.length - baseline.relaySessions);
+  const sockets = openSockets();
+  if (sockets > allowed) problems.push(`${sockets - allowed} socket(s) still open`);
+  if (baseline.timers !== undefined) {
+    const timers = pendingTimers();
+    if (timers > baseline.timers) problems.push(`${timers - baseline.timers} timer(s) still pending`);
+  }
+  for (const [name, count] of probes) {
+    const before = baseline.probes.get(name) ?? 0;
+    const now = count();
+    if (now > before) problems.push(`${now - before} ${name} still open`);
+  }
+  if (live.length > baseline.sessions) {
+    const shown = live.map((s) => `${s.application_name || 'no application_name'}: ${s.query}`).join('; ');
+    problems.push(`${live.length - baseline.sessions} Postgres session(s) still connected (${shown})`);
+  }
+  return problems;
 }
 
 /**
@@ -70,39 +111,36 @@ export async function leakBaseline(database: string): Promise<LeakBaseline> {
  * `Keep-Alive: timeout=5` less a second, and the fallback server closes its end then too. Measured: a refused SSE
  * subscription's connection and its server end stayed open 3 s after the client closed, and CI failed a test on them.
  */
-export async function checkLeaks(database: string, baseline: LeakBaseline, timeoutMs = 6000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const problems: string[] = [];
-    if (openClients.size > 0) problems.push(`${openClients.size} pg client(s) never ended`);
-    const all = await sessions(database);
-    const live = all.filter(counted);
-    // a live relay's extra pool or ticker connection is a socket of this process too
-    const allowed = baseline.sockets + Math.max(0, all.length - live.length - baseline.relaySessions);
-    const sockets = openSockets();
-    if (sockets > allowed) problems.push(`${sockets - allowed} socket(s) still open`);
-    for (const [name, count] of probes) {
-      const before = baseline.probes.get(name) ?? 0;
-      const now = count();
-      if (now > before) problems.push(`${now - before} ${name} still open`);
-    }
-    if (live.length > baseline.sessions) {
-      const shown = live.map((s) => `${s.application_name || 'no application_name'}: ${s.query}`).join('; ');
-      problems.push(`${live.length - baseline.sessions} Postgres session(s) still connected (${shown})`);
-    }
-    if (problems.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`The test leaked: ${problems.join(', ')}.`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export async function checkLeaks(database: string | undefined, baseline: LeakBaseline, timeoutMs = 6000): Promise<void> {
+  let problems: string[] = [];
+  await until(async () => (problems = await leaksSince(database, baseline)).length === 0, { timeoutMs, intervalMs: 50 }).catch(() => {
+    throw new Error(`The test leaked: ${problems.join(', ')}.`);
+  });
+}
+
+/** Options of {@link leakGuard}. */
+export interface LeakGuardOptions {
+  /** Names the file's database, whose sessions are counted; without it (a test that opens no database) none are. */
+  database?: () => string;
+  /**
+   * Counts pending timers too (the client's reconnect, heartbeat and refresh timers), for files that run no relay or
+   * pool of their own in the process (those keep timers of their own between tests).
+   */
+  timers?: boolean;
+  /** How long closes get to land after the test. Default 6 s (see {@link checkLeaks}). */
+  timeoutMs?: number;
 }
 
 /** Fails every test of the file that leaves more open than it found. `database()` names the file's database. */
-export function leakGuard(database: () => string): void {
+export function leakGuard(database: () => string): void;
+export function leakGuard(options: LeakGuardOptions): void;
+export function leakGuard(arg: (() => string) | LeakGuardOptions): void {
+  const { database, timers = false, timeoutMs } = typeof arg === 'function' ? { database: arg } : arg;
   let baseline: LeakBaseline | undefined;
   beforeEach(async () => {
-    baseline = await leakBaseline(database());
+    baseline = await leakBaseline(database?.(), { timers });
   });
   afterEach(async () => {
-    if (baseline) await checkLeaks(database(), baseline);
+    if (baseline) await checkLeaks(database?.(), baseline, timeoutMs);
   });
 }

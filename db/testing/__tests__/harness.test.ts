@@ -93,4 +93,23 @@ describe('leak check', () => {
     open = 0;
     unregister();
   });
+
+  it('fails a test that leaves timers pending, where timers are counted, with no database as well', async () => {
+    const before = await leakBaseline(undefined, { timers: true });
+    // several: vitest's own short timers may have been pending at the baseline and be gone by the check
+    const timers = Array.from({ length: 5 }, () => setTimeout(() => undefined, 60_000));
+    await expect(checkLeaks(undefined, before, 300)).rejects.toThrow(/^The test leaked: [1-5] timer\(s\) still pending\.$/);
+    timers.forEach(clearTimeout);
+    await expect(checkLeaks(undefined, before, 300)).resolves.toBeUndefined();
+  });
+
+  it('does not count timers unless asked', async () => {
+    const before = await leakBaseline(db.name);
+    const timers = Array.from({ length: 5 }, () => setTimeout(() => undefined, 60_000));
+    try {
+      await expect(checkLeaks(db.name, before, 300)).resolves.toBeUndefined();
+    } finally {
+      timers.forEach(clearTimeout);
+    }
+  });
 });
