@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseTickPayload } from '../tick-payload.js';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
@@ -29,8 +29,8 @@ afterEach(async () => {
 
 async function settle(count: number): Promise<void> {
   await db.tick();
-  for (let i = 0; i < 200 && payloads.length < count; i++) await new Promise((r) => setTimeout(r, 25));
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => payloads.length >= count, { what: `${count} NOTIFY payload(s)`, timeoutMs: 5000, intervalMs: 25 });
+  await sleep(50); // a moment for any extra one
 }
 
 describe('NOTIFY relay', () => {

@@ -2,7 +2,7 @@
 // transaction, and the log replays to the tables. 16 writers; a ticker ticks throughout, and is killed and restarted.
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
 import { parseTickPayload } from '../tick-payload.js';
 import { Ticker, TICKER_APPLICATION_NAME } from '../ticker.js';
 import { replayLog, currentRows, sorted } from './support/replay.js';
@@ -27,7 +27,6 @@ beforeAll(async () => {
   `);
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
 interface Tally { committed: number; rolledBack: number; serializationFailures: number; failedAtCommit: number; fkFailures: number; savepointsRolledBack: number; heldOpen: number }
@@ -151,16 +150,14 @@ describe('commit order under 16 concurrent writers and a ticker', () => {
     const started = Date.now();
     const done = () => Date.now() - started >= 2 * DURATION_MS || (Date.now() - started >= DURATION_MS && tally.committed >= 2_000);
     const [kills] = await Promise.all([sessionKiller(done), ...Array.from({ length: WRITERS }, (_, w) => writer(w, done, tally, rolledBackTags))]);
-    for (let wait = 0; wait < 200; wait++) {
-      const { rows } = await db.query(`select count(*)::int as n from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)`);
-      if (rows[0]!.n === 0) break;
-      await sleep(50);
-    }
+    await until(async () => (await db.query(`select count(*)::int as n from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)`)).rows[0]!.n === 0,
+      { what: 'every committed transaction numbered', timeoutMs: 10_000, intervalMs: 50 });
     for (const t of tickers) await t.close();
 
     const { rows: seqRows } = await db.query<{ seq: string }>('select seq from relay.transactions order by seq');
     const logged = seqRows.map((r) => Number(r.seq));
-    for (let wait = 0; received.length < logged.length && wait < 100; wait++) await sleep(50);
+    // notifications arrive in seq order on one session: once the last seq's is here, every one is (some cover a batch)
+    await until(() => (received.at(-1)?.seq ?? 0) >= (logged.at(-1) ?? 0), { what: `the notification of seq ${logged.at(-1)}`, timeoutMs: 5000, intervalMs: 50 });
     await listener.end();
     console.log(`commit-order: ${JSON.stringify(tally)}, ticker sessions killed: ${kills}, ${logged.length} transactions numbered, ${received.length} notifications`);
 

@@ -1,7 +1,7 @@
 // The statement-level capture we ship and the row-level alternative (bench/capture-overhead) log identical changes.
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, until, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
@@ -42,7 +42,7 @@ describe('row-level and statement-level capture', () => {
       await db.query(stmt.replace('T', 't_row'));
     }
     await db.tick();
-    for (let i = 0; i < 100 && payloads.length < workload.length * 2; i++) await new Promise((r) => setTimeout(r, 20));
+    await until(() => payloads.length >= workload.length * 2, { what: 'a NOTIFY payload for each transaction', timeoutMs: 2000 });
     await listener.end();
     const { rows } = await db.query(`select t.seq, c.table_name, c.id, c.tenant, c.op, c.pk, c.row, c.old
       from relay.changes c join relay.transactions t using (txid) order by t.seq, c.id`);

@@ -1,7 +1,7 @@
 // relay.snapshot: the tenant's rows and the exact position they were read at, consistent under concurrent writes.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SqlState } from '../sqlstate.js';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../testing/index.js';
 import { Ticker } from '../ticker.js';
 import { applyChange, sorted, type JsonRow } from './support/replay.js';
 
@@ -16,7 +16,6 @@ beforeAll(async () => {
   `);
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('relay.snapshot', () => {
   it('plus every change above its position equals the table at the end, under 8 writers and a ticker', async () => {

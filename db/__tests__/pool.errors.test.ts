@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createKysely, createPool } from '../kysely.js';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
@@ -25,7 +25,7 @@ describe('the pool', () => {
       const idle = await pool.connect();
       const idlePid = (await idle.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
       await db.query('select pg_terminate_backend($1)', [idlePid]);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       client.release(true);
       idle.release(true);
       expect(unhandled).toEqual([]);
@@ -52,12 +52,12 @@ describe('the pool', () => {
           if (first) {
             first = false;
             await db.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pool-errors-stream' and datname = current_database()`);
-            await new Promise((r) => setTimeout(r, 300));
+            await sleep(300);
           }
         }
         return `read all ${rows} rows`;
       })().then((x) => x, (err: Error) => `failed: ${err.message}`);
-      const settled = await Promise.race([outcome, new Promise<string>((r) => setTimeout(() => r('still pending after 10 s'), 10_000))]);
+      const settled = await Promise.race([outcome, sleep(10_000).then(() => 'still pending after 10 s')]);
       expect(settled).toMatch(/^failed: (terminating connection|Connection terminated)/);
       // the dead connection went back to the pool as dead: the next query gets a new one
       expect((await pool.query('select 1 as one')).rows).toEqual([{ one: 1 }]);

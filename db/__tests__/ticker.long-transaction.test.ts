@@ -1,7 +1,7 @@
 // A transaction open across thousands of ticks: committed late, it is numbered once, in a later batch, and the ticker's
 // reads meanwhile never look at its rows (the plan reads only what finished since the last tick).
 import { describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
 import { Ticker } from '../ticker.js';
 
 const db = useTestDatabase();
@@ -9,7 +9,6 @@ leakGuard(() => db.name);
 
 const OPEN_MS = Number(process.env.PGRELAY_LONG_TX_MS ?? 60_000);
 const LONG_ROWS = 20_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a long transaction', () => {
   it(`open for ${OPEN_MS / 1000} s while others commit is numbered once, after them, and costs the ticks nothing`, async () => {
@@ -57,11 +56,8 @@ describe('a long transaction', () => {
         not pg_visible_in_snapshot($1::xid8, pg_current_snapshot()) as still_running from relay.ticker`, [longTxid]);
       expect(why).toEqual({ below: true, in_progress_at_tick: true, still_running: true });
       await long.query('commit');
-      for (let wait = 0; wait < 200; wait++) {
-        const { rows: r } = await db.query(`select seq from relay.transactions where txid = $1`, [longTxid]);
-        if (r.length > 0) break;
-        await sleep(50);
-      }
+      await until(async () => (await db.query(`select seq from relay.transactions where txid = $1`, [longTxid])).rows.length > 0,
+        { what: 'the long transaction numbered', timeoutMs: 10_000, intervalMs: 50 });
       const { rows: seqRows } = await db.query<{ seq: string; n: number }>(`select seq, change_count as n from relay.transactions where txid = $1`, [longTxid]);
       expect(seqRows).toHaveLength(1);
       const longSeq = Number(seqRows[0]!.seq);

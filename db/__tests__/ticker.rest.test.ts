@@ -3,14 +3,13 @@
 // wake-up in flight is replaced by one that numbers what it missed. The safety look is set to a minute here, so that
 // only the mechanism under test can number a transaction within the seconds each test allows.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
 import { Ticker, type TickerPacing, type TickerState } from '../ticker.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
 
 const quiet = { info: () => undefined, warn: () => undefined };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NO_SAFETY_LOOK: Partial<TickerPacing> = { restLookMs: 60_000, candidateIntervalMs: 100 };
 const started: Ticker[] = [];
 
@@ -20,14 +19,6 @@ function startTicker(pacing: Partial<TickerPacing> = NO_SAFETY_LOOK): Ticker & {
   started.push(t);
   t.start();
   return t;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await sleep(10);
-  }
 }
 
 /** The seq given to the transaction that wrote `note`, if any yet. */
@@ -113,7 +104,7 @@ describe('the ticker at rest', () => {
       await sleep(300);
       const at = Date.now();
       await w.query('commit');
-      await until(async () => (await seqOf('straggler')) !== undefined, 'the straggler numbered', 5_000);
+      await until(async () => (await seqOf('straggler')) !== undefined, { what: 'the straggler numbered', timeoutMs: 5_000 });
       console.log(`straggler numbered ${Date.now() - at} ms after its commit`);
     } finally {
       await w.query('rollback').catch(() => undefined);

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlState } from '../sqlstate.js';
-import { leakGuard, useTestDatabase } from '../testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
 const scale = Number(process.env.PGRELAY_FUZZ_SCALE ?? 1);
@@ -148,8 +148,8 @@ async function runCase(c: Case): Promise<void> {
     expect(changes[2].old).toEqual({ [names.other]: c.value });
     // the NOTIFY payloads are JSON that names the table exactly
     // delivered asynchronously: wait for both (a loaded machine can take a while), then a moment for any extra one
-    for (const until = Date.now() + 5000; notes.length < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => notes.length >= 2, { what: 'both NOTIFY payloads', timeoutMs: 5000, intervalMs: 10 });
+    await sleep(20);
     const payloads = notes.map((n) => JSON.parse(n) as { changes?: Array<{ table: string }> });
     expect(payloads.length).toBe(2);
     for (const p of payloads) for (const ch of p.changes ?? []) expect(ch.table).toBe(`${names.schema}.${names.table}`);
