@@ -2,7 +2,7 @@
 // stops the client, a token function is asked again with a growing backoff until it returns a good token.
 import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { httpGet, metric, startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayError } from '../index.js';
 
@@ -17,15 +17,6 @@ leakGuard(() => db.name);
 
 const wrongSecret = () => token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
 const refusals = async () => metric((await httpGet(`${relay.http}/metrics`)).body, 'pgrelay_closes_total', '{code="4401"}');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('a refused token', () => {
   it('static: onError gets bad_token with the relay\'s reason, the client closes and does not retry', async () => {
@@ -34,7 +25,7 @@ describe('a refused token', () => {
     const client = createRelayClient({ url: relay.url, token: await wrongSecret(), WebSocket, backoff: { minMs: 20, maxMs: 100 }, onError: (e) => errors.push(e) });
     const statuses: string[] = [];
     client.onStatus((c) => statuses.push(c.to));
-    await until(() => client.status === 'closed', 10_000, 'the client to close');
+    await until(() => client.status === 'closed', 'the client to close');
     expect(errors.map((e) => [e.code, e.message, e.closeCode])).toEqual([['bad_token', 'The relay refused the token: token signature invalid.', 4401]]);
     expect(client.lastError).toBe(errors[0]);
     expect(statuses).toEqual(['closed']);
@@ -46,7 +37,7 @@ describe('a refused token', () => {
   it('without a tenant claim: the relay\'s reason reaches the client', async () => {
     const errors: RelayError[] = [];
     const client = createRelayClient({ url: relay.url, token: await token({ sub: 'u1' }), WebSocket, onError: (e) => errors.push(e) });
-    await until(() => client.status === 'closed', 10_000, 'the client to close');
+    await until(() => client.status === 'closed', 'the client to close');
     expect(errors.map((e) => e.message)).toEqual(['The relay refused the token: token has no tenant_id claim.']);
   });
 
@@ -69,7 +60,7 @@ describe('a refused token', () => {
     // the top of each jitter range, so the delays are the ceilings: 50, 100, 200, 400 ms between the five refused attempts
     Math.random = () => 0.999;
     try {
-      await until(() => client.status === 'open', 20_000, 'the client to open');
+      await until(() => client.status === 'open', { what: 'the client to open', timeoutMs: 20_000 });
     } finally {
       Math.random = original;
     }

@@ -1,7 +1,7 @@
 // client.on('<table>:<op>'): named events for apps coming from Socket.IO, against a real relay and plain-SQL writes.
 import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient } from '../index.js';
 
@@ -14,14 +14,6 @@ beforeAll(async () => {
 });
 leakGuard(() => db.name);
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe("client.on('<table>:<op>')", () => {
   it('calls each handler for its operation only, with the row, the change and the transaction, until unsubscribed', async () => {
     const client = createRelayClient({ url: relay.url, token: await token({ tenant_id: 'acme' }), WebSocket });
@@ -31,7 +23,7 @@ describe("client.on('<table>:<op>')", () => {
     client.on('public.ventas:*', (_row, change) => seen.push(`any ${change.op}`));
     await until(() => client.status === 'open', 'the client to open');
     // every on() is a subscription: wait until all three are live before writing
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     await db.query(`insert into ventas (tenant_id, total) values ('acme', 10), ('globex', 99)`);
     await db.query(`update ventas set total = 11 where tenant_id = 'acme'`);
     await db.query(`delete from ventas where tenant_id = 'acme'`);

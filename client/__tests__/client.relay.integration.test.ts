@@ -5,7 +5,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, passes, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
 import { SECRET, startTestRelay, token } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayClient, type Row, type Status, type Subscription } from '../index.js';
@@ -45,19 +45,8 @@ async function startRelay(port: number): Promise<CliProcess> {
   return p;
 }
 
-/** Waits until `check` stops throwing; rethrows its last error after `timeoutMs`. */
-async function until(check: () => unknown, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
+/** How long a wait may take here: a relay process on a busy 2-core machine. */
+const patient = { timeoutMs: 20_000 };
 
 /** The tenant's rows as the relay renders them (int8 and numeric as strings), ordered by id. */
 const acmeRowsSql = `select row from relay.snapshot('orders', 'acme') order by (row->>'id')::bigint`;
@@ -133,20 +122,20 @@ describe('client library against a real relay', () => {
     const live = liveQueryOptions(b.counting, 'public.orders');
     try {
       // The sync subscription is live from `subscribed`; the caches are filled from SQL after it, so nothing falls between.
-      await until(() => expect(a.subs[0]?.cursor).toBeDefined());
+      await until(passes(() => expect(a.subs[0]?.cursor).toBeDefined()), patient);
       const startA = a.subs[0]!.cursor!;
       observe(qa, { queryKey: ['orders', 'list'], queryFn: async () => (await api.query(acmeRowsSql)).rows.map((r) => r.row) });
       for (const { row } of (await db.query(acmeRowsSql)).rows) observeDetail(row.id);
       observe(qb, live);
-      await until(() => expect(b.subs[0]?.cursor).toBeDefined());
+      await until(passes(() => expect(b.subs[0]?.cursor).toBeDefined()), patient);
       const startB = b.subs[0]!.cursor!;
 
       const sql = (text: string, values?: unknown[]) => writer.query(text, values);
       /** Both clients applied everything committed so far, and every cache equals a fresh read of the database. */
       const converged = async (timeoutMs = 20_000) => {
         const last = (await expectedSeqs(0)).at(-1)!;
-        await until(() => expect([a.subs[0]!.cursor! >= last, b.subs[0]!.cursor! >= last]).toEqual([true, true]), timeoutMs);
-        await until(async () => {
+        await until(passes(() => expect([a.subs[0]!.cursor! >= last, b.subs[0]!.cursor! >= last]).toEqual([true, true])), { timeoutMs });
+        await until(passes(async () => {
           const rows = (await db.query(acmeRowsSql)).rows.map((r) => r.row);
           expect(qa.isFetching()).toBe(0);
           expect(byId(qa.getQueryData(['orders', 'list']))).toEqual(rows);
@@ -156,7 +145,7 @@ describe('client library against a real relay', () => {
           const ids = new Set(rows.map((r) => String(r.id)));
           for (const id of detailObservers) if (ids.has(id)) expect(details.some((q) => q.queryKey[2] === Number(id))).toBe(true);
           expect(byId(qb.getQueryData(live.queryKey))).toEqual(rows);
-        }, timeoutMs);
+        }), { timeoutMs });
       };
       await converged();
 
@@ -199,21 +188,21 @@ describe('client library against a real relay', () => {
               delete from orders where id = ${pick};
               commit`);
           writes++;
-          await new Promise((r) => setTimeout(r, 5));
+          await sleep(5);
         }
       })();
       const afterWrites = async (count: number) => {
         const target = writes + count;
         const stopped = writing.then(() => Promise.reject(new Error('the writer stopped')));
-        await Promise.race([until(() => expect(writes).toBeGreaterThanOrEqual(target)), stopped]);
+        await Promise.race([until(passes(() => expect(writes).toBeGreaterThanOrEqual(target)), patient), stopped]);
       };
       await afterWrites(20);
       first.signal('SIGKILL');
       expect(await first.exited).toBe('SIGKILL');
-      await until(() => expect([a.client.status, b.client.status]).toEqual(['reconnecting', 'reconnecting']));
+      await until(passes(() => expect([a.client.status, b.client.status]).toEqual(['reconnecting', 'reconnecting'])), patient);
       await afterWrites(20); // committed while no relay runs
       const second = await startRelay(port);
-      await until(() => expect([a.client.status, b.client.status]).toEqual(['open', 'open']));
+      await until(passes(() => expect([a.client.status, b.client.status]).toEqual(['open', 'open'])), patient);
       await afterWrites(20);
       running = false;
       await writing;
@@ -261,17 +250,17 @@ describe('client library against a real relay', () => {
     });
     const off = observer.subscribe(() => {});
     try {
-      await until(() => expect(r.subs[0]?.cursor).toBeDefined());
-      await until(() => expect(qc.getQueryData(['orders', 'list'])).toBeDefined());
+      await until(passes(() => expect(r.subs[0]?.cursor).toBeDefined()), patient);
+      await until(passes(() => expect(qc.getQueryData(['orders', 'list'])).toBeDefined()), patient);
       gate = new Promise((resolve) => (open = resolve));
       const before = reads;
       await db.query(`insert into orders (tenant_id, customer, total) values ('acme', 'Annie', 9.00)`); // invalidates: the list refetches
-      await until(() => expect(reads).toBe(before + 1)); // the refetch has read the database and is still answering
+      await until(passes(() => expect(reads).toBe(before + 1)), patient); // the refetch has read the database and is still answering
       const updated = (await db.query(`update orders set total = total + 100 where id = (select min(id) from orders where tenant_id = 'acme') returning id::text`)).rows[0]!.id;
       const seq = (await expectedSeqs(0)).at(-1)!;
-      await until(() => expect(r.subs[0]!.cursor).toBeGreaterThanOrEqual(seq)); // the update was patched into the list
+      await until(passes(() => expect(r.subs[0]!.cursor).toBeGreaterThanOrEqual(seq)), patient); // the update was patched into the list
       open();
-      await until(() => expect(qc.isFetching()).toBe(0));
+      await until(passes(() => expect(qc.isFetching()).toBe(0)), patient);
       const fresh = (await db.query(acmeRowsSql)).rows.map((x) => x.row);
       expect(byId(qc.getQueryData(['orders', 'list'])).find((x) => x.id === updated)).toEqual(fresh.find((x) => x.id === updated));
     } finally {

@@ -4,7 +4,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, passes, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
 import { SECRET, startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayClientOptions, type RelayError, type Row, type Status } from '../index.js';
@@ -37,18 +37,8 @@ async function startCliRelay(port: number): Promise<CliProcess> {
   return p;
 }
 
-async function until(check: () => unknown, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
+/** How long a wait may take here: a relay process on a busy 2-core machine. */
+const patient = { timeoutMs: 20_000 };
 
 /** Every seq of acme's orders after `after`, in order: what a subscription to acme's orders must apply, each once. */
 async function expectedSeqs(after: number): Promise<number[]> {
@@ -101,29 +91,29 @@ describe("transport: 'sse'", () => {
     r.client.subscribe('orders', { filter: { status: { eq: 'paid' } } }, { onChange: (c) => void paid.push(`${c.op} ${c.row?.customer}`) });
     let second: CliProcess | undefined;
     try {
-      await until(() => expect(r.snapshot()).toBeDefined());
+      await until(passes(() => expect(r.snapshot()).toBeDefined()), patient);
       expect(r.snapshot()!.rows).toEqual(await acmeRows());
       const start = r.snapshot()!.seq;
 
       await insert('Katherine', 'paid');
       await insert('Margaret');
       await insert('Mr Burns', 'paid', 'globex');
-      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
-      await until(() => expect(paid).toEqual(['insert Katherine']));
+      await until(passes(async () => expect(r.seqs).toEqual(await expectedSeqs(start))), patient);
+      await until(passes(() => expect(paid).toEqual(['insert Katherine'])), patient);
 
       first.signal('SIGKILL');
       expect(await first.exited).toBe('SIGKILL');
-      await until(() => expect(r.client.status).toBe('reconnecting'));
+      await until(passes(() => expect(r.client.status).toBe('reconnecting')), patient);
       for (let i = 0; i < 5; i++) await insert(`during ${i}`, i % 2 ? 'paid' : 'open'); // committed while no relay runs
       second = await startCliRelay(port);
-      await until(() => expect(r.client.status).toBe('open'));
+      await until(passes(() => expect(r.client.status).toBe('open')), patient);
       for (let i = 0; i < 5; i++) await insert(`after ${i}`);
       const want = await expectedSeqs(start);
-      await until(() => expect(r.seqs.length).toBeGreaterThanOrEqual(want.length));
+      await until(passes(() => expect(r.seqs.length).toBeGreaterThanOrEqual(want.length)), patient);
       expect(r.seqs).toEqual(want); // each transaction once, in order, none missing
       expect(r.resets()).toBe(0);
       expect(r.statuses).toEqual(['open', 'reconnecting', 'open']);
-      await until(() => expect(paid).toEqual(['insert Katherine', 'insert during 1', 'insert during 3']));
+      await until(passes(() => expect(paid).toEqual(['insert Katherine', 'insert during 1', 'insert during 3'])), patient);
       expect(made.count).toBe(0);
       expect(r.errors).toEqual([]);
     } finally {
@@ -141,10 +131,10 @@ describe("transport: 'sse'", () => {
     const errors: RelayError[] = [];
     r.client.subscribe('no_such_table' as never, {}, { onError: (e) => void errors.push(e) });
     try {
-      await until(() => expect(errors.map((e) => e.code)).toEqual(['unknown_table']));
-      await until(() => expect(r.snapshot()).toBeDefined());
+      await until(passes(() => expect(errors.map((e) => e.code)).toEqual(['unknown_table'])), patient);
+      await until(passes(() => expect(r.snapshot()).toBeDefined()), patient);
       await insert('Frances');
-      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(r.snapshot()!.seq)));
+      await until(passes(async () => expect(r.seqs).toEqual(await expectedSeqs(r.snapshot()!.seq))), patient);
       expect(r.statuses).toEqual(['open']);
     } finally {
       r.client.close();
@@ -155,16 +145,16 @@ describe("transport: 'sse'", () => {
     const proxy = await startTestProxy(relay.port, { websockets: false });
     const r = recordingClient({ url: proxy.url, transport: 'sse', heartbeat: { idleMs: 200, timeoutMs: 300 } });
     try {
-      await until(() => expect(r.snapshot()).toBeDefined());
+      await until(passes(() => expect(r.snapshot()).toBeDefined()), patient);
       const start = r.snapshot()!.seq;
       // Pings every 200 ms with nothing else to say: answered, since the streams spoke within the last 20 s.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await sleep(1500);
       expect(r.statuses).toEqual(['open']);
       proxy.freeze();
       await insert('Lise');
       // Silent from now on, not even the relay's 15 s `: ping`: the pings go unanswered once the last traffic is 20 s old.
-      await until(() => expect(r.statuses).toEqual(['open', 'reconnecting', 'open']), 40_000);
-      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      await until(passes(() => expect(r.statuses).toEqual(['open', 'reconnecting', 'open'])), { timeoutMs: 40_000 });
+      await until(passes(async () => expect(r.seqs).toEqual(await expectedSeqs(start))), patient);
       expect(r.resets()).toBe(0);
     } finally {
       r.client.close();
@@ -184,12 +174,12 @@ describe("transport: 'sse'", () => {
     const errors: RelayError[] = [];
     const nobody = createRelayClient({ url: relay.url, token: () => token({ tenant_id: 'acme' }), transport: 'sse', onError: (e) => void errors.push(e) });
     try {
-      await until(() => expect([ann.seen.names, bob.seen.names]).toEqual(['Ann,Bob', 'Ann,Bob']));
+      await until(passes(() => expect([ann.seen.names, bob.seen.names]).toEqual(['Ann,Bob', 'Ann,Bob'])), patient);
       ann.stop(); // leaves: its presence stream ends, the client stays open
-      await until(() => expect(bob.seen.names).toBe('Bob'));
+      await until(passes(() => expect(bob.seen.names).toBe('Bob')), patient);
       expect(ann.client.status).toBe('open');
       nobody.presence(() => {});
-      await until(() => expect(errors.map((e) => e.code)).toEqual(['presence_not_allowed']));
+      await until(passes(() => expect(errors.map((e) => e.code)).toEqual(['presence_not_allowed'])), patient);
       expect(nobody.status).toBe('open');
     } finally {
       for (const c of [ann.client, bob.client, nobody]) c.close();
@@ -200,8 +190,8 @@ describe("transport: 'sse'", () => {
     const errors: RelayError[] = [];
     const bad = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
     const client = createRelayClient({ url: relay.url, token: bad, transport: 'sse', backoff: { minMs: 20, maxMs: 100 }, onError: (e) => void errors.push(e) });
-    await until(() => expect(client.status).toBe('closed'), 10_000);
-    await new Promise((r) => setTimeout(r, 300)); // with a 20–100 ms backoff, a retrying client would have come back by now
+    await until(passes(() => expect(client.status).toBe('closed')), { timeoutMs: 10_000 });
+    await sleep(300); // with a 20–100 ms backoff, a retrying client would have come back by now
     expect(errors.map((e) => [e.code, e.message, e.closeCode])).toEqual([['bad_token', 'The relay refused the token: token signature invalid.', 4401]]);
     expect(client.lastError).toBe(errors[0]);
   });
@@ -212,22 +202,22 @@ describe("transport: 'auto'", () => {
     const proxy = await startTestProxy(relay.port, { websockets: false });
     const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
     try {
-      await until(() => expect(r.snapshot()).toBeDefined());
+      await until(passes(() => expect(r.snapshot()).toBeDefined()), patient);
       expect(r.statuses).toEqual(['reconnecting', 'open']);
       // refused, check passed (closed: may have been a relay just starting), refused again at once, check passed: SSE, and its stream
       expect(proxy.log).toEqual(['upgrade refused', 'http passed', 'upgrade refused', 'http passed', 'http passed']);
       const start = r.snapshot()!.seq;
       await insert('Hedy');
-      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      await until(passes(async () => expect(r.seqs).toEqual(await expectedSeqs(start))), patient);
 
       // Cuts: SSE for the rest of the client's life, no more WebSocket attempts; every transaction once.
       for (const name of ['Radia', 'Barbara']) {
         const opens = r.statuses.length;
         proxy.cut();
-        await until(() => expect(r.statuses).toHaveLength(opens + 2));
+        await until(passes(() => expect(r.statuses).toHaveLength(opens + 2)), patient);
         await insert(name);
       }
-      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      await until(passes(async () => expect(r.seqs).toEqual(await expectedSeqs(start))), patient);
       expect(r.statuses.at(-1)).toBe('open');
       expect(proxy.count('upgrade refused')).toBe(2);
       expect([r.resets(), r.errors, r.client.lastError]).toEqual([0, [], undefined]);
@@ -242,7 +232,7 @@ describe("transport: 'auto'", () => {
     proxy.onRequest = (e) => e == 'upgrade refused' && (proxy.websockets = true);
     const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
     try {
-      await until(() => expect(r.snapshot()).toBeDefined());
+      await until(passes(() => expect(r.snapshot()).toBeDefined()), patient);
       expect(r.statuses).toEqual(['reconnecting', 'open']);
       expect(proxy.log).toEqual(['upgrade refused', 'http passed', 'upgrade passed']);
     } finally {
@@ -255,7 +245,7 @@ describe("transport: 'auto'", () => {
     const proxy = await startTestProxy(relay.port, { websockets: true });
     const r = recordingClient({ url: proxy.url, WebSocket: WebSocket as never });
     try {
-      await until(() => expect(r.snapshot()).toBeDefined());
+      await until(passes(() => expect(r.snapshot()).toBeDefined()), patient);
       expect(proxy.log).toEqual(['upgrade passed']);
       const start = r.snapshot()!.seq;
       // Down until three SSE checks have failed, then up before the next WebSocket attempt.
@@ -264,11 +254,11 @@ describe("transport: 'auto'", () => {
       proxy.onRequest = (e) => e == 'http dropped' && ++checks == 3 && (proxy.down = false);
       proxy.cut();
       await insert('Annie');
-      await until(() => expect(r.statuses).toEqual(['open', 'reconnecting', 'open']));
+      await until(passes(() => expect(r.statuses).toEqual(['open', 'reconnecting', 'open'])), patient);
       // The WebSocket died within 10 s of its welcome: that is failure 1.
       expect(proxy.log).toEqual(['upgrade passed', 'http dropped', 'upgrade dropped', 'http dropped', 'upgrade dropped', 'upgrade dropped', 'http dropped', 'upgrade passed']);
       await insert('Mary');
-      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(start)));
+      await until(passes(async () => expect(r.seqs).toEqual(await expectedSeqs(start))), patient);
       expect(r.resets()).toBe(0);
     } finally {
       r.client.close();
@@ -280,12 +270,12 @@ describe("transport: 'auto'", () => {
     const { WS, made } = noWebSocket();
     const r = recordingClient({ url: relay.url, WebSocket: WS });
     try {
-      await until(() => expect(r.snapshot()).toBeDefined());
+      await until(passes(() => expect(r.snapshot()).toBeDefined()), patient);
       expect(made.count).toBe(2);
       expect(r.statuses).toEqual(['reconnecting', 'open']);
       expect([r.client.lastError, r.errors]).toEqual([undefined, []]);
       await insert('Joan');
-      await until(async () => expect(r.seqs).toEqual(await expectedSeqs(r.snapshot()!.seq)));
+      await until(passes(async () => expect(r.seqs).toEqual(await expectedSeqs(r.snapshot()!.seq))), patient);
     } finally {
       r.client.close();
     }

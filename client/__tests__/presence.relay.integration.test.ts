@@ -2,7 +2,7 @@
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { startTestRelay, token } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type PresenceMember, type RelayClient } from '../index.js';
 
@@ -20,14 +20,6 @@ function member(url: string, sub: string, name: string) {
   return { client, seen, stop };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('client.presence with real relays', () => {
   it('clients on two relays see each other; one person on both relays is one member until their last client leaves', async () => {
     const [r1, r2] = [await startTestRelay(db), await startTestRelay(db)];
@@ -37,7 +29,7 @@ describe('client.presence with real relays', () => {
     const annElsewhere = member(r2.url, 'u-ann', 'Ann');
     await until(() => annElsewhere.seen.names.join() === 'Ann,Bob', "Ann's second client");
     ann.client.close();
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     expect(bob.seen.names).toEqual(['Ann', 'Bob']);
     annElsewhere.stop();
     await until(() => bob.seen.names.join() === 'Bob', "Ann's leave");

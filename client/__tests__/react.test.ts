@@ -5,9 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient, type SubscribeOptions, type SubscriptionHandlers } from '../index.js';
 import { usePresence, useRelayStatus, useSubscription } from '../react.js';
-import { leakGuard } from '../../db/testing/index.js';
+import { leakGuard, passes, sleep, until } from '../../db/testing/index.js';
 import { mount, type Mounted } from './support/react-root.js';
-import { eventually, fakeJwt, sleep, startTestRelay, type TestRelay } from './support/test-relay.js';
+import { fakeJwt, startTestRelay, type TestRelay } from './support/test-relay.js';
 
 // timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
 leakGuard({ timers: true, timeoutMs: 2000 });
@@ -38,10 +38,10 @@ describe('useRelayStatus', () => {
     }
     mounted = await mount(createElement(Status));
     const first = await relay.nextConnection();
-    await eventually(() => expect(rendered.at(-1)).toBe('open'));
+    await until(passes(() => expect(rendered.at(-1)).toBe('open')));
     first.close(1011);
     await relay.nextConnection();
-    await eventually(() => expect(rendered.at(-1)).toBe('open'));
+    await until(passes(() => expect(rendered.at(-1)).toBe('open')));
     expect([...new Set(rendered)]).toEqual(['connecting', 'open', 'reconnecting']);
   });
 
@@ -68,12 +68,12 @@ describe('useSubscription', () => {
     mounted = await mount(createElement(Orders, { options: open, handlers: tag('a') }));
     const s1 = await conn.next('subscribe');
     conn.send({ type: 'tx', sub: s1.id, seq: 1, at: '', origin: null, changes: [{ table: 'public.orders', op: 'insert', pk: { id: '1' }, row: { id: '1' } }] });
-    await eventually(() => expect(seen).toEqual(['a 1 insert']));
+    await until(passes(() => expect(seen).toEqual(['a 1 insert'])));
 
     // New handler functions and equal options (a new object): no resubscribe, the new handler is called.
     await mounted.rerender(createElement(Orders, { options: { filter: { status: { eq: 'open' } } }, handlers: tag('b') }));
     conn.send({ type: 'tx', sub: s1.id, seq: 2, at: '', origin: null, changes: [{ table: 'public.orders', op: 'delete', pk: { id: '1' }, row: { id: '1' } }] });
-    await eventually(() => expect(seen).toEqual(['a 1 insert', 'b 2 delete']));
+    await until(passes(() => expect(seen).toEqual(['a 1 insert', 'b 2 delete'])));
     await sleep(20);
     expect(conn.received.map((m) => m.type)).toEqual(['subscribe']);
 
@@ -99,9 +99,9 @@ describe('usePresence', () => {
     mounted = await mount(createElement(Viewers));
     expect(await conn.next('presence')).toEqual({ type: 'presence', join: true });
     conn.send({ type: 'presence', members: [{ sub: 'u1', name: 'Ann' }, { sub: 'u2', name: null }] });
-    await eventually(() => expect(rendered.at(-1)).toBe('Ann,u2'));
+    await until(passes(() => expect(rendered.at(-1)).toBe('Ann,u2')));
     conn.send({ type: 'presence', joins: [{ sub: 'u3', name: 'Cy' }], leaves: [{ sub: 'u1', name: 'Ann' }] });
-    await eventually(() => expect(rendered.at(-1)).toBe('u2,Cy'));
+    await until(passes(() => expect(rendered.at(-1)).toBe('u2,Cy')));
     expect(rendered[0]).toBe('');
     await mounted.unmount();
     mounted = undefined;

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient, type StatusChange } from '../index.js';
 import type { RelayClientOptions } from '../relay-client-options.js';
-import { leakGuard } from '../../db/testing/index.js';
-import { eventually, fakeJwt, sleep, startTestRelay, type TestRelay, type TestRelayOptions } from './support/test-relay.js';
+import { leakGuard, passes, sleep, until } from '../../db/testing/index.js';
+import { fakeJwt, startTestRelay, type TestRelay, type TestRelayOptions } from './support/test-relay.js';
 
 // timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
 leakGuard({ timers: true, timeoutMs: 2000 });
@@ -49,7 +49,7 @@ describe('relay client connection', () => {
     const conn = await relay.nextConnection();
     expect(conn.offered).toEqual(['pgrelay.v1', 'pgrelay.reasons', `bearer.${token}`]);
     expect(conn.protocol).toBe('pgrelay.v1');
-    await eventually(() => expect(client!.status).toBe('open'));
+    await until(passes(() => expect(client!.status).toBe('open')));
     client.close();
     client.close();
     expect(client.status).toBe('closed');
@@ -66,7 +66,7 @@ describe('relay client connection', () => {
     const seen: string[] = [];
     const off = client.onStatus((c) => seen.push(c.to));
     await relay.nextConnection();
-    await eventually(() => expect(seen).toEqual(['open']));
+    await until(passes(() => expect(seen).toEqual(['open'])));
     off();
     client.close();
     expect(seen).toEqual(['open']);
@@ -77,7 +77,7 @@ describe('relay client connection', () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.999);
     const delays = reconnectDelays();
     const { relay, client } = await setup({ welcome: false, onConnection: (c) => c.close(1011, 'boom') }, { backoff: { minMs: 100, maxMs: 800 } });
-    await eventually(() => expect(relay.connections.length).toBeGreaterThanOrEqual(6), 10_000);
+    await until(passes(() => expect(relay.connections.length).toBeGreaterThanOrEqual(6)), { timeoutMs: 10_000 });
     client.close();
     const expected = [100, 200, 400, 800, 800];
     delays().slice(0, 5).forEach((ms, i) => expect(ms).toBeCloseTo(expected[i]! * 0.999, 6));
@@ -105,7 +105,7 @@ describe('relay client connection', () => {
       },
       { backoff: { minMs: 40, maxMs: 320 } },
     );
-    await eventually(() => expect(relay.connections.length).toBe(6), 5000);
+    await until(passes(() => expect(relay.connections.length).toBe(6)), { timeoutMs: 5000 });
     delays().slice(0, 5).forEach((ms, i) => expect(ms).toBeCloseTo([40, 80, 160, 40, 80][i]! * 0.999, 6));
     expect(gaps(relay)[4]).toBeGreaterThanOrEqual(40 + 30 - 5);
   });
@@ -119,7 +119,7 @@ describe('relay client connection', () => {
     const { relay, client } = await setup({}, { onError: (e) => errors.push(e) });
     const conn = await relay.nextConnection();
     conn.close(code, reason);
-    await eventually(() => expect(client.status).toBe('closed'));
+    await until(passes(() => expect(client.status).toBe('closed')));
     expect(client.lastError).toMatchObject({ name: 'RelayError', code: 'closed', closeCode: code });
     expect(client.lastError!.message).toBe(`The relay closed the connection with code ${code} (${reason}).`);
     expect(errors).toEqual([client.lastError]);
@@ -134,7 +134,7 @@ describe('relay client connection', () => {
     const codes = [1011, 1011, 4008, 1001];
     const delays = reconnectDelays();
     const { relay } = await setup({ welcome: false, onConnection: (c) => n < codes.length && c.close(codes[n++]) }, { backoff: { minMs: 100, maxMs: 5000 } });
-    await eventually(() => expect(relay.connections.length).toBe(5), 5000);
+    await until(passes(() => expect(relay.connections.length).toBe(5)), { timeoutMs: 5000 });
     delays().slice(0, 4).forEach((ms, i) => expect(ms).toBeCloseTo([100, 200, 100, 100][i]! * 0.999, 6));
     const g = gaps(relay);
     expect(g[0]).toBeGreaterThanOrEqual(95);
@@ -167,7 +167,7 @@ describe('relay client connection', () => {
     relay = await startTestRelay();
     const expired = fakeJwt({ tenant_id: '7', exp: Math.floor(Date.now() / 1000) - 5 });
     client = createRelayClient({ url: relay.url, token: expired, WebSocket });
-    await eventually(() => expect(client!.status).toBe('closed'));
+    await until(passes(() => expect(client!.status).toBe('closed')));
     expect(client.lastError).toMatchObject({ code: 'token_expired' });
     expect(relay.connections).toHaveLength(0);
   });
@@ -175,7 +175,7 @@ describe('relay client connection', () => {
   it('goes closed on 4001 with a static token (nothing can renew it), but reconnects with a token function', async () => {
     const { relay, client } = await setup();
     (await relay.nextConnection()).close(4001, 'token expired');
-    await eventually(() => expect(client.status).toBe('closed'));
+    await until(passes(() => expect(client.status).toBe('closed')));
     expect(client.lastError).toMatchObject({ code: 'token_expired', closeCode: 4001 });
     await sleep(100);
     expect(relay.connections).toHaveLength(1);
@@ -208,12 +208,12 @@ describe('relay client connection', () => {
       const { relay, client } = await setup({}, { backoff: { minMs: 60_000, maxMs: 60_000 } });
       vi.spyOn(Math, 'random').mockReturnValue(0.999);
       (await relay.nextConnection()).close(1011);
-      await eventually(() => expect(client.status).toBe('reconnecting'));
+      await until(passes(() => expect(client.status).toBe('reconnecting')));
       await sleep(50);
       expect(relay.connections).toHaveLength(1);
       target.dispatchEvent(new Event('online'));
       await relay.nextConnection(1000);
-      await eventually(() => expect(client.status).toBe('open'));
+      await until(passes(() => expect(client.status).toBe('open')));
       client.close();
     } finally {
       delete g.addEventListener;
@@ -248,7 +248,7 @@ describe('relay client connection', () => {
     const conn = await relay.nextConnection();
     conn.send({ type: 'error', code: 'rate_limited', message: 'Slow down.' });
     conn.send('{not json');
-    await eventually(() => expect(errors).toHaveLength(2));
+    await until(passes(() => expect(errors).toHaveLength(2)));
     expect(errors).toEqual([
       ['rate_limited', 'Slow down.'],
       ['bad_frame', 'The relay sent a frame that is not JSON.'],

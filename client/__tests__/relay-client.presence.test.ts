@@ -2,8 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createRelayClient, RelayError, type PresenceMember, type PresenceUpdateMessage, type RelayClient } from '../index.js';
-import { leakGuard } from '../../db/testing/index.js';
-import { eventually, fakeJwt, sleep, startTestRelay, type TestRelay } from './support/test-relay.js';
+import { leakGuard, passes, sleep, until } from '../../db/testing/index.js';
+import { fakeJwt, startTestRelay, type TestRelay } from './support/test-relay.js';
 
 // timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
 leakGuard({ timers: true, timeoutMs: 2000 });
@@ -35,12 +35,12 @@ describe('client.presence', () => {
     const stop = client.presence((members, update) => calls.push([members, update]));
     expect(await conn.next('presence')).toEqual({ type: 'presence', join: true });
     conn.send({ type: 'presence', members: [m('a', 'Ann'), m('b')] });
-    await eventually(() => expect(calls).toHaveLength(1));
+    await until(passes(() => expect(calls).toHaveLength(1)));
     expect(calls[0]).toEqual([[m('a', 'Ann'), m('b')], { type: 'presence', members: [m('a', 'Ann'), m('b')] }]);
     conn.send({ type: 'presence', joins: [m('c', 'Cy')], leaves: [m('b')] });
     // a join of a member already there is a new display name: the entry is replaced, not doubled
     conn.send({ type: 'presence', joins: [m('a', 'Ann B.')], leaves: [] });
-    await eventually(() => expect(calls).toHaveLength(3));
+    await until(passes(() => expect(calls).toHaveLength(3)));
     expect(calls[1]![0]).toEqual([m('a', 'Ann'), m('c', 'Cy')]);
     expect(calls[1]![1]).toEqual({ type: 'presence', joins: [m('c', 'Cy')], leaves: [m('b')] });
     expect(calls[2]![0]).toEqual([m('c', 'Cy'), m('a', 'Ann B.')]);
@@ -58,11 +58,11 @@ describe('client.presence', () => {
     const stop1 = client.presence((list) => first.push(subs(list)));
     await conn.next('presence');
     conn.send({ type: 'presence', members: [m('a')] });
-    await eventually(() => expect(first).toEqual([['a']]));
+    await until(passes(() => expect(first).toEqual([['a']])));
     const stop2 = client.presence((list) => second.push(subs(list)));
     expect(second).toEqual([['a']]);
     conn.send({ type: 'presence', joins: [m('b')], leaves: [] });
-    await eventually(() => expect(second).toEqual([['a'], ['a', 'b']]));
+    await until(passes(() => expect(second).toEqual([['a'], ['a', 'b']])));
     expect(first).toEqual([['a'], ['a', 'b']]);
     stop1();
     stop1();
@@ -81,13 +81,13 @@ describe('client.presence', () => {
     const conn1 = await relay.nextConnection();
     expect(await conn1.next('presence')).toEqual({ type: 'presence', join: true });
     conn1.send({ type: 'presence', members: [m('a'), m('me')] });
-    await eventually(() => expect(lists).toEqual([['a', 'me']]));
+    await until(passes(() => expect(lists).toEqual([['a', 'me']])));
     conn1.close(1011);
     const conn2 = await relay.nextConnection();
     expect(await conn2.next('presence')).toEqual({ type: 'presence', join: true });
     // the new relay's list replaces the old one (a left while the client was away)
     conn2.send({ type: 'presence', members: [m('me')] });
-    await eventually(() => expect(lists).toEqual([['a', 'me'], ['me']]));
+    await until(passes(() => expect(lists).toEqual([['a', 'me'], ['me']])));
     await sleep(30);
     expect(conn1.received.filter((x) => x.type === 'presence')).toHaveLength(1);
     expect(conn2.received.filter((x) => x.type === 'presence')).toHaveLength(1);
@@ -102,7 +102,7 @@ describe('client.presence', () => {
     });
     await conn.next('presence');
     conn.send({ type: 'presence', members: [m('a')] });
-    await eventually(() => expect(errors.map((e) => e.code)).toEqual(['handler_error']));
+    await until(passes(() => expect(errors.map((e) => e.code)).toEqual(['handler_error'])));
     expect(errors[0]!.message).toBe('A presence handler threw.');
     expect((errors[0]!.cause as Error).message).toBe('boom');
     client.presence((list) => seen.push(subs(list)));
@@ -125,7 +125,7 @@ describe('client.presence', () => {
     client.presence((list) => lists.push(subs(list)));
     await conn.next('presence');
     conn.send({ type: 'presence', members: [m('a'), m('c')] });
-    await eventually(() => expect(lists.at(-1)).toEqual(['a', 'c']));
+    await until(passes(() => expect(lists.at(-1)).toEqual(['a', 'c'])));
     expect(errors).toEqual([]);
   });
 });

@@ -4,8 +4,8 @@ import { WebSocket } from 'ws';
 import { createRelayClient, localStorageCursorStore, type RelayClient, type RelayClientOptions, type RelayTransaction } from '../index.js';
 import type { Change, ServerMessage, SubscribeMessage } from '../shared/protocol.js';
 import { subscriptionId } from '../subscription-id.js';
-import { leakGuard } from '../../db/testing/index.js';
-import { eventually, fakeJwt, sleep, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
+import { leakGuard, passes, sleep, until } from '../../db/testing/index.js';
+import { fakeJwt, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
 
 // timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
 leakGuard({ timers: true, timeoutMs: 2000 });
@@ -96,7 +96,7 @@ describe('relay client subscriptions', () => {
     c1.send(txFrame(live.id, 11, [change(1)]));
     c1.send({ type: 'snapshot', sub: snap.id, seq: 10, rows: [{ id: '1' }], more: false });
     c1.send(txFrame(snap.id, 14, [change(2)]));
-    await eventually(() => expect([live.cursor, snap.cursor, fresh.cursor, fromHere.cursor]).toEqual([11, 14, undefined, 12]));
+    await until(passes(() => expect([live.cursor, snap.cursor, fresh.cursor, fromHere.cursor]).toEqual([11, 14, undefined, 12])));
     c1.close(1011, 'relay restart');
     const c2 = await relay.nextConnection();
     const resent = await Promise.all([c2.next('subscribe'), c2.next('subscribe'), c2.next('subscribe'), c2.next('subscribe')]);
@@ -119,7 +119,7 @@ describe('relay client subscriptions', () => {
     await accept(c1, 0);
     c1.send(txFrame(sub.id, 1, [change(1)]));
     c1.send(txFrame(sub.id, 2, [change(2)]));
-    await eventually(() => expect(sub.cursor).toBe(2));
+    await until(passes(() => expect(sub.cursor).toBe(2)));
     c1.close(1001);
     const c2 = await relay.nextConnection();
     expect((await accept(c2, 2)).since).toBe(2);
@@ -127,7 +127,7 @@ describe('relay client subscriptions', () => {
     c2.send(txFrame(sub.id, 1, [change(1)]));
     c2.send(txFrame(sub.id, 2, [change(2)]));
     c2.send(txFrame(sub.id, 3, [change(3)]));
-    await eventually(() => expect(sub.cursor).toBe(3));
+    await until(passes(() => expect(sub.cursor).toBe(3)));
     expect(got.changes).toEqual(['1:insert:1', '2:insert:2', '3:insert:3']);
   });
 
@@ -140,7 +140,7 @@ describe('relay client subscriptions', () => {
     c1.send(txFrame(sub.id, 5, [change(1), change(2)], { more: true }));
     c1.send(txFrame(sub.id, 5, [change(3, 'update')]));
     c1.send(txFrame(sub.id, 6, [change(4)], { more: true }));
-    await eventually(() => expect(got.txs).toHaveLength(1));
+    await until(passes(() => expect(got.txs).toHaveLength(1)));
     expect(got.txs[0]!.changes.map((c) => c.pk)).toEqual([{ id: '1' }, { id: '2' }, { id: '3' }]);
     expect(sub.cursor).toBe(5);
     c1.close(1011);
@@ -148,7 +148,7 @@ describe('relay client subscriptions', () => {
     expect((await accept(c2, 5)).since).toBe(5);
     c2.send(txFrame(sub.id, 6, [change(4)], { more: true }));
     c2.send(txFrame(sub.id, 6, [change(5)]));
-    await eventually(() => expect(sub.cursor).toBe(6));
+    await until(passes(() => expect(sub.cursor).toBe(6)));
     expect(got.changes).toEqual(['5:insert:1', '5:insert:2', '5:update:3', '6:insert:4', '6:insert:5']);
     expect(got.txs).toHaveLength(2);
   });
@@ -163,7 +163,7 @@ describe('relay client subscriptions', () => {
     conn.send({ type: 'snapshot', sub: sub.id, seq: 20, rows: [{ id: '1' }, { id: '2' }], more: true });
     conn.send({ type: 'snapshot', sub: sub.id, seq: 20, rows: [{ id: '3' }], more: false });
     conn.send(txFrame(sub.id, 21, [change(4)]));
-    await eventually(() => expect(sub.cursor).toBe(21));
+    await until(passes(() => expect(sub.cursor).toBe(21)));
     expect(snapshots).toEqual([[[{ id: '1' }, { id: '2' }, { id: '3' }], 20]]);
     expect(got.changes).toEqual(['21:insert:4']);
   });
@@ -184,7 +184,7 @@ describe('relay client subscriptions', () => {
     expect(await conn.next('subscribe')).toEqual({ type: 'subscribe', id: live.id, table: 'public.items', since: 90 });
     expect(resets).toEqual(['snap cursor_expired', 'live cursor_ahead']);
     conn.send({ type: 'snapshot', sub: snap.id, seq: 91, rows: [{ id: '1' }], more: false });
-    await eventually(() => expect(snapshots).toEqual([50, 91]));
+    await until(passes(() => expect(snapshots).toEqual([50, 91])));
     expect(snap.cursor).toBe(91);
   });
 
@@ -204,7 +204,7 @@ describe('relay client subscriptions', () => {
       conn.send(txFrame(id, 1, [change(1)], { origin: 'tab-1' }));
       conn.send(txFrame(id, 2, [change(2)], { origin: 'backoffice' }));
     }
-    await eventually(() => expect([sa.cursor, sb.cursor]).toEqual([2, 2]));
+    await until(passes(() => expect([sa.cursor, sb.cursor]).toEqual([2, 2])));
     expect(a.txs.map((t) => [t.seq, t.self, t.changes.map((c) => c.self)])).toEqual([
       [1, true, [true]],
       [2, false, [false]],
@@ -227,7 +227,7 @@ describe('relay client subscriptions', () => {
     conn.send({ type: 'error', code: 'table_not_allowed', message: 'The token may not read public.secrets.', id: bad.id });
     conn.send(txFrame(boom.id, 1, [change(1)]));
     conn.send(txFrame(boom.id, 2, [change(2)]));
-    await eventually(() => expect(errors).toHaveLength(3));
+    await until(passes(() => expect(errors).toHaveLength(3)));
     expect(errors).toEqual(['sub table_not_allowed: The token may not read public.secrets.', 'client handler_error', 'client handler_error']);
     expect((client.lastError?.cause as Error).message).toBe('app bug');
     expect(client.status).toBe('open');
@@ -244,7 +244,7 @@ describe('relay client subscriptions', () => {
     const sub = first.client.subscribe('orders', {}, {});
     expect((await accept(c1, 30)).since).toBeUndefined();
     c1.send(txFrame(sub.id, 31, [change(1)]));
-    await eventually(() => expect(map.get(`t:${sub.id}`)).toBe('31'));
+    await until(passes(() => expect(map.get(`t:${sub.id}`)).toBe('31')));
     first.client.close();
 
     const second = await setup({ cursorStore });

@@ -5,8 +5,8 @@ import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../index.js';
 import type { Change, ServerMessage } from '../shared/protocol.js';
 import { liveQueryOptions } from '../tanstack.js';
-import { leakGuard } from '../../db/testing/index.js';
-import { eventually, fakeJwt, sleep, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
+import { leakGuard, passes, sleep, until } from '../../db/testing/index.js';
+import { fakeJwt, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
 
 // timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
 leakGuard({ timers: true, timeoutMs: 2000 });
@@ -60,17 +60,19 @@ describe('liveQueryOptions', () => {
       { id: '2', n: 1 },
     ]);
     conn.send(tx(sub.id, 11, [c('insert', '3', { id: '3', n: 1 }), c('update', '1', { id: '1', n: 2 })]));
-    await eventually(() =>
-      expect(qc.getQueryData(opts.queryKey)).toEqual([
-        { id: '1', n: 2 },
-        { id: '2', n: 1 },
-        { id: '3', n: 1 },
-      ]),
+    await until(
+      passes(() =>
+        expect(qc.getQueryData(opts.queryKey)).toEqual([
+          { id: '1', n: 2 },
+          { id: '2', n: 1 },
+          { id: '3', n: 1 },
+        ]),
+      ),
     );
     conn.send(tx(sub.id, 12, [c('delete', '2')]));
-    await eventually(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '1', n: 2 }, { id: '3', n: 1 }]));
+    await until(passes(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '1', n: 2 }, { id: '3', n: 1 }])));
     conn.send(tx(sub.id, 13, [c('truncate', null), c('insert', '9')]));
-    await eventually(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '9' }]));
+    await until(passes(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '9' }])));
   });
 
   it('loses no transaction that arrives while the fetch result is still landing', async () => {
@@ -82,7 +84,7 @@ describe('liveQueryOptions', () => {
     conn.ws.send(JSON.stringify({ type: 'snapshot', sub: sub.id, seq: 10, rows: [{ id: '1' }], more: false }));
     conn.ws.send(JSON.stringify(tx(sub.id, 11, [c('insert', '2')])));
     await fetched;
-    await eventually(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '1' }, { id: '2' }]));
+    await until(passes(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '1' }, { id: '2' }])));
   });
 
   it('replaces the data with the new snapshot after a reset', async () => {
@@ -95,7 +97,7 @@ describe('liveQueryOptions', () => {
     conn.send({ type: 'reset', sub: sub.id, reason: 'cursor_expired', seq: 99 });
     expect(await conn.next('subscribe')).toMatchObject({ id: sub.id, snapshot: true });
     conn.send({ type: 'snapshot', sub: sub.id, seq: 99, rows: [{ id: '7' }, { id: '8' }], more: false });
-    await eventually(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '7' }, { id: '8' }]));
+    await until(passes(() => expect(qc.getQueryData(opts.queryKey)).toEqual([{ id: '7' }, { id: '8' }])));
   });
 
   it('serves a refetch from the live rows without subscribing again, and unsubscribes when the query is removed', async () => {
@@ -105,9 +107,9 @@ describe('liveQueryOptions', () => {
     const off = observer.subscribe(() => {});
     const sub = await conn.next('subscribe');
     conn.send({ type: 'snapshot', sub: sub.id, seq: 10, rows: [{ id: '1' }], more: false });
-    await eventually(() => expect(observer.getCurrentResult().data).toEqual([{ id: '1' }]));
+    await until(passes(() => expect(observer.getCurrentResult().data).toEqual([{ id: '1' }])));
     conn.send(tx(sub.id, 11, [c('insert', '2')]));
-    await eventually(() => expect(observer.getCurrentResult().data).toHaveLength(2));
+    await until(passes(() => expect(observer.getCurrentResult().data).toHaveLength(2)));
     await qc.invalidateQueries({ queryKey: opts.queryKey });
     expect(observer.getCurrentResult().data).toEqual([{ id: '1' }, { id: '2' }]);
     await sleep(20);

@@ -5,8 +5,8 @@ import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../index.js';
 import type { Change } from '../shared/protocol.js';
 import { syncQueryClient, type SyncTables } from '../tanstack.js';
-import { leakGuard } from '../../db/testing/index.js';
-import { eventually, fakeJwt, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
+import { leakGuard, passes, sleep, until } from '../../db/testing/index.js';
+import { fakeJwt, startTestRelay, type RelayConnection, type TestRelay } from './support/test-relay.js';
 
 // timers count too: the client's reconnect, heartbeat and refresh timers must end with the test
 leakGuard({ timers: true, timeoutMs: 2000 });
@@ -51,7 +51,7 @@ async function connect(tables: SyncTables<unknown> = orders) {
     conn.send({ type: 'tx', sub: ids[table]!, seq: ++seq, at: '2026-01-01T00:00:00Z', origin: null, changes });
     const mark = ++seq;
     conn.send({ type: 'tx', sub: ids['relay_test.marks']!, seq: mark, at: '', origin: null, changes: [upd('relay_test.marks', { id: 'm' }, { id: 'm', seq: mark })] });
-    await eventually(() => expect(q.getQueryData<Array<{ seq: number }>>(['marks'])![0]!.seq).toBe(mark));
+    await until(passes(() => expect(q.getQueryData<Array<{ seq: number }>>(['marks'])![0]!.seq).toBe(mark)));
   };
   return { qc, conn, ids, tx };
 }
@@ -114,13 +114,13 @@ describe('syncQueryClient', () => {
     let fetches = 0;
     const observer = new QueryObserver(qc, { queryKey: ['orders', 'list'], queryFn: async () => (fetches++, [{ id: '1' }]) });
     const off = observer.subscribe(() => {});
-    await eventually(() => expect(fetches).toBe(1));
+    await until(passes(() => expect(fetches).toBe(1)));
     qc.setQueryData(['orders', 'detail', '1'], { id: '1' });
     qc.setQueryData(['orders', 'list', 'inactive'], []);
     await tx('public.orders', [ins({ id: '7' }), ins({ id: '8' }), ins({ id: '9' })]);
     expect(invalidated(['orders', 'list', 'inactive'])).toBe(true);
     expect(invalidated(['orders', 'detail', '1'])).toBe(false);
-    await eventually(() => expect(fetches).toBe(2));
+    await until(passes(() => expect(fetches).toBe(2)));
     off();
   });
 
@@ -209,7 +209,7 @@ describe('syncQueryClient', () => {
       upd('public.orders', { id: '2' }, { id: '2', a: 1 }),
       del('3'),
     ]);
-    await eventually(() => expect(heard.length).toBeGreaterThanOrEqual(2));
+    await until(passes(() => expect(heard.length).toBeGreaterThanOrEqual(2)));
     expect(flushes).toBe(1);
     expect(qc.getQueryData(['orders', 'list'])).toEqual([
       { id: '1', a: 1 },
@@ -258,16 +258,16 @@ describe('regressions', () => {
       },
     });
     const unobserve = observer.subscribe(() => undefined);
-    await eventually(() => expect(gates).toHaveLength(1));
+    await until(passes(() => expect(gates).toHaveLength(1)));
     // committed after the fetch read, delivered before it resolves
     db = [{ id: '1', total: '20.00' }];
     conn.send({ type: 'tx', sub: sub.id, seq: 1, at: '2026-01-01T00:00:00Z', origin: null, changes: [{ table: 'public.orders', op: 'update', pk: { id: '1' }, row: { id: '1', total: '20.00' }, old: { total: '10.00' } }] });
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     for (const open of gates.splice(0)) open(); // the first fetch lands with what it read: total 10
-    await eventually(() => expect(fetches).toBe(2)); // and a second one follows
+    await until(passes(() => expect(fetches).toBe(2))); // and a second one follows
     for (const open of gates.splice(0)) open();
-    await eventually(() => expect(qc!.getQueryData(['orders', 'list'])).toEqual([{ id: '1', total: '20.00' }]));
-    await eventually(() => expect(qc!.isFetching()).toBe(0));
+    await until(passes(() => expect(qc!.getQueryData(['orders', 'list'])).toEqual([{ id: '1', total: '20.00' }])));
+    await until(passes(() => expect(qc!.isFetching()).toBe(0)));
     expect(qc.getQueryData(['orders', 'list'])).toEqual([{ id: '1', total: '20.00' }]);
     unobserve();
   });
@@ -287,7 +287,7 @@ describe('regressions', () => {
         fetches++;
         most = Math.max(most, ++running);
         const seen = db;
-        await new Promise((r) => setTimeout(r, 40)); // a slow query: inserts come every 5 ms
+        await sleep(40); // a slow query: inserts come every 5 ms
         running--;
         return seen;
       },
@@ -296,10 +296,10 @@ describe('regressions', () => {
     for (let seq = 1; seq <= 60; seq++) {
       db = [...db, { id: String(seq) }];
       conn.send({ type: 'tx', sub: sub.id, seq, at: '2026-01-01T00:00:00Z', origin: null, changes: [{ table: 'public.orders', op: 'insert', pk: { id: String(seq) }, row: { id: String(seq) }, old: null }] });
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
-    await eventually(() => expect(qc!.getQueryData<unknown[]>(['orders', 'list'])).toHaveLength(60));
-    await eventually(() => expect(qc!.isFetching()).toBe(0));
+    await until(passes(() => expect(qc!.getQueryData<unknown[]>(['orders', 'list'])).toHaveLength(60)));
+    await until(passes(() => expect(qc!.isFetching()).toBe(0)));
     expect(most).toBe(1);
     expect(fetches).toBeLessThan(30); // 60 inserts over ≈ 300 ms coalesce into about one fetch per 40 ms
     unobserve();
@@ -310,7 +310,7 @@ describe('regressions', () => {
     qc.setQueryData(['orders', 'detail', 5, 'full'], { id: '5', total: '1' });
     qc.setQueryData(['other'], 'untouched');
     conn.send({ type: 'tx', sub: sub.id, seq: 1, at: '2026-01-01T00:00:00Z', origin: null, changes: [{ table: 'public.orders', op: 'truncate', pk: null, row: null, old: null }] });
-    await eventually(() => expect(qc!.getQueryState(['orders', 'detail', 5, 'full'])!.isInvalidated).toBe(true));
+    await until(passes(() => expect(qc!.getQueryState(['orders', 'detail', 5, 'full'])!.isInvalidated).toBe(true)));
     expect(qc.getQueryState(['other'])!.isInvalidated).toBe(false);
   });
 });

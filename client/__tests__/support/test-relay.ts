@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ClientMessage, ServerMessage } from '../../shared/protocol.js';
 import { PROTOCOL } from '../../shared/protocol.js';
+import { changes } from '../../../db/testing/index.js';
 
 export interface RelayConnection {
   ws: WebSocket;
@@ -36,31 +37,12 @@ export interface TestRelayOptions {
   onConnection?(c: RelayConnection): void;
 }
 
-async function waitFor<T>(find: () => T | undefined, wake: Set<() => void>, timeoutMs: number, what: string): Promise<T> {
-  const found = find();
-  if (found !== undefined) return found;
-  return new Promise<T>((resolve, reject) => {
-    const check = () => {
-      const v = find();
-      if (v === undefined) return;
-      clearTimeout(timer);
-      wake.delete(check);
-      resolve(v);
-    };
-    const timer = setTimeout(() => {
-      wake.delete(check);
-      reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`));
-    }, timeoutMs);
-    wake.add(check);
-  });
-}
-
 export async function startTestRelay(options: TestRelayOptions = {}): Promise<TestRelay> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => (p.has(PROTOCOL) ? PROTOCOL : false) });
   await new Promise<void>((r) => wss.once('listening', r));
   const connections: RelayConnection[] = [];
-  const wake = new Set<() => void>();
-  const notify = () => [...wake].forEach((f) => f());
+  // connections and messages arrive as events: waits look again at each
+  const arrivals = changes();
   let taken = 0;
 
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
@@ -73,17 +55,12 @@ export async function startTestRelay(options: TestRelayOptions = {}): Promise<Te
       received: [],
       send: (f) => ws.readyState === WebSocket.OPEN && ws.send(typeof f == 'string' ? f : JSON.stringify(f)),
       next: (type, timeoutMs = 3000) =>
-        waitFor(
-          () => {
-            const i = c.received.findIndex((m, j) => m.type === type && !taken.has(j));
-            if (i < 0) return undefined;
-            taken.add(i);
-            return c.received[i] as any;
-          },
-          wake,
-          timeoutMs,
-          `a "${type}" message`,
-        ),
+        arrivals.until(() => {
+          const i = c.received.findIndex((m, j) => m.type === type && !taken.has(j));
+          if (i < 0) return undefined;
+          taken.add(i);
+          return c.received[i] as any;
+        }, { what: `a "${type}" message`, timeoutMs }),
       close: (code, reason) => ws.close(code, reason),
       closed: new Promise((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() }))),
     };
@@ -91,19 +68,19 @@ export async function startTestRelay(options: TestRelayOptions = {}): Promise<Te
       const m = JSON.parse(data.toString()) as ClientMessage;
       c.received.push(m);
       if (m.type === 'ping' && options.pong !== false) c.send({ type: 'pong' });
-      notify();
+      arrivals.changed();
     });
     connections.push(c);
     options.onConnection?.(c);
     if (options.welcome !== false) c.send({ type: 'welcome', tenant: '7', seq: 0 });
-    notify();
+    arrivals.changed();
   });
 
   const port = (wss.address() as { port: number }).port;
   return {
     url: `ws://127.0.0.1:${port}/ws`,
     connections,
-    nextConnection: (timeoutMs = 3000) => waitFor(() => connections[taken] && connections[taken++], wake, timeoutMs, 'a connection'),
+    nextConnection: (timeoutMs = 3000) => arrivals.until(() => connections[taken] && connections[taken++], { what: 'a connection', timeoutMs }),
     async close() {
       for (const c of connections) c.ws.terminate();
       await new Promise<void>((r) => wss.close(() => r()));
@@ -115,20 +92,4 @@ export async function startTestRelay(options: TestRelayOptions = {}): Promise<Te
 export function fakeJwt(claims: Record<string, unknown>): string {
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}.c2ln`;
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it stops throwing (or `timeoutMs` passes, then throws its last error). */
-export async function eventually(check: () => void, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await sleep(10);
-    }
-  }
 }
