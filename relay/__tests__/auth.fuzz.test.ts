@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { headerSafe, pool, rawUpgrade, type UpgradeOutcome } from './support/raw-upgrade.js';
 import { connect, httpGet, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
@@ -240,7 +240,7 @@ describe('refused upgrades cost the database nothing', () => {
       // a notification just before each window keeps the change feed's idle poll (every 5 s without traffic) out of it
       const window = async (work: () => Promise<void>) => {
         await c.query(`insert into au (tenant_id) values ('quiet')`);
-        await new Promise((r) => setTimeout(r, 150));
+        await sleep(150);
         const before = await sessions(c);
         const t0 = Date.now();
         await work();
@@ -251,7 +251,7 @@ describe('refused upgrades cost the database nothing', () => {
         const outs = await pool(n, 16, (i) => rawUpgrade(relay.port, bad[i % bad.length]!, i % 2 ? 'query' : 'protocol'));
         expect(outs.every((o) => o.status === 401)).toBe(true);
       });
-      const control = await window(() => new Promise((r) => setTimeout(r, refused.ms)));
+      const control = await window(() => sleep(refused.ms));
       // the probe sees a query when there is one: one accepted socket asking for a snapshot
       const positive = await window(async () => {
         const s = await connect(relay.url, valid);

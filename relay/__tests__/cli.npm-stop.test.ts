@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, until } from '../../db/testing/index.js';
 import { freePort } from '../../client/shared/free-port.js';
 import { repoRoot } from './support/cli-process.js';
 import { serverEnv } from './support/server-under-test.js';
@@ -30,7 +31,8 @@ afterAll(async () => {
   for (const pid of postmasters()) if (running(pid)) process.kill(pid, 'SIGQUIT');
   for (const dir of stateDirs) {
     const dataDir = readState(dir).dataDir;
-    for (let i = 0; dataDir && i < 100 && processesNaming(dataDir).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    // up to 5 s; the files go in any case
+    if (dataDir) await until(() => processesNaming(dataDir).length === 0, { timeoutMs: 5_000, intervalMs: 50 }).catch(() => undefined);
     if (dataDir && !dataDir.startsWith(dir)) await rm(path.dirname(dataDir), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
   }
@@ -102,10 +104,8 @@ async function npmRelay(args: string[], stateDir: string): Promise<{ npm: ChildP
   // The pipes end when every process holding them (npm, and the relay that inherited them) has exited.
   const outputEnded = Promise.all([npm.stdout!, npm.stderr!].map((s) => new Promise((r) => s.once('close', r))));
   leftovers.add(npm.pid!);
-  for (const deadline = Date.now() + 60_000; !out.includes('pgrelay listening on');) {
-    if (npm.exitCode !== null || Date.now() > deadline) throw new Error(`npm ${args.join(' ')} did not start the relay:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(() => out.includes('pgrelay listening on') || npm.exitCode !== null, { what: () => `npm ${args.join(' ')} to start the relay:\n${out}`, timeoutMs: 60_000, intervalMs: 100 });
+  if (!out.includes('pgrelay listening on')) throw new Error(`npm ${args.join(' ')} did not start the relay:\n${out}`);
   const children = childrenOf(npm.pid!);
   const dataDir = readState(stateDir).dataDir!;
   const postmaster = postmasterOf(dataDir)!;
@@ -126,16 +126,16 @@ async function stopsWithin(args: string[], signal: NodeJS.Signals): Promise<void
   const t0 = Date.now();
   process.kill(npm.pid!, signal);
   let left: number[] = [];
-  while (Date.now() - t0 < STOP_WITHIN_MS) {
-    left = [relay, postmaster, ...processesNaming(dataDir)].filter(running);
-    if (left.length === 0) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(() => (left = [relay, postmaster, ...processesNaming(dataDir)].filter(running)).length === 0, {
+    what: () => `no relay or Postgres process (still running ${Date.now() - t0} ms after ${signal} to npm: ${left.join(', ')}):\n${output()}`,
+    timeoutMs: STOP_WITHIN_MS,
+    intervalMs: 50,
+  });
   const ms = Date.now() - t0;
   console.log(`npm ${args.join(' ')}: ${signal} to npm (pid ${npm.pid}); relay (pid ${relay}) and embedded Postgres (pid ${postmaster}) gone after ${ms} ms`);
   expect(left, `still running ${ms} ms after ${signal} to npm:\n${output()}`).toEqual([]);
   // Gone is not yet read: the relay's last lines may still sit in the pipe (CI once checked before reading them).
-  await Promise.race([outputEnded, new Promise((r) => setTimeout(r, 5000))]);
+  await Promise.race([outputEnded, sleep(5000)]);
   expect(output()).toMatch(/embedded Postgres stopped/);
 }
 

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { until } from '../../db/testing/index.js';
 import { freePort } from '../../client/shared/free-port.js';
 import { runCli } from './support/cli-process.js';
 import { httpGet } from './support/relay-harness.js';
@@ -130,15 +131,21 @@ async function removeEmbedded(stateDir: string): Promise<void> {
   if (state.dataDir) {
     const pid = Number((await readFile(path.join(state.dataDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
     if (pid > 0) {
+      const gone = () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      };
       try {
         process.kill(pid, 'SIGQUIT');
-        for (let i = 0; i < 100; i++) {
-          process.kill(pid, 0);
-          await new Promise((r) => setTimeout(r, 50));
-        }
       } catch {
-        // gone
+        // gone already
       }
+      // up to 5 s; the files go in any case
+      await until(gone, { what: `postmaster ${pid} to exit`, timeoutMs: 5_000, intervalMs: 50 }).catch(() => undefined);
     }
     if (!state.dataDir.startsWith(stateDir)) await rm(path.dirname(state.dataDir), { recursive: true, force: true });
   }
@@ -163,13 +170,6 @@ async function postmasterPid(stateDir: string): Promise<number> {
 }
 
 const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
-
-async function eventually(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await cond());) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('issue 12: the embedded Postgres belongs to the npm start that started it', () => {
   let stateDir = '';
@@ -209,12 +209,12 @@ describe('issue 12: when the embedded Postgres dies', () => {
   it('its owner restarts it, /readyz answers 503 until the relay has caught up, and says so in the log', async () => {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
     const relay = await embeddedStart(stateDir);
-    await eventually(async () => (await readyz(relay.port)) === 200, 'ready');
+    await until(async () => (await readyz(relay.port)) === 200, { what: 'ready', timeoutMs: 60_000, intervalMs: 50 });
     const caughtUp = count(relay.output(), /"msg":"caught up"/);
     process.kill(await postmasterPid(stateDir), 'SIGINT'); // a fast shutdown behind the relay's back
     await relay.waitFor(/restarting the embedded Postgres \(attempt 1 of 5\)/, 60_000);
     await relay.waitFor(/"msg":"embedded Postgres restarted"/, 60_000);
-    await eventually(() => count(relay.output(), /"msg":"caught up"/) > caughtUp, 'a caught up line after the recovery');
+    await until(() => count(relay.output(), /"msg":"caught up"/) > caughtUp, { what: 'a caught up line after the recovery', timeoutMs: 60_000, intervalMs: 50 });
     expect(relay.output()).toMatch(/"msg":"not ready: the database is unreachable/);
     expect(await readyz(relay.port)).toBe(200);
     // issue 22: the LISTEN session's reconnect runs its LISTENs without pg's "client is already executing a query" warning
@@ -230,7 +230,7 @@ describe('issue 12: when the embedded Postgres dies', () => {
     // A configuration the running server has not read yet and no restart can accept.
     await appendFile(path.join(dataDir, 'postgresql.conf'), '\nthis line is not a setting\n');
     process.kill(await postmasterPid(stateDir), 'SIGINT');
-    await eventually(async () => (await readyz(relay.port)) === 503, '/readyz to answer 503');
+    await until(async () => (await readyz(relay.port)) === 503, { what: '/readyz to answer 503', timeoutMs: 60_000, intervalMs: 50 });
     expect(await relay.exited).toBe(1);
     const last = relay.stderr().trim().split('\n').at(-1)!;
     expect(last).toMatch(/^pgrelay: The embedded Postgres in \S+ stopped and could not be restarted after 5 attempts \(.+\); see \S+postgres\.log, then start pgrelay again\.$/);

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { fuzzRuns, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { caughtUp, connect, delivered, startTestRelay, subscribeAnswer, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
@@ -211,14 +211,6 @@ function rowValues(table: TableSpec, raw: { tenant: number; values: number[] }, 
   return row;
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function dbPosition(c: pg.Client): Promise<number> {
   return Number((await c.query<{ p: string }>('select relay.position()::text as p')).rows[0]!.p);
 }
@@ -363,7 +355,7 @@ async function runScenario(c: pg.Client, sc: Scenario): Promise<void> {
         const client = s.client!;
         const received = () => client.txs(sub.id).flatMap((f: Frame) => (f.changes as Array<Record<string, unknown>>).map((ch) => ({ f, ch })));
         await client.until(() => received().length >= expected.length, 5_000, `${expected.length} changes on ${sub.id}`).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
         const got = received();
         const label = `socket ${JSON.stringify(s.claims)} sub ${sub.id} ${t.wire} ${sub.mode} ${JSON.stringify(filterJson(sub.conds))}`;
         // isolation, stated on its own so a failure says which promise broke
@@ -445,7 +437,7 @@ describe('isolation by property', () => {
 /** Waits until the relay has published everything committed, and each client has read it. */
 async function settle(...clients: TestClient[]): Promise<void> {
   await delivered(db, relay, clients);
-  await new Promise((r) => setTimeout(r, 30));
+  await sleep(30);
 }
 
 const rowsOf = (c: TestClient, sub?: string) => c.txs(sub).flatMap((f) => f.changes as Array<Record<string, any>>);

@@ -4,7 +4,7 @@ import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { connect, httpGet, metric, SECRET, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
@@ -164,7 +164,7 @@ async function fuzzSocket(): Promise<FuzzSocket> {
   return { client, strikes: 0, subs: new Set(), seen: client.frames.length };
 }
 
-const closedCode = async (c: TestClient, ms: number) => Promise.race([c.closed.then((x) => x.code), new Promise<undefined>((r) => setTimeout(() => r(undefined), ms))]);
+const closedCode = async (c: TestClient, ms: number) => Promise.race([c.closed.then((x) => x.code), sleep(ms).then(() => undefined)]);
 
 /** Sends one frame, then a ping; everything before the pong is the frame's answer. Returns the socket to use next. */
 async function sendAndJudge(s: FuzzSocket, frame: Fuzzed, counts: Map<string, number>): Promise<FuzzSocket> {
@@ -251,7 +251,7 @@ async function controlStream(): Promise<{ stop: () => Promise<void> }> {
     try {
       while (running) {
         await c.query(`insert into fz (tenant_id, n) values ('c', $1)`, [written++]);
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
     } finally {
       await c.end();

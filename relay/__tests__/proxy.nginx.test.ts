@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { changes, leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { heartbeatSeconds } from '../edge/sse.js';
 import { repoRoot, runCli, type CliProcess } from './support/cli-process.js';
@@ -109,10 +109,7 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
     const check = spawnSync(nginx!, ['-t', '-p', dir, '-c', `${dir}/nginx.conf`, '-e', `${dir}/error.log`]);
     expect(check.status, check.stderr.toString()).toBe(0);
     proxy = spawn(nginx!, ['-p', dir, '-c', `${dir}/nginx.conf`, '-e', `${dir}/error.log`], { stdio: 'ignore' });
-    for (let i = 0; (await status('/healthz').catch(() => 0)) !== 200; i++) {
-      if (i > 100) throw new Error(`nginx did not answer:\n${readFileSync(`${dir}/error.log`, 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(async () => (await status('/healthz')) === 200, { what: () => `nginx to answer:\n${readFileSync(`${dir}/error.log`, 'utf8')}`, timeoutMs: 10_000, intervalMs: 50 });
   }, 120_000);
 
   afterAll(async () => {
@@ -167,19 +164,22 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
 
   async function followThroughKill(child: ChildProcess): Promise<void> {
     const inbox: FollowerReply[] = [];
-    child.on('message', (m) => inbox.push(m as FollowerReply));
+    const replies = changes();
+    child.on('message', (m) => {
+      inbox.push(m as FollowerReply);
+      replies.changed();
+    });
+    child.on('exit', () => replies.changed());
     const ask = async (cmd: FollowerCommand, type: FollowerReply['type'], timeoutMs = 60_000): Promise<FollowerReply> => {
       child.send(cmd);
-      for (const deadline = Date.now() + timeoutMs; ;) {
+      const m = await replies.until(() => {
         const i = inbox.findIndex((m) => m.type === type || m.type === 'error');
-        if (i >= 0) {
-          const m = inbox.splice(i, 1)[0]!;
-          if (m.type === 'error') throw new Error(`followers: ${m.message}`);
-          return m;
-        }
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`followers sent no ${type}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        if (i >= 0) return inbox.splice(i, 1)[0]!;
+        if (child.exitCode !== null) throw new Error(`followers exited (${child.exitCode}) and sent no ${type}`);
+        return undefined;
+      }, { what: `the followers' ${type}`, timeoutMs });
+      if (m.type === 'error') throw new Error(`followers: ${m.message}`);
+      return m;
     };
     await ask({ type: 'start', url: `wss://127.0.0.1:${proxyPort}/ws`, secret: SECRET, tenants: TENANTS, perTransport: 6 }, 'ready');
 
@@ -190,20 +190,20 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
       try {
         for (let n = 0; writing; n++) {
           await c.query('insert into orders (tenant_id, n) values ($1, $2)', [TENANTS[n % TENANTS.length], n]);
-          await new Promise((r) => setTimeout(r, 10));
+          await sleep(10);
         }
       } finally {
         await c.end();
       }
     })();
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     const victim = relays[0]!;
     victim.process.signal('SIGKILL');
     expect(await victim.process.exited).toBe('SIGKILL');
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     victim.process = runCli(['start'], env(victim.port));
     await victim.process.waitFor(/pgrelay listening on/);
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
     writing = false;
     await writer;
 
@@ -213,16 +213,16 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
       `select distinct t.seq::int as seq from relay.transactions t join relay.changes c using (txid)
        where c.tenant = $1 and c.table_name = 'orders' and t.seq > $2 and t.seq <= $3 order by 1`, [tenant, after, last])).rows.map((r) => r.seq);
     let clients: FollowerReport[] = [];
-    for (const deadline = Date.now() + 30_000; ;) {
+    let behind: FollowerReport[] = [];
+    await until(async () => {
       clients = (await ask({ type: 'report' }, 'report') as Extract<FollowerReply, { type: 'report' }>).clients;
-      const behind = [];
+      behind = [];
       for (const c of clients) {
         const want = await expectedFor(c.tenant, c.start);
         if (want.length && !c.applied.some(([seq]) => seq === want.at(-1))) behind.push(c);
       }
-      if (behind.length === 0 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+      return behind.length === 0;
+    }, { what: () => `every client at its tenant's last transaction (${behind.length} behind: ${behind.map((c) => `${c.transport} ${c.tenant}`).join(', ')})`, timeoutMs: 30_000, intervalMs: 500 });
 
     const lines: string[] = [];
     for (const transport of ['websocket', 'sse'] as const) {

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, refused, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -79,7 +79,7 @@ describe('accepted tokens', () => {
     expect(await expiring.closed).toEqual({ code: 4001, reason: 'token expired' });
     expect(Date.now() / 1000).toBeGreaterThanOrEqual(soon);
     expect(await badRefresh.closed).toEqual({ code: 4001, reason: 'token expired' });
-    await new Promise((r) => setTimeout(r, 600));
+    await sleep(600);
     expect(refreshed.ws.readyState).toBe(refreshed.ws.OPEN);
     await refreshed.close();
   });

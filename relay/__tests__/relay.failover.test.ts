@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { pgListenSession, type ListenSession } from '../feed/listen-session.js';
 import { allNumbered, httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
@@ -29,7 +29,7 @@ function writer(): { stop: () => Promise<void> } {
     try {
       for (let n = 0; running; n++) {
         await c.query(`insert into orders (tenant_id, n) values ($1, $2)`, [n % 3 ? 'a' : 'b', n]);
-        await new Promise((r) => setTimeout(r, 2));
+        await sleep(2);
       }
     } finally {
       await c.end();
@@ -45,21 +45,16 @@ async function expectedSeqs(after: number): Promise<number[]> {
   return rows.map((r) => r.seq);
 }
 
-async function follow(url: string): Promise<{ client: RelayClient; seqs: number[]; start: number; until: (seq: number) => Promise<void> }> {
+async function follow(url: string): Promise<{ client: RelayClient; seqs: number[]; start: number; reached: (seq: number) => Promise<void> }> {
   const client = createRelayClient({ url, token: () => token({ tenant_id: 'a' }), WebSocket: WebSocket as never, backoff: { minMs: 50, maxMs: 400 } });
   const seqs: number[] = [];
   const sub = client.subscribe('orders', {}, { onTransaction: (tx) => void seqs.push(tx.seq) });
-  const t0 = Date.now();
-  while (sub.cursor === undefined && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+  await until(() => sub.cursor !== undefined, { what: 'the subscription to start', timeoutMs: 10_000, intervalMs: 10 });
   const start = sub.cursor!;
-  const until = async (seq: number) => {
-    const t1 = Date.now();
-    while (!seqs.includes(seq)) {
-      if (Date.now() - t1 > 20_000) throw new Error(`client never got seq ${seq}; last ${seqs.at(-1)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  const reached = async (seq: number) => {
+    await until(() => seqs.includes(seq), { what: () => `seq ${seq} at the client (last ${seqs.at(-1)})`, timeoutMs: 20_000 });
   };
-  return { client, seqs, start, until };
+  return { client, seqs, start, reached };
 }
 
 describe('failover', () => {
@@ -69,21 +64,21 @@ describe('failover', () => {
     const first = runCli(['start'], env);
     processes.push(first);
     await first.waitFor(/pgrelay listening on/);
-    const { client, seqs, start, until } = await follow(`ws://127.0.0.1:${port}/ws`);
+    const { client, seqs, start, reached } = await follow(`ws://127.0.0.1:${port}/ws`);
     const statuses: string[] = [];
     client.onStatus(({ to }) => statuses.push(to));
     const w = writer();
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     first.signal('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
-    await new Promise((r) => setTimeout(r, 600)); // writes go on while no relay runs
+    await sleep(600); // writes go on while no relay runs
     const second = runCli(['start'], env);
     processes.push(second);
     await second.waitFor(/pgrelay listening on/);
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     await w.stop();
     const expected = await expectedSeqs(start);
-    await until(expected.at(-1)!);
+    await reached(expected.at(-1)!);
     expect(statuses).toContain('reconnecting');
     expect(seqs).toEqual(expected);
     client.close();
@@ -101,17 +96,17 @@ describe('failover', () => {
     const w = writer();
     const leaders: boolean[][] = [];
     for (let k = 0; k < 3; k++) {
-      await new Promise((r) => setTimeout(r, 400));
+      await sleep(400);
       leaders.push([a.ticker, b.ticker]);
       const { rows } = await db.query(`select pg_terminate_backend(a.pid) as ok from pg_stat_activity a join pg_locks l on l.pid = a.pid
         where a.application_name = 'pgrelay-ticker' and a.datname = current_database() and l.locktype = 'advisory' and l.objid = 3 and l.granted`);
       expect(rows).toEqual([{ ok: true }]);
     }
-    await new Promise((r) => setTimeout(r, 600));
+    await sleep(600);
     await w.stop();
     for (const c of [ca, cb]) {
       const expected = await expectedSeqs(c.start);
-      await c.until(expected.at(-1)!);
+      await c.reached(expected.at(-1)!);
       expect(c.seqs).toEqual(expected);
       c.client.close();
     }
@@ -123,15 +118,15 @@ describe('failover', () => {
 
   it("the LISTEN backend terminated: the relay reads the gap and clients see none", async () => {
     const relay = await startTestRelay(db);
-    const { client, seqs, start, until } = await follow(relay.url);
+    const { client, seqs, start, reached } = await follow(relay.url);
     const w = writer();
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const { rows } = await db.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'pgrelay-listener' and datname = current_database()`);
     expect(rows.length).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 800));
+    await sleep(800);
     await w.stop();
     const expected = await expectedSeqs(start);
-    await until(expected.at(-1)!);
+    await reached(expected.at(-1)!);
     expect(seqs).toEqual(expected);
     const text = (await httpGet(`${relay.http}/metrics`)).body;
     expect(metric(text, 'pgrelay_listener_reconnects_total')).toBeGreaterThanOrEqual(1);
@@ -160,7 +155,7 @@ describe('failover', () => {
           const notified = new Promise<void>((r) => (seen = r));
           await db.query(`insert into orders (tenant_id, n) values ('a', 0)`);
           await notified;
-          await new Promise((r) => setTimeout(r, delayMs));
+          await sleep(delayMs);
         },
       };
       const relay = await startTestRelay(db, {}, session);
@@ -170,9 +165,10 @@ describe('failover', () => {
         const seqs: number[] = [];
         client.subscribe('orders', { since: base }, { onTransaction: (tx) => void seqs.push(tx.seq) });
         const want = await expectedSeqs(base);
-        const t0 = Date.now();
-        while (seqs.length < want.length && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 20));
-        client.close();
+        await until(() => seqs.length >= want.length, {
+          what: () => `${want.length} transactions replayed when the relay read its position ${delayMs} ms after the first notification (${seqs.length} so far)`,
+          timeoutMs: 5_000,
+        }).finally(() => client.close());
         expect(seqs.length, `transactions replayed when the relay read its position ${delayMs} ms after the first notification`).toBe(want.length);
         expect(seqs).toEqual(want);
       } finally {

@@ -2,7 +2,7 @@
 // sockets and relays; a relay killed with SIGKILL loses its members within the configured bound; tenants never mix.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { connect, httpGet, metric, SECRET, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 
@@ -64,7 +64,6 @@ function membersSeen(c: TestClient): string[] {
 const diff = (c: TestClient, match: (f: Frame) => boolean, timeoutMs?: number) => c.next((f) => f.type === 'presence' && f.joins !== undefined && match(f), timeoutMs);
 const joined = (sub: string) => (f: Frame) => f.joins.some((m: Frame) => m.sub === sub);
 const left = (sub: string) => (f: Frame) => f.leaves.some((m: Frame) => m.sub === sub);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('presence on one relay', () => {
   it('a member gets the list (itself in it), then the joins and leaves of the others, with their display names', async () => {
@@ -230,8 +229,7 @@ describe('presence across relays', () => {
       commit`);
     expect(await rows()).toBe(0);
     // at its next refresh (TTL/3) the relay learns its entries are gone and writes them all again
-    const until = Date.now() + TTL_MS + 3_000;
-    while ((await rows()) === 0 && Date.now() < until) await sleep(50);
+    await until(async () => (await rows()) !== 0, { what: 'the relay to write its entries again', timeoutMs: TTL_MS + 3_000, intervalMs: 50 });
     expect(await rows()).toBe(1);
     // the watcher may or may not have seen u-stays leave meanwhile; it ends with u-stays there
     await watcher.until(() => membersSeen(watcher).join() === 'u-stays,u-watch' && presenceFrames(watcher).length >= 2, 5_000, 'u-stays');

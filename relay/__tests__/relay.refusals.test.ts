@@ -1,7 +1,7 @@
 // Refused tokens explained in-band (issue 13): a client offering pgrelay.reasons gets a socket closed at once with 4401/4403 and the
 // reason; others keep the plain HTTP 401; every refusal is logged at info, rate-limited, without the token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { createLogger } from '../ops/log.js';
 import { Refusals } from '../edge/refusals.js';
@@ -106,7 +106,7 @@ describe('the in-band budget', () => {
     const refusals = new Refusals(createLogger('silent'), 5);
     const taken = Array.from({ length: 8 }, () => refusals.inBand());
     expect(taken.filter(Boolean).length).toBe(5);
-    await new Promise((r) => setTimeout(r, 450));
+    await sleep(450);
     expect(refusals.inBand()).toBe(true); // about two refilled in 450 ms
   });
 });

@@ -1,12 +1,11 @@
 // A relay at rest (issue 22): with a subscriber and nothing written, its ticker sleeps and sends about one statement a
 // second to Postgres; the first change after the rest reaches the subscriber; /metrics says the ticker is asleep.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, subscribeAnswer, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let relay: TestRelay;
 beforeAll(async () => {
@@ -24,11 +23,7 @@ describe('a relay at rest', () => {
     const c = await connect(relay.url, await token({ tenant_id: 'acme' }));
     try {
       expect((await subscribeAnswer(c, 's1', 'orders')).type).toBe('subscribed');
-      const deadline = Date.now() + 10_000;
-      while (metric(await metrics(), 'pgrelay_ticker_asleep') !== 1) {
-        if (Date.now() > deadline) throw new Error('the ticker did not fall asleep within 10 s');
-        await sleep(50);
-      }
+      await until(async () => metric(await metrics(), 'pgrelay_ticker_asleep') === 1, { what: 'the ticker to fall asleep', timeoutMs: 10_000, intervalMs: 50 });
       expect(metric(await metrics(), 'pgrelay_ticker_leader')).toBe(1);
       // just after it fell asleep it looks again a few times, 1, 2, 4 … ms apart, while a transaction older than its
       // sleep is running anywhere on the server (other test files write meanwhile): count after that

@@ -1,7 +1,7 @@
 // A resume from the log that loses its database connection half-way goes on by itself: every transaction arrives once, in order.
 // (Found by the chaos run: such a subscription used to get an `internal` error and then nothing, on a socket that stayed open.)
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { allNumbered, caughtUp, connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -31,13 +31,13 @@ describe('a resume from the log', () => {
     const client = await connect(relay.url, tok);
     (client.ws as any)._socket.pause(); // stop reading: the relay fills its buffer and waits, cursor open
     client.send({ type: 'subscribe', id: 'b', table: 'blobs', since: 0 });
-    let terminated = 0;
-    for (const until = Date.now() + 20_000; Date.now() < until && terminated === 0; await new Promise((r) => setTimeout(r, 100))) {
-      const r = await db.query(
-        `select pg_terminate_backend(pid) from pg_stat_activity
-         where datname = current_database() and application_name = 'pgrelay' and query like '%relay.tenant_seqs%' and pid <> pg_backend_pid()`);
-      terminated = r.rowCount ?? 0;
-    }
+    const terminated = await until(async () => (await db.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+       where datname = current_database() and application_name = 'pgrelay' and query like '%relay.tenant_seqs%' and pid <> pg_backend_pid()`)).rowCount,
+    { what: "the catch-up's query, to terminate it", timeoutMs: 20_000, intervalMs: 100 });
+    // the loop this replaced paused 100 ms after the termination; reading again at once, the resume stalled (at seq 344
+    // of 400, every run): an open question about the relay, not about this wait
+    await sleep(100);
     expect(terminated).toBeGreaterThanOrEqual(1);
     (client.ws as any)._socket.resume();
 

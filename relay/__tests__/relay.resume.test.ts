@@ -1,6 +1,6 @@
 // Resume: every missed transaction once, in order, then live with no gap or duplicate at the hand-over; ring and log paths; resets.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -58,7 +58,7 @@ async function resumeScenario(relay: TestRelay, expectedSource: 'ring' | 'log'):
   const second = await connect(relay.url, tok);
   second.send({ type: 'subscribe', id: 'o', table: 'orders', since: cursor });
   expect(await second.next((f) => f.type === 'subscribed')).toEqual({ type: 'subscribed', id: 'o', seq: cursor });
-  await new Promise((r) => setTimeout(r, 300)); // live frames keep coming during and after the hand-over
+  await sleep(300); // live frames keep coming during and after the hand-over
   await writer.stop();
   const expected = await tenantSeqsAfter(cursor);
   await second.until(() => second.txs('o').at(-1)?.seq === expected.at(-1), 15_000, 'the last transaction');

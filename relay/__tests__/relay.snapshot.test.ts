@@ -1,6 +1,6 @@
 // Snapshot then stream, under concurrent writes, equals the table at the end; paging and split transactions.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { applyChange, sorted, type JsonRow } from '../../db/__tests__/support/replay.js';
 import { connect, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
@@ -32,11 +32,11 @@ describe('snapshot subscriptions', () => {
         await c.end();
       }
     });
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const client = await connect(relay.url, await token({ tenant_id: 't1' }));
     client.send({ type: 'subscribe', id: 'items', table: 'items', snapshot: true });
     await client.until(() => client.frames.some((f) => f.type === 'snapshot' && f.more === false), 20_000, 'the last snapshot page');
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     stop = true;
     await Promise.all(writers);
     const { rows } = await db.query<{ seq: string }>(`select max(seq)::text as seq from relay.transactions`);

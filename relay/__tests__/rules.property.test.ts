@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { fuzzRuns, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { caughtUp, connect, delivered, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
@@ -106,14 +106,13 @@ async function runScenario(c: pg.Client, sc: Scenario, run: number): Promise<voi
   await c.query('commit');
   const prober = await connect(relay.url, await token({ tenant_id: 't1', role: probe }));
   try {
-    for (let i = 0; ; i++) {
-      prober.send({ type: 'subscribe', id: `p${i}`, table: 'rp' });
-      const f = await prober.next((x) => (x.type === 'subscribed' || x.type === 'error') && (x.id ?? x.sub) === `p${i}`);
-      if (f.type === 'subscribed') break;
-      if (i > 200) throw new Error('the relay never loaded the new rules');
-      // under RELAY_RATE_LIMIT (50 messages a second)
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    let i = 0;
+    // a subscribe every 25 ms: under RELAY_RATE_LIMIT (50 messages a second)
+    await until(async () => {
+      const id = `p${i++}`;
+      prober.send({ type: 'subscribe', id, table: 'rp' });
+      return (await prober.next((x) => (x.type === 'subscribed' || x.type === 'error') && (x.id ?? x.sub) === id)).type === 'subscribed';
+    }, { what: 'the relay to load the new rules', timeoutMs: 10_000, intervalMs: 25 });
   } finally {
     await prober.close();
   }
@@ -225,7 +224,7 @@ async function runScenario(c: pg.Client, sc: Scenario, run: number): Promise<voi
         const conn = p.conn!;
         const received = () => conn.txs(sub.id).flatMap((f: Frame) => (f.changes as Array<Record<string, unknown>>).map((ch) => ({ seq: f.seq, op: ch.op, pk: ch.pk, row: ch.row, old: ch.old ?? null })));
         await conn.until(() => received().length >= expected.length, 5_000, `${expected.length} changes on ${sub.id}`).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
         const label = `${JSON.stringify(p.claims)} ${sub.id} ${sub.mode} ${JSON.stringify(sub.client)} visible ${p.visible.join(',')} rules ${JSON.stringify(sc.rules)}`;
         expect(received(), label).toEqual(expected);
         figures.changesChecked += expected.length;

@@ -1,6 +1,6 @@
 // Access rules (issue 15): the seeds' cases (an admin-only table, a cashier's own till, a manager's margin column), relay.allow's checks, resume and token refresh under rules.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { caughtUp, connect, delivered, startTestRelay, subscribeAnswer, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -29,7 +29,7 @@ const manager = () => token({ tenant_id: 1, role: 'gerente', sub: 'g1' });
 /** Waits until the relay has published everything committed and each client has read it. */
 async function settle(...clients: TestClient[]): Promise<void> {
   await delivered(db, relay, clients);
-  await new Promise((r) => setTimeout(r, 30));
+  await sleep(30);
 }
 
 const changes = (c: TestClient, sub: string) => c.txs(sub).flatMap((f) => f.changes as Array<Record<string, any>>);
@@ -190,19 +190,11 @@ describe('relay.allow, relay.disallow, relay.watched', () => {
     try {
       expect(await subscribeAnswer(clerk, 'a', 'productos')).toMatchObject({ type: 'subscribed' });
       await db.query(`select relay.allow('productos', 'admin')`);
-      await waitUntil(async () => (await subscribeAnswer(clerk, `b${Math.random()}`, 'productos')).type === 'error', 'the rule to apply');
+      await until(async () => (await subscribeAnswer(clerk, `b${Math.random()}`, 'productos')).type === 'error', { what: 'the rule to apply', timeoutMs: 5_000 });
       expect(await db.query(`select relay.disallow('productos') as n`).then((r) => r.rows[0]?.n)).toBe(1);
-      await waitUntil(async () => (await subscribeAnswer(clerk, `c${Math.random()}`, 'productos')).type === 'subscribed', 'the rule to go');
+      await until(async () => (await subscribeAnswer(clerk, `c${Math.random()}`, 'productos')).type === 'subscribed', { what: 'the rule to go', timeoutMs: 5_000 });
     } finally {
       await clerk.close();
     }
   });
 });
-
-async function waitUntil(cond: () => Promise<boolean>, what: string): Promise<void> {
-  const until = Date.now() + 5_000;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { reportFigures, stormSize } from './support/fuzz-budget.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { pool, rawUpgrade } from './support/raw-upgrade.js';
@@ -21,7 +21,6 @@ beforeAll(async () => {
 beforeEach(() => warmRelayPool(relay.url, 'st'));
 leakGuard(() => db.name);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A raw socket that waits for its welcome: the cheapest real client. */
 function openSocket(url: string, jwt: string): Promise<WebSocket> {

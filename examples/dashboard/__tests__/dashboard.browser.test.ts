@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { expect, describe, it } from 'vitest';
 import { freePort } from '../../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../../db/testing/index.js';
+import { leakGuard, sleep, useTestDatabase } from '../../../db/testing/index.js';
 import type { CliProcess } from '../../../relay/__tests__/support/cli-process.js';
 import { token } from '../../../relay/__tests__/support/relay-harness.js';
 import { artifact, expected, haveChromium, showsDatabase, skipReason, useDashboard } from './support/dashboard-page.js';
@@ -124,7 +124,7 @@ describe('dashboard example in Chromium', () => {
       await viewers(ada, 'Ada');
       await ada.close();
       // Ada's other tab keeps her there
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect(await adaAgain.locator('#viewers').textContent()).toBe('Ada');
       mkdirSync(path.dirname(screenshot), { recursive: true });
       await adaAgain.screenshot({ path: artifact('dashboard-viewers.png'), fullPage: true });

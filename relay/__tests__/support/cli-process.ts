@@ -1,6 +1,7 @@
 // Runs the `pgrelay` CLI as a child process (the way a user does), reads its JSON log lines, ends it by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { changes } from '../../../db/testing/index.js';
 import { serverEnv } from './server-under-test.js';
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -30,18 +31,18 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   });
   let out = '';
   const streams = { stdout: '', stderr: '' };
-  const waiters = new Set<() => void>();
+  const printed = changes();
   const onData = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
     out += d.toString();
     streams[stream] += d.toString();
-    for (const w of waiters) w();
+    printed.changed();
   };
   child.stdout!.on('data', onData('stdout'));
   child.stderr!.on('data', onData('stderr'));
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, sig) => {
       resolve(code ?? sig ?? 'unknown');
-      for (const w of waiters) w();
+      printed.changed();
     });
   });
   return {
@@ -53,24 +54,14 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
     signal: (sig) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     },
-    waitFor(pattern, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const line = out.split('\n').find((l) => pattern.test(l));
-          if (line !== undefined) return finish(() => resolve(line));
-          if (child.exitCode !== null || child.signalCode !== null) {
-            return finish(() => reject(new Error(`pgrelay exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${out}`)));
-          }
-        };
-        const timer = setTimeout(() => finish(() => reject(new Error(`pgrelay did not print ${pattern} within ${timeoutMs} ms:\n${out}`))), timeoutMs);
-        const finish = (fn: () => void) => {
-          clearTimeout(timer);
-          waiters.delete(check);
-          fn();
-        };
-        waiters.add(check);
-        check();
-      });
+    async waitFor(pattern, timeoutMs = 30_000) {
+      const { line } = await printed.until(() => {
+        const line = out.split('\n').find((l) => pattern.test(l));
+        if (line !== undefined) return { line };
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pgrelay exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${out}`);
+        return undefined;
+      }, { timeoutMs, what: () => `pgrelay to print ${pattern}:\n${out}` });
+      return line;
     },
   };
 }

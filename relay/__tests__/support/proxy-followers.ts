@@ -3,6 +3,8 @@
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { createRelayClient, type RelayClient, type Subscription } from '../../../client/index.js';
+// the kit's wait.ts itself: this runs in a child process of its own, outside vitest
+import { until } from '../../../db/testing/wait.js';
 
 /** The test → this process. */
 export type FollowerCommand =
@@ -54,13 +56,11 @@ async function start(cmd: Extract<FollowerCommand, { type: 'start' }>): Promise<
     }
   }
   // every subscription has its cursor: what commits from now on is what each must apply
-  for (const deadline = Date.now() + 30_000; followers.some((f) => f.sub.cursor === undefined);) {
-    if (Date.now() > deadline) {
-      const waiting = followers.filter((f) => f.sub.cursor === undefined).map((f) => `${f.report.transport} (${f.report.statuses.join(' → ')}; ${f.report.errors.slice(-2).join(', ') || 'no error'})`);
-      throw new Error(`${waiting.length} subscriptions had no cursor after 30 s: ${waiting.join('; ')}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const waiting = () => followers.filter((f) => f.sub.cursor === undefined);
+  await until(() => waiting().length === 0, {
+    what: () => `a cursor for every subscription (${waiting().length} had none: ${waiting().map((f) => `${f.report.transport} (${f.report.statuses.join(' → ')}; ${f.report.errors.slice(-2).join(', ') || 'no error'})`).join('; ')})`,
+    timeoutMs: 30_000,
+  });
   for (const f of followers) f.report.start = f.sub.cursor!;
 }
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterAll } from 'vitest';
-import { registerLeakProbe, type TestDatabase } from '../../../db/testing/index.js';
+import { changes, registerLeakProbe, until, type TestDatabase } from '../../../db/testing/index.js';
 import { loadConfig } from '../../ops/config.js';
 import { createLogger } from '../../ops/log.js';
 import { startRelay, type Relay } from '../../relay.js';
@@ -35,14 +35,12 @@ export async function startTestRelay(db: TestDatabase, env: Record<string, strin
 /** An HS256 token; `tenant_id` unless `claims` says otherwise. */
 /** Waits until every change committed so far has its seq (a relay's ticker numbers it within milliseconds); returns the last seq. */
 export async function allNumbered(db: TestDatabase, timeoutMs = 20_000): Promise<number> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
+  const { last } = await until(async () => {
     const { rows } = await db.query<{ pending: boolean; p: string }>(
       `select exists (select 1 from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)) as pending, relay.position()::text as p`);
-    if (!rows[0]!.pending) return Number(rows[0]!.p);
-    if (Date.now() > until) throw new Error(`committed changes were still waiting for a seq after ${timeoutMs} ms: is a ticker running?`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return rows[0]!.pending ? undefined : { last: Number(rows[0]!.p) };
+  }, { what: 'a seq for every committed change (is a ticker running?)', timeoutMs, intervalMs: 10 });
+  return last;
 }
 
 /**
@@ -50,13 +48,12 @@ export async function allNumbered(db: TestDatabase, timeoutMs = 20_000): Promise
  * starts after it.
  */
 export async function caughtUp(db: TestDatabase, relay: Relay, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const last = await allNumbered(db, timeoutMs);
-    if (relay.position >= last) return;
-    if (Date.now() > until) throw new Error(`the relay did not catch up within ${timeoutMs} ms (position ${relay.position}, log ${last})`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  let last = 0;
+  await until(async () => relay.position >= (last = await allNumbered(db, timeoutMs)), {
+    what: () => `the relay to catch up (position ${relay.position}, log ${last})`,
+    timeoutMs,
+    intervalMs: 10,
+  });
 }
 
 /**
@@ -116,15 +113,15 @@ export async function connect(url: string, tokenOrNull: string | null, options: 
   ws.once('upgrade', (res) => (upgrade = res));
   const frames: Frame[] = [];
   const taken = new WeakSet<Frame>();
-  const listeners = new Set<() => void>();
+  const arrivals = changes();
   ws.on('message', (data) => {
     frames.push(JSON.parse(data.toString()) as Frame);
-    for (const l of listeners) l();
+    arrivals.changed();
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.on('close', (code, reason) => {
       resolve({ code, reason: reason.toString() });
-      for (const l of listeners) l();
+      arrivals.changed();
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -139,30 +136,19 @@ export async function connect(url: string, tokenOrNull: string | null, options: 
       });
     });
   });
-  const until = (cond: () => boolean, timeoutMs = 10_000, what = 'condition') => new Promise<void>((resolve, reject) => {
-    if (cond()) return resolve();
-    const timer = setTimeout(() => {
-      listeners.delete(check);
-      reject(new Error(`timed out waiting for ${what}; last frames: ${JSON.stringify(frames.slice(-3)).slice(0, 600)}`));
-    }, timeoutMs);
-    const check = () => {
-      if (!cond()) return;
-      clearTimeout(timer);
-      listeners.delete(check);
-      resolve();
-    };
-    listeners.add(check);
-  });
+  const lastFrames = () => JSON.stringify(frames.slice(-3)).slice(0, 600);
+  const until = async (cond: () => boolean, timeoutMs = 10_000, what = 'condition') => {
+    await arrivals.until(cond, { timeoutMs, what: () => `${what}; last frames: ${lastFrames()}` });
+  };
   return {
     ws,
     frames,
     txs: (sub) => frames.filter((f) => f.type === 'tx' && (sub === undefined || f.sub === sub)),
     send: (message) => ws.send(typeof message === 'string' ? message : JSON.stringify(message)),
     async next(match, timeoutMs = 10_000) {
-      let found: Frame | undefined;
-      await until(() => (found = frames.find((f) => !taken.has(f) && match(f))) !== undefined, timeoutMs, 'a matching frame');
-      taken.add(found!);
-      return found!;
+      const found = await arrivals.until(() => frames.find((f) => !taken.has(f) && match(f)), { timeoutMs, what: () => `a matching frame; last frames: ${lastFrames()}` });
+      taken.add(found);
+      return found;
     },
     until,
     closed,

@@ -1,5 +1,6 @@
 // A raw Server-Sent Events client for relay tests: one GET over a connection of its own, every event recorded as sent.
 import http from 'node:http';
+import { changes } from '../../../db/testing/index.js';
 import type { Frame } from './relay-harness.js';
 
 /** One event: its id field (if it had one) and its frame. */
@@ -35,15 +36,12 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
     const req = http.get(url, { agent: false, headers: { accept: 'text/event-stream', ...headers } }, (res) => {
       const events: SseEvent[] = [];
       const comments: string[] = [];
-      const listeners = new Set<() => void>();
+      const arrivals = changes();
       let body = '';
       let buffer = '';
       let id: string | undefined;
       let data: string[] = [];
       let lastId: string | undefined;
-      const fire = () => {
-        for (const l of listeners) l();
-      };
       const line = (l: string) => {
         if (l === '') {
           if (data.length > 0) events.push({ id, frame: JSON.parse(data.join('\n')) as Frame });
@@ -68,28 +66,17 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
           line(buffer.slice(0, nl).replace(/\r$/, ''));
           buffer = buffer.slice(nl + 1);
         }
-        fire();
+        arrivals.changed();
       });
       const ended = new Promise<void>((done) => {
         res.on('close', () => {
           done();
-          fire();
+          arrivals.changed();
         });
       });
-      const until = (cond: () => boolean, timeoutMs = 10_000, what = 'condition') => new Promise<void>((ok, fail) => {
-        if (cond()) return ok();
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          fail(new Error(`timed out waiting for ${what}; last events: ${JSON.stringify(events.slice(-3)).slice(0, 600)}`));
-        }, timeoutMs);
-        const check = () => {
-          if (!cond()) return;
-          clearTimeout(timer);
-          listeners.delete(check);
-          ok();
-        };
-        listeners.add(check);
-      });
+      const until = async (cond: () => boolean, timeoutMs = 10_000, what = 'condition') => {
+        await arrivals.until(cond, { timeoutMs, what: () => `${what}; last events: ${JSON.stringify(events.slice(-3)).slice(0, 600)}` });
+      };
       const client: SseClient = {
         status: res.statusCode ?? 0,
         headers: res.headers,
