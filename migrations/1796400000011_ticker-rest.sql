@@ -33,6 +33,33 @@ end $$;
 revoke all on function relay.ticker_sleep(boolean, integer) from public;
 grant execute on function relay.ticker_sleep(boolean, integer) to relay_reader;
 
+-- relay.capture is built from its previous version, which this migration keeps (renamed) for the down migration: it
+-- takes that version's body (pg_proc.prosrc: the text between the $$ of 1796400000001 as written there, the same in every
+-- database that ran it), edits it, and creates the new function with the result, so that what did not change is written
+-- once. The new function is the same as one written out in full, with no call or trigger added (the writer's cost is
+-- the one measured): \sf relay.capture shows it whole.
+-- relay._edit (for this migration only): `src` with the text from `head` up to, not including, the next `upto` replaced
+-- by `by`; with upto null, every `head` replaced by `by`. It raises when `head` or `upto` is missing, rather than create
+-- another function than the one intended.
+create function relay._edit(src text, head text, upto text, by text) returns text
+language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+declare
+  i integer := strpos(src, head);
+  j integer;
+begin
+  if i = 0 then
+    raise exception 'pgrelay: migration 1796400000011 expected % in the function it edits', quote_literal(head);
+  end if;
+  if upto is null then
+    return replace(src, head, by);
+  end if;
+  j := strpos(substr(src, i), upto);
+  if j = 0 then
+    raise exception 'pgrelay: migration 1796400000011 expected % after % in the function it edits', quote_literal(upto), quote_literal(head);
+  end if;
+  return substr(src, 1, i - 1) || by || substr(src, i + j - 1);
+end $$;
+
 -- relay.capture, as in 1796400000001, plus the wake-up: each statement that logs a change reads the flag, and if the
 -- ticker is asleep queues NOTIFY relay_wake (Postgres keeps one of identical notifications per transaction). Awake, that
 -- is one read of the sequence per statement (about 8,000 instructions). Marking the transaction so that later statements
@@ -43,57 +70,15 @@ grant execute on function relay.ticker_sleep(boolean, integer) to relay_reader;
 -- `on` (e.g. ALTER DATABASE … SET relay.wake = on, when no writer of a watched table uses two-phase commit) or `off`
 -- (e.g. ALTER ROLE xa_app SET relay.wake = off). Where writers do not wake it, the ticker does not sleep (db/ticker.ts
 -- reads the same settings); a writer that sets `off` for itself is numbered by the ticker's next look (within 1 s).
--- The previous version is kept for the down migration.
+-- The check is written into the body rather than called: a PL/pgSQL call, or a second trigger, costs every statement.
 alter function relay.capture() rename to _capture_before_011;
-create function relay.capture() returns trigger
-language plpgsql security definer as $$
+do $do$
 declare
-  excl pg_catalog.text[];
-  wake pg_catalog.text;
+  body text := (select prosrc from pg_proc where oid = 'relay._capture_before_011()'::regprocedure);
 begin
-  if tg_nargs operator(pg_catalog.>) 0 then
-    excl := tg_argv[0]::pg_catalog.text[];
-  end if;
-  if tg_op operator(pg_catalog.=) 'UPDATE' then
-    if excl is null then
-      insert into relay.log (relid, op, row, old_row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'update', p.n, p.o, pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from rows from (pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) from relay_new t)),
-                      pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) from relay_old t))) p(n, o);
-    else
-      insert into relay.log (relid, op, row, old_row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'update', p.n, p.o, pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from rows from (pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl from relay_new t)),
-                      pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl from relay_old t))) p(n, o);
-    end if;
-  elsif tg_op operator(pg_catalog.=) 'TRUNCATE' then
-    insert into relay.log (relid, op, db_user, application_name, client_addr, actor, origin)
-    values (tg_relid, 'truncate', pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-            pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true));
-  elsif tg_op operator(pg_catalog.=) 'INSERT' then
-    if excl is null then
-      insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'insert', pg_catalog.to_jsonb(t.*), pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from relay_rows t;
-    else
-      insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'insert', pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl, pg_catalog."session_user"(),
-             pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),
-             pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from relay_rows t;
-    end if;
-  else
-    -- DELETE: the old rows
-    insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-    select tg_relid, 'delete', case when excl is null then pg_catalog.to_jsonb(t.*) else pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl end,
-           pg_catalog."session_user"(), pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),
-           pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-    from relay_rows t;
-  end if;
-  -- The wake-up check, after the transaction has an xid (it just logged a row): a writer that read the flag before the
+  body := relay._edit(body, '  excl pg_catalog.text[];', null, $by$  excl pg_catalog.text[];
+  wake pg_catalog.text;$by$);
+  body := relay._edit(body, '  return null;', null, $by$  -- The wake-up check, after the transaction has an xid (it just logged a row): a writer that read the flag before the
   -- ticker set it is then either committed or in progress in the snapshot of the ticker's last tick before sleeping.
   -- Asleep: a lease that has not run out. Awake (0, the case under load), the clock is not read.
   if found and coalesce(pg_catalog.pg_sequence_last_value('relay.ticker_asleep'::pg_catalog.regclass), 0) operator(pg_catalog.>) 0 then
@@ -106,8 +91,9 @@ begin
       end if;
     end if;
   end if;
-  return null;
-end $$;
+  return null;$by$);
+  execute format('create function relay.capture() returns trigger language plpgsql security definer as %L', body);
+end $do$;
 revoke all on function relay.capture() from public;
 
 -- A leaner tick. Measured per tick that numbers one small transaction (bench/RESULTS.md, "Tick: what a tick costs
@@ -233,10 +219,10 @@ begin
   end loop;
   return query select last, n, cur, sent;
 end $$;
-
-
 revoke all on function relay.tick(pg_snapshot, integer, integer) from public;
 grant execute on function relay.tick(pg_snapshot, integer, integer) to relay_reader;
+
+drop function relay._edit(text, text, text, text);
 
 -- Point every capture trigger at the new function (relay._install recreates them by name).
 select relay._install(relid) from relay.watches where active;
