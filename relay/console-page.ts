@@ -1,4 +1,4 @@
-// The console's static files (relay/console/): read once, served with an ETag and cache headers that suit each.
+// The console's static files (relay/console/assets/): read once, served with an ETag and cache headers that suit each.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,13 +12,13 @@ export interface StaticFile {
   readonly cacheControl: string;
 }
 
-/** The folder from the sources (relay/console) or, from the build (dist/relay), the package's relay/console. */
+/** The folder from the sources (relay/console/assets) or, from the build (dist/relay), the package's relay/console/assets. */
 function consoleDir(): string {
-  for (const rel of ['./console/', '../../relay/console/']) {
+  for (const rel of ['./console/assets/', '../../relay/console/assets/']) {
     const dir = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(`${dir}index.html`)) return dir;
   }
-  throw new Error('the console files (relay/console/index.html) are missing from this installation');
+  throw new Error('the console files (relay/console/assets/index.html) are missing from this installation');
 }
 
 function load(dir: string, name: string, contentType: string, cacheControl: string): StaticFile {
