@@ -6,7 +6,7 @@ import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
 import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './routing/auth.js';
 import { ChangeFeed } from './feed/change-feed.js';
 import { orderTx } from './feed/column-order.js';
-import type { RelayConfig } from './ops/config.js';
+import type { RelayConfig } from './ops/relay-config.js';
 import { parseClientMessage } from './edge/inbound.js';
 import { loadConsoleFiles } from './console/console-page.js';
 import { DevConsole, type DevMode } from './console/dev-console.js';
