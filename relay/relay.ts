@@ -2,11 +2,12 @@
 import type pg from 'pg';
 import { CloseCode } from '../client/shared/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
-import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
+import { Ticker } from '../db/ticker/ticker.js';
+import { WAKE_CHANNEL, type TickerPacing } from '../db/ticker/ticker-options.js';
 import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './routing/auth.js';
 import { ChangeFeed } from './feed/change-feed.js';
 import { orderTx } from './feed/column-order.js';
-import type { RelayConfig } from './ops/config.js';
+import type { RelayConfig } from './ops/relay-config.js';
 import { parseClientMessage } from './edge/inbound.js';
 import { loadConsoleFiles } from './console/console-page.js';
 import { DevConsole, type DevMode } from './console/dev-console.js';
@@ -287,7 +288,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   });
   server.fallback(() => json(404, { error: 'not_found' }, {}));
 
-  // Every relay is a ticker candidate; the one holding the lock numbers transactions for all (see db/ticker.ts).
+  // Every relay is a ticker candidate; the one holding the lock numbers transactions for all (see db/ticker/).
   const ticker = new Ticker({
     databaseUrl: config.databaseUrl,
     log,
