@@ -3,11 +3,11 @@ import type pg from 'pg';
 import { CloseCode } from '../client/shared/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
 import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
-import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './routing/auth.js';
+import { createTokenVerifier } from './routing/auth.js';
 import { ChangeFeed } from './feed/change-feed.js';
 import { orderTx } from './feed/column-order.js';
 import type { RelayConfig } from './ops/config.js';
-import { parseClientMessage } from './edge/inbound.js';
+import { createMessageHandler } from './edge/messages.js';
 import { loadConsoleFiles } from './console/console-page.js';
 import { DevConsole, type DevMode } from './console/dev-console.js';
 import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './console/http-routes.js';
@@ -134,54 +134,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   session.onState((state) => state === 'connected' && presence.reconnected());
   const verifier = createTokenVerifier(config);
   const refusals = new Refusals(log);
-  /** One client message: rate limit, size, parse, dispatch. */
-  const onMessage = (ws: WS, message: Uint8Array, isBinary: boolean): void => {
-    const d = ws.data;
-    if (d.closed) return;
-    // token bucket: rateLimit messages per second, bursts of the same size
-    const now = Date.now();
-    d.tokens = Math.min(config.rateLimit, d.tokens + ((now - d.refilledAt) / 1000) * config.rateLimit);
-    d.refilledAt = now;
-    if (d.tokens < 1) {
-      if (++d.dropped > config.rateLimit) return io.end(ws, CloseCode.RateLimited, 'too many messages');
-      return io.error(ws, 'rate_limited', `at most ${config.rateLimit} messages per second`, undefined, false);
-    }
-    d.tokens -= 1;
-    if (message.byteLength > config.maxMessage) return io.end(ws, CloseCode.MessageTooBig, 'message too big');
-    if (isBinary) return io.error(ws, 'bad_message', 'messages are JSON text frames');
-    const parsed = parseClientMessage(Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('utf8'));
-    if (!parsed.ok) return io.error(ws, parsed.code, parsed.message, parsed.id);
-    const msg = parsed.message;
-    switch (msg.type) {
-      case 'subscribe': return subscriptions.subscribe(ws, msg);
-      case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
-      case 'ping': return void ws.send('{"type":"pong"}');
-      case 'presence': return msg.join ? presence.join(ws) : presence.leave(ws);
-      case 'auth': {
-        const accepted = (next: Principal) => {
-          if (d.closed) return;
-          if (!samePrincipalScope(d.principal, next) || !subscriptions.sameRules(ws, next) || !presence.sameMember(ws, next)) {
-            return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
-          }
-          d.principal = next;
-        };
-        const refused = (err: unknown) => {
-          if (d.closed) return;
-          metrics.authFailures.inc({ reason: err instanceof AuthError ? err.reason : 'malformed' });
-          io.error(ws, 'bad_token', err instanceof AuthError ? err.message : 'token not accepted');
-        };
-        // HS256 answers at once, before the socket's next message, on either server
-        let next: Principal | Promise<Principal>;
-        try {
-          next = verifier.verify(msg.token);
-        } catch (err) {
-          return refused(err);
-        }
-        if (next instanceof Promise) next.then(accepted, refused);
-        else accepted(next);
-      }
-    }
-  };
+  const onMessage = createMessageHandler({ rateLimit: config.rateLimit, maxMessage: config.maxMessage, io, subscriptions, presence, verifier, metrics, log });
 
   function drain(ws: WS): void {
     const d = ws.data;
@@ -242,15 +195,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       metrics.connections.inc({ transport: 'websocket' });
       ws.send(JSON.stringify({ type: 'welcome', tenant: ws.data.principal.tenant, seq: feed.position }));
     },
-    message: (ws, message, isBinary) => {
-      // An exception escaping a server handler would end the process: one bad message must never do that.
-      try {
-        onMessage(ws, message, isBinary);
-      } catch (err) {
-        log.error({ err }, 'unexpected error handling a message');
-        if (!ws.data.closed) io.error(ws, 'internal', 'the relay could not handle this message');
-      }
-    },
+    message: onMessage,
     drain,
     close: (ws) => {
       if (!ws.data.refused) closed(ws, 'websocket');
