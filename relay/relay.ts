@@ -10,11 +10,12 @@ import type { RelayConfig } from './ops/config.js';
 import { createMessageHandler } from './edge/messages.js';
 import { loadConsoleFiles } from './console/console-page.js';
 import { DevConsole, type DevMode } from './console/dev-console.js';
-import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './console/http-routes.js';
+import { json, registerHttpRoutes } from './console/http-routes.js';
+import { registerHealthRoutes } from './console/health-routes.js';
+import { relayStats } from './console/relay-stats.js';
 import { pgListenSession, type ListenSession } from './feed/listen-session.js';
 import type { Logger } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
-import { clientPortMetrics, clientPortMetricsHandler, metricsHandler, metricsRefusedWarning } from './console/metrics-access.js';
 import { startMetricsListener, type MetricsListener } from './console/metrics-listener.js';
 import { Presence } from './presence/presence.js';
 import { Pruner } from './ops/pruner.js';
@@ -153,18 +154,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     d.drained?.();
   }
 
-  const health = { status: 'ok', server: { impl: plan.info.impl, package: plan.info.package, version: plan.info.version, chosen: plan.info.chosen } };
-  const healthz = () => json(200, health);
-  const readyz = () => feed.ready
-    ? json(200, { status: 'ready', position: feed.position })
-    : json(503, { status: 'catching_up', position: feed.position });
-  server.route('GET', '/healthz', healthz);
-  server.route('GET', '/readyz', readyz);
-  // /metrics is for Prometheus only (issue 25, relay/console/metrics-access.ts): behind RELAY_METRICS_TOKEN, or on METRICS_PORT
-  const metricsMode = clientPortMetrics(config);
-  const clientMetrics = clientPortMetricsHandler(metricsMode, metrics, config.metricsToken);
-  if (clientMetrics) server.route('GET', '/metrics', clientMetrics);
-  if (metricsMode === 'refused') log.warn({ host: config.host }, metricsRefusedWarning);
+  const probes = registerHealthRoutes(server, { info: plan.info, feed, config, metrics, log });
   registerHttpRoutes(server, {
     verifier, tables, metrics, refusals, log,
     files: loadConsoleFiles(),
@@ -264,7 +254,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   try {
     await feed.start();
     if (config.metricsPort !== undefined) {
-      metricsListener = await startMetricsListener(config.metricsHost, config.metricsPort, { '/metrics': metricsHandler(metrics, config.metricsToken), '/healthz': healthz, '/readyz': readyz });
+      metricsListener = await startMetricsListener(config.metricsHost, config.metricsPort, probes);
     }
     port = await server.listen(config.host, config.port, { reusePort: config.reusePort });
   } catch (err) {
@@ -340,27 +330,4 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return closing;
     },
   };
-}
-
-/** Connections and subscriptions per tenant and table, for the console (one pass over the sockets). */
-function relayStats(sockets: ReadonlySet<WS>, position: number): RelayStats {
-  const byTenant = new Map<string, TenantLoad & { perTable: Map<string, number> }>();
-  let subscriptions = 0;
-  for (const ws of sockets) {
-    const d = ws.data;
-    const key = d.principal.allTenants ? '*' : d.principal.tenant!;
-    let t = byTenant.get(key);
-    if (!t) byTenant.set(key, (t = { tenant: key, connections: 0, subscriptions: 0, tables: [], perTable: new Map() }));
-    t.connections++;
-    for (const sub of d.subs?.values() ?? []) {
-      t.subscriptions++;
-      subscriptions++;
-      t.perTable.set(sub.route.table, (t.perTable.get(sub.route.table) ?? 0) + 1);
-    }
-  }
-  const tenants = [...byTenant.values()]
-    .sort((a, b) => b.connections - a.connections || b.subscriptions - a.subscriptions)
-    .slice(0, 200)
-    .map(({ perTable, ...t }) => ({ ...t, tables: [...perTable].map(([table, n]) => ({ table, subscriptions: n })).sort((a, b) => b.subscriptions - a.subscriptions) }));
-  return { position, connections: sockets.size, subscriptions, tenants };
 }
