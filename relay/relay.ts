@@ -1,12 +1,12 @@
 // The relay process: one server (native uWebSockets.js or the ws fallback) wiring the change feed, ring, router and sockets together.
 import type pg from 'pg';
-import { CloseCode } from '../client/shared/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
 import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
 import { createTokenVerifier } from './routing/auth.js';
 import { ChangeFeed } from './feed/change-feed.js';
 import { orderTx } from './feed/column-order.js';
 import type { RelayConfig } from './ops/config.js';
+import { Connections } from './edge/connections.js';
 import { createMessageHandler } from './edge/messages.js';
 import { loadConsoleFiles } from './console/console-page.js';
 import { DevConsole, type DevMode } from './console/dev-console.js';
@@ -24,12 +24,12 @@ import { RingBuffer } from './feed/ring-buffer.js';
 import { Router } from './routing/router.js';
 import { chooseServer, logServer, type ServerPlan } from './server/choose-server.js';
 import type { ServerInfo } from './server/server.js';
-import type { RelaySocket as WS, SocketData } from './routing/socket-data.js';
+import type { SocketData } from './routing/socket-data.js';
 import { SocketWriter } from './routing/socket-writer.js';
 import { closingEvent, createStreamAccept, heartbeatSeconds, preflight, sseEvent } from './edge/sse.js';
 import { Subscriptions } from './routing/subscriptions.js';
 import { createUpgradeHandler } from './edge/upgrade.js';
-import { WatchedTables } from './feed/watched-tables.js';
+import { unwatchedTable, WatchedTables } from './feed/watched-tables.js';
 
 /** What {@link startRelay} needs: the configuration (with a database URL and a way to verify tokens) and a logger. */
 export interface RelayOptions {
@@ -66,16 +66,6 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** The table of a `{"v":1,"unwatch":"schema.table"}` relay_config payload, if that is what it is. */
-function unwatchedTable(payload: string): string | undefined {
-  try {
-    const p = JSON.parse(payload) as { v?: unknown; unwatch?: unknown };
-    return p.v === 1 && typeof p.unwatch === 'string' ? p.unwatch : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { config, log } = options;
   const plan = options.server ?? chooseServer(config.server);
@@ -89,7 +79,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   const server = plan.create();
   const io = new SocketWriter(metrics, log);
-  const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(server, tables, config.maxFrame, metrics);
   // relay_wake too: the ticker's wake-ups come through this session (see TickerOptions.listen)
@@ -120,45 +109,29 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     // after the frame that says why (a reset, an error), in the same turn
     ended: (ws) => queueMicrotask(() => io.end(ws, 1000, 'subscription ended')),
   });
+  // Presence (issue 14, relay/presence/): members per tenant, shared with the other relays through Postgres.
+  const presence = new Presence({ pool, publish: (topic, frame) => server.publish(topic, frame), io, log, metrics, ttlMs: config.presenceTtlMs });
+  const connections = new Connections({ feed, subscriptions, presence, io, metrics, maxBackpressure: config.maxBackpressure });
   // relay.unwatch says which table it stopped capturing: its subscribers are told at once, not left waiting forever.
   session.onNotification((channel, payload) => {
     if (channel !== 'relay_config') return;
     const table = unwatchedTable(payload);
     if (table === undefined) return;
     tables.forget(table);
-    subscriptions.unwatched(sockets, table);
+    subscriptions.unwatched(connections.sockets, table);
     log.info({ table }, 'table unwatched; its subscribers were reset');
   });
-  // Presence (issue 14, relay/presence/): members per tenant, shared with the other relays through Postgres.
-  const presence = new Presence({ pool, publish: (topic, frame) => server.publish(topic, frame), io, log, metrics, ttlMs: config.presenceTtlMs });
   session.onNotification((channel, payload) => channel === 'relay_presence' && presence.notified(payload));
   session.onState((state) => state === 'connected' && presence.reconnected());
   const verifier = createTokenVerifier(config);
   const refusals = new Refusals(log);
   const onMessage = createMessageHandler({ rateLimit: config.rateLimit, maxMessage: config.maxMessage, io, subscriptions, presence, verifier, metrics, log });
 
-  function drain(ws: WS): void {
-    const d = ws.data;
-    const waiter = d.drained;
-    d.drained = undefined;
-    waiter?.();
-  }
-  /** A socket or stream is gone, whoever ended it: its subscriptions end and any writer waiting for it stops waiting. */
-  function closed(ws: WS, transport: 'websocket' | 'sse'): void {
-    const d = ws.data;
-    d.closed = true;
-    sockets.delete(ws);
-    metrics.connections.dec({ transport });
-    subscriptions.closed(ws);
-    presence.closed(ws);
-    d.drained?.();
-  }
-
   const probes = registerHealthRoutes(server, { info: plan.info, feed, config, metrics, log });
   registerHttpRoutes(server, {
     verifier, tables, metrics, refusals, log,
     files: loadConsoleFiles(),
-    stats: () => relayStats(sockets, feed.position),
+    stats: () => relayStats(connections.sockets, feed.position),
     dev: options.dev ? new DevConsole(options.dev, config.databaseUrl, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
   });
   server.websocket<SocketData>('/ws', {
@@ -181,14 +154,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         ws.end(refused.code, Buffer.from(refused.reason).subarray(0, 123).toString());
         return;
       }
-      sockets.add(ws);
-      metrics.connections.inc({ transport: 'websocket' });
-      ws.send(JSON.stringify({ type: 'welcome', tenant: ws.data.principal.tenant, seq: feed.position }));
+      connections.opened(ws, 'websocket');
     },
     message: onMessage,
-    drain,
+    drain: (ws) => connections.drain(ws),
     close: (ws) => {
-      if (!ws.data.refused) closed(ws, 'websocket');
+      if (!ws.data.refused) connections.closed(ws, 'websocket');
     },
   });
   // Server-Sent Events: the same subscriptions, one per stream, for clients behind proxies that refuse WebSockets.
@@ -202,9 +173,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     event: (frame, d) => sseEvent(frame, d?.stream?.subscribe !== undefined && !d.stream.subscribe.snapshot),
     closing: closingEvent,
     open: (s) => {
-      sockets.add(s);
-      metrics.connections.inc({ transport: 'sse' });
-      s.send(JSON.stringify({ type: 'welcome', tenant: s.data.principal.tenant, seq: feed.position }));
+      connections.opened(s, 'sse');
       const { subscribe: msg, presence: present } = s.data.stream!;
       // without a table or presence the request was a token check: the welcome says it passed
       if (!msg && !present) return io.end(s, 1000, 'token checked');
@@ -217,8 +186,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         io.end(s, 1011, 'internal error');
       }
     },
-    drain,
-    close: (s) => closed(s, 'sse'),
+    drain: (s) => connections.drain(s),
+    close: (s) => connections.closed(s, 'sse'),
   });
   server.fallback(() => json(404, { error: 'not_found' }, {}));
 
@@ -284,13 +253,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   readiness();
   const housekeeping = setInterval(() => {
     readiness();
-    const nowSec = Date.now() / 1000;
-    for (const ws of sockets) {
-      const d = ws.data;
-      if (d.closed) continue;
-      if (ws.bufferedAmount() > config.maxBackpressure) io.overflow(ws);
-      else if (d.principal.exp !== undefined && d.principal.exp <= nowSec) io.end(ws, CloseCode.TokenExpired, 'token expired');
-    }
+    connections.sweep();
   }, 1000);
   housekeeping.unref();
   const pruner = new Pruner(pool, config.retention, config.pruneIntervalMs, log);
@@ -307,7 +270,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return feed.position;
     },
     get connections() {
-      return sockets.size;
+      return connections.sockets.size;
     },
     get ticker() {
       return ticker.leader;
@@ -320,7 +283,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         clearInterval(housekeeping);
         pruner.stop();
         server.close();
-        for (const ws of [...sockets]) io.end(ws, CloseCode.GoingAway, 'relay shutting down');
+        connections.endAll();
         await metricsListener?.close();
         await presence.close();
         await ticker.close();
