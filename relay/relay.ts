@@ -19,6 +19,8 @@ import { createMetrics, type Metrics } from './ops/metrics.js';
 import { startMetricsListener, type MetricsListener } from './console/metrics-listener.js';
 import { Presence } from './presence/presence.js';
 import { Pruner } from './ops/pruner.js';
+import { ReadinessLog } from './ops/readiness-log.js';
+import { startHousekeeping } from './ops/housekeeping.js';
 import { Refusals } from './edge/refusals.js';
 import { RingBuffer } from './feed/ring-buffer.js';
 import { Router } from './routing/router.js';
@@ -236,26 +238,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   if (metricsListener) {
     log.info({ host: config.metricsHost, port: metricsListener.port, bearer: config.metricsToken !== undefined }, `metrics on http://${config.metricsHost}:${metricsListener.port}/metrics${config.metricsToken ? ' (bearer token required)' : ''}`);
   }
-  // Housekeeping, once a second (a relay at rest wakes for nothing more often): expired tokens (4001) and slow sockets
-  // (4008; every published frame is checked at once, this catches the rest), one pass over the sockets; and one log line
-  // each time readiness changes, so an outage and every recovery show in the log.
-  let wasReady = false;
-  let notReadySince = Date.now();
-  const readiness = () => {
-    if (feed.ready === wasReady) return;
-    wasReady = feed.ready;
-    if (wasReady) log.info({ position: feed.position, notReadyMs: Date.now() - notReadySince }, 'caught up');
-    else {
-      notReadySince = Date.now();
-      log.warn({ position: feed.position }, 'not ready: the database is unreachable or the change log is being read back; /readyz answers 503 until caught up');
-    }
-  };
-  readiness();
-  const housekeeping = setInterval(() => {
-    readiness();
-    connections.sweep();
-  }, 1000);
-  housekeeping.unref();
+  // Housekeeping (relay/ops/housekeeping.ts): a log line when readiness changes, then one pass over the sockets.
+  const readiness = new ReadinessLog(feed, log);
+  readiness.check();
+  const stopHousekeeping = startHousekeeping([() => readiness.check(), () => connections.sweep()]);
   const pruner = new Pruner(pool, config.retention, config.pruneIntervalMs, log);
   pruner.start();
   presence.start();
@@ -280,7 +266,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
     close() {
       closing ??= (async () => {
-        clearInterval(housekeeping);
+        stopHousekeeping();
         pruner.stop();
         server.close();
         connections.endAll();
