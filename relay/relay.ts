@@ -26,11 +26,12 @@ import { RingBuffer } from './feed/ring-buffer.js';
 import { Router } from './routing/router.js';
 import { chooseServer, logServer, type ServerPlan } from './server/choose-server.js';
 import type { ServerInfo } from './server/server.js';
-import type { SocketData } from './routing/socket-data.js';
 import { SocketWriter } from './routing/socket-writer.js';
-import { closingEvent, createStreamAccept, heartbeatSeconds, preflight, sseEvent } from './edge/sse.js';
+import { createStreamAccept } from './edge/sse.js';
+import { registerEventStream } from './edge/sse-endpoint.js';
 import { Subscriptions } from './routing/subscriptions.js';
 import { createUpgradeHandler } from './edge/upgrade.js';
+import { registerWebSocket } from './edge/websocket-endpoint.js';
 import { unwatchedTable, WatchedTables } from './feed/watched-tables.js';
 
 /** What {@link startRelay} needs: the configuration (with a database URL and a way to verify tokens) and a logger. */
@@ -127,7 +128,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   session.onState((state) => state === 'connected' && presence.reconnected());
   const verifier = createTokenVerifier(config);
   const refusals = new Refusals(log);
-  const onMessage = createMessageHandler({ rateLimit: config.rateLimit, maxMessage: config.maxMessage, io, subscriptions, presence, verifier, metrics, log });
 
   const probes = registerHealthRoutes(server, { info: plan.info, feed, config, metrics, log });
   registerHttpRoutes(server, {
@@ -136,60 +136,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     stats: () => relayStats(connections.sockets, feed.position),
     dev: options.dev ? new DevConsole(options.dev, config.databaseUrl, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
   });
-  server.websocket<SocketData>('/ws', {
-    // above this the server closes the connection itself (uWS abruptly, ws with 1009); up to it we answer 1009 ourselves
-    maxPayloadLength: Math.max(config.maxMessage * 4, 1024 * 1024),
-    idleTimeout: config.idleTimeout,
-    // The hard limit (uWS skips frames above it) is never reached: the server hands a socket over ours to overflow right
-    // after the published frame that took it there (direct sends check their result), and it leaves its topics.
-    maxBackpressure: config.maxBackpressure * 4,
-    overflowAt: config.maxBackpressure,
-    overflow: (ws) => io.overflow(ws),
-    compression: config.compression === 'on',
+  registerWebSocket(server, {
+    config, connections, io, metrics,
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
-    open: (ws) => {
-      const refused = ws.data.refused;
-      if (refused) {
-        // opened only to say why the token was refused (a close reason holds at most 123 bytes)
-        ws.data.closed = true;
-        metrics.closes.inc({ code: String(refused.code) });
-        ws.end(refused.code, Buffer.from(refused.reason).subarray(0, 123).toString());
-        return;
-      }
-      connections.opened(ws, 'websocket');
-    },
-    message: onMessage,
-    drain: (ws) => connections.drain(ws),
-    close: (ws) => {
-      if (!ws.data.refused) connections.closed(ws, 'websocket');
-    },
+    message: createMessageHandler({ rateLimit: config.rateLimit, maxMessage: config.maxMessage, io, subscriptions, presence, verifier, metrics, log }),
   });
   // Server-Sent Events: the same subscriptions, one per stream, for clients behind proxies that refuse WebSockets.
-  server.route('OPTIONS', '/sse', (req) => preflight(req, config.allowedOrigins));
-  server.eventStream<SocketData>('/sse', {
-    heartbeat: heartbeatSeconds(config.idleTimeout),
-    maxBackpressure: config.maxBackpressure * 4,
-    overflowAt: config.maxBackpressure,
-    overflow: (s) => io.overflow(s),
+  registerEventStream(server, {
+    config, connections, subscriptions, presence, io, log,
     accept: createStreamAccept({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, subscriptions, metrics, log, refusals }),
-    event: (frame, d) => sseEvent(frame, d?.stream?.subscribe !== undefined && !d.stream.subscribe.snapshot),
-    closing: closingEvent,
-    open: (s) => {
-      connections.opened(s, 'sse');
-      const { subscribe: msg, presence: present } = s.data.stream!;
-      // without a table or presence the request was a token check: the welcome says it passed
-      if (!msg && !present) return io.end(s, 1000, 'token checked');
-      try {
-        if (present) presence.join(s);
-        if (msg) subscriptions.subscribe(s, msg);
-      } catch (err) {
-        log.error({ err }, 'unexpected error starting an event stream');
-        io.error(s, 'internal', 'the relay could not serve this stream');
-        io.end(s, 1011, 'internal error');
-      }
-    },
-    drain: (s) => connections.drain(s),
-    close: (s) => connections.closed(s, 'sse'),
   });
   server.fallback(() => json(404, { error: 'not_found' }, {}));
 
