@@ -1,38 +1,39 @@
 // The relay process: one server (native uWebSockets.js or the ws fallback) wiring the change feed, ring, router and sockets together.
 import type pg from 'pg';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
-import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
-import { createTokenVerifier } from './routing/auth.js';
-import { ChangeFeed } from './feed/change-feed.js';
-import { orderTx } from './feed/column-order.js';
+import { WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
 import type { RelayConfig } from './ops/config.js';
-import { Connections } from './edge/connections.js';
-import { createMessageHandler } from './edge/messages.js';
-import { loadConsoleFiles } from './console/console-page.js';
-import { DevConsole, type DevMode } from './console/dev-console.js';
-import { json, registerHttpRoutes } from './console/http-routes.js';
-import { registerHealthRoutes } from './console/health-routes.js';
-import { relayStats } from './console/relay-stats.js';
-import { pgListenSession, type ListenSession } from './feed/listen-session.js';
+import { startHousekeeping } from './ops/housekeeping.js';
 import type { Logger } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
-import { startMetricsListener, type MetricsListener } from './console/metrics-listener.js';
-import { Presence } from './presence/presence.js';
 import { Pruner } from './ops/pruner.js';
 import { ReadinessLog } from './ops/readiness-log.js';
-import { startHousekeeping } from './ops/housekeeping.js';
-import { Refusals } from './edge/refusals.js';
-import { RingBuffer } from './feed/ring-buffer.js';
-import { Router } from './routing/router.js';
 import { chooseServer, logServer, type ServerPlan } from './server/choose-server.js';
 import type { ServerInfo } from './server/server.js';
+import { ChangeFeed } from './feed/change-feed.js';
+import { orderTx } from './feed/column-order.js';
+import { pgListenSession, type ListenSession } from './feed/listen-session.js';
+import { RingBuffer } from './feed/ring-buffer.js';
+import { startTickerCandidate } from './feed/ticker-candidate.js';
+import { unwatchedTable, WatchedTables } from './feed/watched-tables.js';
+import { createTokenVerifier } from './routing/auth.js';
+import { Router } from './routing/router.js';
 import { SocketWriter } from './routing/socket-writer.js';
+import { Subscriptions } from './routing/subscriptions.js';
+import { Presence } from './presence/presence.js';
+import { Connections } from './edge/connections.js';
+import { createMessageHandler } from './edge/messages.js';
+import { Refusals } from './edge/refusals.js';
 import { createStreamAccept } from './edge/sse.js';
 import { registerEventStream } from './edge/sse-endpoint.js';
-import { Subscriptions } from './routing/subscriptions.js';
 import { createUpgradeHandler } from './edge/upgrade.js';
 import { registerWebSocket } from './edge/websocket-endpoint.js';
-import { unwatchedTable, WatchedTables } from './feed/watched-tables.js';
+import { loadConsoleFiles } from './console/console-page.js';
+import { DevConsole, type DevMode } from './console/dev-console.js';
+import { registerHealthRoutes } from './console/health-routes.js';
+import { json, registerHttpRoutes } from './console/http-routes.js';
+import { startMetricsListener, type MetricsListener } from './console/metrics-listener.js';
+import { relayStats } from './console/relay-stats.js';
 
 /** What {@link startRelay} needs: the configuration (with a database URL and a way to verify tokens) and a logger. */
 export interface RelayOptions {
@@ -141,7 +142,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
     message: createMessageHandler({ rateLimit: config.rateLimit, maxMessage: config.maxMessage, io, subscriptions, presence, verifier, metrics, log }),
   });
-  // Server-Sent Events: the same subscriptions, one per stream, for clients behind proxies that refuse WebSockets.
   registerEventStream(server, {
     config, connections, subscriptions, presence, io, log,
     accept: createStreamAccept({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, subscriptions, metrics, log, refusals }),
@@ -149,32 +149,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   server.fallback(() => json(404, { error: 'not_found' }, {}));
 
   // Every relay is a ticker candidate; the one holding the lock numbers transactions for all (see db/ticker.ts).
-  const ticker = new Ticker({
-    databaseUrl: config.databaseUrl,
-    log,
-    pacing: options.tickerPacing,
-    onLeader: (leader) => {
-      metrics.tickerLeader.set(leader ? 1 : 0);
-      // While this relay ticks, its own ticks' payloads come in-process (onPayloads), and it stops listening on relay:
-      // one notification fewer for its LISTEN backend to send per transaction. When it stops ticking, it listens again
-      // first and then reads from the log whatever came meanwhile.
-      if (!session.setListening) return;
-      if (leader) session.setListening('relay', false).catch((err: unknown) => log.warn({ err }, 'UNLISTEN relay failed; payloads keep coming twice'));
-      else session.setListening('relay', true).then(() => feed.catchUp(), (err: unknown) => log.warn({ err }, 'LISTEN relay failed; the LISTEN session will reconnect'));
-    },
-    onState: (state) => metrics.tickerAsleep.set(state === 'asleep' ? 1 : 0),
-    onStatement: () => metrics.tickerStatements.inc(),
-    onPayloads: (payloads) => feed.offer(payloads),
-    listen: !wakesThroughSession,
-    onTick: (sequenced, _last, ms) => {
-      metrics.tickBatch.observe(sequenced);
-      metrics.tickSeconds.observe(ms / 1000);
-    },
-  });
-  session.onNotification((channel) => channel === WAKE_CHANNEL && ticker.wake());
-  // wake-ups sent while the session was down were lost: look once
-  session.onState((state) => state === 'connected' && ticker.wake());
-  ticker.start();
+  const ticker = startTickerCandidate({ databaseUrl: config.databaseUrl, log, metrics, pacing: options.tickerPacing, session, feed, wakesThroughSession });
   let port: number;
   let metricsListener: MetricsListener | undefined;
   try {
