@@ -97,8 +97,8 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     }
   };
 
-  const stop = (e?: RelayError) => {
-    if (e) report(e);
+  // Closed for good (after reporting why, where there is a why).
+  const stop = () => {
     clearTimeout(retry);
     lost();
     g.removeEventListener?.('online', online);
@@ -117,14 +117,13 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     if (s) code === 0 && s.terminate ? s.terminate() : s.close(1000);
     if (closed() || code == null) return;
     if (code == CloseCode.BadToken) {
-      const e = new RelayError('bad_token', `The relay refused the token: ${reason || 'no reason given'}.`, code);
+      report(new RelayError('bad_token', `The relay refused the token: ${reason || 'no reason given'}.`, code));
       // A string cannot change, so retrying cannot help; a token function may return a good token next time, after a backoff.
-      if (fixed) return stop(e);
-      report(e);
+      if (fixed) return stop();
       fastUntil = 0;
     }
     if (fatalCloseCodes.has(code) || (code == CloseCode.TokenExpired && fixed))
-      return stop(new RelayError(code == CloseCode.TokenExpired ? 'token_expired' : 'closed', `The relay closed the connection with code ${code}${reason ? ` (${reason})` : ''}.`, code));
+      return report(new RelayError(code == CloseCode.TokenExpired ? 'token_expired' : 'closed', `The relay closed the connection with code ${code}${reason ? ` (${reason})` : ''}.`, code)), stop();
     // Rate limited: a reconnect right away would only be limited again.
     if (code == CloseCode.RateLimited) attempt = Math.max(attempt, 4);
     state.set('reconnecting');
@@ -205,13 +204,13 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
     const src = o.token;
     let token: string;
     try {
-      token = typeof src == 'string' ? src : await src();
+      token = fixed ? (src as string) : await (src as () => string | Promise<string>)();
     } catch (e) {
       fail('token_error', 'The token function failed.', e);
       return lost(1006);
     }
     if (closed()) return;
-    if (fixed && tokenTimes(token).exp <= Date.now()) return stop(new RelayError('token_expired', 'The token has expired.'));
+    if (fixed && tokenTimes(token).exp <= Date.now()) return report(new RelayError('token_expired', 'The token has expired.')), stop();
     let s: WebSocketLike;
     onSse = sse || probe;
     probe = false;
@@ -298,7 +297,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       pl.size > 1 ? members && l(members, { type: 'presence', members }) : join(true);
       return () => void (pl.delete(l) && !pl.size && (join(false), (members = undefined)));
     },
-    close: () => stop(),
+    close: stop,
   };
   return api;
 }
