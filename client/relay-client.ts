@@ -2,6 +2,7 @@
 import { backoff } from './shared/backoff.js';
 import { CloseCode, fatalCloseCodes } from './shared/codes.js';
 import { BEARER_PREFIX, PROTOCOL, qualifyTable, REASONS_PROTOCOL, type ChangeOp, type ClientMessage, type PresenceMember, type PresenceUpdateMessage, type ServerMessage } from './shared/protocol.js';
+import { createPresenceListeners } from './presence-listeners.js';
 import { refreshDelay, tokenTimes } from './refresh-delay.js';
 import type { RelayClientOptions, WebSocketConstructor, WebSocketLike } from './relay-client-options.js';
 import { RelayError } from './relay-error.js';
@@ -73,10 +74,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
   // A WebSocket could not open: check the relay over HTTP after the 1st, 2nd, 4th, 8th… failure (not after each while a
   // relay is down), and after every one once a check has passed.
   const failed = () => (probe = rescued > 0 || !(++fails & (fails - 1)));
-  // Presence: its listeners, and the members as the relay last told (undefined before its first list).
-  const pl = new Set<(m: PresenceMember[], u: PresenceUpdateMessage) => void>();
-  let members: PresenceMember[] | undefined;
-  const join = (join: boolean) => send({ type: 'presence', join });
+  const presence = createPresenceListeners((join) => send({ type: 'presence', join }));
 
   const report = (e: RelayError) => {
     lastError = e;
@@ -172,19 +170,15 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       state.set('open');
       renew(token);
       for (const x of subs.values()) if (x.ready) send(x.message());
-      pl.size && join(true);
+      presence.welcomed();
     }
     else if (m.type == 'error' && m.id == null) report(new RelayError(m.code, m.message));
-    else if (m.type == 'presence') {
-      // a diff replaces the entries of the subs it names (leaves, and joins: a changed name); joins go last
-      const named = new Set([...(m.leaves || []), ...(m.joins || [])].map((x) => x.sub));
-      members = m.members || (members || []).filter((x) => !named.has(x.sub)).concat(m.joins!);
+    else if (m.type == 'presence')
       try {
-        for (const l of pl) l(members, m);
+        presence.apply(m);
       } catch (e) {
         fail('handler_error', 'A presence handler threw.', e);
       }
-    }
     else {
       const x = subs.get((m as any).sub ?? (m as any).id);
       try {
@@ -292,11 +286,7 @@ export function createRelayClient<DB = unknown>(o: RelayClientOptions): RelayCli
       const op = event.slice(i + 1);
       return api.subscribe(event.slice(0, i) as any, {}, { onChange: (c, tx) => (op == '*' || op == c.op) && handler(c.row, c, tx) }).unsubscribe;
     },
-    presence(l) {
-      pl.add(l);
-      pl.size > 1 ? members && l(members, { type: 'presence', members }) : join(true);
-      return () => void (pl.delete(l) && !pl.size && (join(false), (members = undefined)));
-    },
+    presence: presence.add,
     close: stop,
   };
   return api;
