@@ -323,7 +323,7 @@ function report(runs: Run[], description: string, commit: string, tickerCommit: 
   return [
     '## Relays per database: what the next relay costs',
     '',
-    `- Command: \`${command}\`, at ${commit} (db/ticker.ts as of ${tickerCommit}); ${new Date().toISOString()}.`,
+    `- Command: \`${command}\`, at ${commit} (db/ticker/ as of ${tickerCommit}); ${new Date().toISOString()}.`,
     `- Machine: ${describeMachine(box)}. Postgres: ${description}.`,
     `- Background: CPUs at most ${busiest.toFixed(0)} % busy with other work just before a run${busiest > 10 ? ' — not idle: figures are noisy' : ''}.`,
     `- Load: N relay processes (\`relay/cli.ts start\`, each its own ticker candidate, LISTEN session and pool) on one database, all on CPU ${serverCpu}; each holds ${socketsPerRelay} subscribed sockets over ${tenants} tenants (load workers) and ${membersPerRelay} presence members (the client library). At rest for ${restSeconds} s, then a writer commits ${rate} single-row transactions/s (70 % inserts, 20 % updates, 10 % deletes) for ${seconds} s after ${warmup} s of warm-up; the load window is its middle ${seconds - 2} s. ${rounds} rounds, relay counts interleaved (ascending, then descending); each cell is the median, with min–max.`,
@@ -355,7 +355,7 @@ async function main(): Promise<void> {
     }
   };
   const commit = git('rev-parse', '--short', 'HEAD');
-  const tickerCommit = git('log', '-1', '--format=%h', '--', 'db/ticker.ts');
+  const tickerCommit = git('log', '-1', '--format=%h', '--', 'db/ticker/');
   const { adminUrl, description } = await startServer();
   const runs: Run[] = [];
   let midBase = 1;

@@ -59,6 +59,9 @@ async function* group(rows: AsyncIterable<Row>): AsyncGenerator<LoggedTransactio
 // The same text the ticker puts in NOTIFY payloads (to_json of a timestamptz in UTC), whatever the session's TimeZone.
 const at = sql<string>`(to_json(t.committed_at at time zone 'UTC') #>> '{}') || '+00:00'`;
 
+/** A Row's columns, from a transaction `t` (of relay.transactions) and one of its changes `c` (of relay.changes). */
+const rowColumns = sql`t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant`;
+
 /**
  * Every transaction with `after < seq <= upTo` (all tenants, all tables), at most `limit` of them: the oldest ones, or
  * with `newestFirst` the newest ones, newest first. Used to close gaps and after the LISTEN session reconnects, and
@@ -67,7 +70,7 @@ const at = sql<string>`(to_json(t.committed_at at time zone 'UTC') #>> '{}') || 
 export async function readTransactions(db: RelayDb, after: number, options: { upTo?: number; limit?: number; newestFirst?: boolean } = {}): Promise<LoggedTransaction[]> {
   const direction = options.newestFirst ? sql`desc` : sql`asc`;
   const { rows } = await sql<Row>`
-    select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
+    select ${rowColumns}
     from (select seq, txid, committed_at, origin from relay.transactions
           where seq > ${after} and seq <= ${options.upTo ?? Number.MAX_SAFE_INTEGER}
           order by seq ${direction} limit ${options.limit ?? 1000}) t
@@ -107,13 +110,13 @@ export function streamChanges(db: RelayDb, scope: ChangeScope, after: number, up
     where c.txid = t.txid and c.schema_name || '.' || c.table_name = any (${tables}::text[])`;
   const query = scope.tenant === null
     ? sql<Row>`
-        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
+        select ${rowColumns}
         from relay.transactions t
         cross join lateral (${changes} offset 0) c
         where t.seq > ${after} and t.seq <= ${upTo}
         order by t.seq, c.id`
     : sql<Row>`
-        select t.seq::text as seq, ${at} as at, t.origin, c.id, c.tenant, c.schema_name || '.' || c.table_name as tbl, c.op, c.pk, c.row, c.old, c.old_tenant
+        select ${rowColumns}
         from (select seq from relay.tenant_seqs where tenant = ${scope.tenant} and seq > ${after} and seq <= ${upTo}
               union
               select seq from relay.tenant_seqs where tenant is null and seq > ${after} and seq <= ${upTo}) s

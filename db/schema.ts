@@ -116,23 +116,14 @@ export interface WatchedRule {
   columns: string[] | null;
 }
 
-export interface RelayAudit {
-  seq: Int8;
-  committed_at: Date;
-  db_user: string;
-  application_name: string | null;
-  client_addr: string | null;
-  actor: string | null;
-  origin: string | null;
-  tenant: string | null;
+/** relay.audit joins each transaction (who, why, when) to its changes as relay.changes renders them. */
+export interface RelayAudit
+  extends Pick<RelayTransactions, 'seq' | 'txid' | 'committed_at' | 'db_user' | 'application_name' | 'client_addr' | 'actor' | 'origin'>,
+    Pick<RelayChanges, 'tenant' | 'op' | 'pk' | 'row' | 'old' | 'old_tenant'> {
+  /** `schema.table` */
   table: string;
-  op: RelayChanges['op'];
-  pk: unknown;
-  row: unknown;
-  old: unknown;
-  old_tenant: string | null;
+  /** relay.changes' id */
   change_id: Int8;
-  txid: Xid8;
 }
 
 /** The database as Kysely sees it (only the relay schema). */

@@ -33,6 +33,35 @@ end $$;
 revoke all on function relay.ticker_sleep(boolean, integer) from public;
 grant execute on function relay.ticker_sleep(boolean, integer) to relay_reader;
 
+-- relay.capture and relay.tick are built from their previous versions, which this migration keeps, renamed, for its
+-- own down migration: it takes the body each has (pg_proc.prosrc: the text between the $$ of 1796400000001 and
+-- 1796400000003 as written there, the same in every database that ran them), edits it, and creates the new function
+-- with the result, so that what did not change is written once. The new function is the same as one written out in
+-- full, with no call or trigger added (the writer's and the tick's costs are those measured): \sf relay.capture and
+-- \sf relay.tick show it whole. (No line of a comment here may start with the words down migration or up migration:
+-- node-pg-migrate would take it for the start of that section.)
+-- relay._edit (for this migration only): `src` with the text from `head` up to, not including, the next `upto` replaced
+-- by `by`; with upto null, every `head` replaced by `by`. It raises when `head` or `upto` is missing, rather than create
+-- another function than the one intended.
+create function relay._edit(src text, head text, upto text, by text) returns text
+language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+declare
+  i integer := strpos(src, head);
+  j integer;
+begin
+  if i = 0 then
+    raise exception 'pgrelay: migration 1796400000011 expected % in the function it edits', quote_literal(head);
+  end if;
+  if upto is null then
+    return replace(src, head, by);
+  end if;
+  j := strpos(substr(src, i), upto);
+  if j = 0 then
+    raise exception 'pgrelay: migration 1796400000011 expected % after % in the function it edits', quote_literal(upto), quote_literal(head);
+  end if;
+  return substr(src, 1, i - 1) || by || substr(src, i + j - 1);
+end $$;
+
 -- relay.capture, as in 1796400000001, plus the wake-up: each statement that logs a change reads the flag, and if the
 -- ticker is asleep queues NOTIFY relay_wake (Postgres keeps one of identical notifications per transaction). Awake, that
 -- is one read of the sequence per statement (about 8,000 instructions). Marking the transaction so that later statements
@@ -43,57 +72,15 @@ grant execute on function relay.ticker_sleep(boolean, integer) to relay_reader;
 -- `on` (e.g. ALTER DATABASE … SET relay.wake = on, when no writer of a watched table uses two-phase commit) or `off`
 -- (e.g. ALTER ROLE xa_app SET relay.wake = off). Where writers do not wake it, the ticker does not sleep (db/ticker.ts
 -- reads the same settings); a writer that sets `off` for itself is numbered by the ticker's next look (within 1 s).
--- The previous version is kept for the down migration.
+-- The check is written into the body rather than called: a PL/pgSQL call, or a second trigger, costs every statement.
 alter function relay.capture() rename to _capture_before_011;
-create function relay.capture() returns trigger
-language plpgsql security definer as $$
+do $do$
 declare
-  excl pg_catalog.text[];
-  wake pg_catalog.text;
+  body text := (select prosrc from pg_proc where oid = 'relay._capture_before_011()'::regprocedure);
 begin
-  if tg_nargs operator(pg_catalog.>) 0 then
-    excl := tg_argv[0]::pg_catalog.text[];
-  end if;
-  if tg_op operator(pg_catalog.=) 'UPDATE' then
-    if excl is null then
-      insert into relay.log (relid, op, row, old_row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'update', p.n, p.o, pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from rows from (pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) from relay_new t)),
-                      pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) from relay_old t))) p(n, o);
-    else
-      insert into relay.log (relid, op, row, old_row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'update', p.n, p.o, pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from rows from (pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl from relay_new t)),
-                      pg_catalog.unnest(array(select pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl from relay_old t))) p(n, o);
-    end if;
-  elsif tg_op operator(pg_catalog.=) 'TRUNCATE' then
-    insert into relay.log (relid, op, db_user, application_name, client_addr, actor, origin)
-    values (tg_relid, 'truncate', pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-            pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true));
-  elsif tg_op operator(pg_catalog.=) 'INSERT' then
-    if excl is null then
-      insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'insert', pg_catalog.to_jsonb(t.*), pg_catalog."session_user"(), pg_catalog.current_setting('application_name'),
-             pg_catalog.inet_client_addr(), pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from relay_rows t;
-    else
-      insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-      select tg_relid, 'insert', pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl, pg_catalog."session_user"(),
-             pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),
-             pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-      from relay_rows t;
-    end if;
-  else
-    -- DELETE: the old rows
-    insert into relay.log (relid, op, row, db_user, application_name, client_addr, actor, origin)
-    select tg_relid, 'delete', case when excl is null then pg_catalog.to_jsonb(t.*) else pg_catalog.to_jsonb(t.*) operator(pg_catalog.-) excl end,
-           pg_catalog."session_user"(), pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),
-           pg_catalog.current_setting('relay.actor', true), pg_catalog.current_setting('relay.origin', true)
-    from relay_rows t;
-  end if;
-  -- The wake-up check, after the transaction has an xid (it just logged a row): a writer that read the flag before the
+  body := relay._edit(body, '  excl pg_catalog.text[];', null, $by$  excl pg_catalog.text[];
+  wake pg_catalog.text;$by$);
+  body := relay._edit(body, '  return null;', null, $by$  -- The wake-up check, after the transaction has an xid (it just logged a row): a writer that read the flag before the
   -- ticker set it is then either committed or in progress in the snapshot of the ticker's last tick before sleeping.
   -- Asleep: a lease that has not run out. Awake (0, the case under load), the clock is not read.
   if found and coalesce(pg_catalog.pg_sequence_last_value('relay.ticker_asleep'::pg_catalog.regclass), 0) operator(pg_catalog.>) 0 then
@@ -106,8 +93,9 @@ begin
       end if;
     end if;
   end if;
-  return null;
-end $$;
+  return null;$by$);
+  execute format('create function relay.capture() returns trigger language plpgsql security definer as %L', body);
+end $do$;
 revoke all on function relay.capture() from public;
 
 -- A leaner tick. Measured per tick that numbers one small transaction (bench/RESULTS.md, "Tick: what a tick costs
@@ -117,31 +105,19 @@ revoke all on function relay.capture() from public;
 -- shared resource, relays scale out. Who and why come from each transaction's last change (one join, not five ordered
 -- aggregates); rows are rendered only for transactions whose changes travel inline; and the payloads come back to the
 -- caller, so that the relay that ticks publishes them at once (other relays get them by NOTIFY). The previous version
--- is kept for the down migration.
+-- is kept for the down migration; the rest of its body (reading the ticker's state, which transactions finished since
+-- the last tick, relay.tenant_seqs, the NOTIFY payload's frame) stays as it was.
 alter function relay.tick(pg_snapshot, integer) rename to _tick_before_011;
 revoke all on function relay._tick_before_011(pg_snapshot, integer) from relay_reader;
-create function relay.tick(known pg_snapshot default null, max_inline integer default 200, lease_ms integer default null)
-returns table (last_seq bigint, sequenced integer, snap pg_snapshot, payloads text[])
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
+do $do$
 declare
-  st relay.ticker;
-  cur pg_snapshot := pg_current_snapshot();
-  prev pg_snapshot;
-  done xid8[];
-  at timestamptz := clock_timestamp();
-  commit_ts boolean := current_setting('track_commit_timestamp') = 'on';
-  n integer;
-  last bigint;
-  payload text;
-  sent text[];
+  body text := (select prosrc from pg_proc where oid = 'relay._tick_before_011(pg_snapshot, integer)'::regprocedure);
 begin
-  if current_setting('transaction_isolation') not in ('repeatable read', 'serializable') then
-    raise exception 'pgrelay: relay.tick() must run in a REPEATABLE READ transaction, so that the changes it reads and the snapshot it records agree'
-      using errcode = 'PR012';
-  end if;
-  -- see 1796400000003; and no nested loops: the generic plan cannot know a batch's size, and a nested loop between two
+  -- the function's result has a column `payloads`, which a variable of that name would shadow
+  body := relay._edit(body, '  payloads text[];', null, '  sent text[];');
+  body := relay._edit(body, 'into n, last, payloads', null, 'into n, last, sent');
+  -- the settings, in one look, and the lease
+  body := relay._edit(body, '  -- For this transaction (a tick is one)', '  select * into st from relay.ticker;', $by$  -- see 1796400000003; and no nested loops: the generic plan cannot know a batch's size, and a nested loop between two
   -- of its steps made a tick of 20,000 transactions take minutes. The ticker's own session has them all already, so one
   -- look tells (each expression costs every tick: PL/pgSQL prepares its expressions once per transaction).
   if current_setting('enable_nestloop') <> 'off' then
@@ -152,21 +128,12 @@ begin
   if lease_ms is not null then
     perform setval('relay.ticker_asleep', (extract(epoch from clock_timestamp()) * 1000)::bigint + lease_ms, true);
   end if;
-  select * into st from relay.ticker;
-  prev := st.snap;
-  -- known covers prev when every transaction finished at prev is finished at known
-  if known is not null and pg_snapshot_xmax(known) >= pg_snapshot_xmax(prev)
-     and not exists (select 1 from pg_snapshot_xip(known) x where pg_visible_in_snapshot(x, prev)) then
-    prev := known;
-  end if;
-  -- transactions in progress at prev that have finished since
-  done := array(select x from pg_snapshot_xip(prev) x where pg_visible_in_snapshot(x, cur));
-  if pg_snapshot_xmax(cur) = pg_snapshot_xmax(prev) and cardinality(done) = 0 then
-    return query select st.last_seq, 0, cur, null::text[];
-    return;
-  end if;
-
-  with pend as materialized (
+$by$);
+  -- the payloads come back to the caller (none when the tick numbered nothing)
+  body := relay._edit(body, 'return query select st.last_seq, 0, cur;', null, 'return query select st.last_seq, 0, cur, null::text[];');
+  -- the statement up to relay.tenant_seqs: the batch with each transaction's size and last change (pend), one row per
+  -- transaction from its last change (txs), and each change with its raw rows (ch)
+  body := relay._edit(body, '  -- One statement reads the batch', '  ), tenant_rows as (', $by$  with pend as materialized (
     -- rows of transactions still running are invisible here, so only committed changes come back
     select u.*, max(u.id) over w as last_id, count(*) over w as n
     from (select l.id, l.txid, l.relid, l.op, l.row, l.old_row, l.db_user, l.application_name, l.client_addr, l.actor, l.origin
@@ -191,13 +158,9 @@ begin
            case when p.op = 'update' and (p.old_row ->> w.tenant_column) is distinct from (p.row ->> w.tenant_column)
                 then p.old_row ->> w.tenant_column end as old_tenant
     from pend p join txs t using (txid) join relay.watches w on w.relid = p.relid
-  ), tenant_rows as (
-    insert into relay.tenant_seqs (tenant, seq)
-    select distinct x.tenant, c.seq
-    from ch c cross join lateral (values (c.tenant), (c.old_tenant)) x(tenant)
-    where c.has_tenant and (x.tenant is not null or c.op = 'truncate')
-  ), inline as (
-    -- each change with its rows as relay.changes renders them (the old row whole: the relay derives the diff)
+$by$);
+  -- the changes of transactions that travel inline, rendered
+  body := relay._edit(body, '    select c.seq, string_agg(json_build_object(', '    group by c.seq', $by$    -- each change with its rows as relay.changes renders them (the old row whole: the relay derives the diff)
     select c.seq, string_agg('{"id":' || c.id || ',"tenant":' || coalesce(to_json(c.tenant)::text, 'null') || ',"table":' || to_json(c.tbl)::text ||
                              ',"op":"' || c.op || '","key":' || to_json(c.key_columns)::text ||
                              ',"row":' || coalesce(relay._render(c.relid, c.row)::text, 'null') ||
@@ -205,38 +168,28 @@ begin
                              ',"old_tenant":' || coalesce(to_json(c.old_tenant)::text, 'null') || '}', ',' order by c.id) as changes
     from ch c
     where c.n <= 32
-    group by c.seq
-  )
-  -- NOTIFY relay, versioned: a small transaction travels inline (under 8000 bytes with room to spare), a big one as
-  -- a reference; a batch of more than max_inline transactions as one reference to its last seq (the relay reads the
-  -- gap from the log)
-  select count(*)::integer, max(t.seq),
-         array_agg('{"v":2,"seq":' || t.seq || ',"at":' || to_json(t.committed_at)::text || ',"n":' || t.n ||
-                   case when i.changes is not null and octet_length(i.changes) + octet_length(coalesce(t.origin, '')) <= 7300
-                        then ',"origin":' || coalesce(to_json(t.origin)::text, 'null') || ',"changes":[' || i.changes || ']}'
-                        else '}' end order by t.seq)
-    into n, last, sent
-  from txs t left join inline i on i.seq = t.seq;
-
-  if n = 0 then
-    -- only transactions that never touched the log finished
-    return query select st.last_seq, 0, cur, null::text[];
-    return;
-  end if;
-  update relay.ticker set last_seq = last, snap = cur, ticked_at = at;
-  if n > max_inline then
-    -- the last transaction's own payload, as a reference
+$by$);
+  -- the payloads: version 2, one per row of txs t (1796400000003's numbered nb is gone)
+  body := relay._edit(body, '"v":1', null, '"v":2');
+  body := relay._edit(body, 'from numbered nb', null, 'from txs t');
+  body := relay._edit(body, 'nb.', null, 't.');
+  -- the payloads sent are those returned
+  body := relay._edit(body, '    payload := payloads[n];', '  return query select last, n, cur;', $by$    -- the last transaction's own payload, as a reference
     sent := array[regexp_replace(sent[n], ',"origin":.*$', '}')];
   end if;
   foreach payload in array sent loop
     perform pg_notify('relay', payload);
   end loop;
-  return query select last, n, cur, sent;
-end $$;
-
-
+$by$);
+  body := relay._edit(body, 'return query select last, n, cur;', null, 'return query select last, n, cur, sent;');
+  execute format($create$create function relay.tick(known pg_snapshot default null, max_inline integer default 200, lease_ms integer default null)
+    returns table (last_seq bigint, sequenced integer, snap pg_snapshot, payloads text[])
+    language plpgsql security definer set search_path = pg_catalog, pg_temp as %L$create$, body);
+end $do$;
 revoke all on function relay.tick(pg_snapshot, integer, integer) from public;
 grant execute on function relay.tick(pg_snapshot, integer, integer) to relay_reader;
+
+drop function relay._edit(text, text, text, text);
 
 -- Point every capture trigger at the new function (relay._install recreates them by name).
 select relay._install(relid) from relay.watches where active;

@@ -1,34 +1,39 @@
 // The relay process: one server (native uWebSockets.js or the ws fallback) wiring the change feed, ring, router and sockets together.
 import type pg from 'pg';
-import { CloseCode } from '../client/shared/codes.js';
 import { createKysely, createPool, type RelayDb } from '../db/kysely.js';
-import { Ticker, WAKE_CHANNEL, type TickerPacing } from '../db/ticker.js';
-import { createTokenVerifier, samePrincipalScope, AuthError, type Principal } from './routing/auth.js';
-import { ChangeFeed } from './feed/change-feed.js';
-import { orderTx } from './feed/column-order.js';
-import type { RelayConfig } from './ops/config.js';
-import { parseClientMessage } from './edge/inbound.js';
-import { loadConsoleFiles } from './console/console-page.js';
-import { DevConsole, type DevMode } from './console/dev-console.js';
-import { json, registerHttpRoutes, type RelayStats, type TenantLoad } from './console/http-routes.js';
-import { pgListenSession, type ListenSession } from './feed/listen-session.js';
+import { WAKE_CHANNEL, type TickerPacing } from '../db/ticker/ticker-options.js';
+import type { RelayConfig } from './ops/relay-config.js';
+import { startHousekeeping } from './ops/housekeeping.js';
 import type { Logger } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
-import { clientPortMetrics, clientPortMetricsHandler, metricsHandler, metricsRefusedWarning } from './console/metrics-access.js';
-import { startMetricsListener, type MetricsListener } from './console/metrics-listener.js';
-import { Presence } from './presence/presence.js';
 import { Pruner } from './ops/pruner.js';
-import { Refusals } from './edge/refusals.js';
-import { RingBuffer } from './feed/ring-buffer.js';
-import { Router } from './routing/router.js';
+import { ReadinessLog } from './ops/readiness-log.js';
 import { chooseServer, logServer, type ServerPlan } from './server/choose-server.js';
 import type { ServerInfo } from './server/server.js';
-import type { RelaySocket as WS, SocketData } from './routing/socket-data.js';
+import { ChangeFeed } from './feed/change-feed.js';
+import { orderTx } from './feed/column-order.js';
+import { pgListenSession, type ListenSession } from './feed/listen-session.js';
+import { RingBuffer } from './feed/ring-buffer.js';
+import { startTickerCandidate } from './feed/ticker-candidate.js';
+import { unwatchedTable, WatchedTables } from './feed/watched-tables.js';
+import { createTokenVerifier } from './routing/auth.js';
+import { Router } from './routing/router.js';
 import { SocketWriter } from './routing/socket-writer.js';
-import { closingEvent, createStreamAccept, heartbeatSeconds, preflight, sseEvent } from './edge/sse.js';
 import { Subscriptions } from './routing/subscriptions.js';
+import { Presence } from './presence/presence.js';
+import { Connections } from './edge/connections.js';
+import { createMessageHandler } from './edge/messages.js';
+import { Refusals } from './edge/refusals.js';
+import { createStreamAccept } from './edge/sse.js';
+import { registerEventStream } from './edge/sse-endpoint.js';
 import { createUpgradeHandler } from './edge/upgrade.js';
-import { WatchedTables } from './feed/watched-tables.js';
+import { registerWebSocket } from './edge/websocket-endpoint.js';
+import { loadConsoleFiles } from './console/console-page.js';
+import { DevConsole, type DevMode } from './console/dev-console.js';
+import { registerHealthRoutes } from './console/health-routes.js';
+import { json, registerHttpRoutes } from './console/http-routes.js';
+import { startMetricsListener, type MetricsListener } from './console/metrics-listener.js';
+import { relayStats } from './console/relay-stats.js';
 
 /** What {@link startRelay} needs: the configuration (with a database URL and a way to verify tokens) and a logger. */
 export interface RelayOptions {
@@ -65,16 +70,6 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** The table of a `{"v":1,"unwatch":"schema.table"}` relay_config payload, if that is what it is. */
-function unwatchedTable(payload: string): string | undefined {
-  try {
-    const p = JSON.parse(payload) as { v?: unknown; unwatch?: unknown };
-    return p.v === 1 && typeof p.unwatch === 'string' ? p.unwatch : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { config, log } = options;
   const plan = options.server ?? chooseServer(config.server);
@@ -88,7 +83,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   const server = plan.create();
   const io = new SocketWriter(metrics, log);
-  const sockets = new Set<WS>();
   const ring = new RingBuffer(config.historyTx, config.historyBytes, 0);
   const router = new Router(server, tables, config.maxFrame, metrics);
   // relay_wake too: the ticker's wake-ups come through this session (see TickerOptions.listen)
@@ -119,207 +113,49 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     // after the frame that says why (a reset, an error), in the same turn
     ended: (ws) => queueMicrotask(() => io.end(ws, 1000, 'subscription ended')),
   });
+  // Presence (issue 14, relay/presence/): members per tenant, shared with the other relays through Postgres.
+  const presence = new Presence({ pool, publish: (topic, frame) => server.publish(topic, frame), io, log, metrics, ttlMs: config.presenceTtlMs });
+  const connections = new Connections({ feed, subscriptions, presence, io, metrics, maxBackpressure: config.maxBackpressure });
   // relay.unwatch says which table it stopped capturing: its subscribers are told at once, not left waiting forever.
   session.onNotification((channel, payload) => {
     if (channel !== 'relay_config') return;
     const table = unwatchedTable(payload);
     if (table === undefined) return;
     tables.forget(table);
-    subscriptions.unwatched(sockets, table);
+    subscriptions.unwatched(connections.sockets, table);
     log.info({ table }, 'table unwatched; its subscribers were reset');
   });
-  // Presence (issue 14, relay/presence/): members per tenant, shared with the other relays through Postgres.
-  const presence = new Presence({ pool, publish: (topic, frame) => server.publish(topic, frame), io, log, metrics, ttlMs: config.presenceTtlMs });
   session.onNotification((channel, payload) => channel === 'relay_presence' && presence.notified(payload));
   session.onState((state) => state === 'connected' && presence.reconnected());
   const verifier = createTokenVerifier(config);
   const refusals = new Refusals(log);
-  /** One client message: rate limit, size, parse, dispatch. */
-  const onMessage = (ws: WS, message: Uint8Array, isBinary: boolean): void => {
-    const d = ws.data;
-    if (d.closed) return;
-    // token bucket: rateLimit messages per second, bursts of the same size
-    const now = Date.now();
-    d.tokens = Math.min(config.rateLimit, d.tokens + ((now - d.refilledAt) / 1000) * config.rateLimit);
-    d.refilledAt = now;
-    if (d.tokens < 1) {
-      if (++d.dropped > config.rateLimit) return io.end(ws, CloseCode.RateLimited, 'too many messages');
-      return io.error(ws, 'rate_limited', `at most ${config.rateLimit} messages per second`, undefined, false);
-    }
-    d.tokens -= 1;
-    if (message.byteLength > config.maxMessage) return io.end(ws, CloseCode.MessageTooBig, 'message too big');
-    if (isBinary) return io.error(ws, 'bad_message', 'messages are JSON text frames');
-    const parsed = parseClientMessage(Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('utf8'));
-    if (!parsed.ok) return io.error(ws, parsed.code, parsed.message, parsed.id);
-    const msg = parsed.message;
-    switch (msg.type) {
-      case 'subscribe': return subscriptions.subscribe(ws, msg);
-      case 'unsubscribe': return subscriptions.unsubscribe(ws, msg.id);
-      case 'ping': return void ws.send('{"type":"pong"}');
-      case 'presence': return msg.join ? presence.join(ws) : presence.leave(ws);
-      case 'auth': {
-        const accepted = (next: Principal) => {
-          if (d.closed) return;
-          if (!samePrincipalScope(d.principal, next) || !subscriptions.sameRules(ws, next) || !presence.sameMember(ws, next)) {
-            return io.end(ws, CloseCode.TenantMismatch, 'token for another tenant or other tables');
-          }
-          d.principal = next;
-        };
-        const refused = (err: unknown) => {
-          if (d.closed) return;
-          metrics.authFailures.inc({ reason: err instanceof AuthError ? err.reason : 'malformed' });
-          io.error(ws, 'bad_token', err instanceof AuthError ? err.message : 'token not accepted');
-        };
-        // HS256 answers at once, before the socket's next message, on either server
-        let next: Principal | Promise<Principal>;
-        try {
-          next = verifier.verify(msg.token);
-        } catch (err) {
-          return refused(err);
-        }
-        if (next instanceof Promise) next.then(accepted, refused);
-        else accepted(next);
-      }
-    }
-  };
 
-  function drain(ws: WS): void {
-    const d = ws.data;
-    const waiter = d.drained;
-    d.drained = undefined;
-    waiter?.();
-  }
-  /** A socket or stream is gone, whoever ended it: its subscriptions end and any writer waiting for it stops waiting. */
-  function closed(ws: WS, transport: 'websocket' | 'sse'): void {
-    const d = ws.data;
-    d.closed = true;
-    sockets.delete(ws);
-    metrics.connections.dec({ transport });
-    subscriptions.closed(ws);
-    presence.closed(ws);
-    d.drained?.();
-  }
-
-  const health = { status: 'ok', server: { impl: plan.info.impl, package: plan.info.package, version: plan.info.version, chosen: plan.info.chosen } };
-  const healthz = () => json(200, health);
-  const readyz = () => feed.ready
-    ? json(200, { status: 'ready', position: feed.position })
-    : json(503, { status: 'catching_up', position: feed.position });
-  server.route('GET', '/healthz', healthz);
-  server.route('GET', '/readyz', readyz);
-  // /metrics is for Prometheus only (issue 25, relay/console/metrics-access.ts): behind RELAY_METRICS_TOKEN, or on METRICS_PORT
-  const metricsMode = clientPortMetrics(config);
-  const clientMetrics = clientPortMetricsHandler(metricsMode, metrics, config.metricsToken);
-  if (clientMetrics) server.route('GET', '/metrics', clientMetrics);
-  if (metricsMode === 'refused') log.warn({ host: config.host }, metricsRefusedWarning);
+  const probes = registerHealthRoutes(server, { info: plan.info, feed, config, metrics, log });
   registerHttpRoutes(server, {
     verifier, tables, metrics, refusals, log,
     files: loadConsoleFiles(),
-    stats: () => relayStats(sockets, feed.position),
+    stats: () => relayStats(connections.sockets, feed.position),
     dev: options.dev ? new DevConsole(options.dev, config.databaseUrl, tables, { tenantClaim: config.tenantClaim, audience: config.jwtAudience, issuer: config.jwtIssuer }) : undefined,
   });
-  server.websocket<SocketData>('/ws', {
-    // above this the server closes the connection itself (uWS abruptly, ws with 1009); up to it we answer 1009 ourselves
-    maxPayloadLength: Math.max(config.maxMessage * 4, 1024 * 1024),
-    idleTimeout: config.idleTimeout,
-    // The hard limit (uWS skips frames above it) is never reached: the server hands a socket over ours to overflow right
-    // after the published frame that took it there (direct sends check their result), and it leaves its topics.
-    maxBackpressure: config.maxBackpressure * 4,
-    overflowAt: config.maxBackpressure,
-    overflow: (ws) => io.overflow(ws),
-    compression: config.compression === 'on',
+  registerWebSocket(server, {
+    config, connections, io, metrics,
     upgrade: createUpgradeHandler({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, metrics, log, refusals }),
-    open: (ws) => {
-      const refused = ws.data.refused;
-      if (refused) {
-        // opened only to say why the token was refused (a close reason holds at most 123 bytes)
-        ws.data.closed = true;
-        metrics.closes.inc({ code: String(refused.code) });
-        ws.end(refused.code, Buffer.from(refused.reason).subarray(0, 123).toString());
-        return;
-      }
-      sockets.add(ws);
-      metrics.connections.inc({ transport: 'websocket' });
-      ws.send(JSON.stringify({ type: 'welcome', tenant: ws.data.principal.tenant, seq: feed.position }));
-    },
-    message: (ws, message, isBinary) => {
-      // An exception escaping a server handler would end the process: one bad message must never do that.
-      try {
-        onMessage(ws, message, isBinary);
-      } catch (err) {
-        log.error({ err }, 'unexpected error handling a message');
-        if (!ws.data.closed) io.error(ws, 'internal', 'the relay could not handle this message');
-      }
-    },
-    drain,
-    close: (ws) => {
-      if (!ws.data.refused) closed(ws, 'websocket');
-    },
+    message: createMessageHandler({ rateLimit: config.rateLimit, maxMessage: config.maxMessage, io, subscriptions, presence, verifier, metrics, log }),
   });
-  // Server-Sent Events: the same subscriptions, one per stream, for clients behind proxies that refuse WebSockets.
-  server.route('OPTIONS', '/sse', (req) => preflight(req, config.allowedOrigins));
-  server.eventStream<SocketData>('/sse', {
-    heartbeat: heartbeatSeconds(config.idleTimeout),
-    maxBackpressure: config.maxBackpressure * 4,
-    overflowAt: config.maxBackpressure,
-    overflow: (s) => io.overflow(s),
+  registerEventStream(server, {
+    config, connections, subscriptions, presence, io, log,
     accept: createStreamAccept({ verifier, allowedOrigins: config.allowedOrigins, rateLimit: config.rateLimit, subscriptions, metrics, log, refusals }),
-    event: (frame, d) => sseEvent(frame, d?.stream?.subscribe !== undefined && !d.stream.subscribe.snapshot),
-    closing: closingEvent,
-    open: (s) => {
-      sockets.add(s);
-      metrics.connections.inc({ transport: 'sse' });
-      s.send(JSON.stringify({ type: 'welcome', tenant: s.data.principal.tenant, seq: feed.position }));
-      const { subscribe: msg, presence: present } = s.data.stream!;
-      // without a table or presence the request was a token check: the welcome says it passed
-      if (!msg && !present) return io.end(s, 1000, 'token checked');
-      try {
-        if (present) presence.join(s);
-        if (msg) subscriptions.subscribe(s, msg);
-      } catch (err) {
-        log.error({ err }, 'unexpected error starting an event stream');
-        io.error(s, 'internal', 'the relay could not serve this stream');
-        io.end(s, 1011, 'internal error');
-      }
-    },
-    drain,
-    close: (s) => closed(s, 'sse'),
   });
   server.fallback(() => json(404, { error: 'not_found' }, {}));
 
-  // Every relay is a ticker candidate; the one holding the lock numbers transactions for all (see db/ticker.ts).
-  const ticker = new Ticker({
-    databaseUrl: config.databaseUrl,
-    log,
-    pacing: options.tickerPacing,
-    onLeader: (leader) => {
-      metrics.tickerLeader.set(leader ? 1 : 0);
-      // While this relay ticks, its own ticks' payloads come in-process (onPayloads), and it stops listening on relay:
-      // one notification fewer for its LISTEN backend to send per transaction. When it stops ticking, it listens again
-      // first and then reads from the log whatever came meanwhile.
-      if (!session.setListening) return;
-      if (leader) session.setListening('relay', false).catch((err: unknown) => log.warn({ err }, 'UNLISTEN relay failed; payloads keep coming twice'));
-      else session.setListening('relay', true).then(() => feed.catchUp(), (err: unknown) => log.warn({ err }, 'LISTEN relay failed; the LISTEN session will reconnect'));
-    },
-    onState: (state) => metrics.tickerAsleep.set(state === 'asleep' ? 1 : 0),
-    onStatement: () => metrics.tickerStatements.inc(),
-    onPayloads: (payloads) => feed.offer(payloads),
-    listen: !wakesThroughSession,
-    onTick: (sequenced, _last, ms) => {
-      metrics.tickBatch.observe(sequenced);
-      metrics.tickSeconds.observe(ms / 1000);
-    },
-  });
-  session.onNotification((channel) => channel === WAKE_CHANNEL && ticker.wake());
-  // wake-ups sent while the session was down were lost: look once
-  session.onState((state) => state === 'connected' && ticker.wake());
-  ticker.start();
+  // Every relay is a ticker candidate; the one holding the lock numbers transactions for all (see db/ticker/).
+  const ticker = startTickerCandidate({ databaseUrl: config.databaseUrl, log, metrics, pacing: options.tickerPacing, session, feed, wakesThroughSession });
   let port: number;
   let metricsListener: MetricsListener | undefined;
   try {
     await feed.start();
     if (config.metricsPort !== undefined) {
-      metricsListener = await startMetricsListener(config.metricsHost, config.metricsPort, { '/metrics': metricsHandler(metrics, config.metricsToken), '/healthz': healthz, '/readyz': readyz });
+      metricsListener = await startMetricsListener(config.metricsHost, config.metricsPort, probes);
     }
     port = await server.listen(config.host, config.port, { reusePort: config.reusePort });
   } catch (err) {
@@ -332,32 +168,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   if (metricsListener) {
     log.info({ host: config.metricsHost, port: metricsListener.port, bearer: config.metricsToken !== undefined }, `metrics on http://${config.metricsHost}:${metricsListener.port}/metrics${config.metricsToken ? ' (bearer token required)' : ''}`);
   }
-  // Housekeeping, once a second (a relay at rest wakes for nothing more often): expired tokens (4001) and slow sockets
-  // (4008; every published frame is checked at once, this catches the rest), one pass over the sockets; and one log line
-  // each time readiness changes, so an outage and every recovery show in the log.
-  let wasReady = false;
-  let notReadySince = Date.now();
-  const readiness = () => {
-    if (feed.ready === wasReady) return;
-    wasReady = feed.ready;
-    if (wasReady) log.info({ position: feed.position, notReadyMs: Date.now() - notReadySince }, 'caught up');
-    else {
-      notReadySince = Date.now();
-      log.warn({ position: feed.position }, 'not ready: the database is unreachable or the change log is being read back; /readyz answers 503 until caught up');
-    }
-  };
-  readiness();
-  const housekeeping = setInterval(() => {
-    readiness();
-    const nowSec = Date.now() / 1000;
-    for (const ws of sockets) {
-      const d = ws.data;
-      if (d.closed) continue;
-      if (ws.bufferedAmount() > config.maxBackpressure) io.overflow(ws);
-      else if (d.principal.exp !== undefined && d.principal.exp <= nowSec) io.end(ws, CloseCode.TokenExpired, 'token expired');
-    }
-  }, 1000);
-  housekeeping.unref();
+  // Housekeeping (relay/ops/housekeeping.ts): a log line when readiness changes, then one pass over the sockets.
+  const readiness = new ReadinessLog(feed, log);
+  readiness.check();
+  const stopHousekeeping = startHousekeeping([() => readiness.check(), () => connections.sweep()]);
   const pruner = new Pruner(pool, config.retention, config.pruneIntervalMs, log);
   pruner.start();
   presence.start();
@@ -372,7 +186,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return feed.position;
     },
     get connections() {
-      return sockets.size;
+      return connections.sockets.size;
     },
     get ticker() {
       return ticker.leader;
@@ -382,10 +196,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
     close() {
       closing ??= (async () => {
-        clearInterval(housekeeping);
+        stopHousekeeping();
         pruner.stop();
         server.close();
-        for (const ws of [...sockets]) io.end(ws, CloseCode.GoingAway, 'relay shutting down');
+        connections.endAll();
         await metricsListener?.close();
         await presence.close();
         await ticker.close();
@@ -395,27 +209,4 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return closing;
     },
   };
-}
-
-/** Connections and subscriptions per tenant and table, for the console (one pass over the sockets). */
-function relayStats(sockets: ReadonlySet<WS>, position: number): RelayStats {
-  const byTenant = new Map<string, TenantLoad & { perTable: Map<string, number> }>();
-  let subscriptions = 0;
-  for (const ws of sockets) {
-    const d = ws.data;
-    const key = d.principal.allTenants ? '*' : d.principal.tenant!;
-    let t = byTenant.get(key);
-    if (!t) byTenant.set(key, (t = { tenant: key, connections: 0, subscriptions: 0, tables: [], perTable: new Map() }));
-    t.connections++;
-    for (const sub of d.subs?.values() ?? []) {
-      t.subscriptions++;
-      subscriptions++;
-      t.perTable.set(sub.route.table, (t.perTable.get(sub.route.table) ?? 0) + 1);
-    }
-  }
-  const tenants = [...byTenant.values()]
-    .sort((a, b) => b.connections - a.connections || b.subscriptions - a.subscriptions)
-    .slice(0, 200)
-    .map(({ perTable, ...t }) => ({ ...t, tables: [...perTable].map(([table, n]) => ({ table, subscriptions: n })).sort((a, b) => b.subscriptions - a.subscriptions) }));
-  return { position, connections: sockets.size, subscriptions, tenants };
 }

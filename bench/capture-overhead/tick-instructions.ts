@@ -58,7 +58,7 @@ async function main(): Promise<void> {
         end $$` },
     );
   }, async (cg) => {
-    // what the ticker's own session sets (db/ticker.ts)
+    // what the ticker's own session sets (db/ticker/ticker.ts)
     const session = ['set TimeZone = UTC', 'set IntervalStyle = postgres', 'set enable_seqscan = off', 'set jit = off', 'set plan_cache_mode = force_generic_plan', 'set enable_nestloop = off'];
     const rows: Array<{ v: Variant; perTick: number[] }> = [];
     for (const v of variants.filter((x) => !only || only.includes(x.name))) {

@@ -3,7 +3,7 @@
 // changes inline); the second one, set against the pgrelay row, splits pgrelay's latency into what Postgres and the
 // ticker cost it and what the relay adds.
 import pg from 'pg';
-import { Ticker } from '../../db/ticker.js';
+import { Ticker } from '../../db/ticker/ticker.js';
 import { receiptTime, rowTime } from '../load/timestamps.js';
 import { runWriter } from './fleet.js';
 import { Histogram } from './histogram.js';

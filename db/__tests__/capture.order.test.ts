@@ -4,7 +4,8 @@ import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
 import { parseTickPayload } from '../tick-payload.js';
-import { Ticker, TICKER_APPLICATION_NAME } from '../ticker.js';
+import { Ticker } from '../ticker/ticker.js';
+import { TICKER_APPLICATION_NAME } from '../ticker/ticker-options.js';
 import { replayLog, currentRows, sorted } from './support/replay.js';
 
 const db = useTestDatabase();

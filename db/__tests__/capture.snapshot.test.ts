@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SqlState } from '../sqlstate.js';
 import { leakGuard, sleep, useTestDatabase } from '../testing/index.js';
-import { Ticker } from '../ticker.js';
+import { Ticker } from '../ticker/ticker.js';
 import { applyChange, sorted, type JsonRow } from './support/replay.js';
 
 const db = useTestDatabase();

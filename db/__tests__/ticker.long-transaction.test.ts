@@ -2,7 +2,7 @@
 // reads meanwhile never look at its rows (the plan reads only what finished since the last tick).
 import { describe, expect, it } from 'vitest';
 import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
-import { Ticker } from '../ticker.js';
+import { Ticker } from '../ticker/ticker.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);

@@ -4,7 +4,8 @@
 // only the mechanism under test can number a transaction within the seconds each test allows.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, sleep, until, useTestDatabase } from '../testing/index.js';
-import { Ticker, type TickerPacing, type TickerState } from '../ticker.js';
+import { Ticker } from '../ticker/ticker.js';
+import type { TickerPacing, TickerState } from '../ticker/ticker-options.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);

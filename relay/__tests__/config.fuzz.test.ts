@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/testing/index.js';
 import { principalOf } from '../routing/auth.js';
-import { describeConfig, flagFor, loadConfig, type RelayConfig } from '../ops/config.js';
+import { describeConfig, flagFor, loadConfig } from '../ops/config.js';
+import type { RelayConfig } from '../ops/relay-config.js';
 import { ConfigError } from '../../client/shared/errors.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 

@@ -1,5 +1,5 @@
-// The console's HTTP side (issue 13): the page and favicon with cache headers, the tables a token may see, relay load for
-// all-tenant tokens, development tokens only in dev mode and only for localhost, and the start log's next step.
+// The console's HTTP side (issue 13): the page, its favicon and script modules with cache headers, the tables a token may
+// see, relay load for all-tenant tokens, development tokens only in dev mode and only for localhost, and the start log's next step.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -67,6 +67,25 @@ describe('the console page', () => {
       expect([res.status, res.headers['content-type'], res.headers['cache-control']]).toEqual([200, 'image/svg+xml', 'public, max-age=86400']);
       expect(res.body).toMatch(/^<svg /);
     }
+  });
+
+  it('loads its script as modules under /console/, JavaScript with an ETag and no-cache (304 when unchanged)', async () => {
+    const page = await httpGet(`${relay.http}/`);
+    expect(page.body).toContain('<script type="module" src="/console/main.js"></script>');
+    expect(page.body).not.toMatch(/<script>/); // no inline script
+    const main = await httpGet(`${relay.http}/console/main.js`);
+    expect([main.status, main.headers['content-type'], main.headers['cache-control'], main.headers['x-content-type-options']])
+      .toEqual([200, 'text/javascript; charset=utf-8', 'no-cache', 'nosniff']);
+    expect(main.headers.etag).toMatch(/^"[\w-]{22}"$/);
+    // compiled: the modules it imports, not the types
+    expect(main.body).toMatch(/from ['"]\.\/view\.js['"]/);
+    expect(main.body).not.toMatch(/import type|: string/);
+    const again = await request(`${relay.http}/console/main.js`, { headers: { 'if-none-match': String(main.headers.etag) } });
+    expect([again.status, again.headers.etag, again.body]).toEqual([304, main.headers.etag, '']);
+    const view = await httpGet(`${relay.http}/console/view.js`);
+    expect([view.status, view.headers['content-type']]).toEqual([200, 'text/javascript; charset=utf-8']);
+    expect(view.headers.etag).not.toBe(main.headers.etag);
+    expect((await httpGet(`${relay.http}/console/nope.js`)).status).toBe(404);
   });
 });
 

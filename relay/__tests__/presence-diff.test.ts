@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PresenceMember } from '../../client/shared/protocol.js';
-import { presenceDiff } from '../presence/presence.js';
+import { presenceDiff } from '../presence/presence-diff.js';
 
 const list = (...members: Array<[string, string | null]>) => new Map(members.map(([sub, name]) => [sub, { sub, name }]));
 

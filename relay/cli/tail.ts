@@ -1,7 +1,7 @@
 // `pgrelay tail [--tenant x] [--table t] [--since seq]`: the live stream read straight from Postgres, one readable line per change, with who made it.
 import { readAudit, seqBefore, type AuditRow } from '../../db/audit.js';
 import { createKysely, createPool } from '../../db/kysely.js';
-import { Ticker } from '../../db/ticker.js';
+import { Ticker } from '../../db/ticker/ticker.js';
 import { qualifyTable } from '../../client/shared/protocol.js';
 import { backoff } from '../../client/shared/backoff.js';
 import { ChangeFeed } from '../feed/change-feed.js';

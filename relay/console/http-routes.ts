@@ -1,6 +1,6 @@
-// The console's HTTP side: the page and its icon, the tables a token may see, the relay's load per tenant (all-tenant tokens), and dev tokens.
+// The console's HTTP side: the page, its icon and scripts, the tables a token may see, the relay's load per tenant (all-tenant tokens), and dev tokens.
 import { AuthError, type Principal, type TokenVerifier } from '../routing/auth.js';
-import type { StaticFile } from './console-page.js';
+import type { ConsoleFiles, StaticFile } from './console-page.js';
 import type { DevConsole } from './dev-console.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -40,7 +40,7 @@ export interface RelayStats {
 export interface HttpRoutesOptions {
   verifier: TokenVerifier;
   tables: WatchedTables;
-  files: { page: StaticFile; favicon: StaticFile };
+  files: ConsoleFiles;
   stats: () => RelayStats;
   metrics: Metrics;
   refusals: Refusals;
@@ -76,6 +76,7 @@ export function registerHttpRoutes(server: RelayServer, o: HttpRoutesOptions): v
   server.route('GET', '/', (req) => serve(o.files.page, req));
   server.route('GET', '/favicon.svg', (req) => serve(o.files.favicon, req));
   server.route('GET', '/favicon.ico', (req) => serve(o.files.favicon, req));
+  for (const [name, script] of o.files.scripts) server.route('GET', `/console/${name}`, (req) => serve(script, req));
 
   /** Answers with `handle` for the principal of the request's `Authorization: Bearer` token; a refused token gets 401 with the reason. */
   const authorized = (handle: (p: Principal) => HttpReply) => async (req: HttpRequest): Promise<HttpReply> => {

@@ -1,6 +1,6 @@
 // Who may read /metrics: Prometheus with RELAY_METRICS_TOKEN, or whoever reaches the METRICS_PORT listener, never any client of the relay.
 import { timingSafeEqual } from 'node:crypto';
-import type { RelayConfig } from '../ops/config.js';
+import type { RelayConfig } from '../ops/relay-config.js';
 import { json } from './http-routes.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { HttpHandler, HttpReply } from '../server/server.js';

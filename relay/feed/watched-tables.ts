@@ -3,6 +3,16 @@ import { listWatched } from '../../db/watch.js';
 import type { RelayDb } from '../../db/kysely.js';
 import type { RelayWatched, WatchedRule } from '../../db/schema.js';
 
+/** The table of a `{"v":1,"unwatch":"schema.table"}` relay_config payload (relay.unwatch sends it), if that is what it is. */
+export function unwatchedTable(payload: string): string | undefined {
+  try {
+    const p = JSON.parse(payload) as { v?: unknown; unwatch?: unknown };
+    return p.v === 1 && typeof p.unwatch === 'string' ? p.unwatch : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One watched table as subscriptions and filters need it. */
 export interface WatchedTable {
   /** `schema.table`. */

@@ -1,35 +1,24 @@
 // Presence per tenant (issue 14): which token subs are connected, shared by every relay through Postgres (migration 010).
-import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
 import { backoff } from '../../client/shared/backoff.js';
 import type { PresenceMember } from '../../client/shared/protocol.js';
 import type { Principal } from '../routing/auth.js';
-import type { Logger } from '../ops/log.js';
-import type { Metrics } from '../ops/metrics.js';
 import type { RelaySocket as WS } from '../routing/socket-data.js';
 import type { SocketWriter } from '../routing/socket-writer.js';
+import { presenceDiff } from './presence-diff.js';
+import { PresenceStore, type PresenceStoreOptions, type PresentMember } from './presence-store.js';
 
 /** What {@link Presence} needs from the relay. */
-export interface PresenceOptions {
-  /** Queries run one at a time: presence takes at most one connection of the pool. */
-  pool: Pick<pg.Pool, 'query'>;
+export interface PresenceOptions extends PresenceStoreOptions {
   /** Sends a frame to every socket subscribed to a topic, serialized once (the relay's server). */
   publish(topic: string, frame: string): void;
   io: SocketWriter;
-  log: Logger;
-  metrics: Metrics;
-  /** `RELAY_PRESENCE_TTL_MS`: how long this relay's entries live without a refresh; it refreshes every third of it. */
-  ttlMs: number;
   /** How long joins and leaves gather into one write, and notifications into one read. Default 50 ms. */
   batchMs?: number;
 }
 
 /** One member as this relay knows it: the sockets of this relay it is connected through. */
-interface Local {
+interface Local extends PresentMember {
   readonly key: string;
-  readonly tenant: string;
-  readonly sub: string;
-  readonly name: string | null;
   readonly sockets: Set<WS>;
 }
 
@@ -55,18 +44,6 @@ export function presenceRefusal(p: Principal): string | undefined {
   return undefined;
 }
 
-/** The members who joined (or changed their display name) and left between two lists; undefined when none did. */
-export function presenceDiff(before: ReadonlyMap<string, PresenceMember>, after: ReadonlyMap<string, PresenceMember>): { joins: PresenceMember[]; leaves: PresenceMember[] } | undefined {
-  const joins: PresenceMember[] = [];
-  const leaves: PresenceMember[] = [];
-  for (const [sub, m] of after) {
-    const was = before.get(sub);
-    if (!was || was.name !== m.name) joins.push(m);
-  }
-  for (const [sub, m] of before) if (!after.has(sub)) leaves.push(m);
-  return joins.length > 0 || leaves.length > 0 ? { joins, leaves } : undefined;
-}
-
 /**
  * This relay's side of presence. Joins and leaves of its sockets become, every `batchMs`, one call of
  * relay.presence_sync (one statement, one NOTIFY relay_presence naming the tenants that changed); a notification
@@ -75,21 +52,13 @@ export function presenceDiff(before: ReadonlyMap<string, PresenceMember>, after:
  * relays, are one member, who leaves when the last of them does.
  */
 export class Presence {
-  /** This relay instance's id in relay.presence (a new one per process: a restarted relay never revives a dead one's rows). */
-  readonly id = randomUUID();
   readonly #o: PresenceOptions;
   readonly #batchMs: number;
+  readonly #store: PresenceStore;
   /** Members by key (JSON [tenant, sub]) with their sockets on this relay. */
   readonly #local = new Map<string, Local>();
   readonly #bySocket = new Map<WS, Local>();
-  /** What relay.presence holds for this relay, as far as this relay has written it. */
-  readonly #written = new Map<string, { t: string; s: string }>();
-  /** Keys whose database state may differ from #local. */
-  readonly #touched = new Set<string>();
   readonly #tenants = new Map<string, TenantView>();
-  /** Rewrite every member of this relay (its heartbeat expired and a sweep removed them). */
-  #replace = false;
-  #heartbeat = false;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #cycle: Promise<void> | undefined;
@@ -99,18 +68,26 @@ export class Presence {
   constructor(options: PresenceOptions) {
     this.#o = options;
     this.#batchMs = options.batchMs ?? 50;
+    this.#store = new PresenceStore(options);
+  }
+
+  /** This relay instance's id in relay.presence (a new one per process: a restarted relay never revives a dead one's rows). */
+  get id(): string {
+    return this.#store.id;
   }
 
   /** Starts the heartbeat refresh and the sweep of expired relays, each every third of the time to live. */
   start(): void {
     const every = Math.max(100, Math.floor(this.#o.ttlMs / 3));
     const refresh = setInterval(() => {
-      if (this.#written.size === 0) return;
-      this.#heartbeat = true;
+      if (!this.#store.holdsMembers) return;
+      this.#store.heartbeat();
       this.#schedule(0);
     }, every);
     // only a relay with sockets in presence needs dead relays gone; the read ignores expired ones meanwhile
-    const sweep = setInterval(() => void this.#sweep(), every);
+    const sweep = setInterval(() => {
+      if (!this.#closed && this.#tenants.size > 0) void this.#store.sweep();
+    }, every);
     refresh.unref();
     sweep.unref();
     this.#intervals = [refresh, sweep];
@@ -130,7 +107,7 @@ export class Presence {
       if (!member) {
         member = { key, tenant, sub: p.sub!, name: p.name ?? null, sockets: new Set() };
         this.#local.set(key, member);
-        this.#touched.add(key);
+        this.#store.touch(key);
       }
       member.sockets.add(ws);
       this.#bySocket.set(ws, member);
@@ -157,7 +134,7 @@ export class Presence {
     if (--view.sockets === 0) this.#tenants.delete(member.tenant);
     if (member.sockets.size === 0) {
       this.#local.delete(member.key);
-      this.#touched.add(member.key);
+      this.#store.touch(member.key);
       this.#schedule();
     }
   }
@@ -208,12 +185,7 @@ export class Presence {
     for (const i of this.#intervals) clearInterval(i);
     clearTimeout(this.#timer);
     await this.#cycle;
-    if (this.#written.size === 0) return;
-    try {
-      await this.#o.pool.query('select relay.presence_end($1)', [this.id]);
-    } catch (err) {
-      this.#o.log.warn({ err }, `presence: could not remove this relay's members; they leave when its entries expire`);
-    }
+    await this.#store.end();
   }
 
   #schedule(delay = this.#batchMs): void {
@@ -228,7 +200,7 @@ export class Presence {
   }
 
   #pending(): boolean {
-    if (this.#touched.size > 0 || this.#replace || this.#heartbeat) return true;
+    if (this.#store.pending) return true;
     for (const view of this.#tenants.values()) if (view.dirty) return true;
     return false;
   }
@@ -248,52 +220,11 @@ export class Presence {
     }
   }
 
-  /** One relay.presence_sync for every join and leave gathered since the last one (and the heartbeat). */
+  /** One write of the joins and leaves gathered (see {@link PresenceStore.write}); the tenants it changed are read again. */
   async #write(): Promise<void> {
-    const replace = this.#replace;
-    const joins: Array<{ t: string; s: string; n: string | null }> = [];
-    const leaves: Array<{ t: string; s: string }> = [];
-    if (replace) {
-      for (const m of this.#local.values()) joins.push({ t: m.tenant, s: m.sub, n: m.name });
-    } else {
-      for (const key of this.#touched) {
-        const m = this.#local.get(key);
-        const written = this.#written.get(key);
-        if (m && !written) joins.push({ t: m.tenant, s: m.sub, n: m.name });
-        else if (!m && written) leaves.push(written);
-      }
-    }
-    const touched = [...this.#touched];
-    const heartbeat = this.#heartbeat;
-    this.#touched.clear();
-    if (joins.length === 0 && leaves.length === 0 && !replace && !heartbeat) return;
-    this.#heartbeat = false;
-    this.#replace = false;
-    const before = this.#written.size;
-    let known: boolean;
-    try {
-      const { rows } = await this.#o.pool.query<{ known: boolean }>('select relay.presence_sync($1, $2, $3, $4, $5) as known',
-        [this.id, this.#o.ttlMs, JSON.stringify(joins), JSON.stringify(leaves), replace]);
-      known = rows[0]!.known;
-    } catch (err) {
-      for (const key of touched) this.#touched.add(key);
-      this.#heartbeat ||= heartbeat;
-      this.#replace ||= replace;
-      throw err;
-    } finally {
-      this.#o.metrics.presenceStatements.inc({ kind: 'sync' });
-    }
-    if (replace) this.#written.clear();
-    for (const j of joins) this.#written.set(JSON.stringify([j.t, j.s]), { t: j.t, s: j.s });
-    for (const l of leaves) this.#written.delete(JSON.stringify([l.t, l.s]));
-    for (const x of [...joins, ...leaves]) {
-      const view = this.#tenants.get(x.t);
+    for (const t of await this.#store.write(this.#local)) {
+      const view = this.#tenants.get(t);
       if (view) view.dirty = true;
-    }
-    if (!known && !replace && before > 0) {
-      // a sweep removed this relay's members while it was not refreshing (a long pause, or the database out of reach)
-      this.#o.log.warn({ members: this.#local.size }, 'presence: entries of this relay had expired; writing them again');
-      this.#replace = true;
     }
   }
 
@@ -306,20 +237,16 @@ export class Presence {
       tenants.push(t);
     }
     if (tenants.length === 0) return;
-    let rows: Array<{ tenant: string; sub: string; name: string | null }>;
+    let fresh: Map<string, Map<string, PresenceMember>>;
     try {
-      rows = (await this.#o.pool.query<{ tenant: string; sub: string; name: string | null }>('select tenant, sub, name from relay.presence_members($1)', [tenants])).rows;
+      fresh = await this.#store.read(tenants);
     } catch (err) {
       for (const t of tenants) {
         const view = this.#tenants.get(t);
         if (view) view.dirty = true;
       }
       throw err;
-    } finally {
-      this.#o.metrics.presenceStatements.inc({ kind: 'read' });
     }
-    const fresh = new Map(tenants.map((t) => [t, new Map<string, PresenceMember>()]));
-    for (const r of rows) fresh.get(r.tenant)?.set(r.sub, { sub: r.sub, name: r.name });
     for (const [t, members] of fresh) {
       const view = this.#tenants.get(t);
       if (!view) continue; // every socket of this tenant left during the read
@@ -332,17 +259,6 @@ export class Presence {
       if (due.length === 0) continue;
       const state = JSON.stringify({ type: 'presence', members: [...members.values()] });
       for (const ws of due) if (this.#o.io.send(ws, state)) ws.subscribe(topic);
-    }
-  }
-
-  async #sweep(): Promise<void> {
-    if (this.#closed || this.#tenants.size === 0) return;
-    try {
-      await this.#o.pool.query('select relay.presence_sweep()');
-    } catch (err) {
-      this.#o.log.debug({ err }, 'presence: the sweep of expired relays failed; the next one tries again');
-    } finally {
-      this.#o.metrics.presenceStatements.inc({ kind: 'sweep' });
     }
   }
 }

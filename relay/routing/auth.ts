@@ -2,7 +2,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { qualifyTable } from '../../client/shared/protocol.js';
-import type { RelayConfig } from '../ops/config.js';
+import type { RelayConfig } from '../ops/relay-config.js';
 
 /** What one socket may see; decided by its token alone. */
 export interface Principal {

@@ -1,25 +1,25 @@
-// Subscribe and unsubscribe: validation, snapshot, history (ring or log) and the exactly-once hand-over to live frames.
+// A subscription's lifecycle: subscribe (planned, then live or served from a snapshot or a cursor, with retries), unsubscribe, reset, close.
 import type pg from 'pg';
-import { qualifyTable, type ErrorCode, type ResetReason, type SubscribeMessage } from '../../client/shared/protocol.js';
-import { SafeCursor, type RelayDb } from '../../db/kysely.js';
-import { currentPosition, prunedThrough, streamChanges } from '../../db/log-reader.js';
-import { isTransientDbError, SqlState } from '../../db/sqlstate.js';
+import type { ErrorCode, ResetReason, SubscribeMessage } from '../../client/shared/protocol.js';
 import { backoff } from '../../client/shared/backoff.js';
-import type { ChangeFeed } from '../feed/change-feed.js';
-import { orderTx, snapshotRowJson } from '../feed/column-order.js';
-import { FilterError } from './filter.js';
-import { snapshotFrame } from './frames.js';
+import type { RelayDb } from '../../db/kysely.js';
+import { currentPosition, prunedThrough } from '../../db/log-reader.js';
+import { isTransientDbError, SqlState } from '../../db/sqlstate.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { ChangeFeed } from '../feed/change-feed.js';
 import type { RingBuffer } from '../feed/ring-buffer.js';
-import { toRelayTx } from '../feed/relay-tx.js';
-import { ALL_TENANTS, type Route, type Router } from './router.js';
-import { RuleError, ruleViewFor, withRule } from './rules.js';
+import type { WatchedTables } from '../feed/watched-tables.js';
 import type { Principal } from './auth.js';
+import { catchUp, type CatchUpEnds, type Progress } from './catch-up.js';
+import type { Router } from './router.js';
+import { ruleViewFor } from './rules.js';
+import { readSnapshot } from './snapshot-reader.js';
 import type { RelaySocket as WS, Subscription } from './socket-data.js';
 import type { SocketWriter } from './socket-writer.js';
-import type { WatchedTables } from '../feed/watched-tables.js';
+import { planSubscription, type SubscriptionPlan, type SubscriptionRefusal } from './subscription-plan.js';
 
+/** What {@link Subscriptions} needs from the relay. */
 export interface SubscriptionsOptions {
   db: RelayDb;
   pool: pg.Pool;
@@ -37,15 +37,17 @@ export interface SubscriptionsOptions {
   ended(ws: WS): void;
 }
 
-const SNAPSHOT_BATCH = 500;
-
-/** How far a subscription's client has been served: set once it holds a consistent position, then the last seq sent. */
-interface Progress {
-  from?: number;
-}
-
+/**
+ * Every socket's subscriptions. The plan is relay/routing/subscription-plan.ts, the snapshot relay/routing/snapshot-reader.ts
+ * and the catch-up with its exactly-once hand-over to live frames relay/routing/catch-up.ts.
+ */
 export class Subscriptions {
   readonly #o: SubscriptionsOptions;
+  /** How a catch-up ends: the subscription joins its topic, or is reset. */
+  readonly #ends: CatchUpEnds = {
+    goLive: (ws, sub) => this.#goLive(ws, sub),
+    reset: (ws, sub, reason, seq) => this.#reset(ws, sub, reason, seq),
+  };
 
   constructor(options: SubscriptionsOptions) {
     this.#o = options;
@@ -55,23 +57,8 @@ export class Subscriptions {
    * What a `subscribe` message from `p` would receive (its route, and the access rule view it is compiled with), or why
    * it is refused: the checks that need no database (a table it may see, a filter that compiles).
    */
-  plan(p: Principal, msg: SubscribeMessage): { route: Route; rule: string | undefined } | { code: ErrorCode; message: string } {
-    const name = qualifyTable(msg.table);
-    const table = this.#o.tables.get(name);
-    if (!table) return { code: 'unknown_table', message: `table ${name} is not watched: check the name, or have it captured with pgrelay watch ${name} --tenant-column <column>` };
-    if (p.tables && !p.tables.has(name)) return { code: 'table_not_allowed', message: `your token does not allow table ${name}` };
-    if (table.tenantColumn === null && !p.allTenants) return { code: 'table_not_allowed', message: `table ${name} has no tenants: only all-tenant tokens may subscribe to it` };
-    let filter;
-    let rule;
-    try {
-      rule = ruleViewFor(table, p);
-      filter = withRule(rule, table, msg.filter as never);
-    } catch (err) {
-      if (err instanceof RuleError) return { code: 'table_not_allowed', message: err.message };
-      if (err instanceof FilterError) return { code: 'bad_filter', message: err.message };
-      throw err;
-    }
-    return { route: { table: name, tenantKey: p.allTenants ? ALL_TENANTS : p.tenant!, filter, id: msg.id }, rule: rule?.key };
+  plan(p: Principal, msg: SubscribeMessage): SubscriptionPlan | SubscriptionRefusal {
+    return planSubscription(this.#o.tables, p, msg);
   }
 
   /** Handles a `subscribe` message; answers an error frame when it cannot be served. */
@@ -173,7 +160,7 @@ export class Subscriptions {
         if (progress.from === undefined) await this.#resume(ws, sub, msg, progress);
         else {
           await this.#o.feed.waitFor(progress.from);
-          await this.#catchUp(ws, sub, progress);
+          await catchUp(ws, sub, progress, this.#o, this.#ends);
         }
         return;
       } catch (err) {
@@ -201,11 +188,12 @@ export class Subscriptions {
     }
   }
 
+  /** Starts a served subscription: from its snapshot, or from its `since` cursor when the ring or the log still holds it. */
   async #resume(ws: WS, sub: Subscription, msg: SubscribeMessage, progress: Progress): Promise<void> {
     const { feed, db } = this.#o;
     let from: number;
     if (msg.snapshot) {
-      from = await this.#snapshot(ws, sub);
+      from = await readSnapshot(ws, sub, this.#o);
     } else {
       from = msg.since!;
       if (from > feed.position) {
@@ -222,129 +210,6 @@ export class Subscriptions {
     // the client now holds a consistent position: from here on a retry continues, it does not start over
     progress.from = from;
     await feed.waitFor(from);
-    await this.#catchUp(ws, sub, progress);
-  }
-
-  /**
-   * Sends every transaction after `from` for this subscription, then joins its topic. The last step runs
-   * from the ring in one synchronous stretch: nothing can be published between the last replayed
-   * transaction and the subscribe, so the hand-over has no gap and no duplicate.
-   */
-  async #catchUp(ws: WS, sub: Subscription, progress: Progress): Promise<void> {
-    const { ring, router, io, db, feed, metrics } = this.#o;
-    let from = progress.from!;
-    const d = ws.data;
-    const route = sub.route;
-    let source: 'ring' | 'log' = 'ring';
-    while (!sub.cancelled && !d.closed) {
-      if (ring.covers(from)) {
-        let budget = this.#o.maxBackpressure / 2 - ws.bufferedAmount();
-        let done = true;
-        ws.cork(() => {
-          for (const tx of ring.after(from)) {
-            if (budget <= 0) {
-              done = false;
-              break;
-            }
-            for (const frame of router.framesFor(tx, route)) {
-              budget -= frame.length;
-              if (ws.send(frame) === 'dropped') io.overflow(ws);
-            }
-            from = progress.from = tx.seq;
-          }
-          if (done && !d.closed) this.#goLive(ws, sub);
-        });
-        if (done) {
-          metrics.replays.inc({ source });
-          return;
-        }
-        await io.drain(ws, this.#o.maxBackpressure / 4);
-        continue;
-      }
-      source = 'log';
-      if (from < (await prunedThrough(db))) return this.#reset(ws, sub, 'cursor_expired', feed.position);
-      const upTo = feed.position;
-      const scope = { tenant: route.tenantKey, tables: [route.table] };
-      for await (const logged of streamChanges(db, scope, from, upTo)) {
-        if (sub.cancelled || d.closed) return;
-        for (const frame of router.framesFor(orderTx(toRelayTx(logged), this.#o.tables), route)) io.send(ws, frame);
-        progress.from = logged.seq;
-        if (ws.bufferedAmount() > this.#o.maxBackpressure / 2) await io.drain(ws, this.#o.maxBackpressure / 4);
-      }
-      from = progress.from = upTo;
-    }
-  }
-
-  /**
-   * Sends the current rows in pages, read in one REPEATABLE READ snapshot; returns that snapshot's position. A TRUNCATE
-   * that committed after the ticker's last tick cannot be read back (PR011): the next tick numbers it, so try again.
-   */
-  async #snapshot(ws: WS, sub: Subscription): Promise<number> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.#snapshotOnce(ws, sub);
-      } catch (err) {
-        if ((err as { code?: string }).code !== SqlState.SnapshotRetry || attempt >= 100 || sub.cancelled) throw err;
-        await new Promise((r) => setTimeout(r, 10 + 10 * Math.min(attempt, 9)));
-      }
-    }
-  }
-
-  async #snapshotOnce(ws: WS, sub: Subscription): Promise<number> {
-    const { route } = sub;
-    const d = ws.data;
-    const client = await this.#o.pool.connect();
-    try {
-      await client.query('begin isolation level repeatable read read only');
-      const tenant = route.tenantKey;
-      const table = this.#o.tables.get(route.table);
-      // the canonical filter is the same JSON object relay.snapshot takes
-      const filter = route.filter?.key ?? null;
-      // by oid: a name would need USAGE on the table's schema, which the relay's role has no need of (null: unwatched meanwhile)
-      const cursor = client.query(new SafeCursor<{ seq: string; row: string }>(
-        'select seq::text as seq, row::text as row from relay.snapshot($1::oid::regclass, $2, $3::jsonb)',
-        [table?.relid ?? null, tenant, filter],
-      ));
-      let rows = await cursor.read(SNAPSHOT_BATCH);
-      let open = true;
-      let position: number;
-      if (rows.length > 0) {
-        position = Number(rows[0]!.seq);
-      } else {
-        await cursor.close();
-        open = false;
-        position = Number((await client.query<{ p: string }>('select relay.position()::text as p')).rows[0]!.p);
-      }
-      this.#o.io.send(ws, JSON.stringify({ type: 'subscribed', id: route.id, seq: position }));
-      let page: string[] = [];
-      let size = 0;
-      for (;;) {
-        if (sub.cancelled || d.closed) break;
-        for (const r of rows) {
-          const row = snapshotRowJson(r.row, table, route.filter?.columns);
-          if (page.length > 0 && size + row.length > this.#o.maxFrame) {
-            this.#o.io.send(ws, snapshotFrame(route.id, position, page, true));
-            page = [];
-            size = 0;
-          }
-          page.push(row);
-          size += row.length + 1;
-        }
-        if (rows.length < SNAPSHOT_BATCH) break;
-        if (ws.bufferedAmount() > this.#o.maxBackpressure / 2) await this.#o.io.drain(ws, this.#o.maxBackpressure / 4);
-        rows = await cursor.read(SNAPSHOT_BATCH);
-      }
-      if (open) await cursor.close();
-      this.#o.io.send(ws, snapshotFrame(route.id, position, page, false));
-      await client.query('commit');
-      client.release();
-      return position;
-    } catch (err) {
-      // a connection that died is not given back to the pool; one that only failed a statement is, rolled back
-      const dead = await client.query('rollback').then(() => false, () => true);
-      client.release(dead ? (err as Error) : undefined);
-      throw err;
-    }
+    await catchUp(ws, sub, progress, this.#o, this.#ends);
   }
 }
-
