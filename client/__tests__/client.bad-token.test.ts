@@ -2,7 +2,7 @@
 // stops the client, a token function is asked again with a growing backoff until it returns a good token.
 import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { httpGet, metric, startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayError } from '../index.js';
 
@@ -10,7 +10,7 @@ const db = useTestDatabase();
 let relay: TestRelay;
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db);
   relay = await startTestRelay(db);
 });
 leakGuard(() => db.name);

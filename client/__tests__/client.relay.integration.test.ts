@@ -5,7 +5,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../shared/free-port.js';
-import { leakGuard, passes, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, EXAMPLE_COLUMNS, keepWriting, leakGuard, passes, until, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
 import { SECRET, startTestRelay, token } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayClient, type Row, type Status, type Subscription } from '../index.js';
@@ -15,16 +15,9 @@ const db = useTestDatabase();
 const relays: CliProcess[] = [];
 
 beforeAll(async () => {
+  // the example's table (examples/dashboard/schema.sql), with seed rows of its own
+  await createOrders(db, { id: 'bigserial primary key', columns: EXAMPLE_COLUMNS });
   await db.query(`
-    create table orders (
-      id bigserial primary key,
-      tenant_id text not null,
-      customer text not null,
-      total numeric(10, 2) not null,
-      status text not null default 'open',
-      created_at timestamptz not null default now()
-    );
-    select relay.watch('orders', 'tenant_id');
     insert into orders (tenant_id, customer, total, status) values
       ('acme', 'Ada', 120.00, 'paid'), ('acme', 'Grace', 75.50, 'open'), ('globex', 'Hank', 999.99, 'paid'),
       ('acme', 'Alan', 310.25, 'paid'), ('acme', 'Edsger', 42.00, 'cancelled'), ('acme', 'Barbara', 99.90, 'open');
@@ -171,30 +164,23 @@ describe('client library against a real relay', () => {
       await converged();
 
       // Writes go on while the relay is killed and started again on the same port.
-      let running = true;
-      let writes = 0;
-      const writing = (async () => {
-        for (let n = 0; running; n++) {
-          const pick = `(select id from orders where tenant_id = 'acme' order by random() limit 1)`;
-          const r = n % 10;
-          if (r < 2) await sql(`insert into orders (tenant_id, customer, total) values ('acme', $1, $2)`, [`c${n}`, (n % 97) + 0.25]);
-          else if (r < 6) await sql(`update orders set total = total + 1, status = $1 where id = ${pick}`, [['open', 'paid', 'cancelled'][n % 3]]);
-          else if (r == 6) await sql(`delete from orders where id = ${pick}`);
-          else if (r == 7) await sql(`insert into orders (tenant_id, customer, total) values ('globex', $1, 1)`, [`g${n}`]);
-          else
-            await sql(`begin;
-              insert into orders (tenant_id, customer, total) values ('acme', 'm${n}a', 3), ('acme', 'm${n}b', 4);
-              update orders set status = 'paid', total = total + 0.5 where id = ${pick};
-              delete from orders where id = ${pick};
-              commit`);
-          writes++;
-          await sleep(5);
-        }
-      })();
+      const pick = `(select id from orders where tenant_id = 'acme' order by random() limit 1)`;
+      const writing = keepWriting(db, (c, n) => {
+        const r = n % 10;
+        if (r < 2) return c.query(`insert into orders (tenant_id, customer, total) values ('acme', $1, $2)`, [`c${n}`, (n % 97) + 0.25]);
+        if (r < 6) return c.query(`update orders set total = total + 1, status = $1 where id = ${pick}`, [['open', 'paid', 'cancelled'][n % 3]]);
+        if (r == 6) return c.query(`delete from orders where id = ${pick}`);
+        if (r == 7) return c.query(`insert into orders (tenant_id, customer, total) values ('globex', $1, 1)`, [`g${n}`]);
+        return c.query(`begin;
+          insert into orders (tenant_id, customer, total) values ('acme', 'm${n}a', 3), ('acme', 'm${n}b', 4);
+          update orders set status = 'paid', total = total + 0.5 where id = ${pick};
+          delete from orders where id = ${pick};
+          commit`);
+      }, { pauseMs: 5 });
       const afterWrites = async (count: number) => {
-        const target = writes + count;
-        const stopped = writing.then(() => Promise.reject(new Error('the writer stopped')));
-        await Promise.race([until(passes(() => expect(writes).toBeGreaterThanOrEqual(target)), patient), stopped]);
+        const target = writing.written + count;
+        const stopped = writing.ended.then(() => Promise.reject(new Error('the writer stopped')));
+        await Promise.race([until(passes(() => expect(writing.written).toBeGreaterThanOrEqual(target)), patient), stopped]);
       };
       await afterWrites(20);
       first.signal('SIGKILL');
@@ -204,8 +190,7 @@ describe('client library against a real relay', () => {
       const second = await startRelay(port);
       await until(passes(() => expect([a.client.status, b.client.status]).toEqual(['open', 'open'])), patient);
       await afterWrites(20);
-      running = false;
-      await writing;
+      await writing.stop();
       await converged(30_000);
 
       expect(a.statuses).toEqual(['open', 'reconnecting', 'open']);

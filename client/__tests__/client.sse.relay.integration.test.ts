@@ -4,7 +4,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../shared/free-port.js';
-import { leakGuard, passes, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, EXAMPLE_COLUMNS, insertOrder, leakGuard, passes, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
 import { SECRET, startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayClientOptions, type RelayError, type Row, type Status } from '../index.js';
@@ -15,9 +15,8 @@ const processes: CliProcess[] = [];
 let relay: TestRelay;
 
 beforeAll(async () => {
+  await createOrders(db, { id: 'bigserial primary key', columns: { customer: EXAMPLE_COLUMNS.customer, status: EXAMPLE_COLUMNS.status } });
   await db.query(`
-    create table orders (id bigserial primary key, tenant_id text not null, customer text not null, status text not null default 'open');
-    select relay.watch('orders', 'tenant_id');
     insert into orders (tenant_id, customer, status) values ('acme', 'Ada', 'paid'), ('acme', 'Grace', 'open'), ('globex', 'Hank', 'paid');
   `);
   relay = await startTestRelay(db);
@@ -51,7 +50,7 @@ async function expectedSeqs(after: number): Promise<number[]> {
 }
 
 const acmeRows = async () => (await db.query(`select row from relay.snapshot('orders', 'acme') order by (row->>'id')::bigint`)).rows.map((r) => r.row as Row);
-const insert = (customer: string, status = 'open', tenant = 'acme') => db.query(`insert into orders (tenant_id, customer, status) values ($1, $2, $3)`, [tenant, customer, status]);
+const insert = (customer: string, status = 'open', tenant = 'acme') => insertOrder(db, { tenant_id: tenant, customer, status });
 
 /** A WebSocket constructor that must not be used: counts the attempts and throws. */
 function noWebSocket() {

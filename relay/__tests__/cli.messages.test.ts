@@ -1,7 +1,7 @@
 // Issue 26: each message a new user met in their first hour says what to do next, run as the user runs the CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { cliCommand } from '../ops/cli-command.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { SECRET } from './support/relay-harness.js';
@@ -9,8 +9,8 @@ import { SECRET } from './support/relay-harness.js';
 const db = useTestDatabase();
 const started: CliProcess[] = [];
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null, customer text, total numeric(10,2));
-    create table customers (id int primary key, name text)`);
+  await createOrders(db, { columns: { customer: 'text', total: 'numeric(10,2)' }, watch: false });
+  await db.query(`create table customers (id int primary key, name text)`);
 });
 afterAll(async () => {
   for (const p of started) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { jwtVerify } from 'jose';
 import { freePort } from '../../client/shared/free-port.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { Pruner } from '../ops/pruner.js';
 import { PRUNE_LOCK } from '../../client/shared/lock-keys.js';
 import { createLogger } from '../ops/log.js';
@@ -16,7 +16,7 @@ import { SECRET } from './support/relay-harness.js';
 const db = useTestDatabase();
 const started: CliProcess[] = [];
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null, total int); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db, { columns: { total: 'int' } });
 });
 afterAll(async () => {
   for (const p of started) {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
 import { createTestDatabase } from '../../db/testing/database.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { createLogger, prettyLogs } from '../ops/log.js';
 import { startRelay, type Relay } from '../relay.js';
@@ -21,11 +21,10 @@ let devRelay: Relay;
 let dev: string;
 
 beforeAll(async () => {
+  await createOrders(db, { id: 'bigserial primary key', columns: { customer: 'text', total: 'numeric(10,2)', card_token: 'text' }, excluded: ['card_token'] });
   await db.query(`
-    create table orders (id bigserial primary key, tenant_id text not null, customer text, total numeric(10,2), card_token text);
     create table plans (code text primary key, price int);
     create table notes (id int primary key, tenant_id text);
-    select relay.watch('orders', 'tenant_id', '{card_token}');
     select relay.watch('plans', null);
     select relay.watch('notes', 'tenant_id');
     insert into orders (tenant_id, customer, total) values ('acme', 'Ada', 1), ('globex', 'Hank', 2), ('acme', 'Grace', 3);

@@ -4,7 +4,7 @@ import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { connect, httpGet, metric, SECRET, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
@@ -244,23 +244,10 @@ async function controlStream(): Promise<{ stop: () => Promise<void> }> {
   const control = await connect(relay.url, await token({ tenant_id: 'c' }));
   control.send({ type: 'subscribe', id: 'ctl', table: 'fz' });
   await control.next((f) => f.type === 'subscribed');
-  let running = true;
-  let written = 0;
-  const writer = (async () => {
-    const c = await db.connect();
-    try {
-      while (running) {
-        await c.query(`insert into fz (tenant_id, n) values ('c', $1)`, [written++]);
-        await sleep(50);
-      }
-    } finally {
-      await c.end();
-    }
-  })();
+  const writer = keepWriting(db, (c, n) => c.query(`insert into fz (tenant_id, n) values ('c', $1)`, [n]), { pauseMs: 50 });
   return {
     stop: async () => {
-      running = false;
-      await writer;
+      const written = await writer.stop();
       await control.until(() => control.txs('ctl').length >= written, 10_000, `the control client's ${written} rows`);
       expect(control.txs('ctl').map((f) => f.changes[0].row.n)).toEqual(Array.from({ length: written }, (_, i) => i));
       await control.close();

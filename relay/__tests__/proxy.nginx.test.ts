@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { changes, leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { changes, createOrders, leakGuard, sleep, until, useTestDatabase, writeOrders } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { heartbeatSeconds } from '../edge/sse.js';
 import { repoRoot, runCli, type CliProcess } from './support/cli-process.js';
@@ -67,7 +67,7 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
   const env = (port: number) => ({ DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
 
   beforeAll(async () => {
-    await db.query(`create table orders (id serial primary key, tenant_id text not null, n int); select relay.watch('orders', 'tenant_id')`);
+    await createOrders(db, { columns: { n: 'int' } });
     dir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-nginx-'));
     await chmod(dir, 0o755);
     await mkdir(path.join(dir, 'tmp'), { mode: 0o777 });
@@ -184,18 +184,7 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
     await ask({ type: 'start', url: `wss://127.0.0.1:${proxyPort}/ws`, secret: SECRET, tenants: TENANTS, perTransport: 6 }, 'ready');
 
     // a writer at about 100 transactions a second, through the kill and the restart
-    let writing = true;
-    const writer = (async () => {
-      const c = await db.connect();
-      try {
-        for (let n = 0; writing; n++) {
-          await c.query('insert into orders (tenant_id, n) values ($1, $2)', [TENANTS[n % TENANTS.length], n]);
-          await sleep(10);
-        }
-      } finally {
-        await c.end();
-      }
-    })();
+    const writer = writeOrders(db, (n) => TENANTS[n % TENANTS.length]!, { pauseMs: 10 });
     await sleep(2000);
     const victim = relays[0]!;
     victim.process.signal('SIGKILL');
@@ -204,8 +193,7 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
     victim.process = runCli(['start'], env(victim.port));
     await victim.process.waitFor(/pgrelay listening on/);
     await sleep(3000);
-    writing = false;
-    await writer;
+    await writer.stop();
 
     // everything committed is numbered; then every client must reach its tenant's last transaction
     const last = await allNumbered(db);

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, refused, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -10,7 +10,7 @@ let relay: TestRelay;
 let strict: TestRelay;
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db);
   relay = await startTestRelay(db);
   strict = await startTestRelay(db, { RELAY_JWT_AUDIENCE: 'dashboards', RELAY_JWT_ISSUER: 'https://auth.example', RELAY_ALLOWED_ORIGINS: 'https://app.example,http://localhost:5173' });
 });

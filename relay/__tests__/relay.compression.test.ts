@@ -1,6 +1,6 @@
 // Issue 14, compression: RELAY_COMPRESSION=on negotiates permessage-deflate with clients that offer it, and every frame arrives intact and smaller on the wire; off never negotiates it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, EXAMPLE_COLUMNS, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, delivered, httpGet, metric, startTestRelay, subscribeAnswer, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -10,11 +10,10 @@ let off: TestRelay;
 let small: TestRelay;
 
 beforeAll(async () => {
+  // the example's orders with a note; watched after the bulk insert below
+  const { created_at, ...columns } = EXAMPLE_COLUMNS;
+  await createOrders(db, { id: 'bigserial primary key', columns: { ...columns, note: 'text', created_at }, watch: false });
   await db.query(`
-    create table orders (
-      id bigserial primary key, tenant_id text not null, customer text not null, total numeric(10, 2) not null,
-      status text not null default 'open', note text, created_at timestamptz not null default now()
-    );
     -- tenant big: 2,000 rows whose notes are hex, which deflates only to about half, so that a 256 KiB snapshot page
     -- stays over 64 KiB compressed (the longest frame header)
     insert into orders (tenant_id, customer, total, note)
@@ -53,7 +52,7 @@ describe('RELAY_COMPRESSION=on', () => {
 
     const [plainBytes, deflatingBytes, compressingBytes] = await wireBytes(clients, async () => {
       for (let i = 0; i < 40; i++) {
-        await db.query(`insert into orders (tenant_id, customer, total, status) values ('acme', $1, $2, 'paid')`, [`Customer ${i}`, (i * 13.7).toFixed(2)]);
+        await insertOrder(db, { tenant_id: 'acme', customer: `Customer ${i}`, total: (i * 13.7).toFixed(2), status: 'paid' });
       }
       // and two larger frames: 40 updates in one transaction, then 260 inserts (about 50 KiB of JSON)
       await db.query(`update orders set status = 'shipped', note = 'batch ' || id where tenant_id = 'acme'`);

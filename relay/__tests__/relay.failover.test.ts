@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, sleep, until, useTestDatabase, writeOrders } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { pgListenSession, type ListenSession } from '../feed/listen-session.js';
 import { allNumbered, httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
@@ -12,7 +12,7 @@ const db = useTestDatabase();
 const processes: CliProcess[] = [];
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null, n int); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db, { columns: { n: 'int' } });
 });
 afterAll(async () => {
   for (const p of processes) {
@@ -22,21 +22,8 @@ afterAll(async () => {
 });
 leakGuard(() => db.name);
 
-function writer(): { stop: () => Promise<void> } {
-  let running = true;
-  const done = (async () => {
-    const c = await db.connect();
-    try {
-      for (let n = 0; running; n++) {
-        await c.query(`insert into orders (tenant_id, n) values ($1, $2)`, [n % 3 ? 'a' : 'b', n]);
-        await sleep(2);
-      }
-    } finally {
-      await c.end();
-    }
-  })();
-  return { stop: async () => { running = false; await done; } };
-}
+/** Single-row transactions, two of three for tenant a, 2 ms apart, until stopped. */
+const writer = () => writeOrders(db, (n) => (n % 3 ? 'a' : 'b'), { pauseMs: 2 });
 
 async function expectedSeqs(after: number): Promise<number[]> {
   // what committed must be numbered first (the relay's ticker does it; a relay that was down has some catching up to do)

@@ -1,7 +1,7 @@
 // The HTTP side: health, readiness, metrics, the console page, 404s, and a graceful SIGTERM.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli } from './support/cli-process.js';
 import { connect, httpGet, metric, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 import { expectedServer } from './support/server-under-test.js';
@@ -10,7 +10,7 @@ const db = useTestDatabase();
 let relay: TestRelay;
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db);
   relay = await startTestRelay(db);
 });
 leakGuard(() => db.name);

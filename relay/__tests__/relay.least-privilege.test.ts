@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
 import { scramVerifier } from '../../db/relay-role.js';
 import { createTestDatabase } from '../../db/testing/database.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { connect, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
@@ -15,9 +15,8 @@ const role = inject('pgRelayRole').user;
 let relay: TestRelay;
 
 beforeAll(async () => {
+  await createOrders(db, { id: 'int primary key', columns: { total: 'int' } });
   await db.query(`
-    create table orders (id int primary key, tenant_id text not null, total int);
-    select relay.watch('orders', 'tenant_id');
     -- a schema the relay's role has no USAGE on: it must still snapshot and stream the table
     create schema sales;
     create table sales.invoices (id int primary key, tenant_id text not null, amount numeric);

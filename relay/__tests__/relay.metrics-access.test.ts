@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../client/shared/errors.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { clientPortMetrics } from '../console/metrics-access.js';
 import { httpGet, startTestRelay, type TestRelay } from './support/relay-harness.js';
@@ -12,7 +12,7 @@ const db = useTestDatabase();
 const TOKEN = 'prometheus-scrape-token-0123456789';
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db);
 });
 leakGuard(() => db.name);
 

@@ -1,13 +1,13 @@
 // Protocol hygiene: every malformed or refused message gets its documented answer, abuse closes the socket, the relay keeps serving.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null, total numeric, status text, placed timestamptz, tags jsonb); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db, { columns: { total: 'numeric', status: 'text', placed: 'timestamptz', tags: 'jsonb' } });
   relay = await startTestRelay(db, { RELAY_MAX_SUBSCRIPTIONS: '3', RELAY_RATE_LIMIT: '20', RELAY_MAX_MESSAGE: '4kb' });
 });
 leakGuard(() => db.name);

@@ -1,7 +1,7 @@
 // Refused tokens explained in-band (issue 13): a client offering pgrelay.reasons gets a socket closed at once with 4401/4403 and the
 // reason; others keep the plain HTTP 401; every refusal is logged at info, rate-limited, without the token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { createLogger } from '../ops/log.js';
 import { Refusals } from '../edge/refusals.js';
@@ -16,7 +16,7 @@ let relay: Relay;
 let url: string;
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db);
   const config = loadConfig({ DATABASE_URL: db.relayUrl, PORT: '0', HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, RELAY_JWT_AUDIENCE: 'dashboards', RELAY_ALLOWED_ORIGINS: 'https://app.example', ...serverEnv });
   const log = createLogger('info', { write: (l) => void (raw.push(l), lines.push(JSON.parse(l) as Record<string, unknown>)) });
   relay = await startRelay({ config: { ...config, databaseUrl: db.relayUrl }, log });

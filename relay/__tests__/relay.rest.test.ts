@@ -1,7 +1,7 @@
 // A relay at rest (issue 22): with a subscriber and nothing written, its ticker sleeps and sends about one statement a
 // second to Postgres; the first change after the rest reaches the subscriber; /metrics says the ticker is asleep.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, subscribeAnswer, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -9,8 +9,7 @@ leakGuard(() => db.name);
 
 let relay: TestRelay;
 beforeAll(async () => {
-  await db.query(`create table orders (id bigserial primary key, tenant_id text not null, note text);
-                  select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db, { id: 'bigserial primary key', columns: { note: 'text' } });
   relay = await startTestRelay(db);
 });
 

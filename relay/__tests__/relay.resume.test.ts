@@ -1,6 +1,6 @@
 // Resume: every missed transaction once, in order, then live with no gap or duplicate at the hand-over; ring and log paths; resets.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, insertOrder, leakGuard, sleep, useTestDatabase, writeOrders } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -8,29 +8,11 @@ let ringRelay: TestRelay;
 let logRelay: TestRelay;
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null, n int); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db, { columns: { n: 'int' } });
   ringRelay = await startTestRelay(db);
   logRelay = await startTestRelay(db, { RELAY_HISTORY_TX: '50' });
 });
 leakGuard(() => db.name);
-
-/** Commits single-row transactions for tenants a and b until stopped. */
-function backgroundWriter(): { stop: () => Promise<number> } {
-  let running = true;
-  let n = 0;
-  const done = (async () => {
-    const c = await db.connect();
-    try {
-      while (running) {
-        await c.query(`insert into orders (tenant_id, n) values ($1, $2)`, [n % 2 ? 'a' : 'b', n]);
-        n++;
-      }
-    } finally {
-      await c.end();
-    }
-  })();
-  return { stop: async () => { running = false; await done; return n; } };
-}
 
 async function tenantSeqsAfter(cursor: number, tenant = 'a'): Promise<number[]> {
   const { rows } = await db.query(`select distinct t.seq::int as seq from relay.transactions t join relay.changes c using (txid)
@@ -50,11 +32,12 @@ async function resumeScenario(relay: TestRelay, expectedSource: 'ring' | 'log'):
 
   // 1,000 transactions while the client is away
   const c = await db.connect();
-  for (let i = 0; i < 1000; i++) await c.query(`insert into orders (tenant_id, n) values ($1, $2)`, [i % 2 ? 'a' : 'b', i]);
+  for (let i = 0; i < 1000; i++) await insertOrder(c, { tenant_id: i % 2 ? 'a' : 'b', n: i });
   await c.end();
 
   const before = metric((await httpGet(`${relay.http}/metrics`)).body, 'pgrelay_replays_total', `{source="${expectedSource}"}`);
-  const writer = backgroundWriter();
+  // single-row transactions for tenants a and b until stopped
+  const writer = writeOrders(db, (n) => (n % 2 ? 'a' : 'b'));
   const second = await connect(relay.url, tok);
   second.send({ type: 'subscribe', id: 'o', table: 'orders', since: cursor });
   expect(await second.next((f) => f.type === 'subscribed')).toEqual({ type: 'subscribed', id: 'o', seq: cursor });

@@ -1,17 +1,16 @@
 // Tenancy and routing: each client gets exactly its tenant's changes of its tables, in seq order; all_tenants sees all.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
 
 beforeAll(async () => {
+  await createOrders(db, { columns: { total: 'int', status: 'text' } });
   await db.query(`
-    create table orders (id serial primary key, tenant_id text not null, total int, status text);
     create table notes (id serial primary key, tenant_id text not null, body text);
     create table plans (id serial primary key, name text);
-    select relay.watch('orders', 'tenant_id');
     select relay.watch('notes', 'tenant_id');
     select relay.watch('plans', null);
   `);
@@ -43,7 +42,7 @@ describe('routing by tenant and table', () => {
 
     for (let i = 0; i < 30; i++) {
       const t = i % 3 === 0 ? 'b' : 'a';
-      await db.query(`insert into orders (tenant_id, total, status) values ($1, $2, 'open')`, [t, i]);
+      await insertOrder(db, { tenant_id: t, total: i, status: 'open' });
       if (i % 5 === 0) await db.query(`insert into notes (tenant_id, body) values ('a', 'n${i}'), ('b', 'n${i}')`);
     }
     await db.query(`update orders set status = 'paid' where total < 10`); // one transaction, both tenants

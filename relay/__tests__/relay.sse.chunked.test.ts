@@ -1,14 +1,14 @@
 // Issue 25: an event stream the relay ends is well-formed chunked HTTP/1.1 on both servers, as a proxy parses it (nginx answered 502 to uWS 20.30's).
 import net from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 import { nativeLoads } from './support/server-under-test.js';
 
 const db = useTestDatabase();
 
 beforeAll(async () => {
-  await db.query(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  await createOrders(db);
 });
 leakGuard(() => db.name);
 

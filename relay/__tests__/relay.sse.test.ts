@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 import { openSse, type SseClient } from './support/sse-client.js';
 
@@ -13,9 +13,8 @@ let relay: TestRelay;
 const open: SseClient[] = [];
 
 beforeAll(async () => {
+  await createOrders(db, { columns: { item: 'text', qty: 'int' } });
   await db.query(`
-    create table orders (id serial primary key, tenant_id text not null, item text, qty int);
-    select relay.watch('orders', 'tenant_id');
     create table notes (id serial primary key, tenant_id text not null, body text);
     select relay.watch('notes', 'tenant_id');
     create table blobs (id serial primary key, tenant_id text not null, body text);
@@ -70,7 +69,7 @@ describe('GET /sse streams a subscription as events', () => {
     const all = await sse('?table=orders', await bearer({ all_tenants: true }));
     for (const s of [sa, sb, all]) await s.until(() => s.frames().some((f) => f.type === 'subscribed'));
     const c = await db.connect();
-    for (let i = 0; i < 30; i++) await c.query(`insert into orders (tenant_id, item, qty) values ($1, $2, $3)`, [i % 3 === 0 ? 'b' : 'a', `item${i}`, i]);
+    for (let i = 0; i < 30; i++) await insertOrder(c, { tenant_id: i % 3 === 0 ? 'b' : 'a', item: `item${i}`, qty: i });
     // a move from b to a: b sees a delete, a an insert
     await c.query(`update orders set tenant_id = 'a' where item = 'item0'`);
     await c.end();

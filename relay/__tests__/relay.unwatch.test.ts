@@ -1,17 +1,16 @@
 // Issue 12 (item 7): `relay.unwatch` tells every subscriber of the table, with `reset` reason `table_unwatched`, instead of leaving it subscribed forever.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
 
 beforeAll(async () => {
+  await createOrders(db, { columns: { total: 'int' } });
   await db.query(`
-    create table orders (id serial primary key, tenant_id text not null, total int);
     create table items (id serial primary key, tenant_id text not null, name text);
     create table scratch (id serial primary key, tenant_id text not null);
-    select relay.watch('orders', 'tenant_id');
     select relay.watch('items', 'tenant_id');
     select relay.watch('scratch', 'tenant_id');
     insert into orders (tenant_id, total) values ('a', 1);

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { reportFigures, stormSize } from './support/fuzz-budget.js';
 import { runCli, type CliProcess } from './support/cli-process.js';
 import { pool, rawUpgrade } from './support/raw-upgrade.js';
@@ -62,19 +62,8 @@ describe('connection storm', () => {
       }
     })();
     const t0 = Date.now();
-    let writing = true;
+    const writer = keepWriting(db, (c, n) => c.query(`insert into st (tenant_id, n) values ('ctl', $1)`, [n]), { pauseMs: 20 });
     let written = 0;
-    const writer = (async () => {
-      const c = await db.connect();
-      try {
-        while (writing) {
-          await c.query(`insert into st (tenant_id, n) values ('ctl', $1)`, [written++]);
-          await sleep(20);
-        }
-      } finally {
-        await c.end();
-      }
-    })();
     try {
       const [badOut] = await Promise.all([
         pool(n, 64, (i) => rawUpgrade(relay.port, bad[i % bad.length]!, i % 2 ? 'query' : 'protocol')),
@@ -90,8 +79,7 @@ describe('connection storm', () => {
       expect(metric(text, 'pgrelay_connections', '{transport="websocket"}')).toBeGreaterThanOrEqual(n + 1);
       Object.assign(figures, { stormBad: n, stormGood: n, stormHeldOpen: held.length, stormSeconds: elapsed / 1000, stormUpgradesPerSecond: Math.round((2 * n) / (elapsed / 1000)) });
     } finally {
-      writing = false;
-      await writer;
+      written = await writer.stop();
       probing = false;
       await prober;
       await Promise.all(held.map((ws) => new Promise<void>((r) => {
