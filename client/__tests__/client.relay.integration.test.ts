@@ -3,16 +3,16 @@
 import { QueryClient, QueryObserver, type QueryKey } from '@tanstack/query-core';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../shared/free-port.js';
 import { createOrders, EXAMPLE_COLUMNS, keepWriting, leakGuard, passes, until, useTestDatabase } from '../../db/testing/index.js';
-import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
-import { SECRET, startTestRelay, token } from '../../relay/__tests__/support/relay-harness.js';
+import { useCliProcesses } from '../../relay/__tests__/support/cli-process.js';
+import { startTestRelay, token } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayClient, type Row, type Status, type Subscription } from '../index.js';
 import { liveQueryOptions, syncQueryClient } from '../tanstack.js';
 
 const db = useTestDatabase();
-const relays: CliProcess[] = [];
+const cli = useCliProcesses();
 
 beforeAll(async () => {
   // the example's table (examples/dashboard/schema.sql), with seed rows of its own
@@ -23,20 +23,7 @@ beforeAll(async () => {
       ('acme', 'Alan', 310.25, 'paid'), ('acme', 'Edsger', 42.00, 'cancelled'), ('acme', 'Barbara', 99.90, 'open');
   `);
 });
-afterAll(async () => {
-  for (const p of relays) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
-});
 leakGuard(() => db.name);
-
-async function startRelay(port: number): Promise<CliProcess> {
-  const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
-  relays.push(p);
-  await p.waitFor(/pgrelay listening on/, 60_000); // tsx compiles the CLI at start: slow on a busy 2-core machine
-  return p;
-}
 
 /** How long a wait may take here: a relay process on a busy 2-core machine. */
 const patient = { timeoutMs: 20_000 };
@@ -86,7 +73,7 @@ describe('client library against a real relay', () => {
   it('keeps syncQueryClient and liveQueryOptions caches equal to the database through writes, a truncate and a SIGKILLed relay', async () => {
     const port = await freePort();
     const url = `ws://127.0.0.1:${port}/ws`;
-    const first = await startRelay(port);
+    const first = await cli.startRelay(db, port);
     // The app's own API for syncQueryClient's caches: reads straight from the database.
     const api = new pg.Pool({ connectionString: db.url, max: 3 });
     const writer = await db.connect();
@@ -187,7 +174,7 @@ describe('client library against a real relay', () => {
       expect(await first.exited).toBe('SIGKILL');
       await until(passes(() => expect([a.client.status, b.client.status]).toEqual(['reconnecting', 'reconnecting'])), patient);
       await afterWrites(20); // committed while no relay runs
-      const second = await startRelay(port);
+      const second = await cli.startRelay(db, port);
       await until(passes(() => expect([a.client.status, b.client.status]).toEqual(['open', 'open'])), patient);
       await afterWrites(20);
       await writing.stop();

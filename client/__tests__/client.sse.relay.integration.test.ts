@@ -2,16 +2,16 @@
 // a SIGKILLed relay (every transaction once), a refused subscription and a refused token; `auto` behind a proxy that refuses
 // WebSockets, and across a relay that is down.
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../shared/free-port.js';
 import { createOrders, EXAMPLE_COLUMNS, insertOrder, leakGuard, passes, sleep, until, useTestDatabase } from '../../db/testing/index.js';
-import { runCli, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
-import { SECRET, startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
+import { useCliProcesses, type CliProcess } from '../../relay/__tests__/support/cli-process.js';
+import { startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayClientOptions, type RelayError, type Row, type Status } from '../index.js';
 import { startTestProxy } from './support/test-proxy.js';
 
 const db = useTestDatabase();
-const processes: CliProcess[] = [];
+const cli = useCliProcesses();
 let relay: TestRelay;
 
 beforeAll(async () => {
@@ -21,20 +21,7 @@ beforeAll(async () => {
   `);
   relay = await startTestRelay(db);
 });
-afterAll(async () => {
-  for (const p of processes) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
-});
 leakGuard(() => db.name);
-
-async function startCliRelay(port: number): Promise<CliProcess> {
-  const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
-  processes.push(p);
-  await p.waitFor(/pgrelay listening on/, 60_000); // tsx compiles the CLI at start: slow on a busy 2-core machine
-  return p;
-}
 
 /** How long a wait may take here: a relay process on a busy 2-core machine. */
 const patient = { timeoutMs: 20_000 };
@@ -83,7 +70,7 @@ function recordingClient(options: Omit<RelayClientOptions, 'token'> & { token?: 
 describe("transport: 'sse'", () => {
   it('delivers the snapshot, live changes through a filter, and every transaction once across a SIGKILLed relay', async () => {
     const port = await freePort();
-    const first = await startCliRelay(port);
+    const first = await cli.startRelay(db, port);
     const { WS, made } = noWebSocket();
     const r = recordingClient({ url: `ws://127.0.0.1:${port}/ws`, transport: 'sse', WebSocket: WS });
     const paid: string[] = [];
@@ -104,7 +91,7 @@ describe("transport: 'sse'", () => {
       expect(await first.exited).toBe('SIGKILL');
       await until(passes(() => expect(r.client.status).toBe('reconnecting')), patient);
       for (let i = 0; i < 5; i++) await insert(`during ${i}`, i % 2 ? 'paid' : 'open'); // committed while no relay runs
-      second = await startCliRelay(port);
+      second = await cli.startRelay(db, port);
       await until(passes(() => expect(r.client.status).toBe('open')), patient);
       for (let i = 0; i < 5; i++) await insert(`after ${i}`);
       const want = await expectedSeqs(start);

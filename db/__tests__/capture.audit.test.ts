@@ -1,16 +1,13 @@
 // The DBA tools: pgrelay watch/watched/audit on a known history, and relay.prune.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../relay/__tests__/support/cli-process.js';
+import { cliOutput } from '../../relay/__tests__/support/cli-process.js';
 import { leakGuard, useTestDatabase } from '../testing/index.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
 
-async function cli(args: string[]): Promise<{ code: number | string; out: string }> {
-  const p = runCli(args, { DATABASE_URL: db.url });
-  const code = await p.exited;
-  return { code, out: p.output() };
-}
+/** A DBA command on this file's database, run to its exit. */
+const cli = (args: string[]) => cliOutput(args, { DATABASE_URL: db.url });
 
 beforeAll(async () => {
   await db.query(`create table invoices (id int primary key, tenant_id text not null, amount numeric(8,2), pin text)`);

@@ -3,16 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readAudit } from '../../db/audit.js';
 import { createKysely, createPool } from '../../db/kysely.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { runCli } from './support/cli-process.js';
+import { cliOutput } from './support/cli-process.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
 
-async function cli(args: string[]): Promise<{ code: number | string; out: string }> {
-  const p = runCli(args, { DATABASE_URL: db.url });
-  const code = await p.exited;
-  return { code, out: p.output() };
-}
+/** A DBA command on this file's database, run to its exit. */
+const cli = (args: string[]) => cliOutput(args, { DATABASE_URL: db.url });
 
 /** Column start offsets of a heading line: each heading word starts a column. */
 function starts(heading: string): Map<string, number> {

@@ -1,28 +1,20 @@
 // Issue 26: each message a new user met in their first hour says what to do next, run as the user runs the CLI.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
 import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { cliCommand } from '../ops/cli-command.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
-import { SECRET } from './support/relay-harness.js';
+import { useCliProcesses } from './support/cli-process.js';
 
 const db = useTestDatabase();
-const started: CliProcess[] = [];
+const processes = useCliProcesses();
 beforeAll(async () => {
   await createOrders(db, { columns: { customer: 'text', total: 'numeric(10,2)' }, watch: false });
   await db.query(`create table customers (id int primary key, name text)`);
 });
-afterAll(async () => {
-  for (const p of started) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
-});
 leakGuard(() => db.name);
 
 async function cli(args: string[], env: Record<string, string> = { DATABASE_URL: db.url }): Promise<{ code: number | string; stderr: string }> {
-  const p = runCli(args, env);
-  started.push(p);
+  const p = processes.run(args, env);
   return { code: await p.exited, stderr: p.stderr() };
 }
 
@@ -110,9 +102,7 @@ describe('pgrelay start with several things wrong', () => {
 describe('an SSE request without a token', () => {
   it('is told to send Authorization: Bearer, and the log calls it an SSE request, not a WebSocket upgrade', async () => {
     const port = await freePort();
-    const relay = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
-    started.push(relay);
-    await relay.waitFor(/pgrelay listening on/, 60_000);
+    const relay = await processes.startRelay(db, port, { LOG_FORMAT: 'json' });
     const res = await fetch(`http://127.0.0.1:${port}/sse?table=orders`);
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ error: 'bad_token', message: 'no token: send it in the header Authorization: Bearer <jwt>, or as ?token=' });

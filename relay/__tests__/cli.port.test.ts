@@ -2,30 +2,22 @@
 // in with RELAY_REUSEPORT (one process a core, the kernel spreading connections); then each of them serves.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { nodeHasReusePort } from '../server/node-server.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
-import { httpGet, SECRET } from './support/relay-harness.js';
+import { relayEnv, useCliProcesses, type CliProcess } from './support/cli-process.js';
+import { httpGet } from './support/relay-harness.js';
 import { expectedServer } from './support/server-under-test.js';
 
 const db = useTestDatabase();
-const started: CliProcess[] = [];
-afterAll(async () => {
-  for (const p of started) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
-});
+const cli = useCliProcesses();
 leakGuard(() => db.name);
 
 const taken = (port: number) => `pgrelay: Cannot listen on 127.0.0.1:${port}: the port is in use or not allowed; set PORT (or --port) to a free port.`;
 
 function start(port: number, env: Record<string, string> = {}): CliProcess {
-  const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env });
-  started.push(p);
-  return p;
+  return cli.run(['start'], relayEnv(db, port, { LOG_FORMAT: 'json', ...env }));
 }
 
 async function stop(p: CliProcess): Promise<void> {

@@ -8,17 +8,11 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../../db/testing/index.js';
 import { freePort } from '../../client/shared/free-port.js';
-import { runCli } from './support/cli-process.js';
+import { useCliProcesses } from './support/cli-process.js';
 import { httpGet } from './support/relay-harness.js';
 import { expectedServer } from './support/server-under-test.js';
 
-const started: Array<ReturnType<typeof runCli>> = [];
-afterAll(async () => {
-  for (const p of started) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
-});
+const cli = useCliProcesses();
 
 describe('pgrelay start with no DATABASE_URL', () => {
   let stateDir = '';
@@ -33,8 +27,7 @@ describe('pgrelay start with no DATABASE_URL', () => {
     // no HOST, as a newcomer runs it: the embedded mode hands out dev tokens, so it listens on loopback only
     const env = { RELAY_DATA_DIR: stateDir, PORT: String(port) };
 
-    const first = runCli(['start'], env);
-    started.push(first);
+    const first = cli.run(['start'], env);
     const t0 = Date.now();
     await first.waitFor(/pgrelay listening on/, 30_000);
     expect(first.output()).toContain(`pgrelay listening on http://127.0.0.1:${port}`);
@@ -57,8 +50,7 @@ describe('pgrelay start with no DATABASE_URL', () => {
     expect(await first.exited).toBe(0);
     expect(first.output()).toMatch(/embedded Postgres stopped/);
 
-    const second = runCli(['start'], { ...env, HOST: '127.0.0.1' });
-    started.push(second);
+    const second = cli.run(['start'], { ...env, HOST: '127.0.0.1' });
     await second.waitFor(/pgrelay listening on/, 30_000);
     const c2 = new pg.Client({ connectionString: url });
     await c2.connect();
@@ -99,8 +91,7 @@ describe('pgrelay start failures end with one sentence and exit code 1', () => {
     try {
       // A reachable database is needed to get as far as binding the port: use the test server's.
       const { inject } = await import('vitest');
-      const p = runCli(['start'], { DATABASE_URL: inject('pgAdminUrl'), PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: 'x'.repeat(32), LOG_LEVEL: 'warn' });
-      started.push(p);
+      const p = cli.run(['start'], { DATABASE_URL: inject('pgAdminUrl'), PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: 'x'.repeat(32), LOG_LEVEL: 'warn' });
       expect(await p.exited).toBe(1);
       expect(p.output()).toContain(`pgrelay: Cannot listen on 127.0.0.1:${port}: the port is in use or not allowed; set PORT (or --port) to a free port.`);
       expect(p.output()).not.toMatch(/\n\s+at /);
@@ -111,15 +102,13 @@ describe('pgrelay start failures end with one sentence and exit code 1', () => {
 
   it('an unreachable DATABASE_URL', async () => {
     const port = await freePort();
-    const p = runCli(['start'], { DATABASE_URL: `postgres://u:p@127.0.0.1:${port}/db`, RELAY_JWT_SECRET: 'x'.repeat(32), LOG_LEVEL: 'warn' });
-    started.push(p);
+    const p = cli.run(['start'], { DATABASE_URL: `postgres://u:p@127.0.0.1:${port}/db`, RELAY_JWT_SECRET: 'x'.repeat(32), LOG_LEVEL: 'warn' });
     expect(await p.exited).toBe(1);
     expect(p.output().trim()).toBe(`pgrelay: Cannot connect to the database at 127.0.0.1:${port}/db: connection refused (is Postgres running there?).`);
   });
 
   it('a bad configuration value names the variable and what it accepts', async () => {
-    const p = runCli(['start'], { PORT: 'eighty', DATABASE_URL: 'postgres://localhost/x' });
-    started.push(p);
+    const p = cli.run(['start'], { PORT: 'eighty', DATABASE_URL: 'postgres://localhost/x' });
     expect(await p.exited).toBe(1);
     expect(p.output().trim()).toBe('pgrelay: PORT must be a TCP port number from 0 to 65535; got "eighty".');
   });
@@ -158,8 +147,7 @@ async function readyz(port: number): Promise<number> {
 
 async function embeddedStart(stateDir: string) {
   const port = await freePort();
-  const p = runCli(['start'], { RELAY_DATA_DIR: stateDir, PORT: String(port), HOST: '127.0.0.1' });
-  started.push(p);
+  const p = cli.run(['start'], { RELAY_DATA_DIR: stateDir, PORT: String(port), HOST: '127.0.0.1' });
   await p.waitFor(/pgrelay listening on/, 120_000);
   return Object.assign(p, { port });
 }
@@ -251,8 +239,7 @@ describe('issue 16: a start that fails after the embedded Postgres is up', () =>
     const env = { RELAY_DATA_DIR: stateDir, PORT: String(blocked), HOST: '127.0.0.1', LOG_LEVEL: 'info', LOG_FORMAT: 'json' };
     try {
       // The port is taken: start fails only after it has started Postgres and migrated it.
-      const failed = runCli(['start'], env);
-      started.push(failed);
+      const failed = cli.run(['start'], env);
       expect(await failed.exited).toBe(1);
       expect(failed.output()).toMatch(/"msg":"applied \d+ migration/);
       expect(failed.stderr().trim().split('\n').at(-1)).toBe(`pgrelay: Cannot listen on 127.0.0.1:${blocked}: the port is in use or not allowed; set PORT (or --port) to a free port.`);
@@ -263,8 +250,7 @@ describe('issue 16: a start that fails after the embedded Postgres is up', () =>
 
       // The same failure in a second npm start, attached to a cluster the first one owns: the owner keeps its Postgres.
       const owner = await embeddedStart(stateDir);
-      const attached = runCli(['start'], env);
-      started.push(attached);
+      const attached = cli.run(['start'], env);
       expect(await attached.exited).toBe(1);
       expect(attached.output()).toMatch(/embedded Postgres left running: it belongs to the npm start that started it/);
       expect(await readyz(owner.port)).toBe(200);

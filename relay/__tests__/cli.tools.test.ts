@@ -4,31 +4,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { jwtVerify } from 'jose';
 import { freePort } from '../../client/shared/free-port.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { Pruner } from '../ops/pruner.js';
 import { PRUNE_LOCK } from '../../client/shared/lock-keys.js';
 import { createLogger } from '../ops/log.js';
 import { createPool } from '../../db/kysely.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
+import { useCliProcesses } from './support/cli-process.js';
 import { SECRET } from './support/relay-harness.js';
 
 const db = useTestDatabase();
-const started: CliProcess[] = [];
+const cli = useCliProcesses();
 beforeAll(async () => {
   await createOrders(db, { columns: { total: 'int' } });
-});
-afterAll(async () => {
-  for (const p of started) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
 });
 leakGuard(() => db.name);
 
 describe('pgrelay token', () => {
   it('mints an HS256 token with the tenant, tables and expiry asked for', async () => {
-    const p = runCli(['token', '--tenant', 'acme', '--tables', 'orders,audit.events', '--ttl', '30m'], { RELAY_JWT_SECRET: SECRET, RELAY_JWT_AUDIENCE: 'dash' });
+    const p = cli.run(['token', '--tenant', 'acme', '--tables', 'orders,audit.events', '--ttl', '30m'], { RELAY_JWT_SECRET: SECRET, RELAY_JWT_AUDIENCE: 'dash' });
     expect(await p.exited).toBe(0);
     const { payload, protectedHeader } = await jwtVerify(p.output().trim(), new TextEncoder().encode(SECRET), { audience: 'dash' });
     expect(protectedHeader.alg).toBe('HS256');
@@ -37,17 +31,17 @@ describe('pgrelay token', () => {
   }, 60_000);
 
   it('issue 14: --sub and --name say who the token is in presence (the display name under RELAY_PRESENCE_CLAIM)', async () => {
-    const p = runCli(['token', '--tenant', 'acme', '--sub', 'u-ada', '--name', 'Ada Lovelace'], { RELAY_JWT_SECRET: SECRET, RELAY_PRESENCE_CLAIM: 'display' });
+    const p = cli.run(['token', '--tenant', 'acme', '--sub', 'u-ada', '--name', 'Ada Lovelace'], { RELAY_JWT_SECRET: SECRET, RELAY_PRESENCE_CLAIM: 'display' });
     expect(await p.exited).toBe(0);
     const { payload } = await jwtVerify(p.output().trim(), new TextEncoder().encode(SECRET));
     expect(payload).toMatchObject({ tenant_id: 'acme', sub: 'u-ada', display: 'Ada Lovelace' });
-    const nameOnly = runCli(['token', '--tenant', 'acme', '--name', 'Ada'], { RELAY_JWT_SECRET: SECRET });
+    const nameOnly = cli.run(['token', '--tenant', 'acme', '--name', 'Ada'], { RELAY_JWT_SECRET: SECRET });
     expect(await nameOnly.exited).toBe(1);
     expect(nameOnly.output().trim()).toBe('pgrelay: --name is the display name presence shows next to --sub: give --sub <id> too.');
   }, 60_000);
 
   it('refuses to guess', async () => {
-    const p = runCli(['token'], { RELAY_JWT_SECRET: SECRET });
+    const p = cli.run(['token'], { RELAY_JWT_SECRET: SECRET });
     expect(await p.exited).toBe(1);
     expect(p.output().trim()).toBe('pgrelay: Give --tenant <id> or --all-tenants.');
   }, 60_000);
@@ -55,8 +49,7 @@ describe('pgrelay token', () => {
 
 describe('pgrelay tail', () => {
   it('prints one line per change of the tenant asked for, live from Postgres', async () => {
-    const p = runCli(['tail', '--tenant', 'acme'], { DATABASE_URL: db.url });
-    started.push(p);
+    const p = cli.run(['tail', '--tenant', 'acme'], { DATABASE_URL: db.url });
     await p.waitFor(/following from #\d+/);
     await db.query(`insert into orders (tenant_id, total) values ('acme', 5), ('globex', 7)`);
     await db.query(`update orders set total = 6 where tenant_id = 'acme'`);
@@ -74,8 +67,7 @@ describe('pgrelay tail', () => {
     await c.end();
     await db.tick();
     const { rows } = await db.query(`select max(seq)::int as seq, current_user as u from relay.transactions`);
-    const p = runCli(['tail', '--tenant', 'who', '--since', String(rows[0]!.seq - 1)], { DATABASE_URL: db.url });
-    started.push(p);
+    const p = cli.run(['tail', '--tenant', 'who', '--since', String(rows[0]!.seq - 1)], { DATABASE_URL: db.url });
     const line = await p.waitFor(/public\.orders\s+insert/);
     expect(line).toMatch(new RegExp(`^#${rows[0]!.seq}\\s+\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}Z\\s+who\\s+public\\.orders\\s+insert\\s+\\{"id":\\d+\\}\\s+db_user=${rows[0]!.u} app=caja-2 actor=alice origin=web-1\\s+\\{`));
     p.signal('SIGINT');
@@ -83,8 +75,7 @@ describe('pgrelay tail', () => {
   }, 60_000);
 
   it('issue 12: misses nothing written while it starts', async () => {
-    const p = runCli(['tail', '--tenant', 'early'], { DATABASE_URL: db.url });
-    started.push(p);
+    const p = cli.run(['tail', '--tenant', 'early'], { DATABASE_URL: db.url });
     // written as soon as the command runs, long before it has connected and listens
     await p.waitFor(/connecting to /);
     await db.query(`insert into orders (tenant_id, total) values ('early', 1)`);
@@ -107,8 +98,7 @@ describe('issue 12: every DBA command finds the embedded database of npm start',
       const env = { RELAY_DATA_DIR: dir };
       const notice = `pgrelay: DATABASE_URL is not set; using the embedded database of npm start (${path.join(dir, 'database-url')})\n`;
       const run = async (args: string[]) => {
-        const p = runCli(args, env);
-        started.push(p);
+        const p = cli.run(args, env);
         return { code: await p.exited, stdout: p.stdout(), stderr: p.stderr() };
       };
       const [migrate, watch] = await Promise.all([run(['migrate']), run(['watch', 'found', '--tenant-column', 't'])]);
@@ -121,8 +111,7 @@ describe('issue 12: every DBA command finds the embedded database of npm start',
       await jwtVerify(token.stdout.trim(), new TextEncoder().encode(SECRET));
       expect(await run(['unwatch', 'found'])).toMatchObject({ code: 0, stderr: notice });
 
-      const tail = runCli(['tail'], env);
-      started.push(tail);
+      const tail = cli.run(['tail'], env);
       await tail.waitFor(/following from/);
       tail.signal('SIGINT');
       expect(await tail.exited).toBe(0);

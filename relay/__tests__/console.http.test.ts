@@ -11,7 +11,7 @@ import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index
 import { loadConfig } from '../ops/config.js';
 import { createLogger, prettyLogs } from '../ops/log.js';
 import { startRelay, type Relay } from '../relay.js';
-import { runCli } from './support/cli-process.js';
+import { relayEnv, runCli } from './support/cli-process.js';
 import { connect, httpGet, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 import { serverEnv } from './support/server-under-test.js';
 
@@ -180,7 +180,7 @@ describe('pgrelay start with no watched table', () => {
   it('says once what to do next, puts the skipped uWS build at debug, and writes readable lines with LOG_FORMAT=pretty', async () => {
     const empty = await createTestDatabase();
     const port = await freePort();
-    const p = runCli(['start'], { DATABASE_URL: empty.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'pretty' });
+    const p = runCli(['start'], relayEnv(empty, port, { LOG_FORMAT: 'pretty' }));
     try {
       await p.waitFor(/no table is watched yet/, 60_000);
       const out = p.output();

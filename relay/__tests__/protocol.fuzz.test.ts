@@ -6,8 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
 import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
-import { connect, httpGet, metric, SECRET, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { relayEnv, useCliProcesses, type CliProcess } from './support/cli-process.js';
+import { connect, httpGet, metric, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
 
 const db = useTestDatabase();
@@ -344,20 +344,15 @@ describe('frames that crash the relay process', () => {
     ['a message of type "constructor" (or any Object.prototype member)', '{"type":"constructor"}', 'unknown_type'],
   ];
   // one relay process per frame (a crash ends it), all started at once to keep the file short
+  const processes = useCliProcesses();
   const relays: Array<{ cli: CliProcess; port: number }> = [];
   beforeAll(async () => {
     for (const _ of CASES) {
       const port = await freePort();
-      relays.push({ port, cli: runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' }) });
+      relays.push({ port, cli: processes.run(['start'], relayEnv(db, port)) });
     }
     await Promise.all(relays.map((r) => r.cli.waitFor(/pgrelay listening on/, 60_000)));
   }, 90_000);
-  afterAll(async () => {
-    for (const { cli } of relays) {
-      cli.signal('SIGKILL');
-      await cli.exited;
-    }
-  });
 
   it.each(CASES.map(([name, frame, code], i) => [name, frame, code, i] as const))('%s is refused, and the relay process lives on', async (_name, frame, code, i) => {
     const { cli, port } = relays[i]!;

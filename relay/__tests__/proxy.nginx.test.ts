@@ -11,7 +11,7 @@ import { freePort } from '../../client/shared/free-port.js';
 import { changes, createOrders, leakGuard, sleep, until, useTestDatabase, writeOrders } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { heartbeatSeconds } from '../edge/sse.js';
-import { repoRoot, runCli, type CliProcess } from './support/cli-process.js';
+import { relayEnv, repoRoot, runCli, type CliProcess } from './support/cli-process.js';
 import type { FollowerCommand, FollowerReply, FollowerReport } from './support/proxy-followers.js';
 import { allNumbered, SECRET } from './support/relay-harness.js';
 
@@ -64,7 +64,7 @@ describe.skipIf(skipped !== undefined)(`two relays behind nginx${skipped ? ` (sk
   let proxyPort = 0;
   let followers: ChildProcess | undefined;
   const relays: Array<{ port: number; process: CliProcess }> = [];
-  const env = (port: number) => ({ DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+  const env = (port: number) => relayEnv(db, port, { LOG_FORMAT: 'json' });
 
   beforeAll(async () => {
     await createOrders(db, { columns: { n: 'int' } });

@@ -1,24 +1,18 @@
 // Failures: the relay killed with SIGKILL and restarted, and its LISTEN backend terminated; clients of the real client library lose nothing.
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
 import { createOrders, leakGuard, sleep, until, useTestDatabase, writeOrders } from '../../db/testing/index.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
+import { useCliProcesses } from './support/cli-process.js';
 import { pgListenSession, type ListenSession } from '../feed/listen-session.js';
-import { allNumbered, httpGet, metric, SECRET, startTestRelay, token } from './support/relay-harness.js';
+import { allNumbered, httpGet, metric, startTestRelay, token } from './support/relay-harness.js';
 
 const db = useTestDatabase();
-const processes: CliProcess[] = [];
+const cli = useCliProcesses();
 
 beforeAll(async () => {
   await createOrders(db, { columns: { n: 'int' } });
-});
-afterAll(async () => {
-  for (const p of processes) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
 });
 leakGuard(() => db.name);
 
@@ -47,10 +41,7 @@ async function follow(url: string): Promise<{ client: RelayClient; seqs: number[
 describe('failover', () => {
   it('a relay killed with SIGKILL and started again: the client resumes and misses nothing', async () => {
     const port = await freePort();
-    const env = { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
-    const first = runCli(['start'], env);
-    processes.push(first);
-    await first.waitFor(/pgrelay listening on/);
+    const first = await cli.startRelay(db, port);
     const { client, seqs, start, reached } = await follow(`ws://127.0.0.1:${port}/ws`);
     const statuses: string[] = [];
     client.onStatus(({ to }) => statuses.push(to));
@@ -59,9 +50,7 @@ describe('failover', () => {
     first.signal('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
     await sleep(600); // writes go on while no relay runs
-    const second = runCli(['start'], env);
-    processes.push(second);
-    await second.waitFor(/pgrelay listening on/);
+    const second = await cli.startRelay(db, port);
     await sleep(400);
     await w.stop();
     const expected = await expectedSeqs(start);

@@ -2,8 +2,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
 import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { runCli } from './support/cli-process.js';
-import { connect, httpGet, metric, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+import { relayEnv, runCli } from './support/cli-process.js';
+import { connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 import { expectedServer } from './support/server-under-test.js';
 
 const db = useTestDatabase();
@@ -52,7 +52,7 @@ describe('issue 16: the server implementation', () => {
 describe('SIGTERM', () => {
   it('closes sockets with 1001 and exits 0 within 5 s', async () => {
     const port = await freePort();
-    const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
+    const p = runCli(['start'], relayEnv(db, port));
     try {
       await p.waitFor(/pgrelay listening on/);
       const c = await connect(`ws://127.0.0.1:${port}/ws`, await token({ tenant_id: 'a' }));

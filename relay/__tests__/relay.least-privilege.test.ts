@@ -7,8 +7,8 @@ import { freePort } from '../../client/shared/free-port.js';
 import { scramVerifier } from '../../db/relay-role.js';
 import { createTestDatabase } from '../../db/testing/database.js';
 import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
-import { connect, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+import { relayEnv, runCli, useCliProcesses } from './support/cli-process.js';
+import { connect, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 const role = inject('pgRelayRole').user;
@@ -150,16 +150,8 @@ describe('the relay role', () => {
 });
 
 describe('pgrelay start', () => {
-  const started: CliProcess[] = [];
-  afterAll(async () => {
-    for (const p of started) p.signal('SIGKILL');
-    await Promise.all(started.map((p) => p.exited));
-  });
-  const start = async (databaseUrl: string) => {
-    const p = runCli(['start'], { DATABASE_URL: databaseUrl, PORT: String(await freePort()), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
-    started.push(p);
-    return p;
-  };
+  const cli = useCliProcesses();
+  const start = async (databaseUrl: string) => cli.run(['start'], relayEnv(db, await freePort(), { DATABASE_URL: databaseUrl, LOG_FORMAT: 'json' }));
   const SUPERUSER_WARNING = /connected as \S+, a superuser: the relay needs only relay_reader; run it as a login role of its own \(create role pgrelay login password '…' in role relay_reader\)/;
 
   /** Starts, waits until it listens, stops it with SIGTERM (exit 0) and returns its output; kills it when it never listens. */

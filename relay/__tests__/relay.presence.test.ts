@@ -3,25 +3,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
-import { connect, httpGet, metric, SECRET, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { useCliProcesses } from './support/cli-process.js';
+import { connect, httpGet, metric, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 const TTL_MS = 1500;
 let a: TestRelay;
 let b: TestRelay;
-const processes: CliProcess[] = [];
+const cli = useCliProcesses();
 
 beforeAll(async () => {
   // two relays on one database: presence is shared through Postgres alone
   a = await startTestRelay(db, { RELAY_PRESENCE_TTL_MS: String(TTL_MS) });
   b = await startTestRelay(db, { RELAY_PRESENCE_TTL_MS: String(TTL_MS) });
-});
-afterAll(async () => {
-  for (const p of processes) {
-    p.signal('SIGKILL');
-    await p.exited;
-  }
 });
 leakGuard(() => db.name);
 
@@ -190,9 +184,7 @@ describe('presence across relays', () => {
 
   it(`a relay killed with SIGKILL: its members leave the others' lists within RELAY_PRESENCE_TTL_MS × 4/3 (${TTL_MS} ms × 4/3)`, async () => {
     const port = await freePort();
-    const killed = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', RELAY_PRESENCE_TTL_MS: String(TTL_MS) });
-    processes.push(killed);
-    await killed.waitFor(/pgrelay listening on/, 60_000);
+    const killed = await cli.startRelay(db, port, { RELAY_PRESENCE_TTL_MS: String(TTL_MS) });
     const url = `ws://127.0.0.1:${port}/ws`;
     const watcher = await as(b, 'k1', 'u-watch');
     await join(watcher);

@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { PUBLISHED_SECRETS } from '../ops/published-secrets.js';
-import { repoRoot, runCli } from './support/cli-process.js';
+import { relayEnv, repoRoot, runCli } from './support/cli-process.js';
 
 type Compose = { services: Record<string, Record<string, any>> };
 
@@ -184,7 +184,7 @@ describe('secrets the repository prints', () => {
     leakGuard(() => db.name);
 
     it.each(PUBLISHED_SECRETS.map((s) => [s]))('with RELAY_JWT_SECRET=%s exits 1 with one sentence, before listening', async (secret) => {
-      const p = runCli(['start'], { DATABASE_URL: db.relayUrl, RELAY_JWT_SECRET: secret, PORT: String(await freePort()), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+      const p = runCli(['start'], relayEnv(db, await freePort(), { RELAY_JWT_SECRET: secret }));
       expect(await p.exited).toBe(1);
       expect(p.stderr().trim()).toBe(
         "pgrelay: RELAY_JWT_SECRET is an example printed in pgrelay's own files (docker-compose.yml of 0.2.0 and earlier), so anyone could sign tokens the relay accepts; make a secret of your own with: openssl rand -hex 32.");

@@ -5,9 +5,9 @@ import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
 import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { reportFigures, stormSize } from './support/fuzz-budget.js';
-import { runCli, type CliProcess } from './support/cli-process.js';
+import { useCliProcesses } from './support/cli-process.js';
 import { pool, rawUpgrade } from './support/raw-upgrade.js';
-import { connect, httpGet, metric, SECRET, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { connect, httpGet, metric, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
 
 const db = useTestDatabase();
@@ -97,22 +97,13 @@ describe('connection storm', () => {
 });
 
 describe('reconnect storm after a SIGKILL', () => {
-  const processes: CliProcess[] = [];
-  afterAll(async () => {
-    for (const p of processes) {
-      p.signal('SIGKILL');
-      await p.exited;
-    }
-  });
-
+  const cli = useCliProcesses();
+  
   it('every client of the client library ends open, its subscription resumed, with no transaction lost or repeated', async () => {
     const clientsN = stormSize(2000) / 4;
     const tenants = Array.from({ length: 10 }, (_, i) => `r${i}`);
     const port = await freePort();
-    const env = { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
-    const first = runCli(['start'], env);
-    processes.push(first);
-    await first.waitFor(/pgrelay listening on/, 60_000);
+    const first = await cli.startRelay(db, port);
     const url = `ws://127.0.0.1:${port}/ws`;
 
     const clients: Array<{ client: RelayClient; tenant: string; seqs: number[]; cursor: () => number | undefined; start?: number; opens: number }> = [];
@@ -135,10 +126,8 @@ describe('reconnect storm after a SIGKILL', () => {
       first.signal('SIGKILL');
       expect(await first.exited).toBe('SIGKILL');
       await writeRows(tenants, 30, 1000); // committed while no relay runs
-      const second = runCli(['start'], env);
-      processes.push(second);
       const tRestart = Date.now();
-      await second.waitFor(/pgrelay listening on/, 60_000);
+      const second = await cli.startRelay(db, port);
       const tListening = Date.now();
       await expect.poll(() => clients.filter((c) => c.client.status === 'open' && c.opens >= 2).length, { timeout: 60_000, interval: 100 }).toBe(clientsN);
       const tAllOpen = Date.now();

@@ -9,8 +9,7 @@ import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll } from 'vitest';
 import { freePort } from '../../../../client/shared/free-port.js';
 import type { TestDatabase } from '../../../../db/testing/index.js';
-import { runCli, type CliProcess } from '../../../../relay/__tests__/support/cli-process.js';
-import { SECRET } from '../../../../relay/__tests__/support/relay-harness.js';
+import { useCliProcesses, type CliProcess } from '../../../../relay/__tests__/support/cli-process.js';
 
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const haveChromium = existsSync(chromiumPath);
@@ -31,7 +30,7 @@ export interface Dashboard {
 
 /** Loads the example's schema into `db`, and (with Chromium) starts Vite and Chromium for the file. */
 export function useDashboard(db: TestDatabase): Dashboard {
-  const relays: CliProcess[] = [];
+  const cli = useCliProcesses();
   let vite: ViteDevServer | undefined;
   let viteUrl = '';
   let cacheDir: string | undefined;
@@ -66,22 +65,13 @@ export function useDashboard(db: TestDatabase): Dashboard {
   afterAll(async () => {
     await browser?.close();
     await vite?.close();
-    for (const p of relays) {
-      p.signal('SIGKILL');
-      await p.exited;
-    }
     if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
   });
 
   return {
     browser: () => browser!,
     viteUrl: () => viteUrl,
-    async startRelay(port) {
-      const p = runCli(['start'], { DATABASE_URL: db.relayUrl, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info' });
-      relays.push(p);
-      await p.waitFor(/pgrelay listening on/, 60_000); // tsx compiles the CLI at start: slow on a busy 2-core machine
-      return p;
-    },
+    startRelay: (port) => cli.startRelay(db, port),
   };
 }
 
