@@ -1,7 +1,7 @@
 // client.on('<table>:<op>'): named events for apps coming from Socket.IO, against a real relay and plain-SQL writes.
 import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { createTenantTable, leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient } from '../index.js';
 
@@ -9,7 +9,7 @@ const db = useTestDatabase();
 let relay: TestRelay;
 
 beforeAll(async () => {
-  await db.query(`create table ventas (id serial primary key, tenant_id text not null, total numeric not null); select relay.watch('ventas', 'tenant_id')`);
+  await createTenantTable(db, 'ventas', { columns: { total: 'numeric not null' } });
   relay = await startTestRelay(db);
 });
 leakGuard(() => db.name);

@@ -2,7 +2,7 @@
 import { QueryClient, QueryObserver } from '@tanstack/query-core';
 import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createOrders, leakGuard, until, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, createTenantTable, insertOrder, leakGuard, until, useTestDatabase } from '../../db/testing/index.js';
 import { startTestRelay, token, type TestRelay } from '../../relay/__tests__/support/relay-harness.js';
 import { createRelayClient, type RelayError } from '../index.js';
 import { liveQueryOptions } from '../tanstack.js';
@@ -12,11 +12,8 @@ let relay: TestRelay;
 
 beforeAll(async () => {
   await createOrders(db, { columns: { total: 'int' } });
-  await db.query(`
-    create table items (id serial primary key, tenant_id text not null, name text);
-    select relay.watch('items', 'tenant_id');
-    insert into orders (tenant_id, total) values ('a', 1);
-  `);
+  await createTenantTable(db, 'items', { columns: { name: 'text' } });
+  await insertOrder(db, { tenant_id: 'a', total: 1 });
   relay = await startTestRelay(db);
 });
 leakGuard(() => db.name);

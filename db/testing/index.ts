@@ -4,5 +4,5 @@ export { createTestDatabase, useTestDatabase, type TestDatabase } from './databa
 export { checkLeaks, leakBaseline, leakGuard, registerLeakProbe, trackClient, type LeakBaseline } from './leaks.js';
 export { withDatabase } from './global-setup.js';
 export { changes, passes, sleep, until, type Changes, type UntilOptions } from './wait.js';
-export { createOrders, EXAMPLE_COLUMNS, insertOrder, keepWriting, ordersSql, writeOrders, type OrdersShape, type Sql, type Writer } from './orders.js';
+export { createOrders, createTenantTable, EXAMPLE_COLUMNS, insertOrder, keepWriting, tenantTableSql, writeOrders, type Sql, type TableShape, type Writer } from './orders.js';
 export { selectBackend, startBackend, type TestBackend, type BackendKind } from './backend.js';

@@ -1,5 +1,5 @@
-// The orders table most tests stream, created and watched in one call in the shape each test needs, and the writers
-// that keep committing to it (or to any table) while a test kills relays, fuzzes frames or storms the server.
+// The orders table most tests stream (and any other table of a tenant), created and watched in one call in the shape each
+// test needs, and the writers that keep committing to it while a test kills relays, fuzzes frames or storms the server.
 import type pg from 'pg';
 import { sleep } from './wait.js';
 
@@ -19,8 +19,8 @@ export const EXAMPLE_COLUMNS = {
   created_at: 'timestamptz not null default now()',
 } as const satisfies Readonly<Record<string, string>>;
 
-/** The shape of an orders table: see {@link createOrders}. */
-export interface OrdersShape {
+/** The shape of a tenant's table: see {@link createTenantTable}. */
+export interface TableShape {
   /** The type of `id`. Default `serial primary key` (`bigserial primary key` where the test reads int8 as strings). */
   id?: string;
   /** Columns after `id` and `tenant_id text not null`, name → type, in this order. Default none. */
@@ -31,16 +31,21 @@ export interface OrdersShape {
   watch?: boolean;
 }
 
-/** The SQL of {@link createOrders}. */
-export function ordersSql({ id = 'serial primary key', columns = {}, excluded, watch = true }: OrdersShape = {}): string {
-  const create = `create table orders (${[`id ${id}`, 'tenant_id text not null', ...Object.entries(columns).map(([name, type]) => `${name} ${type}`)].join(', ')})`;
+/** The SQL of {@link createTenantTable}. */
+export function tenantTableSql(table: string, { id = 'serial primary key', columns = {}, excluded, watch = true }: TableShape = {}): string {
+  const create = `create table ${table} (${[`id ${id}`, 'tenant_id text not null', ...Object.entries(columns).map(([name, type]) => `${name} ${type}`)].join(', ')})`;
   if (!watch) return create;
-  return `${create}; select relay.watch('orders', 'tenant_id'${excluded ? `, '{${excluded.join(',')}}'` : ''})`;
+  return `${create}; select relay.watch('${table}', 'tenant_id'${excluded ? `, '{${excluded.join(',')}}'` : ''})`;
+}
+
+/** Creates `table (id, tenant_id, …columns)` and watches it by tenant_id: `createTenantTable(db, 'notes', { columns: { body: 'text' } })`. */
+export async function createTenantTable(db: Sql, table: string, shape: TableShape = {}): Promise<void> {
+  await db.query(tenantTableSql(table, shape));
 }
 
 /** Creates `orders (id, tenant_id, …columns)` and watches it by tenant_id: `createOrders(db, { columns: { n: 'int' } })`. */
-export async function createOrders(db: Sql, shape: OrdersShape = {}): Promise<void> {
-  await db.query(ordersSql(shape));
+export async function createOrders(db: Sql, shape: TableShape = {}): Promise<void> {
+  await createTenantTable(db, 'orders', shape);
 }
 
 /** Inserts one row into orders (its own transaction unless `db` is in one): `insertOrder(c, { tenant_id: 'a', n: 1 })`. */

@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { createTenantTable, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { headerSafe, pool, rawUpgrade, type UpgradeOutcome } from './support/raw-upgrade.js';
 import { connect, httpGet, SECRET, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
@@ -14,8 +14,8 @@ let relay: TestRelay;
 let valid = '';
 
 beforeAll(async () => {
-  await db.query(`create table au (id serial primary key, tenant_id text not null); select relay.watch('au', 'tenant_id');
-                  create table au_g (id serial primary key); select relay.watch('au_g', null)`);
+  await createTenantTable(db, 'au');
+  await db.query(`create table au_g (id serial primary key); select relay.watch('au_g', null)`);
   relay = await startTestRelay(db);
   valid = await token({ tenant_id: 't' });
 });

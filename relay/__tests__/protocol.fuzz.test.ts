@@ -4,7 +4,7 @@ import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../client/shared/free-port.js';
-import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { createTenantTable, keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { budget, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
 import { relayEnv, useCliProcesses, type CliProcess } from './support/cli-process.js';
 import { connect, httpGet, metric, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
@@ -21,8 +21,7 @@ let goodToken = '';
 let otherTenantToken = '';
 
 beforeAll(async () => {
-  await db.query(`create table fz (id serial primary key, tenant_id text not null, n int, amount numeric, label text, at timestamptz, tags jsonb, secret text);
-                  select relay.watch('fz', 'tenant_id', '{secret}')`);
+  await createTenantTable(db, 'fz', { columns: { n: 'int', amount: 'numeric', label: 'text', at: 'timestamptz', tags: 'jsonb', secret: 'text' }, excluded: ['secret'] });
   relay = await startTestRelay(db, { RELAY_RATE_LIMIT: '100000' });
   goodToken = await token({ tenant_id: 'f' });
   otherTenantToken = await token({ tenant_id: 'g' });

@@ -1,13 +1,13 @@
 // A slow consumer is closed with 4008 once it falls RELAY_MAX_BACKPRESSURE behind, while other clients keep full speed.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createTenantTable, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
 
 beforeAll(async () => {
-  await db.query(`create table blobs (id serial primary key, tenant_id text not null, body text); select relay.watch('blobs', 'tenant_id')`);
+  await createTenantTable(db, 'blobs', { columns: { body: 'text' } });
   relay = await startTestRelay(db, { RELAY_MAX_BACKPRESSURE: '256kb' });
 });
 leakGuard(() => db.name);

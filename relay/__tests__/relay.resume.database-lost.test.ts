@@ -1,13 +1,13 @@
 // A resume from the log that loses its database connection half-way goes on by itself: every transaction arrives once, in order.
 // (Found by the chaos run: such a subscription used to get an `internal` error and then nothing, on a socket that stayed open.)
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
+import { createTenantTable, leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { allNumbered, caughtUp, connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 
 beforeAll(async () => {
-  await db.query(`create table blobs (id serial primary key, tenant_id text not null, body text); select relay.watch('blobs', 'tenant_id')`);
+  await createTenantTable(db, 'blobs', { columns: { body: 'text' } });
 });
 leakGuard(() => db.name);
 

@@ -1,6 +1,6 @@
 // Tenancy and routing: each client gets exactly its tenant's changes of its tables, in seq order; all_tenants sees all.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createOrders, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, createTenantTable, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -8,12 +8,8 @@ let relay: TestRelay;
 
 beforeAll(async () => {
   await createOrders(db, { columns: { total: 'int', status: 'text' } });
-  await db.query(`
-    create table notes (id serial primary key, tenant_id text not null, body text);
-    create table plans (id serial primary key, name text);
-    select relay.watch('notes', 'tenant_id');
-    select relay.watch('plans', null);
-  `);
+  await createTenantTable(db, 'notes', { columns: { body: 'text' } });
+  await db.query(`create table plans (id serial primary key, name text); select relay.watch('plans', null)`);
   relay = await startTestRelay(db);
 });
 leakGuard(() => db.name);

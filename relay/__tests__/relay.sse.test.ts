@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createOrders, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, createTenantTable, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 import { openSse, type SseClient } from './support/sse-client.js';
 
@@ -14,11 +14,8 @@ const open: SseClient[] = [];
 
 beforeAll(async () => {
   await createOrders(db, { columns: { item: 'text', qty: 'int' } });
-  await db.query(`
-    create table notes (id serial primary key, tenant_id text not null, body text);
-    select relay.watch('notes', 'tenant_id');
-    create table blobs (id serial primary key, tenant_id text not null, body text);
-    select relay.watch('blobs', 'tenant_id');`);
+  await createTenantTable(db, 'notes', { columns: { body: 'text' } });
+  await createTenantTable(db, 'blobs', { columns: { body: 'text' } });
   relay = await startTestRelay(db, { RELAY_IDLE_TIMEOUT: '8', RELAY_MAX_BACKPRESSURE: '256kb', RELAY_MAX_FRAME: '16kb' });
 });
 leakGuard(() => db.name);

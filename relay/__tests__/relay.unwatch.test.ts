@@ -1,6 +1,6 @@
 // Issue 12 (item 7): `relay.unwatch` tells every subscriber of the table, with `reset` reason `table_unwatched`, instead of leaving it subscribed forever.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createOrders, leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { createOrders, createTenantTable, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
 import { connect, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
@@ -8,13 +8,9 @@ let relay: TestRelay;
 
 beforeAll(async () => {
   await createOrders(db, { columns: { total: 'int' } });
-  await db.query(`
-    create table items (id serial primary key, tenant_id text not null, name text);
-    create table scratch (id serial primary key, tenant_id text not null);
-    select relay.watch('items', 'tenant_id');
-    select relay.watch('scratch', 'tenant_id');
-    insert into orders (tenant_id, total) values ('a', 1);
-  `);
+  await createTenantTable(db, 'items', { columns: { name: 'text' } });
+  await createTenantTable(db, 'scratch');
+  await insertOrder(db, { tenant_id: 'a', total: 1 });
   relay = await startTestRelay(db);
 });
 leakGuard(() => db.name);

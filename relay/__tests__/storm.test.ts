@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
-import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { createTenantTable, keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { reportFigures, stormSize } from './support/fuzz-budget.js';
 import { useCliProcesses } from './support/cli-process.js';
 import { pool, rawUpgrade } from './support/raw-upgrade.js';
@@ -15,7 +15,7 @@ let relay: TestRelay;
 const figures: Record<string, unknown> = {};
 
 beforeAll(async () => {
-  await db.query(`create table st (id serial primary key, tenant_id text not null, n int); select relay.watch('st', 'tenant_id')`);
+  await createTenantTable(db, 'st', { columns: { n: 'int' } });
   relay = await startTestRelay(db);
 });
 beforeEach(() => warmRelayPool(relay.url, 'st'));

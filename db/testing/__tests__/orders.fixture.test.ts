@@ -3,18 +3,18 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../database.js';
 import { leakGuard } from '../leaks.js';
-import { createOrders, EXAMPLE_COLUMNS, insertOrder, keepWriting, ordersSql, writeOrders } from '../orders.js';
+import { createOrders, EXAMPLE_COLUMNS, insertOrder, keepWriting, tenantTableSql, writeOrders } from '../orders.js';
 import { until } from '../wait.js';
 
 const db = useTestDatabase();
 leakGuard(() => db.name);
 
-describe('createOrders', () => {
+describe('createTenantTable and createOrders', () => {
   it('writes the DDL for the shape, and the watch with its excluded columns', () => {
-    expect(ordersSql()).toBe(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
-    expect(ordersSql({ id: 'bigserial primary key', columns: { note: 'text', card: 'text' }, excluded: ['card'] })).toBe(
-      `create table orders (id bigserial primary key, tenant_id text not null, note text, card text); select relay.watch('orders', 'tenant_id', '{card}')`);
-    expect(ordersSql({ columns: { n: 'int' }, watch: false })).toBe('create table orders (id serial primary key, tenant_id text not null, n int)');
+    expect(tenantTableSql('orders')).toBe(`create table orders (id serial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+    expect(tenantTableSql('notes', { id: 'bigserial primary key', columns: { body: 'text', card: 'text' }, excluded: ['card'] })).toBe(
+      `create table notes (id bigserial primary key, tenant_id text not null, body text, card text); select relay.watch('notes', 'tenant_id', '{card}')`);
+    expect(tenantTableSql('orders', { columns: { n: 'int' }, watch: false })).toBe('create table orders (id serial primary key, tenant_id text not null, n int)');
   });
 
   it("creates the example's table, watched by tenant_id, and insertOrder captures a row", async () => {
