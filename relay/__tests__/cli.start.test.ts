@@ -15,14 +15,11 @@ import { expectedServer } from './support/server-under-test.js';
 const cli = useCliProcesses();
 
 describe('pgrelay start with no DATABASE_URL', () => {
-  let stateDir = '';
-  afterAll(async () => {
-    // The second run's SIGINT stopped the embedded server; when the test failed before that, stop it by its pid.
-    if (stateDir) await removeEmbedded(stateDir);
-  });
+  // the second run's SIGINT stops the embedded server; when the test failed before that, stopped by its pid after it
+  const getStateDir = useStateDir();
 
   it('answers /healthz within 30 s on 127.0.0.1 only (issue 18: no HOST given), stops on SIGINT, and a second start reuses the data', async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const stateDir = await getStateDir();
     const port = await freePort();
     // no HOST, as a newcomer runs it: the embedded mode hands out dev tokens, so it listens on loopback only
     const env = { RELAY_DATA_DIR: stateDir, PORT: String(port) };
@@ -114,6 +111,18 @@ describe('pgrelay start failures end with one sentence and exit code 1', () => {
   });
 });
 
+/**
+ * The state directory (RELAY_DATA_DIR) of the describe block it is called in, made on first use and the same after; once
+ * the block is done, its embedded cluster is stopped (see removeEmbedded) and its files removed.
+ */
+function useStateDir(): () => Promise<string> {
+  let stateDir = '';
+  afterAll(async () => {
+    if (stateDir) await removeEmbedded(stateDir);
+  });
+  return async () => (stateDir ||= await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-')));
+}
+
 /** Stops the embedded cluster a test's `npm start` left behind (by its postmaster's pid) and removes its files. */
 async function removeEmbedded(stateDir: string): Promise<void> {
   const state = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8').catch(() => '{}')) as { dataDir?: string };
@@ -160,13 +169,10 @@ async function postmasterPid(stateDir: string): Promise<number> {
 const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
 
 describe('issue 12: the embedded Postgres belongs to the npm start that started it', () => {
-  let stateDir = '';
-  afterAll(async () => {
-    if (stateDir) await removeEmbedded(stateDir);
-  });
+  const getStateDir = useStateDir();
 
   it('a second npm start attaches, and stopping it leaves the first one serving', async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const stateDir = await getStateDir();
     const first = await embeddedStart(stateDir);
     const second = await embeddedStart(stateDir);
     expect(second.output()).toMatch(/attached to the embedded Postgres another npm start owns/);
@@ -189,13 +195,10 @@ describe('issue 12: the embedded Postgres belongs to the npm start that started 
 });
 
 describe('issue 12: when the embedded Postgres dies', () => {
-  let stateDir = '';
-  afterAll(async () => {
-    if (stateDir) await removeEmbedded(stateDir);
-  });
+  const getStateDir = useStateDir();
 
   it('its owner restarts it, /readyz answers 503 until the relay has caught up, and says so in the log', async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const stateDir = await getStateDir();
     const relay = await embeddedStart(stateDir);
     await until(async () => (await readyz(relay.port)) === 200, { what: 'ready', timeoutMs: 60_000, intervalMs: 50 });
     const caughtUp = count(relay.output(), /"msg":"caught up"/);
@@ -212,7 +215,7 @@ describe('issue 12: when the embedded Postgres dies', () => {
   }, 300_000);
 
   it('gives up after bounded attempts and exits 1 with one sentence; /readyz answers 503 meanwhile', async () => {
-    stateDir ||= await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const stateDir = await getStateDir();
     const relay = await embeddedStart(stateDir);
     const { dataDir } = JSON.parse(await readFile(path.join(stateDir, 'state.json'), 'utf8')) as { dataDir: string };
     // A configuration the running server has not read yet and no restart can accept.
@@ -226,13 +229,10 @@ describe('issue 12: when the embedded Postgres dies', () => {
 });
 
 describe('issue 16: a start that fails after the embedded Postgres is up', () => {
-  let stateDir = '';
-  afterAll(async () => {
-    if (stateDir) await removeEmbedded(stateDir);
-  });
+  const getStateDir = useStateDir();
 
   it('stops the embedded Postgres it started, and leaves one that another npm start owns running', async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-start-'));
+    const stateDir = await getStateDir();
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const blocked = (blocker.address() as net.AddressInfo).port;

@@ -1,23 +1,21 @@
 // The console at / in Chromium (issue 13): a dev token in one click, a table picked, writes applied in place and highlighted,
 // a filter, the frame log paused and cleared, a refused token's reason, the relay's load for an all-tenant token, and what a
 // fresh install shows. Screenshots go to relay/__tests__/artifacts/.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { createTestDatabase } from '../../db/testing/database.js';
 import { createOrders, EXAMPLE_COLUMNS, leakGuard, useTestDatabase, type TestDatabase } from '../../db/testing/index.js';
 import { loadConfig } from '../ops/config.js';
 import { createLogger } from '../ops/log.js';
 import { startRelay, type Relay } from '../relay.js';
+import { haveChromium, itInChromium, launchChromium, screenshot, skipReason } from './support/chromium.js';
 import { SECRET, token } from './support/relay-harness.js';
 import { serverEnv } from './support/server-under-test.js';
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(chromiumPath);
-const skipReason = `no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM_PATH`;
 if (!haveChromium) console.warn(`console.browser.test.ts skipped: ${skipReason}`);
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
@@ -49,7 +47,7 @@ beforeAll(async () => {
       ('acme', 'Ada Lovelace', 120.00, 'paid'), ('acme', 'Grace Hopper', 75.50, 'open'), ('acme', 'Alan Turing', 310.25, 'paid'), ('globex', 'Hank Scorpio', 999.99, 'paid');
   `);
   if (!haveChromium) return;
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'] });
+  browser = await launchChromium();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
@@ -58,33 +56,32 @@ afterAll(async () => {
 });
 leakGuard(() => db.name);
 
-/** A page that records failed requests and page errors. */
-async function open(url: string): Promise<{ page: Page; failures: string[]; close(): Promise<void> }> {
+/**
+ * Runs `test` on a page at `url` that records failed requests and page errors in `failures`, then closes the page and
+ * every relay the test started.
+ */
+async function inPage(url: string, test: (page: Page, failures: string[]) => Promise<void>): Promise<void> {
   const context = await browser!.newContext({ viewport: { width: 1400, height: 820 } });
-  const page = await context.newPage();
-  const failures: string[] = [];
-  page.on('response', (r) => void (r.status() >= 400 && failures.push(`${r.status()} ${r.url()}`)));
-  page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
-  await page.goto(url);
-  return { page, failures, close: () => context.close() };
+  try {
+    const page = await context.newPage();
+    const failures: string[] = [];
+    page.on('response', (r) => void (r.status() >= 400 && failures.push(`${r.status()} ${r.url()}`)));
+    page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+    await page.goto(url);
+    await test(page, failures);
+  } finally {
+    await context.close();
+    await closeRelays();
+  }
 }
 
 const cells = (page: Page) => page.evaluate(() => [...document.querySelectorAll('#grid tbody tr:not(.deleted)')].map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent)));
-const shot = async (page: Page, name: string) => {
-  mkdirSync(artifacts, { recursive: true });
-  await page.screenshot({ path: path.join(artifacts, name), fullPage: true });
-};
+const shot = (page: Page, name: string) => screenshot(page, path.join(artifacts, name));
 
 describe('the console in Chromium', () => {
-  if (!haveChromium) {
-    it.skip(`follows a table live with a dev token, shows refusals and a fresh install (skipped: ${skipReason})`, () => {});
-    return;
-  }
-
-  it('gets a dev token in one click, follows a table live with changes highlighted, filters, and pauses and clears the frame log', async () => {
+  itInChromium('gets a dev token in one click, follows a table live with changes highlighted, filters, and pauses and clears the frame log', async () => {
     const http = await devRelay(db);
-    const { page, failures, close } = await open(`${http}/`);
-    try {
+    await inPage(`${http}/`, async (page, failures) => {
       // development mode: the tenants of the watched tables to pick from
       await page.locator('#dev').waitFor({ state: 'visible', timeout: 20_000 });
       expect(await page.locator('#dev-tenant option').allTextContents()).toEqual(['tenant acme', 'tenant globex', 'all tenants (admin)']);
@@ -158,18 +155,14 @@ describe('the console in Chromium', () => {
       await page.click('#clear');
       expect(await page.locator('#log .frame').count()).toBe(0);
       expect(failures).toEqual([]);
-    } finally {
-      await close();
-      await closeRelays();
-    }
+    });
   }, 120_000);
 
-  it('replays from a since, and shows an all-tenant token the relay\'s connections per tenant and table', async () => {
+  itInChromium('replays from a since, and shows an all-tenant token the relay\'s connections per tenant and table', async () => {
     const http = await devRelay(db);
     const since = Number((await db.query<{ p: string }>('select relay.position()::text as p')).rows[0]!.p);
     await db.query(`insert into orders (tenant_id, customer, total) values ('globex', 'Lisa Simpson', 5.00)`);
-    const { page, failures, close } = await open(`${http}/#token=${await token({ all_tenants: true })}`);
-    try {
+    await inPage(`${http}/#token=${await token({ all_tenants: true })}`, async (page, failures) => {
       await page.locator('#state[data-state=open]').waitFor({ timeout: 20_000 });
       expect(await page.textContent('#tenant')).toBe('all tenants');
       await page.click('#tables li[data-table="public.orders"]');
@@ -189,34 +182,26 @@ describe('the console in Chromium', () => {
       await transform(snippet, { loader: 'tsx' });
       await shot(page, 'console-all-tenants.png');
       expect(failures).toEqual([]);
-    } finally {
-      await close();
-      await closeRelays();
-    }
+    });
   }, 120_000);
 
-  it('shows why a token was refused', async () => {
+  itInChromium('shows why a token was refused', async () => {
     const http = await devRelay(db);
     const wrong = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
-    const { page, close } = await open(`${http}/#token=${wrong}`);
-    try {
+    await inPage(`${http}/#token=${wrong}`, async (page) => {
       await page.locator('#error', { hasText: 'The relay refused the token: token signature invalid.' }).waitFor({ timeout: 20_000 });
       await page.locator('#state[data-state=closed]').waitFor({ timeout: 10_000 });
       expect(await page.textContent('#log')).toContain('closed 4401 token signature invalid');
       await shot(page, 'console-bad-token.png');
-    } finally {
-      await close();
-      await closeRelays();
-    }
+    });
   }, 60_000);
 
-  it('issue 26: at 1,400 px every column of the example orders table is in view, and the header keeps up with the view', async () => {
+  itInChromium('issue 26: at 1,400 px every column of the example orders table is in view, and the header keeps up with the view', async () => {
     const example = await createTestDatabase();
     cleanups.push(() => example.drop());
     await example.query(readFileSync(fileURLToPath(new URL('../../examples/dashboard/schema.sql', import.meta.url)), 'utf8'));
     const http = await devRelay(example);
-    const { page, failures, close } = await open(`${http}/`);
-    try {
+    await inPage(`${http}/`, async (page, failures) => {
       await page.locator('#dev').waitFor({ state: 'visible', timeout: 20_000 });
       await page.click('#dev-token');
       await page.locator('#state[data-state=open]').waitFor({ timeout: 20_000 });
@@ -235,18 +220,14 @@ describe('the console in Chromium', () => {
       expect(Number(await page.textContent('#position'))).toBe(Number(await page.textContent('#seq')));
       await shot(page, 'console-1400px.png');
       expect(failures).toEqual([]);
-    } finally {
-      await close();
-      await closeRelays();
-    }
+    });
   }, 60_000);
 
-  it('on a fresh install, says which command watches a table instead of showing unknown_table', async () => {
+  itInChromium('on a fresh install, says which command watches a table instead of showing unknown_table', async () => {
     const empty = await createTestDatabase();
     cleanups.push(() => empty.drop());
     const http = await devRelay(empty);
-    const { page, failures, close } = await open(`${http}/`);
-    try {
+    await inPage(`${http}/`, async (page, failures) => {
       await page.locator('#dev').waitFor({ state: 'visible', timeout: 20_000 });
       // no tenant found yet: a placeholder tenant still gives a token
       expect(await page.locator('#dev-tenant option').allTextContents()).toEqual(['tenant demo', 'all tenants (admin)']);
@@ -257,9 +238,6 @@ describe('the console in Chromium', () => {
       expect(await page.textContent('#log')).not.toContain('unknown_table');
       await shot(page, 'console-fresh-install.png');
       expect(failures).toEqual([]);
-    } finally {
-      await close();
-      await closeRelays();
-    }
+    });
   }, 60_000);
 });

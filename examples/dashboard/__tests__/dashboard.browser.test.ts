@@ -1,30 +1,22 @@
 // The dashboard example in Chromium: a real relay process, the Vite dev server and plain-SQL writes. Rows change from
 // WebSocket frames alone (no HTTP after the page has loaded), also across a relay killed with SIGKILL and started again.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { expect, describe, it } from 'vitest';
+import { expect, describe } from 'vitest';
 import { freePort } from '../../../client/shared/free-port.js';
 import { leakGuard, sleep, useTestDatabase } from '../../../db/testing/index.js';
 import type { CliProcess } from '../../../relay/__tests__/support/cli-process.js';
 import { token } from '../../../relay/__tests__/support/relay-harness.js';
-import { artifact, expected, haveChromium, showsDatabase, skipReason, useDashboard } from './support/dashboard-page.js';
+import { haveChromium, itInChromium, screenshot, skipReason } from '../../../relay/__tests__/support/chromium.js';
+import { artifact, expected, showsDatabase, useDashboard } from './support/dashboard-page.js';
 
 if (!haveChromium) console.warn(`dashboard.browser.test.ts skipped: ${skipReason}`);
-
-const screenshot = artifact('dashboard.png');
 
 const db = useTestDatabase();
 const dashboard = useDashboard(db);
 leakGuard(() => db.name);
 
 describe('dashboard example in Chromium', () => {
-  const title = 'shows the seeded rows, follows inserts, updates and deletes from frames alone, and catches up after a relay restart';
-  if (!haveChromium) {
-    it.skip(`${title} (skipped: ${skipReason})`, () => {});
-    return;
-  }
-  it(title, async () => {
+  itInChromium('shows the seeded rows, follows inserts, updates and deletes from frames alone, and catches up after a relay restart', async () => {
     const port = await freePort();
     const relayUrl = `ws://127.0.0.1:${port}/ws`;
     const first = await dashboard.startRelay(port);
@@ -50,7 +42,7 @@ describe('dashboard example in Chromium', () => {
       });
       const changed = (op: string, customer: string) => frames.some((f) => f.type == 'tx' && f.changes!.some((c) => c.op == op && c.row?.customer == customer));
 
-      await page.goto(`${dashboard.viteUrl()}/?relay=${encodeURIComponent(relayUrl)}&token=${await token({ tenant_id: 'acme' })}`);
+      await page.goto(dashboard.pageUrl(relayUrl, await token({ tenant_id: 'acme' })));
       await showsDatabase(db, page, 30_000);
       expect((await expected(db)).rows).toHaveLength(5); // schema.sql's acme rows, and not globex's
       const loaded = requests.length;
@@ -91,8 +83,7 @@ describe('dashboard example in Chromium', () => {
       expect(sseAnswered).toEqual([]);
       expect(errors).toEqual([]);
 
-      mkdirSync(path.dirname(screenshot), { recursive: true });
-      await page.screenshot({ path: screenshot, fullPage: true });
+      await screenshot(page, artifact('dashboard.png'));
     } finally {
       await context.close();
       for (const p of [second, first]) {
@@ -102,14 +93,11 @@ describe('dashboard example in Chromium', () => {
     }
   }, 240_000);
 
-  it('issue 14: shows who is looking at the orders, each person once however many tabs they have open', async () => {
-    const port = await freePort();
-    const relay = await dashboard.startRelay(port);
-    const context = await dashboard.browser().newContext({ viewport: { width: 1100, height: 420 } });
-    try {
+  itInChromium('issue 14: shows who is looking at the orders, each person once however many tabs they have open', () =>
+    dashboard.withRelay({ width: 1100, height: 420 }, async (port, context) => {
       const open = async (sub: string, name: string) => {
         const page = await context.newPage();
-        await page.goto(`${dashboard.viteUrl()}/?relay=${encodeURIComponent(`ws://127.0.0.1:${port}/ws`)}&token=${await token({ tenant_id: 'acme', sub, name })}`);
+        await page.goto(dashboard.pageUrl(`ws://127.0.0.1:${port}/ws`, await token({ tenant_id: 'acme', sub, name })));
         return page;
       };
       const viewers = (page: Page, text: string) => page.locator('#viewers', { hasText: new RegExp(`^${text}$`) }).waitFor({ timeout: 30_000 });
@@ -126,32 +114,19 @@ describe('dashboard example in Chromium', () => {
       // Ada's other tab keeps her there
       await sleep(500);
       expect(await adaAgain.locator('#viewers').textContent()).toBe('Ada');
-      mkdirSync(path.dirname(screenshot), { recursive: true });
-      await adaAgain.screenshot({ path: artifact('dashboard-viewers.png'), fullPage: true });
-    } finally {
-      await context.close();
-      relay.signal('SIGTERM');
-      await relay.exited;
-    }
-  }, 120_000);
+      await screenshot(adaAgain, artifact('dashboard-viewers.png'));
+    }),
+  120_000);
 
-  it('shows why a token was refused instead of "Loading…"', async () => {
-    const port = await freePort();
-    const relay = await dashboard.startRelay(port);
-    const context = await dashboard.browser().newContext({ viewport: { width: 1100, height: 420 } });
-    try {
+  itInChromium('shows why a token was refused instead of "Loading…"', () =>
+    dashboard.withRelay({ width: 1100, height: 420 }, async (port, context) => {
       const page = await context.newPage();
       const wrong = await token({ tenant_id: 'acme' }, { secret: 'another-secret-another-secret-another-secret' });
-      await page.goto(`${dashboard.viteUrl()}/?relay=${encodeURIComponent(`ws://127.0.0.1:${port}/ws`)}&token=${wrong}`);
+      await page.goto(dashboard.pageUrl(`ws://127.0.0.1:${port}/ws`, wrong));
       await page.getByRole('alert').filter({ hasText: 'The relay refused the token: token signature invalid.' }).waitFor({ timeout: 30_000 });
       expect(await page.locator('.badge').textContent()).toBe('closed');
       expect(await page.getByText('Loading…').count()).toBe(0);
-      mkdirSync(path.dirname(screenshot), { recursive: true });
-      await page.screenshot({ path: artifact('dashboard-bad-token.png'), fullPage: true });
-    } finally {
-      await context.close();
-      relay.signal('SIGTERM');
-      await relay.exited;
-    }
-  }, 120_000);
+      await screenshot(page, artifact('dashboard-bad-token.png'));
+    }),
+  120_000);
 });

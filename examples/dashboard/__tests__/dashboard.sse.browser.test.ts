@@ -1,16 +1,15 @@
 // The dashboard example in Chromium where WebSockets cannot pass (issue 14): a proxy in front of a real relay process refuses
 // every upgrade, the page's client falls back to Server-Sent Events by itself, shows every change, and after a relay SIGKILL
 // and restart resumes with each insert committed before, during and after the outage carried exactly once.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { startTestProxy, type TestProxy } from '../../../client/__tests__/support/test-proxy.js';
 import { sseParser } from '../../../client/sse-socket.js';
 import { freePort } from '../../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../../db/testing/index.js';
 import type { CliProcess } from '../../../relay/__tests__/support/cli-process.js';
 import { token } from '../../../relay/__tests__/support/relay-harness.js';
-import { artifact, haveChromium, showsDatabase, skipReason, useDashboard } from './support/dashboard-page.js';
+import { haveChromium, itInChromium, screenshot, skipReason } from '../../../relay/__tests__/support/chromium.js';
+import { artifact, showsDatabase, useDashboard } from './support/dashboard-page.js';
 
 if (!haveChromium) console.warn(`dashboard.sse.browser.test.ts skipped: ${skipReason}`);
 
@@ -43,12 +42,7 @@ function tapSse() {
 type Frame = { type: string; seq?: number; more?: boolean; changes?: Array<{ op: string; row: { customer?: string } | null }> };
 
 describe('dashboard example in Chromium, WebSockets refused', () => {
-  const title = 'falls back to SSE, shows every change, and resumes after a relay SIGKILL with each insert carried exactly once';
-  if (!haveChromium) {
-    it.skip(`${title} (skipped: ${skipReason})`, () => {});
-    return;
-  }
-  it(title, async () => {
+  itInChromium('falls back to SSE, shows every change, and resumes after a relay SIGKILL with each insert carried exactly once', async () => {
     const port = await freePort();
     const first = await dashboard.startRelay(port);
     let proxy: TestProxy | undefined;
@@ -63,7 +57,7 @@ describe('dashboard example in Chromium, WebSockets refused', () => {
       page.on('pageerror', (e) => errors.push(e.message));
       page.on('websocket', (ws) => ws.url().startsWith(proxy!.url) && ws.on('framereceived', () => void wsFrames++));
 
-      await page.goto(`${dashboard.viteUrl()}/?relay=${encodeURIComponent(proxy.url)}&token=${await token({ tenant_id: 'acme' })}`);
+      await page.goto(dashboard.pageUrl(proxy.url, await token({ tenant_id: 'acme' })));
       await showsDatabase(db, page, 30_000);
       // Two refused upgrades, each followed by a token check over HTTP that passed: SSE for the page's life.
       expect(proxy.count('upgrade refused')).toBe(2);
@@ -107,8 +101,7 @@ describe('dashboard example in Chromium, WebSockets refused', () => {
       expect(proxy.count('upgrade refused')).toBe(2); // no WebSocket attempt after the restart
       expect(errors).toEqual([]);
 
-      mkdirSync(path.dirname(artifact('x')), { recursive: true });
-      await page.screenshot({ path: artifact('dashboard-sse.png'), fullPage: true });
+      await screenshot(page, artifact('dashboard-sse.png'));
     } finally {
       await context.close();
       await proxy?.close();

@@ -1,19 +1,16 @@
 // What the dashboard's Chromium tests share: the Vite dev server and Chromium for the file, relays started as the CLI,
 // and the check that the page shows exactly the database's rows.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll } from 'vitest';
 import { freePort } from '../../../../client/shared/free-port.js';
 import type { TestDatabase } from '../../../../db/testing/index.js';
+import { haveChromium, launchChromium } from '../../../../relay/__tests__/support/chromium.js';
 import { useCliProcesses, type CliProcess } from '../../../../relay/__tests__/support/cli-process.js';
-
-export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const haveChromium = existsSync(chromiumPath);
-export const skipReason = `no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM_PATH`;
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /** A path in the tests' artifacts directory (screenshots). */
@@ -22,10 +19,15 @@ const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD
 
 export interface Dashboard {
   browser(): Browser;
-  /** The Vite dev server's origin, e.g. `http://127.0.0.1:40123`. */
-  viteUrl(): string;
   /** A relay as a user starts it (`pgrelay start`) on `port`; killed after the file if still running. */
   startRelay(port: number): Promise<CliProcess>;
+  /** The page's URL for a relay at `relayUrl` (ws://…/ws) and a token. */
+  pageUrl(relayUrl: string, token: string): string;
+  /**
+   * Runs `test` with a relay of its own on a free port (as startRelay) and a browser context of `viewport`; then closes
+   * the context and stops the relay (SIGTERM).
+   */
+  withRelay(viewport: { width: number; height: number }, test: (port: number, context: BrowserContext) => Promise<void>): Promise<void>;
 }
 
 /** Loads the example's schema into `db`, and (with Chromium) starts Vite and Chromium for the file. */
@@ -52,10 +54,7 @@ export function useDashboard(db: TestDatabase): Dashboard {
     });
     await vite.listen();
     viteUrl = `http://127.0.0.1:${port}`;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium(['--disable-quic']);
     // Warm up before the leak guard's baseline: Vite optimizes dependencies and transforms every module on the first load.
     const page = await browser.newPage();
     await page.goto(`${viteUrl}/`);
@@ -70,8 +69,20 @@ export function useDashboard(db: TestDatabase): Dashboard {
 
   return {
     browser: () => browser!,
-    viteUrl: () => viteUrl,
     startRelay: (port) => cli.startRelay(db, port),
+    pageUrl: (relayUrl, token) => `${viteUrl}/?relay=${encodeURIComponent(relayUrl)}&token=${token}`,
+    async withRelay(viewport, test) {
+      const port = await freePort();
+      const relay = await cli.startRelay(db, port);
+      const context = await browser!.newContext({ viewport });
+      try {
+        await test(port, context);
+      } finally {
+        await context.close();
+        relay.signal('SIGTERM');
+        await relay.exited;
+      }
+    },
   };
 }
 
