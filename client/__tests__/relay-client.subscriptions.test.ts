@@ -57,6 +57,16 @@ function collector() {
   };
 }
 
+/** A client subscribed to orders from `since`, confirmed on the scripted relay's first connection; its handlers' calls in `got`. */
+async function subscribedFrom(since: number) {
+  const { relay, client } = await setup();
+  const c1 = await relay.nextConnection();
+  const got = collector();
+  const sub = client.subscribe('orders', { since }, got.handlers);
+  await accept(c1, since);
+  return { relay, c1, got, sub };
+}
+
 describe('relay client subscriptions', () => {
   it('subscribes with a qualified table and a deterministic id, numbering duplicates, and unsubscribes', async () => {
     const { relay, client } = await setup();
@@ -112,11 +122,7 @@ describe('relay client subscriptions', () => {
   });
 
   it('ignores transactions replayed after a reconnect (seq at or below the cursor)', async () => {
-    const { relay, client } = await setup();
-    const c1 = await relay.nextConnection();
-    const got = collector();
-    const sub = client.subscribe('orders', { since: 0 }, got.handlers);
-    await accept(c1, 0);
+    const { relay, c1, got, sub } = await subscribedFrom(0);
     c1.send(txFrame(sub.id, 1, [change(1)]));
     c1.send(txFrame(sub.id, 2, [change(2)]));
     await until(passes(() => expect(sub.cursor).toBe(2)));
@@ -132,11 +138,7 @@ describe('relay client subscriptions', () => {
   });
 
   it('applies a split transaction once, and a split cut by a reconnect once, when it comes again whole', async () => {
-    const { relay, client } = await setup();
-    const c1 = await relay.nextConnection();
-    const got = collector();
-    const sub = client.subscribe('orders', { since: 4 }, got.handlers);
-    await accept(c1, 4);
+    const { relay, c1, got, sub } = await subscribedFrom(4);
     c1.send(txFrame(sub.id, 5, [change(1), change(2)], { more: true }));
     c1.send(txFrame(sub.id, 5, [change(3, 'update')]));
     c1.send(txFrame(sub.id, 6, [change(4)], { more: true }));

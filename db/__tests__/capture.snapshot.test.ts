@@ -1,7 +1,7 @@
 // relay.snapshot: the tenant's rows and the exact position they were read at, consistent under concurrent writes.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SqlState } from '../sqlstate.js';
-import { leakGuard, sleep, useTestDatabase } from '../testing/index.js';
+import { keepWriting, leakGuard, sleep, useTestDatabase } from '../testing/index.js';
 import { Ticker } from '../ticker/ticker.js';
 import { applyChange, sorted, type JsonRow } from './support/replay.js';
 
@@ -22,23 +22,15 @@ describe('relay.snapshot', () => {
     // with a ticker running, snapshots keep meeting transactions that committed after its last tick
     const ticker = new Ticker({ databaseUrl: db.url, log: { info: () => undefined, warn: () => undefined } });
     ticker.start();
-    let stop = false;
-    const writers = Array.from({ length: 8 }, async (_, w) => {
-      const c = await db.connect();
-      try {
-        for (let i = 0; !stop; i++) {
-          const id = 1 + Math.floor(Math.random() * 400);
-          await c.query('begin');
-          await c.query(`insert into stock (id, tenant, sku, qty, price) values ($1, 't' || ($1 % 3), 'n', 1, 1)
-                         on conflict (id) do update set qty = stock.qty + 1`, [id]);
-          if (i % 7 === 0) await c.query(`delete from stock where id = $1`, [1 + Math.floor(Math.random() * 400)]);
-          await sleep(Math.random() * 3);
-          await c.query(i % 11 === 0 ? 'rollback' : 'commit');
-        }
-      } finally {
-        await c.end();
-      }
-    });
+    const writers = Array.from({ length: 8 }, () => keepWriting(db, async (c, i) => {
+      const id = 1 + Math.floor(Math.random() * 400);
+      await c.query('begin');
+      await c.query(`insert into stock (id, tenant, sku, qty, price) values ($1, 't' || ($1 % 3), 'n', 1, 1)
+                     on conflict (id) do update set qty = stock.qty + 1`, [id]);
+      if (i % 7 === 0) await c.query(`delete from stock where id = $1`, [1 + Math.floor(Math.random() * 400)]);
+      await sleep(Math.random() * 3);
+      await c.query(i % 11 === 0 ? 'rollback' : 'commit');
+    }));
     const snaps: Array<{ seq: number; rows: Map<string, JsonRow> }> = [];
     const reader = await db.connect();
     try {
@@ -50,8 +42,7 @@ describe('relay.snapshot', () => {
         snaps.push({ seq: Number(rows[0]!.seq), rows: new Map(rows.map((r) => [JSON.stringify([r.row.id]), r.row])) });
       }
     } finally {
-      stop = true;
-      await Promise.all(writers);
+      await Promise.all(writers.map((w) => w.stop()));
       await ticker.close();
     }
     await db.tick();

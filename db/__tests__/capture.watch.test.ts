@@ -26,50 +26,18 @@ async function refusal(statement: string): Promise<{ code: string; message: stri
 }
 
 describe('relay.watch refuses', () => {
-  it('a table with no primary key', async () => {
-    expect(await refusal(`select relay.watch('nokey', 'tenant_id')`)).toEqual({
-      code: SqlState.NoPrimaryKey, message: 'pgrelay: table public.nokey has no primary key',
-    });
-  });
-  it('a tenant column that does not exist', async () => {
-    expect(await refusal(`select relay.watch('orders', 'tenant')`)).toEqual({
-      code: SqlState.UnknownTenantColumn, message: 'pgrelay: tenant column "tenant" does not exist in table public.orders',
-    });
-  });
-  it('an excluded column that does not exist', async () => {
-    expect(await refusal(`select relay.watch('orders', 'tenant_id', '{secret,nope}')`)).toEqual({
-      code: SqlState.UnknownExcludedColumn, message: 'pgrelay: excluded column "nope" does not exist in table public.orders',
-    });
-  });
-  it('excluding a primary-key column', async () => {
-    expect(await refusal(`select relay.watch('orders', 'tenant_id', '{id}')`)).toEqual({
-      code: SqlState.ExcludedKeyColumn, message: 'pgrelay: column "id" of table public.orders is part of the primary key and cannot be excluded',
-    });
-  });
-  it('excluding the tenant column', async () => {
-    expect(await refusal(`select relay.watch('orders', 'tenant_id', '{tenant_id}')`)).toEqual({
-      code: SqlState.ExcludedKeyColumn, message: 'pgrelay: column "tenant_id" of table public.orders is the tenant column and cannot be excluded',
-    });
-  });
-  it("pgrelay's own tables", async () => {
-    expect(await refusal(`select relay.watch('relay.changes', null)`)).toEqual({
-      code: SqlState.RelayTable, message: 'pgrelay: relay.changes belongs to pgrelay and cannot be watched',
-    });
-  });
-  it('a view', async () => {
-    expect(await refusal(`select relay.watch('orders_view', 'tenant_id')`)).toEqual({
-      code: SqlState.NotATable, message: 'pgrelay: public.orders_view is not a table (views, foreign and materialized tables cannot be watched)',
-    });
-  });
-  it('a table that does not exist', async () => {
-    expect(await refusal(`select relay.watch('nothere', 'tenant_id')`)).toEqual({
-      code: SqlState.UndefinedTable, message: 'relation "nothere" does not exist',
-    });
-  });
-  it('unwatching a table that is not watched', async () => {
-    expect(await refusal(`select relay.unwatch('nokey')`)).toEqual({
-      code: SqlState.NotWatched, message: 'pgrelay: table public.nokey is not watched',
-    });
+  it.each([
+    ['a table with no primary key', `select relay.watch('nokey', 'tenant_id')`, SqlState.NoPrimaryKey, 'pgrelay: table public.nokey has no primary key'],
+    ['a tenant column that does not exist', `select relay.watch('orders', 'tenant')`, SqlState.UnknownTenantColumn, 'pgrelay: tenant column "tenant" does not exist in table public.orders'],
+    ['an excluded column that does not exist', `select relay.watch('orders', 'tenant_id', '{secret,nope}')`, SqlState.UnknownExcludedColumn, 'pgrelay: excluded column "nope" does not exist in table public.orders'],
+    ['excluding a primary-key column', `select relay.watch('orders', 'tenant_id', '{id}')`, SqlState.ExcludedKeyColumn, 'pgrelay: column "id" of table public.orders is part of the primary key and cannot be excluded'],
+    ['excluding the tenant column', `select relay.watch('orders', 'tenant_id', '{tenant_id}')`, SqlState.ExcludedKeyColumn, 'pgrelay: column "tenant_id" of table public.orders is the tenant column and cannot be excluded'],
+    ["pgrelay's own tables", `select relay.watch('relay.changes', null)`, SqlState.RelayTable, 'pgrelay: relay.changes belongs to pgrelay and cannot be watched'],
+    ['a view', `select relay.watch('orders_view', 'tenant_id')`, SqlState.NotATable, 'pgrelay: public.orders_view is not a table (views, foreign and materialized tables cannot be watched)'],
+    ['a table that does not exist', `select relay.watch('nothere', 'tenant_id')`, SqlState.UndefinedTable, 'relation "nothere" does not exist'],
+    ['unwatching a table that is not watched', `select relay.unwatch('nokey')`, SqlState.NotWatched, 'pgrelay: table public.nokey is not watched'],
+  ])('%s', async (_case, statement, code, message) => {
+    expect(await refusal(statement)).toEqual({ code, message });
   });
 });
 

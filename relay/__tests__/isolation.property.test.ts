@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
-import { fuzzRuns, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
+import { checkScenarios } from './support/fuzz-budget.js';
 import { caughtUp, connect, delivered, startTestRelay, subscribeAnswer, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
 
@@ -420,15 +420,7 @@ leakGuard(() => db.name);
 
 describe('isolation by property', () => {
   it('every socket receives exactly its tenant, tables and filter, as relay.changes and SQL say', async () => {
-    const c = await db.connect();
-    await c.query(`set timezone = 'UTC'`);
-    const numRuns = fuzzRuns(30);
-    try {
-      await fc.assert(fc.asyncProperty(scenarioArb, (sc) => runScenario(c, sc)), { numRuns, ...fuzzSeed(), interruptAfterTimeLimit: 60_000, markInterruptAsFailure: false });
-    } finally {
-      await c.end();
-      reportFigures('isolation', { numRuns, ...figures });
-    }
+    await checkScenarios(db, 'isolation', { runs: 30, timeLimitMs: 60_000, figures }, scenarioArb, (c, sc) => runScenario(c, sc));
   }, 180_000);
 });
 

@@ -1,6 +1,6 @@
 // Snapshot then stream, under concurrent writes, equals the table at the end; paging and split transactions.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
+import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { applyChange, sorted, type JsonRow } from '../../db/__tests__/support/replay.js';
 import { connect, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
@@ -19,26 +19,17 @@ leakGuard(() => db.name);
 
 describe('snapshot subscriptions', () => {
   it('snapshot plus the stream after it equals the table, while 4 writers commit', async () => {
-    let stop = false;
-    const writers = Array.from({ length: 4 }, async (_, w) => {
-      const c = await db.connect();
-      try {
-        for (let i = 0; !stop; i++) {
-          const id = 1 + Math.floor(Math.random() * 3500);
-          if (i % 5 === 4) await c.query(`delete from items where id = $1`, [id]);
-          else await c.query(`insert into items (id, tenant_id, qty, label) values ($1, 't' || ($1 % 2), 1, 'w${w}') on conflict (id) do update set qty = items.qty + 1`, [id]);
-        }
-      } finally {
-        await c.end();
-      }
-    });
+    const writers = Array.from({ length: 4 }, (_, w) => keepWriting(db, async (c, i) => {
+      const id = 1 + Math.floor(Math.random() * 3500);
+      if (i % 5 === 4) await c.query(`delete from items where id = $1`, [id]);
+      else await c.query(`insert into items (id, tenant_id, qty, label) values ($1, 't' || ($1 % 2), 1, 'w${w}') on conflict (id) do update set qty = items.qty + 1`, [id]);
+    }));
     await sleep(200);
     const client = await connect(relay.url, await token({ tenant_id: 't1' }));
     client.send({ type: 'subscribe', id: 'items', table: 'items', snapshot: true });
     await client.until(() => client.frames.some((f) => f.type === 'snapshot' && f.more === false), 20_000, 'the last snapshot page');
     await sleep(300);
-    stop = true;
-    await Promise.all(writers);
+    await Promise.all(writers.map((w) => w.stop()));
     const { rows } = await db.query<{ seq: string }>(`select max(seq)::text as seq from relay.transactions`);
     const last = Number(rows[0]!.seq);
     const { rows: lastT1 } = await db.query(`select max(t.seq)::int as seq from relay.transactions t join relay.changes c using (txid) where c.tenant = 't1' and t.seq <= $1`, [last]);

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
-import { fuzzRuns, fuzzSeed, reportFigures } from './support/fuzz-budget.js';
+import { checkScenarios } from './support/fuzz-budget.js';
 import { caughtUp, connect, delivered, startTestRelay, token, type Frame, type TestClient, type TestRelay } from './support/relay-harness.js';
 import { warmRelayPool } from './support/warm-pool.js';
 
@@ -265,15 +265,7 @@ leakGuard(() => db.name);
 
 describe('access rules by property', () => {
   it('every socket receives exactly what SQL with its rule selects, in the rule\'s columns only', async () => {
-    const c = await db.connect();
-    await c.query(`set timezone = 'UTC'`);
-    const numRuns = fuzzRuns(25);
     let run = 0;
-    try {
-      await fc.assert(fc.asyncProperty(scenarioArb, (sc) => runScenario(c, sc, run++)), { numRuns, ...fuzzSeed(), interruptAfterTimeLimit: 90_000, markInterruptAsFailure: false });
-    } finally {
-      await c.end();
-      reportFigures('rules', { numRuns, ...figures });
-    }
+    await checkScenarios(db, 'rules', { runs: 25, timeLimitMs: 90_000, figures }, scenarioArb, (c, sc) => runScenario(c, sc, run++));
   }, 180_000);
 });

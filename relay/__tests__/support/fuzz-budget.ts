@@ -1,4 +1,6 @@
 // Budgets of the security suite's randomized tests: defaults that keep the whole suite near 90 s on 2 cores, scaled by environment variables for longer runs.
+import fc from 'fast-check';
+import type pg from 'pg';
 
 function positive(name: string): number | undefined {
   const raw = process.env[name];
@@ -35,4 +37,27 @@ export function stormSize(n: number): number {
 /** Prints one line of figures for bench/RESULTS.md (`grep '\[security-suite\]'` in the run's output). */
 export function reportFigures(suite: string, figures: Record<string, unknown>): void {
   console.log(`[security-suite] ${suite} ${JSON.stringify(figures)}`);
+}
+
+/**
+ * Checks a scenario property against the file's database: `run(c, scenario)` for fuzzRuns(`runs`) scenarios on one
+ * connection set to UTC (the scenarios write timestamps), with PGRELAY_FUZZ_SEED's seed, stopping without failing after
+ * `timeLimitMs`; prints the suite's figures (`figures` as the runs left them) at the end, failed or not.
+ */
+export async function checkScenarios<S>(
+  db: { connect(): Promise<pg.Client> },
+  suite: string,
+  options: { runs: number; timeLimitMs: number; figures: Record<string, unknown> },
+  scenarios: fc.Arbitrary<S>,
+  run: (c: pg.Client, scenario: S) => Promise<void>,
+): Promise<void> {
+  const c = await db.connect();
+  await c.query(`set timezone = 'UTC'`);
+  const numRuns = fuzzRuns(options.runs);
+  try {
+    await fc.assert(fc.asyncProperty(scenarios, (scenario) => run(c, scenario)), { numRuns, ...fuzzSeed(), interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false });
+  } finally {
+    await c.end();
+    reportFigures(suite, { numRuns, ...options.figures });
+  }
 }
