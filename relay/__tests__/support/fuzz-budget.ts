@@ -42,20 +42,29 @@ export function reportFigures(suite: string, figures: Record<string, unknown>): 
 /**
  * Checks a scenario property against the file's database: `run(c, scenario)` for fuzzRuns(`runs`) scenarios on one
  * connection set to UTC (the scenarios write timestamps), with PGRELAY_FUZZ_SEED's seed, stopping without failing after
- * `timeLimitMs`; prints the suite's figures (`figures` as the runs left them) at the end, failed or not.
+ * `timeLimitMs`. After each run a transaction a failed write left open is rolled back (the next, shrinking, run starts
+ * clean) and `figures.runs` counts the runs that passed; the suite's figures are printed at the end, failed or not.
  */
 export async function checkScenarios<S>(
   db: { connect(): Promise<pg.Client> },
   suite: string,
-  options: { runs: number; timeLimitMs: number; figures: Record<string, unknown> },
+  options: { runs: number; timeLimitMs: number; figures: { runs: number } & Record<string, unknown> },
   scenarios: fc.Arbitrary<S>,
   run: (c: pg.Client, scenario: S) => Promise<void>,
 ): Promise<void> {
   const c = await db.connect();
   await c.query(`set timezone = 'UTC'`);
   const numRuns = fuzzRuns(options.runs);
+  const checked = async (scenario: S) => {
+    try {
+      await run(c, scenario);
+      options.figures.runs++;
+    } finally {
+      await c.query('rollback').catch(() => undefined);
+    }
+  };
   try {
-    await fc.assert(fc.asyncProperty(scenarios, (scenario) => run(c, scenario)), { numRuns, ...fuzzSeed(), interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false });
+    await fc.assert(fc.asyncProperty(scenarios, checked), { numRuns, ...fuzzSeed(), interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false });
   } finally {
     await c.end();
     reportFigures(suite, { numRuns, ...options.figures });
