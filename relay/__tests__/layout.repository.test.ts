@@ -49,7 +49,7 @@ describe('docker-compose.yml', () => {
     expect(pgService.image).toMatch(/^postgres:16/);
     expect(pgService.healthcheck.test.join(' ')).toMatch(/pg_isready/);
     expect(pgService.volumes.length).toBeGreaterThan(0);
-    // issue 18: a one-shot migrate service as the owner, the relay as pgrelay (secrets: secure-defaults.test.ts)
+    // issue 18: a one-shot migrate service as the owner, the relay as pgrelay (secrets: secure-defaults.secrets.test.ts)
     const migrate = compose.services.migrate;
     expect([...migrate.entrypoint, ...migrate.command]).toEqual(['node', 'dist/relay/cli.js', 'migrate', '--relay-role', 'pgrelay']);
     expect(migrate.environment.DATABASE_URL).toMatch(/^postgres:\/\/postgres:.*@postgres:5432\/app$/);

@@ -11,7 +11,7 @@ import { token } from '../../../relay/__tests__/support/relay-harness.js';
 import { haveChromium, itInChromium, screenshot, skipReason } from '../../../relay/__tests__/support/chromium.js';
 import { artifact, showsDatabase, useDashboard } from './support/dashboard-page.js';
 
-if (!haveChromium) console.warn(`dashboard.sse.browser.test.ts skipped: ${skipReason}`);
+if (!haveChromium) console.warn(`dashboard.sse-fallback.test.ts skipped: ${skipReason}`);
 
 const db = useTestDatabase();
 const dashboard = useDashboard(db);

@@ -201,7 +201,7 @@ describe('client library against a real relay', () => {
     }
   }, 240_000);
 
-  // The fetch race the chaos run found (tanstack.sync.fetch-race.test.ts pins it with a scripted relay), here with a real relay and SQL.
+  // The fetch race the chaos run found (tanstack.sync.test.ts pins it with a scripted relay), here with a real relay and SQL.
   it('syncQueryClient: an update that commits while a list fetch is in flight outlives the fetch landing with older rows', async () => {
     const relay = await startTestRelay(db);
     const r = recorded(relay.url);
