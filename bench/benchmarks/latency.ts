@@ -1,5 +1,6 @@
 // Benchmark 1: commit → receipt latency and exact delivery accounting at a fixed load, pgrelay against A and B in the same run.
 import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
 import { targetColors, writeChart } from '../lib/charts.js';
 import { Fleet } from '../lib/fleet.js';
 import { int, ms, ratio, table } from '../lib/format.js';
@@ -201,3 +202,12 @@ async function latencyByServer(ctx: RunContext, spec: LoadSpec, rounds: ServerRo
   await writeSection('latencyServers', md);
   show(md);
 }
+
+export const latency: Benchmark = {
+  name: 'latency',
+  title: 'Commit → receipt latency at a fixed load, every delivery accounted; pgrelay against A and B (sections 1 and 6)',
+  usage: `--n 1000 --t 50 --r 200 --d 30 --warmup 3 --mix 70,20,10 (sockets, tenants, tx/s, seconds, warm-up s, % inserts,updates,deletes)
+--floor false (skip the LISTEN floors)   --targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)
+--servers uws,ws [--repeat 3]: pgrelay on each server implementation instead of the baselines, interleaved`,
+  run: async (flags, ctx) => latencyBenchmark(await ctx.session(), flags, ctx.command),
+};

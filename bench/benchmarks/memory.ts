@@ -1,5 +1,6 @@
 // Benchmark 3: server memory per idle, authenticated, subscribed socket: RSS growth from 0 to N sockets, read after a settle time and a full GC.
 import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
 import { targetColors, writeChart } from '../lib/charts.js';
 import { Fleet } from '../lib/fleet.js';
 import { bytes, int, ratio, table } from '../lib/format.js';
@@ -219,3 +220,12 @@ async function memoryByServer(ctx: RunContext, o: { n: number; t: number; settle
   await writeSection('memoryServers', md);
   show(md);
 }
+
+export const memory: Benchmark = {
+  name: 'memory',
+  title: 'Server memory per idle, authenticated, subscribed socket after a full GC (sections 3 and 8)',
+  usage: `--n 10000 --n-pgrelay 50000 (0: skip) --t 50 --settle 5
+--targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)
+--servers uws,ws [--repeat 3]: pgrelay on each server implementation instead of the baselines, interleaved`,
+  run: async (flags, ctx) => memoryBenchmark(await ctx.session(), flags, ctx.command),
+};

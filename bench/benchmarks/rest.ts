@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { postmasterPid, serverCpuSeconds } from '../capture-overhead/cpu.js';
 import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
 import { ms, table, verdict } from '../lib/format.js';
 import { backgroundLoad, describeMachine, machine } from '../lib/machine.js';
 import { median } from '../lib/servers.js';
@@ -246,3 +247,11 @@ export async function restBenchmark(ctx: RunContext, flags: Flags, command: stri
   process.stdout.write(`\n${md}\n`);
   await writeSection('rest', md);
 }
+
+export const rest: Benchmark = {
+  name: 'rest',
+  title: 'A system at rest (CPU, requests to Postgres) and the first change after a rest, against the seed design',
+  usage: `--seconds 30 --settle 60 --repeat 3 (nothing written, one subscriber)   --rounds 8 --gap 2000 (the first change after a rest)
+--targets pgrelay,pgrelay-poll,socketio,ws   --parts rest,first-change   --quick`,
+  run: async (flags, ctx) => restBenchmark(await ctx.session(), flags, ctx.command),
+};

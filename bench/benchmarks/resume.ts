@@ -2,6 +2,7 @@
 import WebSocket from 'ws';
 import { createRelayClient, type WebSocketConstructor } from '../../client/index.js';
 import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
 import { runWriter } from '../lib/fleet.js';
 import { int, ms, table } from '../lib/format.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
@@ -182,3 +183,11 @@ export async function resumeBenchmark(ctx: RunContext, flags: Flags, command: st
   await writeSection('resume', md);
   show(md);
 }
+
+export const resume: Benchmark = {
+  name: 'resume',
+  title: 'A subscriber that missed 10,000 transactions catches up, from the ring and from the log (section 4)',
+  usage: `--count 10000 --noise 5000 --repeat 3 --history 20000 --log-history 100
+--targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)`,
+  run: async (flags, ctx) => resumeBenchmark(await ctx.session(), flags, ctx.command),
+};

@@ -1,14 +1,14 @@
 // Fan-out mode --compression (issue 14): RELAY_COMPRESSION off and on, interleaved and repeated on the same relay build; bytes on the wire, CPU, latency and deliveries per delivery.
-import type { Flags } from '../lib/args.js';
-import { Fleet } from '../lib/fleet.js';
-import { int, ms, ratio, table } from '../lib/format.js';
-import { backgroundLoad } from '../lib/machine.js';
-import { measure, type LoadResult } from '../lib/measure.js';
-import { sectionHeader, show } from '../lib/report.js';
-import { saveRaw, writeSection } from '../lib/results.js';
-import { median } from '../lib/servers.js';
-import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
-import { parseMix } from './latency.js';
+import type { Flags } from '../../lib/args.js';
+import { Fleet } from '../../lib/fleet.js';
+import { int, ms, ratio, table } from '../../lib/format.js';
+import { backgroundLoad } from '../../lib/machine.js';
+import { measure, type LoadResult } from '../../lib/measure.js';
+import { sectionHeader, show } from '../../lib/report.js';
+import { saveRaw, writeSection } from '../../lib/results.js';
+import { median } from '../../lib/servers.js';
+import { tokensFor, withTarget, type RunContext } from '../../lib/session.js';
+import { parseMix } from '../latency.js';
 
 type Mode = 'off' | 'on';
 type Server = 'auto' | 'uws' | 'ws';

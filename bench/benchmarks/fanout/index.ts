@@ -1,17 +1,18 @@
 // Benchmark 2: the fan-out ceiling: deliveries per second raised step by step (tx/s, then sockets) until p99 > 100 ms or deliveries fall behind.
-import type { Flags } from '../lib/args.js';
-import { targetColors, writeChart } from '../lib/charts.js';
-import { Fleet } from '../lib/fleet.js';
-import { int, ms, ratio, table } from '../lib/format.js';
-import { measure, type LoadResult } from '../lib/measure.js';
-import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
-import { saveRaw, writeSection } from '../lib/results.js';
-import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds, type ServerRun } from '../lib/servers.js';
-import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
-import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
-import { fanoutCompressionBenchmark } from './fanout-compression.js';
-import { fanoutRulesBenchmark } from './fanout-rules.js';
-import { parseMix } from './latency.js';
+import type { Flags } from '../../lib/args.js';
+import type { Benchmark } from '../../lib/benchmark.js';
+import { targetColors, writeChart } from '../../lib/charts.js';
+import { Fleet } from '../../lib/fleet.js';
+import { int, ms, ratio, table } from '../../lib/format.js';
+import { measure, type LoadResult } from '../../lib/measure.js';
+import { goalsTable, sectionHeader, show, type Goal } from '../../lib/report.js';
+import { saveRaw, writeSection } from '../../lib/results.js';
+import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds, type ServerRun } from '../../lib/servers.js';
+import { tokensFor, withTarget, type RunContext } from '../../lib/session.js';
+import { parseTargets, targetLabel, type TargetName } from '../../lib/targets.js';
+import { fanoutCompressionBenchmark } from './compression.js';
+import { fanoutRulesBenchmark } from './rules.js';
+import { parseMix } from '../latency.js';
 
 // Deliveries double at each step, mostly through sockets per tenant: on two cores, commits cost the load CPU (writer and Postgres) and fan-out costs the server.
 export const fanoutDefaults = { steps: '1000x200,2000x200,4000x200,8000x200,8000x400,16000x400,16000x800', t: 50, d: 6, warmup: 1 };
@@ -282,3 +283,14 @@ export function serverStepTables(steps: readonly Step[], o: { t: number }, round
     ]),
   ]);
 }
+
+export const fanout: Benchmark = {
+  name: 'fanout',
+  title: 'Fan-out ceiling: deliveries/s raised step by step until p99 > 100 ms, a loss or a backlog (sections 2, 2b, 7, 9)',
+  usage: `--steps 1000x200,2000x200,… (sockets x tx/s, sockets never decreasing) --t 50 --d 6 --warmup 1 --p99 100 --mix 70,20,10
+--targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)
+--servers uws,ws [--repeat 3]: pgrelay on each server implementation instead of the baselines, interleaved (steps default to ${fanoutServerSteps})
+--rules: 50 tenants × 20 users with a per-user access rule vs none (--t 50 --users 20 --r 200 --d 6 --repeats 3 --snapshot-rows 20000 --snapshots 10)
+--compression: RELAY_COMPRESSION off and on interleaved (--steps 1000x200,2000x100 --batch 50 --batch-steps 1000x10 --t 50 --d 6 --repeat 3 [--servers uws,ws])`,
+  run: async (flags, ctx) => fanoutBenchmark(await ctx.session(), flags, ctx.command),
+};

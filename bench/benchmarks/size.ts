@@ -1,8 +1,7 @@
-// The client's size budget, as a user's bundler sees `pgrelay/client`: the package's build of client/ installed under
+// The client's size and its budget, as a user's bundler sees `pgrelay/client`: the package's build of client/ installed under
 // node_modules, `export * from 'pgrelay/client'` bundled by esbuild for browsers (ES2020), minified, gzipped; the same for
-// the TanStack adapter without the core it imports. `npm run bench` writes what it prints into RESULTS.md section 5.
-//
-//   npm run bench:size
+// the TanStack adapter without the core it imports. `npm run bench:size` (and `npm run bench`) writes RESULTS.md section 5;
+// client/__tests__/size.test.ts holds the budgets.
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build, type Plugin } from 'esbuild';
 import ts from 'typescript';
+import type { Benchmark } from '../lib/benchmark.js';
+import { titles, writeSection } from '../lib/results.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * Gzip budgets in bytes: what a dashboard pays to go live. The core's was 3072 until presence (issue 14), whose
@@ -102,10 +103,23 @@ export async function measureClientSize(): Promise<SizeResult[]> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const results = await measureClientSize();
-  for (const r of results) {
-    console.log(`${r.name.padEnd(9)} ${String(r.minified).padStart(6)} B minified  ${String(r.gzip).padStart(5)} B gzip  budget ${r.budget} B  ${r.ok ? 'pass' : 'FAIL'}`);
-  }
-  if (results.some((r) => !r.ok)) process.exitCode = 1;
-}
+export const size: Benchmark = {
+  name: 'size',
+  title: "The client's gzip size (core, TanStack adapter) against its budget, as an app's bundler sees it (section 5)",
+  usage: '(no flags)',
+  async run(_flags, ctx) {
+    const results = await measureClientSize();
+    const lines = results.map((r) => `${r.name.padEnd(9)} ${String(r.minified).padStart(6)} B minified  ${String(r.gzip).padStart(5)} B gzip  budget ${r.budget} B  ${r.ok ? 'pass' : 'FAIL'}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (results.some((r) => !r.ok)) throw new Error('the client is over its size budget (client/__tests__/size.test.ts fails too)');
+    await writeSection('clientSize', [
+      titles.clientSize!,
+      '',
+      `- Command: \`${ctx.command}\`; date ${new Date().toISOString()}. As a user's bundler sees the package: the build of \`client/\` installed as \`node_modules/pgrelay\`, \`export * from 'pgrelay/client'\` bundled by esbuild (browser, ES2020, ESM, minified), gzip level 9; the adapter counted without the core client it imports. Budgets held by \`client/__tests__/size.test.ts\`.`,
+      '',
+      '```',
+      ...lines,
+      '```',
+    ].join('\n'));
+  },
+};

@@ -2,14 +2,14 @@
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import WebSocket from 'ws';
-import type { Flags } from '../lib/args.js';
-import { Fleet } from '../lib/fleet.js';
-import { describeMachine, machine } from '../lib/machine.js';
-import { int, ms, table } from '../lib/format.js';
-import { measure, type LoadResult } from '../lib/measure.js';
-import { saveRaw, writeSection } from '../lib/results.js';
-import { withTarget, type RunContext } from '../lib/session.js';
-import { parseMix } from './latency.js';
+import type { Flags } from '../../lib/args.js';
+import { Fleet } from '../../lib/fleet.js';
+import { describeMachine, machine } from '../../lib/machine.js';
+import { int, ms, table } from '../../lib/format.js';
+import { measure, type LoadResult } from '../../lib/measure.js';
+import { saveRaw, writeSection } from '../../lib/results.js';
+import { withTarget, type RunContext } from '../../lib/session.js';
+import { parseMix } from '../latency.js';
 
 type Mode = 'no rules' | 'rules';
 

@@ -1,0 +1,16 @@
+// Every benchmark, in the order `--help` lists them: the list bench/run.ts reads (`npm run bench:<name>` runs one).
+import type { Benchmark } from '../lib/benchmark.js';
+import { fanout } from './fanout/index.js';
+import { latency } from './latency.js';
+import { memory } from './memory.js';
+import { rest } from './rest.js';
+import { resume } from './resume.js';
+import { size } from './size.js';
+
+export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size];
+
+/** `npm run bench`: the side-by-side suite, in this order. */
+export const suite = ['latency', 'fanout', 'memory', 'resume', 'rest', 'size'];
+
+/** `npm run bench -- --servers uws,ws`: the benchmarks that compare pgrelay's two server implementations. */
+export const serverSuite = ['latency', 'fanout', 'memory'];
