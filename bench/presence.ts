@@ -12,7 +12,7 @@ import http from 'node:http';
 import pg from 'pg';
 import { freePort } from '../client/shared/free-port.js';
 import { migrate } from '../db/migrate.js';
-import { postmasterPid, serverCpuSeconds } from './capture-overhead/cpu.js';
+import { postmasterPid, serverCpuSeconds } from './lib/postgres-cpu.js';
 import { Flags } from './lib/args.js';
 import { bytes, int, ms, table } from './lib/format.js';
 import { describeMachine, machine } from './lib/machine.js';

@@ -19,7 +19,7 @@ const runnerFlags = ['help', 'dry-run', 'database-url', 'pin-postgres', 'verbose
 const indent = (text: string, by: string) => text.split('\n').map((l) => `${by}${l}`).join('\n');
 
 function describe(b: Benchmark): string {
-  return `${b.name.padEnd(20)}${b.title}\n${indent(b.usage, ' '.repeat(22))}`;
+  return `${b.name.padEnd(22)}${b.title}\n${indent(b.usage, ' '.repeat(24))}`;
 }
 
 function help(only?: Benchmark): string {

@@ -1,13 +1,17 @@
 // Every benchmark, in the order `--help` lists them: the list bench/run.ts reads (`npm run bench:<name>` runs one).
 import type { Benchmark } from '../lib/benchmark.js';
+import { capture } from './capture/index.js';
+import { captureInstructions } from './capture-instructions.js';
+import { catchup } from './catchup.js';
 import { fanout } from './fanout/index.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
 import { rest } from './rest.js';
 import { resume } from './resume.js';
 import { size } from './size.js';
+import { tick } from './tick.js';
 
-export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size];
+export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size, capture, captureInstructions, tick, catchup];
 
 /** `npm run bench`: the side-by-side suite, in this order. */
 export const suite = ['latency', 'fanout', 'memory', 'resume', 'rest', 'size'];

@@ -6,7 +6,7 @@
 // beside pgrelay (a relay, one WebSocket subscriber).
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
-import { postmasterPid, serverCpuSeconds } from '../capture-overhead/cpu.js';
+import { postmasterPid, serverCpuSeconds } from '../lib/postgres-cpu.js';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { ms, table, verdict } from '../lib/format.js';

@@ -32,8 +32,9 @@ export function machine(): Machine {
   return cached;
 }
 
-export function describeMachine(m: Machine): string {
-  return `nproc ${m.nproc}, kernel ${m.kernel}, Node ${m.node}, ${m.cpu}, ${m.memory} RAM; ${m.pinning}`;
+/** One line for RESULTS.md; `pinning: false` for the benchmarks that pin nothing (those that measure Postgres alone). */
+export function describeMachine(m: Machine, o: { pinning?: boolean } = {}): string {
+  return `nproc ${m.nproc}, kernel ${m.kernel}, Node ${m.node}, ${m.cpu}, ${m.memory} RAM${o.pinning === false ? '' : `; ${m.pinning}`}`;
 }
 
 /** Busy and total ticks of all CPUs, or of CPU `index`, from /proc/stat. */

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Fleet } from './fleet.js';
 import { runWriter } from './fleet.js';
 import { busyPercent, cpuTicks } from './machine.js';
-import { postmasterPid, serverCpuSeconds } from '../capture-overhead/cpu.js';
+import { postmasterPid, serverCpuSeconds } from './postgres-cpu.js';
 import { childPids, cpuSeconds, cpuSplit, loadCpu, taskset } from './processes.js';
 import type { TargetServer } from './targets.js';
 

@@ -8,7 +8,7 @@ import { childPids, loadCpu, onCleanup, pin, taskset } from './processes.js';
 
 /**
  * Settings of the server a run owns. Durability is off because these benchmarks measure the path from
- * commit to socket, not the disk: the capture's own cost is `bench/capture-overhead/`'s job.
+ * commit to socket, not the disk: the capture's own cost is `npm run bench:capture`'s job.
  */
 export const benchServerSettings = {
   fsync: 'off',

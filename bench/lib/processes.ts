@@ -69,7 +69,16 @@ export interface SpawnOptions {
 }
 
 const running = new Map<number, Spawned>();
+/** Children started otherwise (pg_ctl, pgbench, a forked listener): SIGTERMed by pid at cleanup if still running. */
+const tracked = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void> | void> = [];
+
+/** Tracks a child started with `spawn` or `fork` so that {@link cleanup} ends it (by its pid) if it is still running. */
+export function track<C extends ChildProcess>(child: C): C {
+  tracked.add(child);
+  child.once('exit', () => tracked.delete(child));
+  return child;
+}
 
 /** Runs `script` (a .ts file under the repo) with Node and tsx, wrapped so that pinning, limits and the death signal keep its pid. */
 export function spawnNode(script: string, o: SpawnOptions): Spawned {
@@ -165,6 +174,7 @@ export const isStopping = (): boolean => cleaning !== undefined;
 /** Stops every process still running (by pid), then runs the registered cleanups. Once: a second caller (Ctrl-C during the normal end) waits for the same work. */
 export function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    for (const child of tracked) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await Promise.all([...running.values()].map((p) => p.stop(3000)));
     while (cleanups.length) {
       const fn = cleanups.pop()!;

@@ -44,7 +44,7 @@ export function isRecording(): boolean {
 
 /**
  * Replaces (or adds, in the suite's order) the section whose first line is `## <title>`. A section runs to the next
- * `## ` heading: the convention every writer of RESULTS.md follows (bench/capture-overhead/ too), so none cuts another's.
+ * `## ` heading: the convention every writer of RESULTS.md follows (the capture, catch-up and callgrind benchmarks too), so none cuts another's.
  */
 export async function writeSection(id: string, markdown: string): Promise<void> {
   if (!isRecording()) return;

@@ -1,10 +1,12 @@
 // The capture-overhead benchmark's modes: the tables, what each mode installs, and the reset between runs.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+/**
+ * The row-level alternative to relay.capture() (mode d, and a variant of bench:capture-instructions). It stays in
+ * bench/capture-overhead/ because db/__tests__/capture.row-vs-statement.test.ts reads it there.
+ */
+export const rowLevelSql = new URL('../../capture-overhead/row-level.sql', import.meta.url);
 
 /**
  * a: no trigger. b: the seed style, what apps write today (AFTER … FOR EACH ROW pg_notify(row_to_json(NEW))), with a
@@ -54,7 +56,7 @@ export async function createSchema(db: pg.Client): Promise<void> {
       end if;
       return null;
     end $$`);
-  await db.query(readFileSync(path.join(here, 'row-level.sql'), 'utf8'));
+  await db.query(readFileSync(rowLevelSql, 'utf8'));
 }
 
 /** Back to 100k rows per table, empty logs, fresh statistics and a checkpoint, so that every run starts alike. */

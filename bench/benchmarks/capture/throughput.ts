@@ -3,11 +3,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freePort } from '../../client/shared/free-port.js';
-import { spawnNode, type Spawned } from '../lib/processes.js';
-import { processCpuSeconds, serverCpuSeconds } from './cpu.js';
+import { freePort } from '../../../client/shared/free-port.js';
+import { sleep, until } from '../../../db/testing/wait.js';
+import { processCpuSeconds, serverCpuSeconds } from '../../lib/postgres-cpu.js';
+import { onCleanup, spawnNode, track, type Spawned } from '../../lib/processes.js';
+import type { BenchServer } from '../../lib/throwaway-postgres.js';
 import { install, MODE_NAMES, reset, rotation, type Mode } from './modes.js';
-import { onCleanup, pgbench, track, type BenchServer } from './server.js';
+import { pgbench } from './pgbench.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -57,7 +59,7 @@ export class Listener {
     for (;;) {
       const c = await this.count();
       if (c.idleMs >= 300) return c.count;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }
@@ -73,12 +75,8 @@ async function startRelay(server: BenchServer): Promise<Spawned> {
   onCleanup(() => relay.stop());
   await relay.waitFor(/pgrelay listening on|"level":"(error|fatal)"/, 60_000);
   if (!relay.alive) throw new Error(`the relay did not start:\n${relay.output()}`);
-  for (let i = 0; i < 300; i++) {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return relay;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the relay did not become ready');
+  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'the relay to be ready (/readyz 200)', timeoutMs: 30_000, intervalMs: 100 });
+  return relay;
 }
 
 /**
@@ -99,7 +97,7 @@ function sampleWaits(server: BenchServer): { stop: () => Promise<Map<string, num
                      else coalesce(wait_event_type || ':' || wait_event, state) end as w
            from pg_stat_activity where application_name = 'pgbench' and backend_type = 'client backend'`);
       for (const { w } of rows) counts.set(w, (counts.get(w) ?? 0) + 1);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     await client.end();
   })();
@@ -113,7 +111,7 @@ async function numbered(db: pg.Client): Promise<number> {
       `select exists (select 1 from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)) as pending,
               (select count(*) from relay.transactions)::text as n`);
     if (!rows[0]!.pending) return Number(rows[0]!.n);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

@@ -1,17 +1,10 @@
 // What a tick costs Postgres, in instructions, and what each candidate for a cheaper tick saves (issue 22): relay.tick
 // as shipped, pgrelay 0.2's tick, and the shipped tick with one thing taken out at a time. Postgres in single-user mode
 // under callgrind runs K rounds of (B one-row transactions, one tick); per tick = (run with ticks − run without) / K.
-//
-//   npm run bench:tick [-- --ticks 200 --batches 1,10,100 --variants shipped,0.2]
-//
 // Needs valgrind and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
-import { parseArgs } from 'node:util';
-import { recordCallgrindSection, runCallgrindScript, withCallgrind } from './callgrind.js';
-
-const { values } = parseArgs({ options: { ticks: { type: 'string', default: '200' }, batches: { type: 'string', default: '1,10,100' }, variants: { type: 'string' } } });
-const TICKS = Number(values.ticks);
-const BATCHES = values.batches.split(',').map(Number);
-const only = values.variants?.split(',');
+import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
+import { recordCallgrindSection, withCallgrind } from '../lib/callgrind.js';
 
 interface Variant { name: string; what: string; sql: string }
 
@@ -25,7 +18,10 @@ function copy(def: string, from: string, edit?: (s: string) => string): string {
   return out;
 }
 
-async function main(): Promise<void> {
+async function run(flags: Flags, command: string): Promise<void> {
+  const ticks = flags.num('ticks', 200);
+  const batches = flags.list('batches', ['1', '10', '100']).map(Number);
+  const only = flags.str('variants')?.split(',');
   const variants: Variant[] = [];
   await withCallgrind(async (c) => {
     await c.query(`create table orders (id bigserial primary key, tenant_id text not null, customer text not null, amount numeric(12, 2) not null,
@@ -63,8 +59,8 @@ async function main(): Promise<void> {
     const rows: Array<{ v: Variant; perTick: number[] }> = [];
     for (const v of variants.filter((x) => !only || only.includes(x.name))) {
       const perTick: number[] = [];
-      for (const b of BATCHES) {
-        const k = Math.max(5, Math.round(TICKS / Math.sqrt(b)));
+      for (const b of batches) {
+        const k = Math.max(5, Math.round(ticks / Math.sqrt(b)));
         const run = (tick: boolean) => {
           const statements = [...session, v.sql.trim()];
           for (let i = 0; i < k; i++) {
@@ -80,17 +76,23 @@ async function main(): Promise<void> {
     }
     const shipped = rows.find((r) => r.v.name === 'shipped');
     const table = [
-      `| variant | what | ${BATCHES.map((b) => `per tick, ${b} transaction${b > 1 ? 's' : ''}`).join(' | ')} | ${shipped ? BATCHES.map((b) => `÷ shipped (${b})`).join(' | ') : ''} |`,
-      `|---|---|${BATCHES.map(() => '---:').join('|')}|${shipped ? BATCHES.map(() => '---:').join('|') : ''}|`,
+      `| variant | what | ${batches.map((b) => `per tick, ${b} transaction${b > 1 ? 's' : ''}`).join(' | ')} | ${shipped ? batches.map((b) => `÷ shipped (${b})`).join(' | ') : ''} |`,
+      `|---|---|${batches.map(() => '---:').join('|')}|${shipped ? batches.map(() => '---:').join('|') : ''}|`,
       ...rows.map((r) => `| ${r.v.name} | ${r.v.what} | ${r.perTick.map((x) => Math.round(x).toLocaleString('en')).join(' | ')} | ${shipped ? r.perTick.map((x, i) => (x / shipped.perTick[i]!).toFixed(2)).join(' | ') : ''} |`),
     ].join('\n');
     await recordCallgrindSection('Tick: what a tick costs Postgres (instructions)', {
-      command: `npm run bench:tick${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      command,
       settings: "fsync off, the ticker session's settings",
-      method: `Per variant and batch size B: K rounds of B one-row autocommit INSERTs into a watched table and one tick (REPEATABLE READ), K = ${TICKS}/√B (at least 5); instructions per tick = (the run with the ticks − the same run without them) / K. Instructions count the SQL work alone: not the round trip, the wake-up of the backend, nor cache misses, which the latency benchmark's Postgres CPU by process includes.`,
+      method: `Per variant and batch size B: K rounds of B one-row autocommit INSERTs into a watched table and one tick (REPEATABLE READ), K = ${ticks}/√B (at least 5); instructions per tick = (the run with the ticks − the same run without them) / K. Instructions count the SQL work alone: not the round trip, the wake-up of the backend, nor cache misses, which the latency benchmark's Postgres CPU by process includes.`,
       table,
     });
   });
 }
 
-runCallgrindScript(main);
+export const tick: Benchmark = {
+  name: 'tick',
+  title: "What a tick costs Postgres in instructions (callgrind), shipped against 0.2's and against one thing taken out at a time",
+  usage: `--ticks 200 --batches 1,10,100 --variants shipped,0.2,one-notify,raw-rows,no-tx-rows,floor (default: all)
+(needs valgrind and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin)`,
+  run: (flags, ctx) => run(flags, ctx.command),
+};

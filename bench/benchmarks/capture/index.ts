@@ -1,44 +1,36 @@
-// Capture-overhead benchmark: pgbench TPS of one table with no trigger, the seed-style pg_notify trigger, the floor
-// (a bare statement log), pgrelay's writer alone and pgrelay with a relay running, on one server, interleaved.
-//
-//   npm run bench:capture -- [--seconds 15] [--clients 1,4,8,16] [--repeat 3] [--server pg15|embedded] [--fsync on|off]
-//                            [--modes a,b,f,c,s] [--row-level] [--no-bulk]
+// Capture overhead (`npm run bench:capture`): pgbench TPS of one table with no trigger, the seed-style pg_notify trigger,
+// the floor (a bare statement log), pgrelay's writer alone and pgrelay with a relay running, on one server, interleaved.
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { migrate } from '../../db/migrate.js';
-import { postmasterPid } from './cpu.js';
+import { migrate } from '../../../db/migrate.js';
+import type { Flags } from '../../lib/args.js';
+import type { Benchmark } from '../../lib/benchmark.js';
+import { describeMachine, machine } from '../../lib/machine.js';
+import { postmasterPid } from '../../lib/postgres-cpu.js';
+import { onCleanup } from '../../lib/processes.js';
+import { writeSection } from '../../lib/results.js';
+import { benchSettings, startServer, type ServerKind } from '../../lib/throwaway-postgres.js';
+import { fullPageWrites } from './full-page-writes.js';
 import { createSchema, MODE_NAMES, reset, ROWS, TENANTS, BULK, type Mode } from './modes.js';
 import { report } from './report.js';
-import { benchSettings, fullPageWrites, machine, onCleanup, runMain, startServer, writeResultsSection, type ServerKind } from './server.js';
 import { Listener, throughput } from './throughput.js';
 
 interface Options { seconds: number; clients: number[]; repeat: number; server: ServerKind; fsync: boolean; modes: Mode[]; bulk: boolean }
 
-function options(): Options {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: 'string', default: '15' },
-      clients: { type: 'string', default: '1,4,8,16' },
-      repeat: { type: 'string', default: '3' },
-      server: { type: 'string', default: 'pg15' },
-      fsync: { type: 'string', default: 'on' },
-      modes: { type: 'string', default: 'a,b,f,c,s' },
-      'row-level': { type: 'boolean', default: false },
-      'no-bulk': { type: 'boolean', default: false },
-    },
-  });
-  const seconds = Number(values.seconds);
-  const repeat = Number(values.repeat);
-  const clients = values.clients.split(',').map(Number);
-  const modes = [...new Set([...values.modes.split(','), ...(values['row-level'] ? ['d'] : [])])] as Mode[];
+function options(flags: Flags): Options {
+  const seconds = flags.num('seconds', 15);
+  const repeat = flags.num('repeat', 3);
+  const clients = flags.list('clients', ['1', '4', '8', '16']).map(Number);
+  const server = flags.str('server', 'pg15');
+  const fsync = flags.str('fsync', 'on');
+  const modes = [...new Set([...flags.list('modes', ['a', 'b', 'f', 'c', 's']), ...(flags.bool('row-level') ? ['d'] : [])])] as Mode[];
   if (!(seconds > 0) || !(repeat >= 1) || clients.some((c) => !(c >= 1))) throw new Error('--seconds, --repeat and --clients must be positive numbers');
-  if (values.server !== 'pg15' && values.server !== 'embedded') throw new Error('--server is pg15 or embedded');
-  if (values.fsync !== 'on' && values.fsync !== 'off') throw new Error('--fsync is on or off');
+  if (server !== 'pg15' && server !== 'embedded') throw new Error('--server is pg15 or embedded');
+  if (fsync !== 'on' && fsync !== 'off') throw new Error('--fsync is on or off');
   for (const m of modes) if (!(m in MODE_NAMES)) throw new Error(`--modes: unknown mode ${m} (a, b, f, c, s, d)`);
-  return { seconds, clients, repeat, server: values.server, fsync: values.fsync === 'on', modes, bulk: !values['no-bulk'] };
+  return { seconds, clients, repeat, server, fsync: fsync === 'on', modes, bulk: !flags.bool('no-bulk') };
 }
 
 const SCRIPT_1ROW = `\\set id random(1, ${ROWS})
@@ -57,9 +49,8 @@ UPDATE bulk_items SET qty = qty + 1, updated_at = now() WHERE id BETWEEN :start 
 END;
 `;
 
-async function main(): Promise<void> {
-  const opts = options();
-  const command = `npm run bench:capture${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
+async function run(flags: Flags, command: string): Promise<void> {
+  const opts = options(flags);
   const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(`capture overhead: ${opts.server} server, fsync ${opts.fsync ? 'on' : 'off'}, ${opts.seconds}s × clients ${opts.clients.join(',')} × modes ${opts.modes.join(',')} × ${opts.repeat} repeat(s)${opts.bulk ? ' (+ 1000-row statements)' : ''}; load average before: ${load}`);
   const server = await startServer(opts.server, benchSettings(opts.fsync));
@@ -99,7 +90,7 @@ async function main(): Promise<void> {
 
   const header = [
     `Command: \`${command}\``,
-    `Date: ${new Date().toISOString()}; machine: ${machine()}; load average before the run: ${load}; server: ${server.version} (${opts.server}), fsync=${opts.fsync ? 'on' : 'off'}` +
+    `Date: ${new Date().toISOString()}; machine: ${describeMachine(machine(), { pinning: false })}; load average before the run: ${load}; server: ${server.version} (${opts.server}), fsync=${opts.fsync ? 'on' : 'off'}` +
       ` (synchronous_commit and full_page_writes follow it), shared_buffers=256MB.`,
     `Workload: table of ${ROWS.toLocaleString('en')} rows, ${TENANTS} tenants; one transaction = UPDATE one random row + INSERT one row (pgbench, simple protocol).` +
       ` ${opts.seconds}s per run, ${opts.repeat} repeat(s), modes interleaved in rotating order, median reported; the tables are reset (100k rows, empty logs, VACUUM ANALYZE, CHECKPOINT) before every run.` +
@@ -107,9 +98,13 @@ async function main(): Promise<void> {
     '',
     ...Object.entries(MODE_NAMES).filter(([m]) => opts.modes.includes(m as Mode)).map(([, name]) => `- ${name}`),
   ].join('\n');
-  const body = [header, '', text, '', 'Goals:', '', verdicts].join('\n');
-  const file = await writeResultsSection('Capture overhead', body);
-  console.log(`\nwritten to ${file}`);
+  await writeSection('capture', ['## Capture overhead', '', header, '', text, '', 'Goals:', '', verdicts].join('\n'));
 }
 
-runMain(main);
+export const capture: Benchmark = {
+  name: 'capture',
+  title: "Capture overhead: pgbench TPS and Postgres CPU per transaction with no trigger, the seed-style trigger, a bare log, pgrelay's capture, and a relay running",
+  usage: `--seconds 15 --clients 1,4,8,16 --repeat 3 --server pg15|embedded --fsync on|off
+--modes a,b,f,c,s (no trigger, seed style, floor, pgrelay, pgrelay with a relay) --row-level (adds d) --no-bulk (no 1000-row statements)`,
+  run: (flags, ctx) => run(flags, ctx.command),
+};

@@ -8,7 +8,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
 import { migrate } from '../../db/migrate.js';
-import { machine, PG15_BIN, writeResultsSection } from './server.js';
+import { describeMachine, machine } from './machine.js';
+import { writeSection } from './results.js';
+import { PG15_BIN } from './throwaway-postgres.js';
 
 function sh(cmd: string, args: string[], as?: { uid: number; gid: number }): string {
   return execFileSync(cmd, args, { ...as, env: { ...process.env, LC_ALL: 'C' } }).toString();
@@ -77,19 +79,13 @@ export async function withCallgrind(setup: (c: pg.Client) => Promise<void>, body
 /** Prints a callgrind script's table and records it in bench/RESULTS.md under `title`, with its command, date and machine. */
 export async function recordCallgrindSection(title: string, o: { command: string; settings: string; method: string; table: string }): Promise<void> {
   console.log(`\n${o.table}`);
-  await writeResultsSection(title, [
+  await writeSection(title, [
+    `## ${title}`,
+    '',
     `Command: \`${o.command}\``,
-    `Date: ${new Date().toISOString()}; machine: ${machine()}; PostgreSQL 15 single-user mode under valgrind --tool=callgrind, ${o.settings}.`,
+    `Date: ${new Date().toISOString()}; machine: ${describeMachine(machine(), { pinning: false })}; PostgreSQL 15 single-user mode under valgrind --tool=callgrind, ${o.settings}.`,
     o.method,
     '',
     o.table,
   ].join('\n'));
-}
-
-/** Runs a callgrind script's main, printing its error and setting a failing exit code. */
-export function runCallgrindScript(main: () => Promise<void>): void {
-  main().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.stack ?? err.message : err);
-    process.exitCode = 1;
-  });
 }

@@ -1,32 +1,27 @@
-// Catch-up plan benchmark: is one tenant's catch-up (streamChanges) proportional to that tenant's changes, not to every transaction since the cursor?
-//
-//   npm run bench:catchup -- [--transactions 500000] [--tenants 100] [--runs 5] [--server pg15|embedded]
-//
-// Builds a synthetic log (one change per transaction, tenants round-robin, so one tenant holds 1 %), then runs the exact
-// query streamChanges issues (captured off the wire, through createKysely(createPool(url))) for cursors near the start,
-// the middle and the end, for one tenant and for the all-tenants scope; prints EXPLAIN (ANALYZE, BUFFERS) and wall times.
-import { parseArgs } from 'node:util';
+// Catch-up plan (`npm run bench:catchup`): is one tenant's catch-up (streamChanges) proportional to that tenant's changes,
+// not to every transaction since the cursor? Builds a synthetic log (one change per transaction, tenants round-robin,
+// so one tenant holds 1 %), then runs the exact query streamChanges issues (captured off the wire, through
+// createKysely(createPool(url))) for cursors near the start, the middle and the end, for one tenant and for the
+// all-tenants scope; prints EXPLAIN (ANALYZE, BUFFERS) and wall times.
 import pg from 'pg';
 import { createKysely, createPool } from '../../db/kysely.js';
 import { readTransactions, streamChanges, type ChangeScope } from '../../db/log-reader.js';
 import { migrate } from '../../db/migrate.js';
-import { benchSettings, machine, median, onCleanup, runMain, startServer, writeResultsSection, type ServerKind } from '../capture-overhead/server.js';
+import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
+import { describeMachine, machine } from '../lib/machine.js';
+import { median } from '../lib/servers.js';
+import { onCleanup } from '../lib/processes.js';
+import { writeSection } from '../lib/results.js';
+import { benchSettings, startServer, type ServerKind } from '../lib/throwaway-postgres.js';
 
 const TENANT = '7';
 const TABLES = ['public.orders'];
 
 interface Options { transactions: number; tenants: number; runs: number; server: ServerKind }
 
-function options(): Options {
-  const { values } = parseArgs({
-    options: {
-      transactions: { type: 'string', default: '500000' },
-      tenants: { type: 'string', default: '100' },
-      runs: { type: 'string', default: '5' },
-      server: { type: 'string', default: 'pg15' },
-    },
-  });
-  const o = { transactions: Number(values.transactions), tenants: Number(values.tenants), runs: Number(values.runs), server: values.server as ServerKind };
+function options(flags: Flags): Options {
+  const o = { transactions: flags.num('transactions', 500_000), tenants: flags.num('tenants', 100), runs: flags.num('runs', 5), server: flags.str('server', 'pg15') as ServerKind };
   if (!(o.transactions >= 1000) || !(o.tenants >= 1) || !(o.runs >= 1)) throw new Error('--transactions ≥ 1000, --tenants and --runs ≥ 1');
   if (o.server !== 'pg15' && o.server !== 'embedded') throw new Error('--server is pg15 or embedded');
   return o;
@@ -110,9 +105,8 @@ async function explain(c: pg.Client, q: Captured) {
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 
-async function main(): Promise<void> {
-  const o = options();
-  const command = `npm run bench:catchup${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
+async function run(flags: Flags, command: string): Promise<void> {
+  const o = options(flags);
   // a plan benchmark: durability is beside the point, and fsync off makes the load fast
   const server = await startServer(o.server, benchSettings(false));
   console.log(`server: ${server.version}`);
@@ -192,7 +186,7 @@ async function main(): Promise<void> {
   const pick = (after: number, scope: string) => rows.find((r) => r.after === after && r.scope === scope)!;
   const out: string[] = [
     `Command: \`${command}\``,
-    `Date: ${new Date().toISOString()}; machine: ${machine()}; server: ${server.version} (${o.server}), default planner settings (fsync off: a plan benchmark).`,
+    `Date: ${new Date().toISOString()}; machine: ${describeMachine(machine(), { pinning: false })}; server: ${server.version} (${o.server}), default planner settings (fsync off: a plan benchmark).`,
     `Data: ${N.toLocaleString('en')} transactions in relay.transactions (seq 1..${N}, txid = seq + 1000), one change each in relay.log` +
       ` (table public.orders), ${o.tenants} tenants round-robin, each listed in relay.tenant_seqs: tenant ${TENANT} has ${(N / o.tenants).toLocaleString('en')} changes (${(100 / o.tenants).toFixed(0)} %). ANALYZE after the load.`,
     `Query: the exact SQL and parameters \`streamChanges\` (db/log-reader.ts) sends, captured from the pg-cursor it submits through \`createKysely(createPool(url))\`;` +
@@ -217,8 +211,12 @@ async function main(): Promise<void> {
   ];
   const text = out.join('\n');
   console.log(`\n${text}`);
-  const file = await writeResultsSection('Catch-up plan', text);
-  console.log(`\nwritten to ${file}`);
+  await writeSection('catchup', `## Catch-up plan\n\n${text}`);
 }
 
-runMain(main);
+export const catchup: Benchmark = {
+  name: 'catchup',
+  title: "Catch-up plan: one tenant's catch-up reads its own changes, not every transaction since the cursor (EXPLAIN ANALYZE, wall time)",
+  usage: '--transactions 500000 --tenants 100 --runs 5 --server pg15|embedded',
+  run: (flags, ctx) => run(flags, ctx.command),
+};
