@@ -3,6 +3,7 @@ import type { Benchmark } from '../lib/benchmark.js';
 import { capture } from './capture/index.js';
 import { captureInstructions } from './capture-instructions.js';
 import { catchup } from './catchup.js';
+import { chaos } from './chaos/index.js';
 import { fanout } from './fanout/index.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
@@ -11,7 +12,7 @@ import { resume } from './resume.js';
 import { size } from './size.js';
 import { tick } from './tick.js';
 
-export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size, capture, captureInstructions, tick, catchup];
+export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size, capture, captureInstructions, tick, catchup, chaos];
 
 /** `npm run bench`: the side-by-side suite, in this order. */
 export const suite = ['latency', 'fanout', 'memory', 'resume', 'rest', 'size'];

@@ -2,9 +2,9 @@
 import { QueryClient } from '@tanstack/query-core';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { createRelayClient, type RelayClient, type Subscription } from '../../client/index.js';
-import { syncQueryClient } from '../../client/tanstack.js';
-import type { Filter } from '../../client/shared/protocol.js';
+import { createRelayClient, type RelayClient, type Subscription } from '../../../client/index.js';
+import { syncQueryClient } from '../../../client/tanstack.js';
+import type { Filter } from '../../../client/shared/protocol.js';
 import { TENANTS } from './workload.js';
 
 /** What one subscription was asked for. */

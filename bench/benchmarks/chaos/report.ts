@@ -1,17 +1,6 @@
-// `npm run chaos [-- --profile short|long] [--seconds n] [--record]`: the chaos run from the command line, with its report.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+// The chaos run's report: its figures as a markdown table, the long run's goals, and what counts as a failure.
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { runChaos, type ChaosOptions, type ChaosReport } from './chaos.js';
-
-export const profiles: Record<'short' | 'long', Omit<ChaosOptions, 'log'>> = {
-  // inside npm test / CI: every kind of fault, a minute or less
-  short: { seconds: 45, writers: 3, subscribers: 12, faultEveryMs: 1500, tokenTtl: 6 },
-  // the long run behind RELIABILITY figures: ≥ 100,000 transactions, ≥ 10 relay kills, ≥ 3 Postgres restarts, ≥ 100 client cuts.
-  // It ends at 110,000 transactions or after 30 minutes, whichever comes first (before the workload's retention purge,
-  // 1,782 s gave 94,257 transactions on this 2-core machine: the growing lists the TanStack clients refetch slowed it)
-  long: { seconds: 1800, writers: 6, subscribers: 30, faultEveryMs: 1200, tokenTtl: 8, maxTransactions: 110_000 },
-};
+import type { ChaosReport } from './chaos.js';
 
 /** The report as markdown; `withGoals` adds the long run's goals (a short run is not meant to reach them). */
 export function formatReport(r: ChaosReport, command: string, withGoals = false): string {
@@ -63,48 +52,3 @@ export function failures(r: ChaosReport): string[] {
   }
   return out;
 }
-
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const get = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const profile = (get('profile') ?? 'short') as 'short' | 'long';
-  const options: ChaosOptions = { ...profiles[profile], log: (l) => console.log(l) };
-  if (get('seconds')) options.seconds = Number(get('seconds'));
-  if (get('pg-bin')) options.pgBinDir = get('pg-bin');
-  // Ctrl-C once: stop the workload and faults, settle and report. Twice, or no end long after the planned one: exit
-  // (runChaos's exit hook stops the relays and Postgres it started). A run that hangs is a failure, never a wait.
-  const abort = new AbortController();
-  options.signal = abort.signal;
-  const onSignal = () => {
-    if (abort.signal.aborted) process.exit(130);
-    console.error('chaos: stopping early (signal again to exit at once)');
-    abort.abort();
-  };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-  setTimeout(() => {
-    console.error(`chaos: FAILED: the run has not ended ${options.seconds + 600} s after it started (a hang)`);
-    process.exit(1);
-  }, (options.seconds + 600) * 1000).unref();
-  const report = await runChaos(options);
-  const command = `npm run chaos -- ${args.join(' ')}`.trim();
-  const text = formatReport(report, command, profile === 'long');
-  console.log(text);
-  if (args.includes('--record')) {
-    const file = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
-    const before = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
-    const section = `## Reliability: chaos (${profile} profile)\n\n${text}\n`;
-    const re = new RegExp(`## Reliability: chaos \\(${profile} profile\\)\\n[\\s\\S]*?(?=\\n## |$)`);
-    writeFileSync(file, re.test(before) ? before.replace(re, section) : `${before.trimEnd()}\n\n${section}`);
-  }
-  const failed = failures(report);
-  if (failed.length) {
-    console.error(`chaos: FAILED: ${failed.join(', ')}`);
-    process.exit(1);
-  }
-  process.exit(0);
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) void main();

@@ -1,7 +1,7 @@
 // Exact accounting: each subscription's applied transactions against the ones relay.changes says it should have.
 import type pg from 'pg';
-import { compileFilter } from '../../relay/routing/filter.js';
-import type { WatchedTable } from '../../relay/feed/watched-tables.js';
+import { compileFilter } from '../../../relay/routing/filter.js';
+import type { WatchedTable } from '../../../relay/feed/watched-tables.js';
 import type { Recording } from './subscribers.js';
 
 export interface Tally {
