@@ -10,9 +10,10 @@ import { memory } from './memory.js';
 import { rest } from './rest.js';
 import { resume } from './resume.js';
 import { size } from './size.js';
+import { sse } from './sse.js';
 import { tick } from './tick.js';
 
-export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size, capture, captureInstructions, tick, catchup, chaos];
+export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size, sse, capture, captureInstructions, tick, catchup, chaos];
 
 /** `npm run bench`: the side-by-side suite, in this order. */
 export const suite = ['latency', 'fanout', 'memory', 'resume', 'rest', 'size'];

@@ -58,7 +58,7 @@ function endpoint(o: ConnectionOptions): { url: string; protocols: string[] } {
  * load side cheaper than the servers, so that a fan-out ceiling measures the server and not this core.
  */
 const parsed = new Map<string, unknown>();
-function parseCached<T>(s: string): T {
+export function parseCached<T>(s: string): T {
   let v = parsed.get(s);
   if (v === undefined) {
     v = JSON.parse(s);

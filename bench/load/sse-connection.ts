@@ -1,48 +1,8 @@
 // One Server-Sent Events stream of the relay (`GET /sse?table=orders`) for the load side, with the handlers of connection.ts,
-// so that bench/sse.ts reads SSE and WebSocket deliveries through the same accounting.
+// so that bench:sse reads SSE and WebSocket deliveries through the same accounting. Events are read with the client's parser.
 import http from 'node:http';
-import type { ConnectionHandlers, Op } from './connection.js';
-
-/**
- * The `data` of each event in a stream of text chunks, cut anywhere. Comment lines (`: ping`) and other fields are skipped;
- * several `data` lines of one event are joined with a line break, as EventSource does.
- */
-export class SseParser {
-  #buffer = '';
-  readonly #onData: (data: string) => void;
-
-  constructor(onData: (data: string) => void) {
-    this.#onData = onData;
-  }
-
-  push(chunk: string): void {
-    this.#buffer += chunk;
-    let end: number;
-    while ((end = this.#buffer.indexOf('\n\n')) >= 0) {
-      const block = this.#buffer.slice(0, end);
-      this.#buffer = this.#buffer.slice(end + 2);
-      let data: string | undefined;
-      for (const line of block.split('\n')) {
-        if (!line.startsWith('data:')) continue;
-        const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-        data = data === undefined ? value : `${data}\n${value}`;
-      }
-      if (data !== undefined) this.#onData(data);
-    }
-  }
-}
-
-/** Every stream of a tenant receives the same event: one load process parses each distinct one once (as connection.ts does). */
-const parsed = new Map<string, unknown>();
-function parseCached<T>(s: string): T {
-  let v = parsed.get(s);
-  if (v === undefined) {
-    v = JSON.parse(s);
-    parsed.set(s, v);
-    if (parsed.size > 512) parsed.delete(parsed.keys().next().value!);
-  }
-  return v as T;
-}
+import { sseParser } from '../../client/sse-socket.js';
+import { parseCached, type ConnectionHandlers, type Op } from './connection.js';
 
 interface Frame {
   type: string;
@@ -84,7 +44,7 @@ export function openSseConnection(o: SseOptions, h: ConnectionHandlers): () => v
         res.on('end', () => fail(`HTTP ${res.statusCode} ${body.slice(0, 120)}`));
         return;
       }
-      const parser = new SseParser((data) => {
+      const parse = sseParser((data) => {
         const m = parseCached<Frame>(data);
         if (m.type === 'tx') {
           for (const c of m.changes ?? []) if (c.table === 'public.orders' && c.row) h.onDelivery({ op: c.op, row: c.row, committedAt: m.at });
@@ -96,7 +56,7 @@ export function openSseConnection(o: SseOptions, h: ConnectionHandlers): () => v
         } else if (m.type === 'error') fail(`relay error: ${m.message ?? 'unknown'}`);
         else if (m.type === 'close') fail(`closed with ${m.code ?? 0} before ready: ${m.reason ?? ''}`);
       });
-      res.on('data', (c: string) => parser.push(c));
+      res.on('data', (c: string) => parse(c));
       res.on('close', () => {
         if (ready && !done) {
           done = true;

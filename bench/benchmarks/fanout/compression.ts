@@ -66,7 +66,7 @@ async function runOnce(ctx: RunContext, server: Server, mode: Mode, loads: Load[
     let negotiated = 0;
     try {
       for (const [i, load] of loads.entries()) {
-        const c = await fleet.connect('pgrelay', relay.baseUrl, tokens, load.n, o.t, 200, 0, true);
+        const c = await fleet.connect('pgrelay', relay.baseUrl, tokens, load.n, o.t, { compression: true });
         if (c.failed > 0) throw new Error(`${c.failed} of ${load.n} connections failed (${c.errors.join('; ')})`);
         negotiated += c.compressed;
         await new Promise((r) => setTimeout(r, 500));

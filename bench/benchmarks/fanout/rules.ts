@@ -93,7 +93,7 @@ export async function fanoutRulesBenchmark(ctx: RunContext, flags: Flags, comman
           await new Promise((r) => setTimeout(r, 500));
           const fleet = new Fleet(1, { nofile: n + 4096 });
           try {
-            const c = await fleet.connect('pgrelay', server.baseUrl, tokenOf, n, o.t, 200, o.users);
+            const c = await fleet.connect('pgrelay', server.baseUrl, tokenOf, n, o.t, { users: o.users });
             if (c.failed > 0) throw new Error(`${c.failed} of ${n} connections failed (${c.errors.join('; ')})`);
             await new Promise((r) => setTimeout(r, 500));
             process.stderr.write(`fanout --rules: ${mode}, repeat ${repeat + 1}: ${n} sockets × ${o.r} tx/s...\n`);

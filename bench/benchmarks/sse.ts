@@ -1,139 +1,65 @@
-// Server-Sent Events next to WebSockets on the same relay: commit→receipt latency and relay CPU per delivery with K
-// subscribers on one relay process, and memory per idle subscription (RSS and V8 heap after a full GC) on a fresh relay
-// per run; the two transports interleaved round by round, medians with min–max. One server implementation per run.
-//
-//   node --import tsx bench/sse.ts [--server uws|ws] [--subscribers 500] [--tenants 50] [--rate 100] [--seconds 10] [--warmup 1]
-//        [--mix 70,20,10] [--idle 5000] [--settle 5] [--rounds 3] [--workers 2] [--parts latency,memory] [--database-url URL]
+// Server-Sent Events next to WebSockets on the same relay (`npm run bench:sse`): commit→receipt latency and relay CPU per
+// delivery with K subscribers on one relay process, and memory per idle subscription (RSS and V8 heap after a full GC) on
+// a fresh relay per run; the two transports interleaved round by round, medians with min–max. One server implementation per run.
 import os from 'node:os';
 import pg from 'pg';
-import { Flags } from './lib/args.js';
-import { runWriter } from './lib/fleet.js';
-import { bytes, int, ms, ratio, table } from './lib/format.js';
-import { Histogram } from './lib/histogram.js';
-import { backgroundLoad, busyPercent, cpuTicks, describeMachine, machine } from './lib/machine.js';
-import { startPostgres } from './lib/postgres.js';
-import { cleanup, cpuSeconds, fileLimit, installExitHandlers, loadCpu, rssBytes, spawnNode, taskset, type Spawned } from './lib/processes.js';
-import { saveRaw, writeSection } from './lib/results.js';
-import { median } from './lib/servers.js';
-import { newSecret, tokensFor } from './lib/session.js';
-import { prepareDatabase, startTarget, type TargetServer } from './lib/targets.js';
-import type { StreamCommand, StreamReply, StreamStats, Transport } from './load/sse-clients.js';
+import { sleep, until } from '../../db/testing/wait.js';
+import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
+import { Fleet, runWriter } from '../lib/fleet.js';
+import { bytes, int, ms, ratio, table } from '../lib/format.js';
+import { backgroundLoad, busyPercent, cpuTicks, describeMachine, machine } from '../lib/machine.js';
+import { cpuSeconds, fileLimit, loadCpu, rssBytes, taskset } from '../lib/processes.js';
+import { saveRaw, writeSection } from '../lib/results.js';
+import { median } from '../lib/servers.js';
+import { newSecret, tokensFor } from '../lib/session.js';
+import type { BenchPostgres } from '../lib/postgres.js';
+import { prepareDatabase, startTarget, type TargetServer } from '../lib/targets.js';
+import type { Transport } from '../load/messages.js';
 
-const flags = new Flags(process.argv.slice(2));
-const server = flags.str('server', 'uws');
-const subscribers = flags.num('subscribers', 500);
-const tenants = flags.num('tenants', 50);
-const rate = flags.num('rate', 100);
-const seconds = flags.num('seconds', 10);
-const warmup = flags.num('warmup', 1);
-const mix = flags.list('mix', ['70', '20', '10']).map(Number) as [number, number, number];
-const idle = flags.num('idle', 5000);
-const settle = flags.num('settle', 5);
-const rounds = flags.num('rounds', 3);
-const workerCount = flags.num('workers', 2);
-const parts = flags.list('parts', ['latency', 'memory']);
-/** Bad flags: one clear line, no stack. */
-function usage(message: string): never {
-  console.error(`bench/sse.ts: ${message}`);
-  process.exit(2);
+interface SseOptions {
+  server: 'uws' | 'ws';
+  subscribers: number;
+  tenants: number;
+  rate: number;
+  seconds: number;
+  warmup: number;
+  mix: [number, number, number];
+  idle: number;
+  settle: number;
+  rounds: number;
+  workers: number;
+  parts: string[];
 }
-if (server !== 'uws' && server !== 'ws') usage(`--server takes uws (native uWebSockets.js) or ws (the fallback); got ${JSON.stringify(server)}.`);
-for (const [name, v] of Object.entries({ subscribers, tenants, rounds, workers: workerCount, idle })) {
-  if (!Number.isInteger(v) || v < 1) usage(`--${name} must be a whole number, at least 1; got ${v}.`);
+
+function options(flags: Flags): SseOptions {
+  const o = {
+    server: flags.str('server', 'uws') as SseOptions['server'],
+    subscribers: flags.num('subscribers', 500),
+    tenants: flags.num('tenants', 50),
+    rate: flags.num('rate', 100),
+    seconds: flags.num('seconds', 10),
+    warmup: flags.num('warmup', 1),
+    mix: flags.list('mix', ['70', '20', '10']).map(Number) as [number, number, number],
+    idle: flags.num('idle', 5000),
+    settle: flags.num('settle', 5),
+    rounds: flags.num('rounds', 3),
+    workers: flags.num('workers', 2),
+    parts: flags.list('parts', ['latency', 'memory']),
+  };
+  if (o.server !== 'uws' && o.server !== 'ws') throw new Error(`--server takes uws (native uWebSockets.js) or ws (the fallback); got ${JSON.stringify(o.server)}.`);
+  for (const [name, v] of Object.entries({ subscribers: o.subscribers, tenants: o.tenants, rounds: o.rounds, workers: o.workers, idle: o.idle })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number, at least 1; got ${v}.`);
+  }
+  if (!(o.rate > 0) || !(o.seconds > 0)) throw new Error('--rate and --seconds must be above 0.');
+  if (o.mix.length !== 3 || o.mix.some((x) => !Number.isFinite(x)) || Math.abs(o.mix[0] + o.mix[1] + o.mix[2] - 100) > 1e-9) throw new Error('--mix must be three percentages (inserts,updates,deletes) adding up to 100.');
+  for (const p of o.parts) if (p !== 'latency' && p !== 'memory') throw new Error(`--parts takes latency and memory; got ${JSON.stringify(p)}.`);
+  if (o.parts.includes('memory') && fileLimit(o.idle + 4096) < o.idle + 4096) throw new Error(`--idle ${o.idle} needs an open-files limit of ${o.idle + 4096}; here it is ${fileLimit(o.idle + 4096)} (\`ulimit -Hn\`; raising it needs root with CAP_SYS_RESOURCE).`);
+  return o;
 }
-if (!(rate > 0) || !(seconds > 0)) usage('--rate and --seconds must be above 0.');
-if (mix.length !== 3 || mix.some((x) => !Number.isFinite(x)) || Math.abs(mix[0] + mix[1] + mix[2] - 100) > 1e-9) usage('--mix must be three percentages (inserts,updates,deletes) adding up to 100.');
-for (const p of parts) if (p !== 'latency' && p !== 'memory') usage(`--parts takes latency and memory; got ${JSON.stringify(p)}.`);
-if (parts.includes('memory') && fileLimit(idle + 4096) < idle + 4096) usage(`--idle ${idle} needs an open-files limit of ${idle + 4096}; here it is ${fileLimit(idle + 4096)} (\`ulimit -Hn\`; raising it needs root with CAP_SYS_RESOURCE).`);
 
 const transports: Transport[] = ['websocket', 'sse'];
 const label: Record<Transport, string> = { websocket: 'WebSocket (`/ws`)', sse: 'SSE (`/sse`)' };
-const serverName = server === 'uws' ? 'native uWebSockets.js' : 'the `ws` + `node:http` fallback';
-const tenantNames = Array.from({ length: tenants }, (_, i) => `t${i}`);
-const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
-installExitHandlers();
-const box = machine();
-const startedAt = performance.now();
-
-/** The load workers, pinned to the load CPU: connection i is of tenant `t${i % T}` and lives on worker i % W. */
-class Clients {
-  readonly #workers: Array<{ p: Spawned; pending: Map<number, (r: StreamReply) => void>; localAddress: string | undefined }>;
-  #next = 1;
-  /** Ready connections per tenant. */
-  perTenant = new Map<string, number>();
-
-  constructor(count: number, perWorker: number) {
-    // each worker its own loopback source address once sockets could outnumber the ephemeral ports of one
-    const many = perWorker * count > 20_000;
-    this.#workers = Array.from({ length: count }, (_, i) => {
-      const p = spawnNode('bench/load/sse-clients.ts', { name: `clients-${i}`, cpu: loadCpu, ipc: true, nofile: perWorker + 4096 });
-      const pending = new Map<number, (r: StreamReply) => void>();
-      p.child.on('message', (raw) => {
-        const m = raw as StreamReply;
-        pending.get(m.id)?.(m);
-        pending.delete(m.id);
-      });
-      p.child.once('exit', () => {
-        for (const done of pending.values()) done({ id: 0, ev: 'error', message: `${p.name} exited:\n${p.output()}` });
-        pending.clear();
-      });
-      return { p, pending, localAddress: many ? `127.0.0.${2 + i}` : undefined };
-    });
-  }
-
-  #ask<E extends StreamReply['ev']>(i: number, cmd: StreamCommand, ev: E): Promise<Extract<StreamReply, { ev: E }>> {
-    const w = this.#workers[i]!;
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      w.pending.set(id, (r) => (r.ev === ev ? resolve(r as Extract<StreamReply, { ev: E }>) : reject(new Error(r.ev === 'error' ? r.message : `unexpected ${r.ev}`))));
-      w.p.child.send({ ...cmd, id });
-    });
-  }
-
-  #all<E extends StreamReply['ev']>(cmd: (i: number) => StreamCommand, ev: E) {
-    return Promise.all(this.#workers.map((_, i) => this.#ask(i, cmd(i), ev)));
-  }
-
-  async connect(transport: Transport, port: number, tokens: Record<string, string>, total: number): Promise<{ opened: number; failed: number; errors: string[] }> {
-    const byWorker = this.#workers.map(() => [] as string[]);
-    for (let i = 0; i < total; i++) byWorker[i % byWorker.length]!.push(`t${i % tenants}`);
-    const all = await this.#all((i) => ({ cmd: 'connect', transport, port, tenants: byWorker[i]!, tokens, localAddress: this.#workers[i]!.localAddress, concurrency: 200, timeoutMs: 60_000 }), 'connected');
-    // only the ready ones count: a failed connection has no place in the expected deliveries
-    this.perTenant = new Map();
-    const opened = all.reduce((a, r) => a + r.opened, 0);
-    if (opened === total) for (let i = 0; i < total; i++) this.perTenant.set(`t${i % tenants}`, (this.perTenant.get(`t${i % tenants}`) ?? 0) + 1);
-    const errors = [...new Set(all.flatMap((r) => r.errors))].slice(0, 5);
-    return { opened, failed: all.reduce((a, r) => a + r.failed, 0), errors };
-  }
-
-  async reset(): Promise<void> {
-    await this.#all(() => ({ cmd: 'reset' }), 'reset');
-  }
-
-  async progress(): Promise<{ received: number; warmup: number }> {
-    const all = await this.#all(() => ({ cmd: 'progress' }), 'progress');
-    return { received: all.reduce((a, r) => a + r.received, 0), warmup: all.reduce((a, r) => a + r.warmup, 0) };
-  }
-
-  async collect(expected: Record<string, number[]>): Promise<Omit<StreamStats, 'latency'> & { latency: Histogram }> {
-    const all = await this.#all(() => ({ cmd: 'collect', expected }), 'stats');
-    const latency = new Histogram();
-    const s = { connections: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexpected: 0, wrongTenant: 0, closed: 0, latency };
-    for (const { stats } of all) {
-      latency.merge(stats.latency);
-      for (const k of ['connections', 'expected', 'delivered', 'lost', 'duplicates', 'unexpected', 'wrongTenant', 'closed'] as const) s[k] += stats[k];
-    }
-    return s;
-  }
-
-  async drop(): Promise<void> {
-    await this.#all(() => ({ cmd: 'drop' }), 'dropped');
-  }
-
-  cpuSeconds(): number {
-    return this.#workers.reduce((a, w) => a + cpuSeconds(w.p.pid), 0);
-  }
-}
 
 interface LatencyResult {
   connections: number;
@@ -180,37 +106,34 @@ interface Run<T> {
 let midBase = 0;
 
 /** One latency measurement: K subscriptions of `transport` on the running relay, R tx/s for D s, every delivery accounted. */
-async function latencyRun(relay: TargetServer, clients: Clients, databaseUrl: string, tokens: Record<string, string>, transport: Transport, round: number): Promise<LatencyResult> {
+async function latencyRun(o: SseOptions, relay: TargetServer, fleet: Fleet, databaseUrl: string, tokens: Record<string, string>, transport: Transport, round: number): Promise<LatencyResult> {
   try {
-    const c = await clients.connect(transport, relay.port, tokens, subscribers);
-    if (c.opened < subscribers) throw new Error(`${c.opened} of ${subscribers} ${transport} subscriptions opened (${c.errors.join('; ')})`);
-    await clients.reset();
+    const c = await fleet.connect('pgrelay', relay.baseUrl, tokens, o.subscribers, o.tenants, { transport });
+    if (c.opened < o.subscribers) throw new Error(`${c.opened} of ${o.subscribers} ${transport} subscriptions opened (${c.errors.join('; ')})`);
+    await fleet.reset();
     // a row nobody counts, to see the stream flow before the clock starts
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     await db.query(`insert into orders (tenant_id, customer, amount, status) values ('t0', 'probe', 0, 'probe')`).finally(() => db.end());
-    for (let i = 0; (await clients.progress()).warmup === 0; i++) {
-      if (i > 200) throw new Error(`no change reached a ${transport} subscription within 10 s of its commit`);
-      await sleep(50);
-    }
-    const cpu0 = { relay: cpuSeconds(relay.process.pid), load: clients.cpuSeconds(), core: cpuTicks(taskset ? loadCpu : undefined), at: performance.now(), seen: await clients.progress() };
+    await until(async () => (await fleet.progress()).warmup > 0, { what: `the probe row to reach a ${transport} subscription`, timeoutMs: 10_000, intervalMs: 50 });
+    const cpu0 = { relay: cpuSeconds(relay.process.pid), load: fleet.cpuSeconds(), core: cpuTicks(taskset ? loadCpu : undefined), at: performance.now(), seen: await fleet.progress() };
     midBase += 10_000_000;
     const w = await runWriter({
-      cmd: 'run', databaseUrl, tenants: tenantNames, rate, duration: seconds, warmup, mix, midBase,
-      connections: Math.min(32, Math.max(4, Math.ceil(rate / 250))),
+      cmd: 'run', databaseUrl, tenants: Array.from({ length: o.tenants }, (_, i) => `t${i}`), rate: o.rate, duration: o.seconds, warmup: o.warmup, mix: o.mix, midBase,
+      connections: Math.min(32, Math.max(4, Math.ceil(o.rate / 250))),
       // the same operations for both transports of a round
       seed: round,
     });
     if (w.errors.length) process.stderr.write(`writer: ${w.errors.join('; ')}\n`);
     let expected = 0;
-    for (const [tenant, keys] of Object.entries(w.committed)) expected += keys.length * (clients.perTenant.get(tenant) ?? 0);
+    for (const [tenant, keys] of Object.entries(w.committed)) expected += keys.length * (fleet.perTenant.get(tenant) ?? 0);
     // drain: until everything arrived, or 3 s without progress (the rest is lost)
     const wroteAt = performance.now();
     let last = -1;
     let lastChange = wroteAt;
     let seen = cpu0.seen;
     for (;;) {
-      seen = await clients.progress();
+      seen = await fleet.progress();
       const now = performance.now();
       if (seen.received >= expected) break;
       if (seen.received !== last) (last = seen.received), (lastChange = now);
@@ -220,9 +143,9 @@ async function latencyRun(relay: TargetServer, clients: Clients, databaseUrl: st
     if (!relay.process.alive) throw new Error(`the relay exited:\n${relay.process.output()}`);
     const wall = (performance.now() - cpu0.at) / 1000;
     const relayCpu = cpuSeconds(relay.process.pid) - cpu0.relay;
-    const loadUse = ((clients.cpuSeconds() - cpu0.load) / wall) * 100;
+    const loadUse = ((fleet.cpuSeconds() - cpu0.load) / wall) * 100;
     const loadCoreBusy = busyPercent(cpu0.core, cpuTicks(taskset ? loadCpu : undefined));
-    const s = await clients.collect(w.committed);
+    const s = await fleet.collect(w.committed);
     const received = seen.received + seen.warmup - cpu0.seen.received - cpu0.seen.warmup;
     return {
       connections: s.connections, failed: c.failed, errors: c.errors, transactions: w.transactions,
@@ -235,7 +158,7 @@ async function latencyRun(relay: TargetServer, clients: Clients, databaseUrl: st
       loadCoreBusy,
     };
   } finally {
-    await clients.drop();
+    await fleet.drop();
   }
 }
 
@@ -256,26 +179,26 @@ async function settledMemory(relay: TargetServer, settleMs: number): Promise<{ r
 }
 
 /** One memory measurement: a fresh relay, 200 subscriptions of `transport` opened and closed, then N idle ones. */
-async function memoryRun(clients: Clients, databaseUrl: string, secret: string, tokens: Record<string, string>, transport: Transport): Promise<MemoryResult> {
-  const relay = await startTarget('pgrelay', { databaseUrl, jwtSecret: secret, nofile: idle + 4096, env: { RELAY_SERVER: server, LOG_FORMAT: 'json' } });
+async function memoryRun(o: SseOptions, fleet: Fleet, databaseUrl: string, secret: string, tokens: Record<string, string>, transport: Transport): Promise<MemoryResult> {
+  const relay = await startTarget('pgrelay', { databaseUrl, jwtSecret: secret, nofile: o.idle + 4096, env: { RELAY_SERVER: o.server, LOG_FORMAT: 'json' } });
   try {
     // one-off costs of the first connections (lazily compiled handlers, first buffers) fall before the zero point
-    await clients.connect(transport, relay.port, tokens, Math.min(200, idle));
-    await clients.drop();
+    await fleet.connect('pgrelay', relay.baseUrl, tokens, Math.min(200, o.idle), o.tenants, { transport });
+    await fleet.drop();
     const zero = await settledMemory(relay, 2000);
-    const c = await clients.connect(transport, relay.port, tokens, idle);
+    const c = await fleet.connect('pgrelay', relay.baseUrl, tokens, o.idle, o.tenants, { transport });
     if (c.opened === 0) throw new Error(`no ${transport} subscription opened (${c.errors.join('; ')})`);
     process.stderr.write(`memory: ${transport}: ${int(c.opened)} idle subscriptions\n`);
-    const full = await settledMemory(relay, settle * 1000);
+    const full = await settledMemory(relay, o.settle * 1000);
     return { connections: c.opened, failed: c.failed, errors: c.errors, rss0: zero.rss, rssN: full.rss, rssPer: (full.rss - zero.rss) / c.opened, heapPer: (full.heapUsed - zero.heapUsed) / c.opened };
   } finally {
-    await clients.drop();
+    await fleet.drop();
     await relay.stop();
   }
 }
 
 /** Every round runs each transport once; the order alternates (WebSocket first in odd rounds) so that drift falls on both alike. */
-async function interleaved<T>(what: string, measure: (t: Transport, round: number) => Promise<T>): Promise<Array<Run<T>>> {
+async function interleaved<T>(rounds: number, what: string, measure: (t: Transport, round: number) => Promise<T>): Promise<Array<Run<T>>> {
   const out: Array<Run<T>> = [];
   for (let round = 1; round <= rounds; round++) {
     for (const transport of round % 2 ? transports : [...transports].reverse()) {
@@ -304,7 +227,7 @@ interface Column<T> {
 }
 
 /** One row per transport (median, then min–max over its rounds), then SSE / WebSocket of the medians. */
-function sideBySide<T>(runs: ReadonlyArray<Run<T>>, columns: ReadonlyArray<Column<T>>): string {
+function sideBySide<T>(runs: ReadonlyArray<Run<T>>, rounds: number, columns: ReadonlyArray<Column<T>>): string {
   const done = (t: Transport) => runs.filter((r) => r.transport === t && r.result !== undefined).map((r) => r.result!);
   const cell = (t: Transport, c: Column<T>) => {
     const xs = done(t).map(c.value).filter(Number.isFinite);
@@ -322,11 +245,17 @@ function sideBySide<T>(runs: ReadonlyArray<Run<T>>, columns: ReadonlyArray<Colum
 
 const failures = (runs: ReadonlyArray<Run<unknown>>) => runs.filter((r) => r.error !== undefined).map((r) => `- ${label[r.transport]}, round ${r.round}: did not run: ${r.error}.`);
 
-async function main(): Promise<void> {
-  const postgres = await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL);
+async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
+  const o = options(flags);
+  const { server, subscribers, tenants, rate, seconds, warmup, mix, idle, settle, rounds, workers: workerCount, parts } = o;
+  const startedAt = performance.now();
+  const box = machine();
+  const serverName = server === 'uws' ? 'native uWebSockets.js' : 'the `ws` + `node:http` fallback';
   const secret = newSecret();
   const tokens = await tokensFor(secret, tenants);
-  const clients = new Clients(workerCount, Math.ceil(Math.max(subscribers, idle) / workerCount));
+  // each worker its own loopback source address once sockets could outnumber the ephemeral ports of one
+  const perWorker = Math.ceil(Math.max(subscribers, idle) / workerCount);
+  const fleet = new Fleet(workerCount, { nofile: perWorker + 4096, manyAddresses: perWorker * workerCount > 20_000 });
   const loadBefore = os.loadavg()[0]!;
   let serverLine = '';
   let latencyRuns: Array<Run<LatencyResult>> = [];
@@ -338,7 +267,7 @@ async function main(): Promise<void> {
     const relay = await startTarget('pgrelay', { databaseUrl: url, jwtSecret: secret, nofile: subscribers + 4096, env: { RELAY_SERVER: server, LOG_FORMAT: 'json' } });
     serverLine = /"msg":"([^"]*(?:uWebSockets\.js build in use|ws fallback)[^"]*)"/.exec(relay.process.output())?.[1] ?? '';
     try {
-      latencyRuns = await interleaved('latency', (t, round) => latencyRun(relay, clients, url, tokens, t, round));
+      latencyRuns = await interleaved(rounds, 'latency', (t, round) => latencyRun(o, relay, fleet, url, tokens, t, round));
     } finally {
       await relay.stop();
     }
@@ -346,8 +275,9 @@ async function main(): Promise<void> {
   if (parts.includes('memory')) {
     const url = await postgres.createDatabase('sse_bench_memory');
     await prepareDatabase(url, 'pgrelay');
-    memoryRuns = await interleaved('memory', (t) => memoryRun(clients, url, secret, tokens, t));
+    memoryRuns = await interleaved(rounds, 'memory', (t) => memoryRun(o, fleet, url, secret, tokens, t));
   }
+  await fleet.close();
   const loadAfter = os.loadavg()[0]!;
   await saveRaw(`sse-${server}`, { server, subscribers, tenants, rate, seconds, warmup, mix, idle, settle, rounds, latencyRuns, memoryRuns });
 
@@ -358,7 +288,7 @@ async function main(): Promise<void> {
     `## Server-Sent Events next to WebSocket: latency and memory per idle stream (RELAY_SERVER=${server})`,
     '',
     `\`${command}\`, ${new Date().toISOString().slice(0, 10)}. The relay (\`relay/cli.ts start\`, ${serverName}${serverLine ? `: "${serverLine}"` : ''}) pinned to its own CPU; ` +
-      `the subscriptions live in ${workerCount} load processes (\`bench/load/sse-clients.ts\`: \`ws\` for WebSocket, \`node:http\` and a minimal event parser for SSE) on the other CPU, with the writer and Postgres. ` +
+      `the subscriptions live in ${workerCount} load processes (\`bench/load/clients.ts\`: \`ws\` for WebSocket, \`node:http\` and the client's event parser for SSE) on the other CPU, with the writer and Postgres. ` +
       `${rounds} round${rounds === 1 ? '' : 's'}, the transports interleaved in each (WebSocket first in odd rounds, SSE first in even ones); each figure is the median over the rounds, with min–max.`,
     '',
     `Machine: ${describeMachine(box)}. Load average (1 min) ${loadBefore.toFixed(1)} before the run, ${loadAfter.toFixed(1)} after, on ${box.nproc} cores. Postgres: ${postgres.description}.`,
@@ -371,7 +301,7 @@ async function main(): Promise<void> {
         `Latency = receipt − the row's \`ts\` (\`clock_timestamp()\` when the statement wrote it, one host clock), over every insert and update delivered; every delivery accounted (lost, duplicated, wrong tenant). ` +
         `Relay CPU = its CPU (/proc, 10 ms ticks) from the writer's start to the last delivery, in % of one core and ÷ deliveries (warm-up ones too): per delivery it includes the work per transaction (reading the log, rendering), so it falls as subscriptions per tenant grow. Load processes: their CPU in % of one core; load CPU busy: that whole CPU (writer and Postgres too).`,
       '',
-      sideBySide<LatencyResult>(latencyRuns, [
+      sideBySide<LatencyResult>(latencyRuns, rounds, [
         { name: 'p50 ms', value: (r) => r.p50, format: ms },
         { name: 'p99 ms', value: (r) => r.p99, format: ms },
         { name: 'max ms', value: (r) => r.max, format: ms },
@@ -395,7 +325,7 @@ async function main(): Promise<void> {
         `then ${int(idle)} idle subscriptions to \`orders\` over ${tenants} tenants. RSS (VmRSS) and V8 heapUsed read 2 s after the last subscription (${settle} s for N), then after full GCs 2 s apart until 3 readings agree within 1 %. ` +
         `Per stream = (at N − at 0) / N. The V8 heap holds the relay's JavaScript side of each stream (and, on the fallback, the \`ws\` and \`node:http\` sockets themselves); uWebSockets.js keeps its sockets outside it.`,
       '',
-      sideBySide<MemoryResult>(memoryRuns, [
+      sideBySide<MemoryResult>(memoryRuns, rounds, [
         { name: 'streams', value: (r) => r.connections, format: int, noRatio: true },
         { name: 'RSS at 0', value: (r) => r.rss0, format: bytes, noRatio: true },
         { name: 'RSS at N', value: (r) => r.rssN, format: bytes, noRatio: true },
@@ -412,9 +342,10 @@ async function main(): Promise<void> {
   process.stderr.write(`bench:sse took ${((performance.now() - startedAt) / 60_000).toFixed(1)} min\n`);
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup().then(() => process.exit()));
+export const sse: Benchmark = {
+  name: 'sse',
+  title: 'Server-Sent Events next to WebSocket on one relay: latency, relay CPU per delivery, memory per idle stream',
+  usage: `--server uws|ws --subscribers 500 --tenants 50 --rate 100 --seconds 10 --warmup 1 --mix 70,20,10
+--idle 5000 --settle 5 --rounds 3 --workers 2 --parts latency,memory`,
+  run: async (flags, ctx) => run(flags, await ctx.postgres()),
+};
