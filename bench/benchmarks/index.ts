@@ -5,15 +5,23 @@ import { captureInstructions } from './capture-instructions.js';
 import { catchup } from './catchup.js';
 import { chaos } from './chaos/index.js';
 import { fanout } from './fanout/index.js';
+import { herd } from './herd.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
+import { presence } from './presence.js';
+import { refused } from './refused.js';
+import { relays } from './relays.js';
 import { rest } from './rest.js';
 import { resume } from './resume.js';
 import { size } from './size.js';
 import { sse } from './sse.js';
 import { tick } from './tick.js';
 
-export const benchmarks: readonly Benchmark[] = [latency, fanout, memory, resume, rest, size, sse, capture, captureInstructions, tick, catchup, chaos];
+export const benchmarks: readonly Benchmark[] = [
+  latency, fanout, memory, resume, rest, size,
+  sse, presence, relays, herd, refused,
+  capture, captureInstructions, tick, catchup, chaos,
+];
 
 /** `npm run bench`: the side-by-side suite, in this order. */
 export const suite = ['latency', 'fanout', 'memory', 'resume', 'rest', 'size'];

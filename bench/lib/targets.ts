@@ -26,7 +26,10 @@ export function parseTargets(list: readonly string[]): TargetName[] {
   return targetNames.filter((t) => list.includes(t));
 }
 
-const sql = (file: string) => readFile(fileURLToPath(new URL(file, import.meta.url)), 'utf8');
+/** The table every benchmark writes (bench/lib/orders.sql), the same for every target. */
+export const ordersSql = new URL('./orders.sql', import.meta.url);
+
+const sql = (file: string | URL) => readFile(fileURLToPath(new URL(file, import.meta.url)), 'utf8');
 
 /** Creates `orders` and the target's capture: `relay.watch` for pgrelay, the row NOTIFY trigger for the baselines. */
 export async function prepareDatabase(url: string, target: TargetName): Promise<void> {
@@ -34,7 +37,7 @@ export async function prepareDatabase(url: string, target: TargetName): Promise<
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    await c.query(await sql('./orders.sql'));
+    await c.query(await sql(ordersSql));
     if (isPgrelay(target)) await c.query(`select relay.watch('orders', 'tenant_id')`);
     else await c.query(await sql('../baselines/orders-notify.sql'));
     // writers send no wake-up there, so the ticker polls (it reads the setting when it starts)
@@ -64,6 +67,31 @@ export interface StartOptions {
   /** Extra environment, e.g. `RELAY_HISTORY_TX`. */
   env?: NodeJS.ProcessEnv;
   echo?: boolean;
+}
+
+/** What {@link spawnRelay} starts: a relay on `port` of `databaseUrl` that takes HS256 tokens signed with `secret`. */
+export interface RelayOptions {
+  name: string;
+  databaseUrl: string;
+  port: number;
+  secret: string;
+  /** Open-files limit (its sockets). */
+  nofile?: number;
+  /** Extra environment (RELAY_PRESENCE_TTL_MS, LOG_LEVEL…). */
+  env?: NodeJS.ProcessEnv;
+  /** Pinned to the server CPU (default), or free to use any, as users run it. */
+  pinned?: boolean;
+}
+
+/** A relay process (`relay/cli.ts start`), JSON logs on 127.0.0.1; the caller waits for it ("pgrelay listening on", /readyz). */
+export function spawnRelay(o: RelayOptions): Spawned {
+  return spawnNode('relay/cli.ts', {
+    name: o.name,
+    args: ['start'],
+    ...(o.pinned === false ? {} : { cpu: serverCpu }),
+    ...(o.nofile ? { nofile: o.nofile } : {}),
+    env: { DATABASE_URL: o.databaseUrl, PORT: String(o.port), HOST: '127.0.0.1', RELAY_JWT_SECRET: o.secret, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...o.env },
+  });
 }
 
 const scripts: Record<TargetName, { script: string; args: string[]; ready: RegExp }> = {

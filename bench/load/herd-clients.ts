@@ -1,4 +1,4 @@
-// One load worker of bench/reconnect-herd.ts: its share of clients (the real client library over `ws`), reporting over IPC when
+// One load worker of bench:herd (benchmarks/herd.ts): its share of clients (the real client library over `ws`), reporting over IPC when
 // each was welcomed, resubscribed and received the outage's transaction (epoch milliseconds, comparable across processes).
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
@@ -41,7 +41,7 @@ async function start(m: Start): Promise<void> {
     const c = createRelayClient({ url: m.url, token: m.tokens[(m.first + i) % m.tokens.length]!, WebSocket: Probe as never, transport: m.transport ?? 'auto' });
     c.subscribe('orders', {}, {
       onChange: (change) => {
-        if (Number((change.row as { total: string }).total) === marker && !caughtUp[i]) caughtUp[i] = now();
+        if (Number((change.row as { mid: string | number }).mid) === marker && !caughtUp[i]) caughtUp[i] = now();
       },
     });
     clients.push(c);

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { freePort } from '../../../client/shared/free-port.js';
 import { sleep, until } from '../../../db/testing/wait.js';
 import { processCpuSeconds, serverCpuSeconds } from '../../lib/postgres-cpu.js';
-import { onCleanup, spawnNode, track, type Spawned } from '../../lib/processes.js';
+import { onCleanup, track, type Spawned } from '../../lib/processes.js';
+import { spawnRelay } from '../../lib/targets.js';
 import type { BenchServer } from '../../lib/throwaway-postgres.js';
 import { install, MODE_NAMES, reset, rotation, type Mode } from './modes.js';
 import { pgbench } from './pgbench.js';
@@ -67,11 +68,7 @@ export class Listener {
 /** A relay process (its ticker, LISTEN session and reads) on the bench database, as users run it: not pinned. */
 async function startRelay(server: BenchServer): Promise<Spawned> {
   const port = await freePort();
-  const relay = spawnNode('relay/cli.ts', {
-    name: 'relay',
-    args: ['start'],
-    env: { DATABASE_URL: server.url('bench'), PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: 'capture-bench-secret-capture-bench-secret', LOG_LEVEL: 'info' },
-  });
+  const relay = spawnRelay({ name: 'relay', databaseUrl: server.url('bench'), port, secret: 'capture-bench-secret-capture-bench-secret', pinned: false });
   onCleanup(() => relay.stop());
   await relay.waitFor(/pgrelay listening on|"level":"(error|fatal)"/, 60_000);
   if (!relay.alive) throw new Error(`the relay did not start:\n${relay.output()}`);

@@ -1,30 +1,26 @@
-// What a refused token costs the relay: relay CPU per upgrade for a good token (control), a refusal answered with HTTP 401,
-// and a refusal explained in-band (pgrelay.reasons: accepted, then closed with 4401); and what a flood of in-band refusals gets
-// once past the in-band budget (IN_BAND_REFUSALS_PER_SECOND, then plain HTTP).
-//
-//   node --import tsx bench/refused-upgrades.ts [--n 600] [--rate 150] [--rounds 3] [--flood 3000] [--database-url URL]
+// What a refused token costs the relay (`npm run bench:refused`): relay CPU per upgrade for a good token (control), a
+// refusal answered with HTTP 401, and a refusal explained in-band (pgrelay.reasons: accepted, then closed with 4401); and
+// what a flood of in-band refusals gets once past the in-band budget (IN_BAND_REFUSALS_PER_SECOND, then plain HTTP).
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { freePort } from '../client/shared/free-port.js';
-import { migrate } from '../db/migrate.js';
-import { IN_BAND_REFUSALS_PER_SECOND } from '../relay/edge/refusals.js';
-import { Flags } from './lib/args.js';
-import { int, table } from './lib/format.js';
-import { describeMachine, machine } from './lib/machine.js';
-import { startPostgres } from './lib/postgres.js';
-import { cleanup, cpuSeconds, installExitHandlers, rssBytes, serverCpu, spawnNode } from './lib/processes.js';
-import { writeSection } from './lib/results.js';
+import { freePort } from '../../client/shared/free-port.js';
+import { migrate } from '../../db/migrate.js';
+import { sleep } from '../../db/testing/wait.js';
+import { IN_BAND_REFUSALS_PER_SECOND } from '../../relay/edge/refusals.js';
+import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
+import { int, table } from '../lib/format.js';
+import { describeMachine, machine } from '../lib/machine.js';
+import { median } from '../lib/median.js';
+import type { BenchPostgres } from '../lib/postgres.js';
+import { cpuSeconds, rssBytes } from '../lib/processes.js';
+import { writeSection } from '../lib/results.js';
+import { ordersSql, spawnRelay } from '../lib/targets.js';
 
-const flags = new Flags(process.argv.slice(2));
-const n = flags.num('n', 600);
-const rate = flags.num('rate', 150);
-const flood = flags.num('flood', 3000);
-const rounds = flags.num('rounds', 3);
 const SECRET = 'refused-upgrades-secret-refused-upgrades-secret';
 const KEY = Buffer.from('pgrelay-bench-key!').toString('base64');
-installExitHandlers();
-const box = machine();
 
 /** One upgrade; resolves with the HTTP status (101 when upgraded) once the relay has answered and the socket is closed. */
 function upgrade(port: number, protocols: string): Promise<number> {
@@ -47,19 +43,20 @@ function upgrade(port: number, protocols: string): Promise<number> {
   });
 }
 
-async function main(): Promise<void> {
-  const postgres = await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL);
+async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
+  const n = flags.num('n', 600);
+  const rate = flags.num('rate', 150);
+  const flood = flags.num('flood', 3000);
+  const rounds = flags.num('rounds', 3);
+  const box = machine();
   const url = await postgres.createDatabase('refused_upgrades');
   await migrate(url);
   const db = new pg.Client({ connectionString: url });
   await db.connect();
-  await db.query(`create table orders (id bigserial primary key, tenant_id text not null); select relay.watch('orders', 'tenant_id')`);
+  await db.query(`${await readFile(ordersSql, 'utf8')}; select relay.watch('orders', 'tenant_id')`);
   await db.end();
   const port = await freePort();
-  const relay = spawnNode('relay/cli.ts', {
-    name: 'relay', args: ['start'], cpu: serverCpu,
-    env: { DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
-  });
+  const relay = spawnRelay({ name: 'relay', databaseUrl: url, port, secret: SECRET });
   await relay.waitFor(/pgrelay listening on/, 60_000);
   const sign = (secret: string) => new SignJWT({ tenant_id: 'acme' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
   const good = await sign(SECRET);
@@ -71,7 +68,7 @@ async function main(): Promise<void> {
   ];
   // warm-up: the first upgrades compile the handlers
   for (const m of modes) for (let i = 0; i < 50; i++) await upgrade(port, m.protocols);
-  await new Promise((r) => setTimeout(r, 1100));
+  await sleep(1100);
   // rounds × kinds, interleaved so that the machine's other load falls on every kind alike; the median round per kind is reported
   const samples = new Map<string, Array<{ cpuUs: number; rssKb: number; statuses: Map<number, number> }>>();
   for (let round = 0; round < rounds; round++) {
@@ -85,15 +82,15 @@ async function main(): Promise<void> {
         // paced under the in-band budget, so every in-band refusal is explained
         const due = t0 + (i * 1000) / rate;
         const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (wait > 0) await sleep(wait);
         pending.push(upgrade(port, m.protocols).then((st) => void statuses.set(st, (statuses.get(st) ?? 0) + 1)));
       }
       await Promise.all(pending);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       const list = samples.get(m.name) ?? [];
       list.push({ cpuUs: ((cpuSeconds(relay.pid) - cpu0) / n) * 1e6, rssKb: (rssBytes(relay.pid) - rss0) / 1024, statuses });
       samples.set(m.name, list);
-      await new Promise((r) => setTimeout(r, 1100)); // let the in-band budget refill
+      await sleep(1100); // let the in-band budget refill
     }
   }
   const rows: string[][] = [];
@@ -101,11 +98,10 @@ async function main(): Promise<void> {
   for (const m of modes) {
     const list = samples.get(m.name)!;
     const cpus = list.map((x) => x.cpuUs).sort((a, b) => a - b);
-    const median = cpus[Math.floor(cpus.length / 2)]!;
-    perUpgrade[m.name] = median;
+    perUpgrade[m.name] = median(cpus);
     const answers = new Map<number, number>();
     for (const x of list) for (const [st, c] of x.statuses) answers.set(st, (answers.get(st) ?? 0) + c);
-    rows.push([m.name, int(n * rounds), [...answers].map(([st, c]) => `${st}×${c}`).join(', '), `${median.toFixed(0)} µs (rounds: ${cpus.map((c) => c.toFixed(0)).join(', ')})`, `${Math.max(...list.map((x) => x.rssKb)).toFixed(0)} kB`]);
+    rows.push([m.name, int(n * rounds), [...answers].map(([st, c]) => `${st}×${c}`).join(', '), `${perUpgrade[m.name]!.toFixed(0)} µs (rounds: ${cpus.map((c) => c.toFixed(0)).join(', ')})`, `${Math.max(...list.map((x) => x.rssKb)).toFixed(0)} kB`]);
   }
   // a flood: as fast as 20 connections in flight allow; past the budget refusals become plain 401s
   const floodStatuses = new Map<number, number>();
@@ -136,7 +132,7 @@ async function main(): Promise<void> {
   await writeSection('refusedUpgrades', [
     '## Refused upgrades: what explaining them costs',
     '',
-    `\`node --import tsx bench/refused-upgrades.ts --n ${n} --rate ${rate} --rounds ${rounds} --flood ${flood}\`, ${new Date().toISOString().slice(0, 10)}. ` +
+    `\`npm run bench:refused -- --n ${n} --rate ${rate} --rounds ${rounds} --flood ${flood}\`, ${new Date().toISOString().slice(0, 10)}. ` +
       `A relay process (HS256, pinned to its own CPU) takes ${rounds} rounds of ${int(n)} upgrades per kind, interleaved, at ${rate}/s from one client process on the same machine; each waits for the relay's first frame ` +
       `(welcome or the close) or HTTP answer, then drops the connection. CPU from /proc/<pid>/stat (10 ms ticks: ± 10 ms over the run).`,
     '',
@@ -146,9 +142,9 @@ async function main(): Promise<void> {
   ].join('\n'));
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup().then(() => process.exit()));
+export const refused: Benchmark = {
+  name: 'refused',
+  title: 'What a refused token costs the relay: CPU per upgrade, good token vs HTTP 401 vs in-band 4401, and a flood past the in-band budget',
+  usage: '--n 600 --rate 150 --rounds 3 --flood 3000',
+  run: async (flags, ctx) => run(flags, await ctx.postgres()),
+};

@@ -1,56 +1,62 @@
-// What the next relay costs the database (issue 25): 1, 2, 4 and 8 relay processes on one Postgres, each holding the same
-// number of subscribed sockets and presence members, first at rest, then while a writer commits R transactions/s.
-// Per run: Postgres CPU (the whole server, and by kind of session: the ticker, its candidates, the LISTEN sessions, the
-// relays' pools, the writer), the statements relays send (pg_stat_statements: ticks, the ticker's snapshot polls, the
-// candidates' lock attempts, presence, log reads), NOTIFYs sent and their deliveries to the relays' LISTEN sessions,
-// each relay's CPU, and every delivery to the sockets accounted (lost, duplicated) with its latency. The relay counts
-// are interleaved round by round (ascending, then descending), and each figure is the median of the rounds with min–max.
-//
-//   npm run bench:relays -- [--relays 1,2,4,8] [--rate 200] [--sockets 250] [--members 20] [--tenants 50]
-//                           [--seconds 20] [--warmup 3] [--rest 10] [--rounds 2] [--workers 2] [--record]
+// What the next relay costs the database (issue 25, `npm run bench:relays`): 1, 2, 4 and 8 relay processes on one
+// Postgres, each holding the same number of subscribed sockets and presence members, first at rest, then while a writer
+// commits R transactions/s. Per run: Postgres CPU (the whole server, and by kind of session: the ticker, its candidates,
+// the LISTEN sessions, the relays' pools, the writer), the statements relays send (pg_stat_statements: ticks, the
+// ticker's snapshot polls, the candidates' lock attempts, presence, log reads), NOTIFYs sent and their deliveries to the
+// relays' LISTEN sessions, each relay's CPU, and every delivery to the sockets accounted (lost, duplicated) with its
+// latency. The relay counts are interleaved round by round (ascending, then descending), and each figure is the median
+// of the rounds with min–max.
 import { execFileSync } from 'node:child_process';
-import http from 'node:http';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { EmbeddedServer } from '../db/cluster/embedded-server.js';
-import { freePort } from '../client/shared/free-port.js';
-import { Flags } from './lib/args.js';
-import { Fleet, runWriter, type FleetStats } from './lib/fleet.js';
-import { int, ms, table } from './lib/format.js';
-import { backgroundLoad, describeMachine, machine } from './lib/machine.js';
-import { benchServerSettings, withDatabase } from './lib/postgres.js';
-import { backendKindLabel, backendKinds, PostgresActivity, statementKinds, type ActivityDelta } from './lib/postgres-activity.js';
-import { childPids, cleanup, cpuSeconds, installExitHandlers, loadCpu, onCleanup, pin, serverCpu, spawnNode, taskset, type Spawned } from './lib/processes.js';
-import { writeSection } from './lib/results.js';
-import { median } from './lib/servers.js';
-import { newSecret, tokensFor } from './lib/session.js';
-import { prepareDatabase } from './lib/targets.js';
-import type { WriterResult } from './load/messages.js';
+import { freePort } from '../../client/shared/free-port.js';
+import { sleep } from '../../db/testing/wait.js';
+import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
+import { Fleet, runWriter, type FleetStats } from '../lib/fleet.js';
+import { int, ms, table } from '../lib/format.js';
+import { httpGet } from '../lib/http-get.js';
+import { backgroundLoad, describeMachine, machine } from '../lib/machine.js';
+import { median } from '../lib/median.js';
+import { messageWorker } from '../lib/message-worker.js';
+import { startPostgres, type BenchPostgres } from '../lib/postgres.js';
+import { backendKindLabel, backendKinds, PostgresActivity, statementKinds, type ActivityDelta } from '../lib/postgres-activity.js';
+import { cpuSeconds, loadCpu, serverCpu, type Spawned } from '../lib/processes.js';
+import { writeSection } from '../lib/results.js';
+import { newSecret, tokensFor } from '../lib/session.js';
+import { prepareDatabase, spawnRelay } from '../lib/targets.js';
+import type { WriterResult } from '../load/messages.js';
 
-const flags = new Flags(process.argv.slice(2));
-const counts = flags.list('relays', ['1', '2', '4', '8']).map(Number);
-const rate = flags.num('rate', 200);
-const socketsPerRelay = flags.num('sockets', 250);
-const membersPerRelay = flags.num('members', 20);
-const tenants = flags.num('tenants', 50);
-const seconds = flags.num('seconds', 20);
-const warmup = flags.num('warmup', 3);
-const restSeconds = flags.num('rest', 10);
-const rounds = flags.num('rounds', 2);
-const workers = flags.num('workers', 2);
-function usage(message: string): never {
-  console.error(`bench/relay-count.ts: ${message}`);
-  process.exit(2);
+interface Options {
+  counts: number[];
+  rate: number;
+  socketsPerRelay: number;
+  membersPerRelay: number;
+  tenants: number;
+  seconds: number;
+  warmup: number;
+  restSeconds: number;
+  rounds: number;
+  workers: number;
 }
-for (const n of counts) if (!Number.isInteger(n) || n < 1 || n > 32) usage(`--relays takes whole numbers from 1 to 32; got ${flags.str('relays')}.`);
-if (!(rate > 0) || seconds < 5 || !Number.isInteger(rounds) || rounds < 1) usage('--rate must be above 0, --seconds at least 5, --rounds a whole number ≥ 1.');
-const command = `npm run bench:relays --${flags.toString() ? ` ${flags.toString()}` : ''}`.replace(/ --$/, '');
 
-installExitHandlers();
-const box = machine();
-const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
+function options(flags: Flags): Options {
+  const o: Options = {
+    counts: flags.list('relays', ['1', '2', '4', '8']).map(Number),
+    rate: flags.num('rate', 200),
+    socketsPerRelay: flags.num('sockets', 250),
+    membersPerRelay: flags.num('members', 20),
+    tenants: flags.num('tenants', 50),
+    seconds: flags.num('seconds', 20),
+    warmup: flags.num('warmup', 3),
+    restSeconds: flags.num('rest', 10),
+    rounds: flags.num('rounds', 2),
+    workers: flags.num('workers', 2),
+  };
+  for (const n of o.counts) if (!Number.isInteger(n) || n < 1 || n > 32) throw new Error(`--relays takes whole numbers from 1 to 32; got ${flags.str('relays')}.`);
+  if (!(o.rate > 0) || o.seconds < 5 || !Number.isInteger(o.rounds) || o.rounds < 1) throw new Error('--rate must be above 0, --seconds at least 5, --rounds a whole number ≥ 1.');
+  return o;
+}
+
 const SECRET = newSecret();
 
 /** One run's figures: at rest and under load, per second of the window unless said otherwise. */
@@ -82,75 +88,26 @@ interface Window {
   wakes: number;
 }
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
-
-/** The run's own Postgres: the benchmarks' settings, with pg_stat_statements preloaded; pinned to the load CPU. */
-async function startServer(): Promise<{ adminUrl: string; description: string }> {
-  const given = flags.str('database-url') ?? process.env.TEST_DATABASE_URL;
-  if (given) return { adminUrl: given, description: 'given server (its own settings; statement counts need pg_stat_statements preloaded)' };
-  const base = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-relays-'));
-  await chmod(base, 0o755);
-  const settings = { ...benchServerSettings, shared_preload_libraries: 'pg_stat_statements' };
-  const server = new EmbeddedServer({ dataDir: path.join(base, 'pgdata'), settings });
-  onCleanup(async () => {
-    await server.destroy();
-    await rm(base, { recursive: true, force: true });
-  });
-  await server.start();
-  const pid = server.postmasterPid()!;
-  if (taskset) for (const p of [pid, ...childPids(pid)]) pin(p, loadCpu);
-  const c = new pg.Client({ connectionString: server.url('postgres') });
-  await c.connect();
-  const v = (await c.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
-  await c.end();
-  return {
-    adminUrl: server.url('postgres'),
-    description: `embedded PostgreSQL ${v}${taskset ? ` pinned to CPU ${loadCpu}` : ''}, ${Object.entries(settings).map(([k, val]) => `${k}=${val}`).join(' ')}`,
-  };
-}
-
-async function admin(adminUrl: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
 /** One run with `n` relays on a fresh database. */
-async function runOnce(adminUrl: string, n: number, round: number, midBase: number): Promise<Run> {
+async function runOnce(o: Options, postgres: BenchPostgres, n: number, round: number, midBase: number): Promise<Run> {
+  const { rate, socketsPerRelay, membersPerRelay, tenants, seconds, warmup, restSeconds, rounds, workers } = o;
   const background = await backgroundLoad();
   process.stderr.write(`relays: round ${round} of ${rounds}, ${n} relay(s) (machine ${background.toFixed(0)} % busy just before)...\n`);
   const name = 'relays_bench';
-  await admin(adminUrl, `drop database if exists ${name} with (force)`);
-  await admin(adminUrl, `create database ${name}`);
-  const url = withDatabase(adminUrl, name);
+  const url = await postgres.createDatabase(name);
   const started: Spawned[] = [];
   let fleet: Fleet | undefined;
   let activity: PostgresActivity | undefined;
   const listener = new pg.Client({ connectionString: url, application_name: 'pgrelay-bench-notify' });
   try {
     await prepareDatabase(url, 'pgrelay');
-    activity = await PostgresActivity.open(adminUrl, name);
+    activity = await PostgresActivity.open(postgres.adminUrl, name);
     // the relays on the server CPU, as many as asked; everything else (load, writer, Postgres) on the other
     const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
-    const relays = ports.map((port, k) => spawnNode('relay/cli.ts', {
-      name: `relay-${k + 1}`, args: ['start'], cpu: serverCpu, nofile: socketsPerRelay * 2 + 1000,
-      env: { DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
-    }));
+    const relays = ports.map((port, k) => spawnRelay({ name: `relay-${k + 1}`, databaseUrl: url, port, secret: SECRET, nofile: socketsPerRelay * 2 + 1000, env: { LOG_LEVEL: 'warn' } }));
     started.push(...relays);
     await Promise.all(relays.map(async (r, k) => {
-      for (const deadline = Date.now() + 120_000; (await get(`http://127.0.0.1:${ports[k]}/readyz`).catch(() => ({ status: 0 }))).status !== 200;) {
+      for (const deadline = Date.now() + 120_000; (await httpGet(`http://127.0.0.1:${ports[k]}/readyz`).catch(() => ({ status: 0 }))).status !== 200;) {
         if (!r.alive || Date.now() > deadline) throw new Error(`relay ${k + 1} did not get ready:\n${r.output().slice(-2000)}`);
         await sleep(200);
       }
@@ -158,21 +115,13 @@ async function runOnce(adminUrl: string, n: number, round: number, midBase: numb
 
     // presence members on every relay (the real client library), in the load worker pool's CPU
     if (membersPerRelay > 0) {
-      const members = spawnNode('bench/load/presence-clients.ts', { name: 'members', ipc: true, cpu: loadCpu, nofile: membersPerRelay * n * 2 + 1000 });
-      started.push(members);
-      const inbox: Array<{ type: string }> = [];
-      members.child.on('message', (m: { type: string }) => inbox.push(m));
-      const next = async (type: string) => {
-        for (const deadline = Date.now() + 120_000; !inbox.some((m) => m.type === type);) {
-          if (Date.now() > deadline || !members.alive) throw new Error(`the presence clients sent no ${type}:\n${members.output().slice(-2000)}`);
-          await sleep(50);
-        }
-      };
-      await next('ready');
+      const members = messageWorker('bench/load/presence-clients.ts', { name: 'members', cpu: loadCpu, nofile: membersPerRelay * n * 2 + 1000 });
+      started.push(members.process);
+      await members.next('ready', 120_000);
       const total = membersPerRelay * n;
-      members.child.send({ type: 'start', urls: ports.map((p) => `ws://127.0.0.1:${p}/ws`), secret: SECRET, sockets: total, tenants, first: 0, count: total });
-      await next('connected');
-      members.child.send({ type: 'join' });
+      members.send({ type: 'start', urls: ports.map((p) => `ws://127.0.0.1:${p}/ws`), secret: SECRET, sockets: total, tenants, first: 0, count: total });
+      await members.next('connected', 120_000);
+      members.send({ type: 'join' });
     }
 
     fleet = new Fleet(workers, { nofile: socketsPerRelay * n * 2 + 4096 });
@@ -254,7 +203,7 @@ async function runOnce(adminUrl: string, n: number, round: number, midBase: numb
     await fleet?.close();
     await activity?.close().catch(() => undefined);
     await Promise.all(started.map((p) => p.stop(5000)));
-    await admin(adminUrl, `drop database if exists ${name} with (force)`).catch(() => undefined);
+    await postgres.dropDatabase(name).catch(() => undefined);
   }
 }
 
@@ -269,7 +218,9 @@ const pct = (v: number) => `${v.toFixed(1)} %`;
 const us = (v: number) => `${v.toFixed(0)} µs`;
 const perS = (v: number) => (v >= 100 ? int(v) : v.toFixed(1));
 
-function report(runs: Run[], description: string, commit: string, tickerCommit: string): string {
+function report(o: Options, runs: Run[], command: string, description: string, commit: string, tickerCommit: string): string {
+  const { counts, rate, socketsPerRelay, membersPerRelay, tenants, seconds, warmup, restSeconds, rounds } = o;
+  const box = machine();
   const by = counts.map((n) => ({ n, runs: runs.filter((r) => r.relays === n) })).filter((g) => g.runs.length > 0);
   const cpuPct = (w: Window) => (w.pg.total / w.seconds) * 100;
   const base = by.find((g) => g.n === 1) ?? by[0]!;
@@ -346,7 +297,8 @@ function report(runs: Run[], description: string, commit: string, tickerCommit: 
   ].join('\n');
 }
 
-async function main(): Promise<void> {
+async function run(flags: Flags, command: string): Promise<void> {
+  const o = options(flags);
   const git = (...args: string[]) => {
     try {
       return execFileSync('git', args, { encoding: 'utf8' }).trim();
@@ -356,25 +308,27 @@ async function main(): Promise<void> {
   };
   const commit = git('rev-parse', '--short', 'HEAD');
   const tickerCommit = git('log', '-1', '--format=%h', '--', 'db/ticker.ts');
-  const { adminUrl, description } = await startServer();
+  // its own Postgres, with pg_stat_statements preloaded (a given one needs it preloaded for the statement counts)
+  const postgres = await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL, { settings: { shared_preload_libraries: 'pg_stat_statements' } });
   const runs: Run[] = [];
   let midBase = 1;
-  for (let round = 1; round <= rounds; round++) {
-    for (const n of round % 2 ? counts : [...counts].reverse()) {
-      runs.push(await runOnce(adminUrl, n, round, midBase));
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const n of round % 2 ? o.counts : [...o.counts].reverse()) {
+      runs.push(await runOnce(o, postgres, n, round, midBase));
       midBase += 10_000_000;
       const last = runs.at(-1)!;
       process.stderr.write(`relays: ${n}: Postgres ${((last.load.pg.total / last.load.seconds) * 100).toFixed(1)} % of a core under load, ${((last.rest.pg.total / last.rest.seconds) * 100).toFixed(1)} % at rest; lost ${last.load.lost}\n`);
     }
   }
-  const md = report(runs, description, commit, tickerCommit);
+  const md = report(o, runs, command, postgres.description, commit, tickerCommit);
   process.stdout.write(`\n${md}\n`);
   if (flags.bool('record')) await writeSection('relayCount', md);
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup().then(() => process.exit()));
+export const relays: Benchmark = {
+  name: 'relays',
+  title: 'What the next relay costs the database: 1, 2, 4, 8 relays on one Postgres, at rest and under load (own Postgres, pg_stat_statements)',
+  usage: `--relays 1,2,4,8 --rate 200 --sockets 250 --members 20 --tenants 50 --seconds 20 --warmup 3 --rest 10 --rounds 2 --workers 2
+--record (writes its section; without it the tables are printed only)`,
+  run: (flags, ctx) => run(flags, ctx.command),
+};

@@ -1,77 +1,55 @@
-// Reconnect after a relay restart: N clients (the real client library over `ws`) follow a table; the relay is killed with SIGKILL,
-// a transaction commits during the outage, a new relay starts on the same port. Measures, from the moment the new relay is ready
-// (its "listening" line: it listens only once caught up), when each client is welcomed, resubscribed and has the outage's
-// transaction, and how many upgrades per 100 ms the relay took (the herd).
-//
-//   node --import tsx bench/reconnect-herd.ts [--clients 5000] [--tenants 100] [--outage-ms 7000] [--workers 4] [--spread-load] [--database-url URL] [--no-write]
-import { SignJWT } from 'jose';
+// Reconnect after a relay restart (`npm run bench:herd`): N clients (the real client library over `ws`) follow a table;
+// the relay is killed with SIGKILL, a transaction commits during the outage, a new relay starts on the same port.
+// Measures, from the moment the new relay is ready (its "listening" line: it listens only once caught up), when each
+// client is welcomed, resubscribed and has the outage's transaction, and how many upgrades per 100 ms the relay took (the herd).
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import pg from 'pg';
-import { migrate } from '../db/migrate.js';
-import { freePort } from '../client/shared/free-port.js';
-import { Flags } from './lib/args.js';
-import { int, ms, table } from './lib/format.js';
-import { describeMachine, machine } from './lib/machine.js';
-import { startPostgres } from './lib/postgres.js';
-import { cleanup, cpuSeconds, installExitHandlers, loadCpu, serverCpu, spawnNode, type Spawned } from './lib/processes.js';
-import { writeSection } from './lib/results.js';
+import { freePort } from '../../client/shared/free-port.js';
+import { migrate } from '../../db/migrate.js';
+import { sleep } from '../../db/testing/wait.js';
+import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
+import { int, ms, table } from '../lib/format.js';
+import { describeMachine, machine } from '../lib/machine.js';
+import { percentile } from '../lib/median.js';
+import { messageWorker } from '../lib/message-worker.js';
+import type { BenchPostgres } from '../lib/postgres.js';
+import { cpuSeconds, loadCpu, type Spawned } from '../lib/processes.js';
+import { writeSection } from '../lib/results.js';
+import { tokensFor } from '../lib/session.js';
+import { ordersSql, spawnRelay } from '../lib/targets.js';
 
-const flags = new Flags(process.argv.slice(2));
-const clients = flags.num('clients', 5000);
-const tenants = flags.num('tenants', 100);
-const outageMs = flags.num('outage-ms', 7000);
-const write = !flags.bool('no-write');
-const workers = flags.num('workers', 4);
-/** Let the load workers use every CPU (the relay's too) instead of the load CPU alone. */
-const spread = flags.bool('spread-load');
-// the client's transport option: auto (the default; a WebSocket that cannot open is followed by HTTP checks) or websocket
-const transport = flags.str('transport') ?? 'auto';
-if (!['auto', 'websocket'].includes(transport)) throw new Error('--transport must be auto or websocket');
 const SECRET = 'reconnect-herd-secret-reconnect-herd-secret';
-const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
 
-installExitHandlers();
-const box = machine();
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-async function main(): Promise<void> {
-  const postgres = await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL);
+async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
+  const clients = flags.num('clients', 5000);
+  const tenants = flags.num('tenants', 100);
+  const outageMs = flags.num('outage-ms', 7000);
+  const write = !flags.bool('no-write');
+  const workers = flags.num('workers', 4);
+  /** Let the load workers use every CPU (the relay's too) instead of the load CPU alone. */
+  const spread = flags.bool('spread-load');
+  // the client's transport option: auto (the default; a WebSocket that cannot open is followed by HTTP checks) or websocket
+  const transport = flags.str('transport', 'auto');
+  if (!['auto', 'websocket'].includes(transport)) throw new Error('--transport must be auto or websocket');
+  const box = machine();
   const url = await postgres.createDatabase('reconnect_herd');
   await migrate(url);
   const db = new pg.Client({ connectionString: url });
   await db.connect();
-  await db.query(`create table orders (id bigserial primary key, tenant_id text not null, total numeric not null); select relay.watch('orders', 'tenant_id')`);
+  await db.query(`${await readFile(ordersSql, 'utf8')}; select relay.watch('orders', 'tenant_id')`);
   const port = await freePort();
-  const startRelay = (name: string): Spawned =>
-    spawnNode('relay/cli.ts', {
-      name, args: ['start'], cpu: serverCpu, nofile: clients * 2 + 1000,
-      env: { DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
-    });
+  const startRelay = (name: string): Spawned => spawnRelay({ name, databaseUrl: url, port, secret: SECRET, nofile: clients * 2 + 1000 });
 
   let relay = startRelay('relay-1');
   await relay.waitFor(/pgrelay listening on/, 60_000);
-  const tokens = await Promise.all(Array.from({ length: tenants }, (_, t) => new SignJWT({ tenant_id: `t${t}` }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(new TextEncoder().encode(SECRET))));
+  const tokens = Object.values(await tokensFor(SECRET, tenants));
 
   // The clients live in worker processes (the real client library over `ws`), pinned to the load CPU.
   const workerCount = Math.max(1, Math.min(workers, clients));
-  const pool = Array.from({ length: workerCount }, (_, k) => {
-    const w = spawnNode('bench/load/herd-clients.ts', { name: `clients-${k}`, ipc: true, ...(spread ? {} : { cpu: loadCpu }), nofile: Math.ceil(clients / workerCount) * 2 + 1000 });
-    const inbox: Array<Record<string, unknown>> = [];
-    w.child.on('message', (m: Record<string, unknown>) => inbox.push(m));
-    const next = async (type: string, timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const i = inbox.findIndex((m) => m.type === type);
-        if (i >= 0) return inbox.splice(i, 1)[0]!;
-        if (Date.now() > deadline) throw new Error(`clients-${k} sent no ${type} within ${timeoutMs} ms`);
-        await sleep(20);
-      }
-    };
-    return { w, next, send: (m: unknown) => w.child.send(m as never) };
-  });
+  const pool = Array.from({ length: workerCount }, (_, k) =>
+    messageWorker('bench/load/herd-clients.ts', { name: `clients-${k}`, ...(spread ? {} : { cpu: loadCpu }), nofile: Math.ceil(clients / workerCount) * 2 + 1000 }));
   await Promise.all(pool.map((p) => p.next('ready', 60_000)));
   const share = Math.ceil(clients / workerCount);
   pool.forEach((p, k) => p.send({ type: 'start', url: `ws://127.0.0.1:${port}/ws`, tokens, transport, first: k * share, count: Math.max(0, Math.min(share, clients - k * share)) }));
@@ -85,7 +63,7 @@ async function main(): Promise<void> {
   for (const p of pool) p.send({ type: 'reset', marker });
   if (write) {
     // one row per tenant, committed while no relay runs: each client must receive its tenant's row after it resumes
-    await db.query(`insert into orders (tenant_id, total) select 't' || g, ${marker} from generate_series(0, ${tenants - 1}) g`);
+    await db.query(`insert into orders (tenant_id, customer, amount, status, mid) select 't' || g, 'herd', 0, 'outage', ${marker} from generate_series(0, ${tenants - 1}) g`);
   }
   await sleep(Math.max(0, outageMs - (Date.now() - killedAt)));
   relay = startRelay('relay-2');
@@ -95,13 +73,13 @@ async function main(): Promise<void> {
   const cpuAtReady = cpuSeconds(relay.pid);
   // wait until every client is back (or a minute), asking the workers every half second
   let reports: Array<{ welcomed: number[]; subscribed: number[]; caughtUp: number[]; attempted: number[]; loopP99: number; cpu: number }> = [];
-  const until = Date.now() + 60_000;
+  const giveUpAt = Date.now() + 60_000;
   for (;;) {
     await sleep(500);
     for (const p of pool) p.send({ type: 'report' });
     reports = (await Promise.all(pool.map((p) => p.next('report', 30_000)))) as unknown as typeof reports;
     const done = reports.every((r) => r.subscribed.every((t) => t > 0) && (!write || r.caughtUp.every((t) => t > 0)));
-    if (done || Date.now() > until) break;
+    if (done || Date.now() > giveUpAt) break;
   }
   const cpuAfter = cpuSeconds(relay.pid);
   const load = os.loadavg()[0]!;
@@ -135,7 +113,7 @@ async function main(): Promise<void> {
   await writeSection('reconnectHerd', [
     '## Reconnect after a relay restart',
     '',
-    `\`node --import tsx bench/reconnect-herd.ts --clients ${clients} --tenants ${tenants} --outage-ms ${outageMs} --workers ${workers}${spread ? ' --spread-load' : ''} --transport ${transport}\`, ${new Date().toISOString().slice(0, 10)}. ` +
+    `\`npm run bench:herd -- --clients ${clients} --tenants ${tenants} --outage-ms ${outageMs} --workers ${workers}${spread ? ' --spread-load' : ''} --transport ${transport}${write ? '' : ' --no-write'}\`, ${new Date().toISOString().slice(0, 10)}. ` +
       `${int(clients)} clients of the client library (default backoff: 500 ms min, 30 s max) over \`ws\` in ${workers} worker processes ${spread ? 'free to use both CPUs (the relay is pinned to one)' : 'pinned to one CPU (the relay has the other)'}, ${tenants} tenants, each following \`public.orders\`; ` +
       `the relay is killed with SIGKILL, ${write ? `one row per tenant is committed, ` : ''}and a new relay starts on the same port ${ms(outageMs)} ms after the kill. ` +
       `Times from the new relay's "listening" line (it listens once caught up with the log). Clients share their CPU with Postgres; this machine's 2 cores are also shared with other work, so times include the load side's own delays.`,
@@ -148,9 +126,10 @@ async function main(): Promise<void> {
   ].join('\n'));
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup().then(() => process.exit()));
+export const herd: Benchmark = {
+  name: 'herd',
+  title: 'Reconnect after a relay restart: N clients back, resubscribed and caught up; the herd of upgrades the new relay takes',
+  usage: `--clients 5000 --tenants 100 --outage-ms 7000 --workers 4 --spread-load (load workers on any CPU)
+--transport auto|websocket (the client's option) --no-write (no transaction during the outage)`,
+  run: async (flags, ctx) => run(flags, await ctx.postgres()),
+};

@@ -1,58 +1,34 @@
-// What presence costs (issue 14): S sockets over T tenants, spread over R relay processes on one Postgres, each socket
-// its own member. Baseline: the sockets connected, no one in presence (the relays' ticker polls Postgres meanwhile: this
-// is what presence adds to). Join storm: every socket joins at once; done when every socket's list holds its whole
-// tenant. Idle: everyone present, nothing changing (heartbeats and sweeps). Leave storm: half of each tenant leaves at
-// once; done when every socket that stayed sees only those who stayed. For each phase: the time until the last
-// socket's list was right (p50, p99, max), the relays' CPU and Postgres's (every backend), presence statements and
-// NOTIFYs, and the presence frames the clients received. Prints a table; writes nothing to RESULTS.md.
-//
-//   npm run bench:presence -- [--sockets 5000] [--tenants 50] [--relays 2] [--workers 4] [--ttl-ms 15000] [--idle-ms 5000]
-//                             [--spread-load] [--database-url URL]
-import http from 'node:http';
+// What presence costs (issue 14, `npm run bench:presence`): S sockets over T tenants, spread over R relay processes on one
+// Postgres, each socket its own member. Baseline: the sockets connected, no one in presence (the relays' ticker polls
+// Postgres meanwhile: this is what presence adds to). Join storm: every socket joins at once; done when every socket's
+// list holds its whole tenant. Idle: everyone present, nothing changing (heartbeats and sweeps). Leave storm: half of
+// each tenant leaves at once; done when every socket that stayed sees only those who stayed. For each phase: the time
+// until the last socket's list was right (p50, p99, max), the relays' CPU and Postgres's (every backend), presence
+// statements and NOTIFYs, and the presence frames the clients received.
 import pg from 'pg';
-import { freePort } from '../client/shared/free-port.js';
-import { migrate } from '../db/migrate.js';
-import { postmasterPid, serverCpuSeconds } from './lib/postgres-cpu.js';
-import { Flags } from './lib/args.js';
-import { bytes, int, ms, table } from './lib/format.js';
-import { describeMachine, machine } from './lib/machine.js';
-import { startPostgres } from './lib/postgres.js';
-import { cleanup, cpuSeconds, installExitHandlers, loadCpu, serverCpu, spawnNode, type Spawned } from './lib/processes.js';
+import { freePort } from '../../client/shared/free-port.js';
+import { migrate } from '../../db/migrate.js';
+import { sleep } from '../../db/testing/wait.js';
+import type { Flags } from '../lib/args.js';
+import type { Benchmark } from '../lib/benchmark.js';
+import { bytes, int, ms, table } from '../lib/format.js';
+import { httpGet } from '../lib/http-get.js';
+import { describeMachine, machine } from '../lib/machine.js';
+import { percentile } from '../lib/median.js';
+import { messageWorker } from '../lib/message-worker.js';
+import type { BenchPostgres } from '../lib/postgres.js';
+import { postmasterPid, serverCpuSeconds } from '../lib/postgres-cpu.js';
+import { cpuSeconds, loadCpu } from '../lib/processes.js';
+import { writeSection } from '../lib/results.js';
+import { spawnRelay } from '../lib/targets.js';
 
-const flags = new Flags(process.argv.slice(2));
-const sockets = flags.num('sockets', 5000);
-const tenants = flags.num('tenants', 50);
-const relayCount = flags.num('relays', 2);
-const workers = Math.max(1, Math.min(flags.num('workers', 4), sockets));
-const ttlMs = flags.num('ttl-ms', 15_000);
-const idleMs = flags.num('idle-ms', 5000);
-/** Let the load workers use every CPU (the relays' too) instead of the load CPU alone. */
-const spread = flags.bool('spread-load');
 const SECRET = 'presence-bench-secret-presence-bench-secret';
-const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
-
-installExitHandlers();
-const box = machine();
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function get(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
 
 /** pgrelay_presence_statements_total by kind, summed over the relays. */
 async function statements(ports: number[]): Promise<Record<string, number>> {
   const out: Record<string, number> = { sync: 0, read: 0, sweep: 0 };
   for (const port of ports) {
-    for (const line of (await get(`http://127.0.0.1:${port}/metrics`)).split('\n')) {
+    for (const line of (await httpGet(`http://127.0.0.1:${port}/metrics`)).body.split('\n')) {
       const m = /^pgrelay_presence_statements_total\{kind="(\w+)"\} (\d+)/.exec(line);
       if (m) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
     }
@@ -60,8 +36,16 @@ async function statements(ports: number[]): Promise<Record<string, number>> {
   return out;
 }
 
-async function main(): Promise<void> {
-  const postgres = await startPostgres(flags.str('database-url') ?? process.env.TEST_DATABASE_URL);
+async function run(flags: Flags, postgres: BenchPostgres, command: string): Promise<void> {
+  const sockets = flags.num('sockets', 5000);
+  const tenants = flags.num('tenants', 50);
+  const relayCount = flags.num('relays', 2);
+  const workers = Math.max(1, Math.min(flags.num('workers', 4), sockets));
+  const ttlMs = flags.num('ttl-ms', 15_000);
+  const idleMs = flags.num('idle-ms', 5000);
+  /** Let the load workers use every CPU (the relays' too) instead of the load CPU alone. */
+  const spread = flags.bool('spread-load');
+  const box = machine();
   const url = await postgres.createDatabase('presence_bench');
   await migrate(url);
   const db = new pg.Client({ connectionString: url });
@@ -72,28 +56,13 @@ async function main(): Promise<void> {
   await db.query('listen relay_presence');
 
   const ports = await Promise.all(Array.from({ length: relayCount }, () => freePort()));
-  const relays: Spawned[] = ports.map((port, k) => spawnNode('relay/cli.ts', {
-    name: `relay-${k + 1}`, args: ['start'], cpu: serverCpu, nofile: Math.ceil(sockets / relayCount) * 2 + 1000,
-    env: { DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', RELAY_JWT_SECRET: SECRET, LOG_LEVEL: 'info', LOG_FORMAT: 'json', RELAY_PRESENCE_TTL_MS: String(ttlMs) },
-  }));
+  const relays = ports.map((port, k) =>
+    spawnRelay({ name: `relay-${k + 1}`, databaseUrl: url, port, secret: SECRET, nofile: Math.ceil(sockets / relayCount) * 2 + 1000, env: { RELAY_PRESENCE_TTL_MS: String(ttlMs) } }));
   await Promise.all(relays.map((r) => r.waitFor(/pgrelay listening on/, 90_000)));
 
   // The clients live in worker processes (the real client library over `ws`), pinned to the load CPU.
-  const pool = Array.from({ length: workers }, (_, k) => {
-    const w = spawnNode('bench/load/presence-clients.ts', { name: `clients-${k}`, ipc: true, ...(spread ? {} : { cpu: loadCpu }), nofile: Math.ceil(sockets / workers) * 2 + 1000 });
-    const inbox: Array<Record<string, unknown>> = [];
-    w.child.on('message', (m: Record<string, unknown>) => inbox.push(m));
-    const next = async (type: string, timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const i = inbox.findIndex((m) => m.type === type);
-        if (i >= 0) return inbox.splice(i, 1)[0]!;
-        if (Date.now() > deadline) throw new Error(`clients-${k} sent no ${type} within ${timeoutMs} ms`);
-        await sleep(20);
-      }
-    };
-    return { next, send: (m: unknown) => w.child.send(m as never) };
-  });
+  const pool = Array.from({ length: workers }, (_, k) =>
+    messageWorker('bench/load/presence-clients.ts', { name: `clients-${k}`, ...(spread ? {} : { cpu: loadCpu }), nofile: Math.ceil(sockets / workers) * 2 + 1000 }));
   await Promise.all(pool.map((p) => p.next('ready', 60_000)));
   const share = Math.ceil(sockets / workers);
   const urls = ports.map((port) => `ws://127.0.0.1:${port}/ws`);
@@ -152,10 +121,12 @@ async function main(): Promise<void> {
   await phase('leave storm (half of each tenant)', 'leave', 120_000);
   for (const p of pool) p.send({ type: 'stop' });
   await db.end();
-
-  console.log([
-    `Presence: ${int(sockets)} sockets (each its own member) over ${tenants} tenants, ${relayCount} relays, RELAY_PRESENCE_TTL_MS=${ttlMs}; ` +
-      `clients of the client library in ${workers} worker processes${spread ? ' free to use every CPU' : ' on the load CPU'}.`,
+  const md = [
+    `## Presence: ${int(sockets)} sockets over ${tenants} tenants on ${relayCount} relays`,
+    '',
+    `\`${command}\`, ${new Date().toISOString()}. ${int(sockets)} sockets (each its own member) over ${tenants} tenants, ${relayCount} relays on CPU 0, RELAY_PRESENCE_TTL_MS=${ttlMs}; ` +
+      `clients of the client library in ${workers} worker processes${spread ? ' free to use every CPU' : ' on the load CPU'}. One run (no repeats: read the figures as one sample).`,
+    '',
     `Machine: ${describeMachine(box)}. Postgres: ${postgres.description}.`,
     '',
     table(
@@ -164,12 +135,15 @@ async function main(): Promise<void> {
     ),
     '',
     'Times run from the coordinator sending the command to each worker until that socket\'s list was right; CPU and counts from just before it until every socket was done (or the window ended).',
-  ].join('\n'));
+  ].join('\n');
+  console.log(md);
+  if (flags.bool('record')) await writeSection('presence', md);
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup().then(() => process.exit()));
+export const presence: Benchmark = {
+  name: 'presence',
+  title: 'What presence costs: join storm, idle and leave storm of S members over R relays; list times, CPU, statements, NOTIFYs',
+  usage: `--sockets 5000 --tenants 50 --relays 2 --workers 4 --ttl-ms 15000 --idle-ms 5000 --spread-load (load workers on any CPU)
+--record (writes its section; without it the table is printed only)`,
+  run: async (flags, ctx) => run(flags, await ctx.postgres(), ctx.command),
+};
