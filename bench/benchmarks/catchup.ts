@@ -10,7 +10,7 @@ import { migrate } from '../../db/migrate.js';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { describeMachine, machine } from '../lib/machine.js';
-import { median } from '../lib/servers.js';
+import { median } from '../lib/median.js';
 import { onCleanup } from '../lib/processes.js';
 import { writeSection } from '../lib/results.js';
 import { benchSettings, startServer, type ServerKind } from '../lib/throwaway-postgres.js';

@@ -1,4 +1,5 @@
 // Benchmark 1: commit → receipt latency and exact delivery accounting at a fixed load, pgrelay against A and B in the same run.
+import { sleep } from '../../db/testing/wait.js';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { targetColors, writeChart } from '../lib/charts.js';
@@ -29,7 +30,7 @@ export async function runLoad(ctx: RunContext, target: TargetName, spec: LoadSpe
     try {
       const c = await fleet.connect(target, server.baseUrl, tokens, spec.n, spec.t);
       if (c.opened === 0) throw new Error(`no connection opened (${c.errors.join('; ')})`);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const r = await measure(server, fleet, databaseUrl, spec, 1);
       return { ...r, connectFailed: c.failed, connectErrors: c.errors };
     } finally {

@@ -1,4 +1,5 @@
 // Benchmark 3: server memory per idle, authenticated, subscribed socket: RSS growth from 0 to N sockets, read after a settle time and a full GC.
+import { sleep } from '../../db/testing/wait.js';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { targetColors, writeChart } from '../lib/charts.js';
@@ -41,7 +42,6 @@ export interface MemoryResult {
   errors: string[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Memory after `settleMs`, then full GCs (SIGUSR2 → gc(), the same hook in all three servers) 2 s apart until `agree`

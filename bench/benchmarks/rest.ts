@@ -6,12 +6,13 @@
 // beside pgrelay (a relay, one WebSocket subscriber).
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
+import { sleep } from '../../db/testing/wait.js';
 import { postmasterPid, serverCpuSeconds } from '../lib/postgres-cpu.js';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { ms, table, verdict } from '../lib/format.js';
 import { backgroundLoad, describeMachine, machine } from '../lib/machine.js';
-import { median } from '../lib/servers.js';
+import { median } from '../lib/median.js';
 import { cpuSeconds } from '../lib/processes.js';
 import { writeSection } from '../lib/results.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
@@ -19,7 +20,6 @@ import { prepareDatabase, targetLabel, type TargetName } from '../lib/targets.js
 import { openConnection, type Delivery } from '../load/connection.js';
 import { receiptTime, rowTime } from '../load/timestamps.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const restDefaults = { seconds: 30, settle: 60, repeat: 3, rounds: 8, gap: 2000 };
 export const restQuick = { seconds: 5, settle: 3, repeat: 1, rounds: 2, gap: 2000 };

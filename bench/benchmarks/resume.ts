@@ -5,6 +5,7 @@ import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { runWriter } from '../lib/fleet.js';
 import { int, ms, table } from '../lib/format.js';
+import { median } from '../lib/median.js';
 import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
 import { saveRaw, writeSection } from '../lib/results.js';
 import { tokensFor, type RunContext } from '../lib/session.js';
@@ -144,11 +145,6 @@ export async function resumeBenchmark(ctx: RunContext, flags: Flags, command: st
   }
   await saveRaw('resume', { options: o, paths, setupError });
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((x, y) => x - y);
-    const m = Math.floor(s.length / 2);
-    return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const rows: Array<Array<string | number>> = paths.map((p) => {
     const totals = p.runs.map((r) => r.totalMs);
     const exact = p.runs.length > 0 && p.runs.every((r) => r.received === o.count && r.inOrder && r.duplicates === 0);

@@ -11,7 +11,7 @@ import { bytes, int, ms, ratio, table } from '../lib/format.js';
 import { backgroundLoad, busyPercent, cpuTicks, describeMachine, machine } from '../lib/machine.js';
 import { cpuSeconds, fileLimit, loadCpu, rssBytes, taskset } from '../lib/processes.js';
 import { saveRaw, writeSection } from '../lib/results.js';
-import { median } from '../lib/servers.js';
+import { median } from '../lib/median.js';
 import { newSecret, tokensFor } from '../lib/session.js';
 import type { BenchPostgres } from '../lib/postgres.js';
 import { prepareDatabase, startTarget, type TargetServer } from '../lib/targets.js';

@@ -1,5 +1,6 @@
 // One measurement under load: probe that the target streams, write R transactions/s for D seconds, drain, and account for every delivery.
 import pg from 'pg';
+import { sleep } from '../../db/testing/wait.js';
 import type { Fleet } from './fleet.js';
 import { runWriter } from './fleet.js';
 import { busyPercent, cpuTicks } from './machine.js';
@@ -75,7 +76,6 @@ export class NotStreamingError extends Error {
   override readonly name = 'NotStreamingError';
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function alive(server: TargetServer): void {
   if (!server.process.alive) throw new Error(`${server.target} exited during the measurement:\n${server.process.output()}`);

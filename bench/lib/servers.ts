@@ -2,6 +2,7 @@
 import type { Flags } from './args.js';
 import { ratio, table } from './format.js';
 import { backgroundLoad } from './machine.js';
+import { median } from './median.js';
 
 /** RELAY_SERVER values compared. */
 export type ServerImpl = 'uws' | 'ws';
@@ -53,13 +54,6 @@ export async function interleave<T>(rounds: ServerRounds, what: string, measure:
     }
   }
   return out;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** A figure of the table: how to read it from one run and show it. `sum` adds the rounds up (losses) instead of a median. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
 import { migrate } from '../../db/migrate.js';
+import { sleep } from '../../db/testing/wait.js';
 import { serverCpu, spawnNode, type Spawned } from './processes.js';
 
 /**
@@ -153,7 +154,7 @@ async function gcAndReport(p: Spawned): Promise<NodeJS.MemoryUsage | undefined> 
   for (let i = 0; i < 150; i++) {
     const r = lastReport(p.output());
     if (r && r.n > before) return r.benchMemory;
-    await new Promise((res) => setTimeout(res, 20));
+    await sleep(20);
   }
   return undefined;
 }
@@ -172,7 +173,7 @@ async function waitReady(port: number, p: Spawned): Promise<void> {
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`pgrelay /readyz did not answer 200 within 30 s (last: ${last}).`);
 }

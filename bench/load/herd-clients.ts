@@ -3,6 +3,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
+import { sleep } from '../../db/testing/wait.js';
 
 interface Start { type: 'start'; url: string; tokens: string[]; transport?: 'auto' | 'websocket'; first: number; count: number }
 type Command = Start | { type: 'reset'; marker: number } | { type: 'report' } | { type: 'stop' };
@@ -45,9 +46,9 @@ async function start(m: Start): Promise<void> {
       },
     });
     clients.push(c);
-    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 20)); // a gentle ramp: the first connect is not what is measured
+    if (i % 100 === 99) await sleep(20); // a gentle ramp: the first connect is not what is measured
   }
-  while (subscribed.some((t) => t === 0)) await new Promise((r) => setTimeout(r, 50));
+  while (subscribed.some((t) => t === 0)) await sleep(50);
   send({ type: 'subscribed' });
 }
 

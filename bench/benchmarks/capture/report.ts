@@ -1,6 +1,6 @@
 // The capture-overhead benchmark's tables: TPS and ratios against the goals, CPU per transaction, bulk rows/s, where backends waited.
 import { BULK, MODE_NAMES, type Mode } from './modes.js';
-import { median } from '../../lib/servers.js';
+import { median } from '../../lib/median.js';
 import type { Run } from './throughput.js';
 
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '–');

@@ -10,6 +10,7 @@ import { EmbeddedServer } from '../../../db/cluster/embedded-server.js';
 import { freePort } from '../../../client/shared/free-port.js';
 import { createKysely, createPool } from '../../../db/kysely.js';
 import { migrate } from '../../../db/migrate.js';
+import { sleep } from '../../../db/testing/wait.js';
 import { WatchedTables } from '../../../relay/feed/watched-tables.js';
 import { account, checkState, emptyTally, expectedFor, type Tally } from './accounting.js';
 import { RelayProcess } from './relay-process.js';
@@ -54,7 +55,6 @@ export interface ChaosReport {
   pgVersion: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? (() => undefined);

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { createRelayClient, type RelayClient, type Subscription } from '../../../client/index.js';
 import { syncQueryClient } from '../../../client/tanstack.js';
 import type { Filter } from '../../../client/shared/protocol.js';
+import { sleep } from '../../../db/testing/wait.js';
 import { TENANTS } from './workload.js';
 
 /** What one subscription was asked for. */
@@ -104,7 +105,7 @@ export function createSubscribers(n: number, o: ClientOptions): ChaosClient[] {
       token: async () => {
         calls++;
         // a flaky identity provider: every third refresh answers after the token already expired
-        if (flaky && calls > 1 && calls % 3 === 0) await new Promise((r) => setTimeout(r, (o.ttl + 1) * 1000));
+        if (flaky && calls > 1 && calls % 3 === 0) await sleep((o.ttl + 1) * 1000);
         return mint(o.secret, tenant, o.ttl);
       },
     });

@@ -1,5 +1,6 @@
 // The chaos workload: writers committing mixed transactions through plain SQL, as legacy applications do.
 import pg from 'pg';
+import { sleep } from '../../../db/testing/wait.js';
 
 export const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'];
 
@@ -23,7 +24,6 @@ export interface WriterStats {
 }
 
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One writer: reconnects after any failure (a Postgres restart included) and keeps committing until stopped. */
 export async function runWriter(url: string, isStopped: () => boolean, stats: WriterStats, options: { oversize: boolean; truncateEvery: number }): Promise<void> {

@@ -1,4 +1,5 @@
 // Fan-out mode --compression (issue 14): RELAY_COMPRESSION off and on, interleaved and repeated on the same relay build; bytes on the wire, CPU, latency and deliveries per delivery.
+import { sleep } from '../../../db/testing/wait.js';
 import type { Flags } from '../../lib/args.js';
 import { Fleet } from '../../lib/fleet.js';
 import { int, ms, ratio, table } from '../../lib/format.js';
@@ -6,7 +7,7 @@ import { backgroundLoad } from '../../lib/machine.js';
 import { measure, type LoadResult } from '../../lib/measure.js';
 import { sectionHeader, show } from '../../lib/report.js';
 import { saveRaw, writeSection } from '../../lib/results.js';
-import { median } from '../../lib/servers.js';
+import { median } from '../../lib/median.js';
 import { tokensFor, withTarget, type RunContext } from '../../lib/session.js';
 import { parseMix } from '../latency.js';
 
@@ -69,7 +70,7 @@ async function runOnce(ctx: RunContext, server: Server, mode: Mode, loads: Load[
         const c = await fleet.connect('pgrelay', relay.baseUrl, tokens, load.n, o.t, { compression: true });
         if (c.failed > 0) throw new Error(`${c.failed} of ${load.n} connections failed (${c.errors.join('; ')})`);
         negotiated += c.compressed;
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         process.stderr.write(`fanout --compression: ${server === 'auto' ? '' : `RELAY_SERVER=${server}, `}RELAY_COMPRESSION=${mode}, round ${round}: ${load.name} = ${int((load.n / o.t) * load.r * load.batch)} deliveries/s offered...\n`);
         const result = await measure(relay, fleet, databaseUrl, { n: load.n, t: o.t, r: load.r, d: o.d, warmup: o.warmup, mix: load.mix, batch: load.batch }, (i + 1) * 100_000_000);
         out.push({ load, result, negotiated, connections: fleet.connections });

@@ -1,4 +1,5 @@
 // Benchmark 2: the fan-out ceiling: deliveries per second raised step by step (tx/s, then sockets) until p99 > 100 ms or deliveries fall behind.
+import { sleep } from '../../../db/testing/wait.js';
 import type { Flags } from '../../lib/args.js';
 import type { Benchmark } from '../../lib/benchmark.js';
 import { targetColors, writeChart } from '../../lib/charts.js';
@@ -80,7 +81,7 @@ async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: Curv
           out.limit = `${c.failed} of ${step.n} connections failed (${c.errors.join('; ')})`;
           break;
         }
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         process.stderr.write(`fanout: ${target}: ${step.n} sockets × ${step.r} tx/s / ${o.t} tenants = ${int((step.n / o.t) * step.r)} deliveries/s offered...\n`);
         const r = await measure(server, fleet, databaseUrl, { n: step.n, t: o.t, r: step.r, d: o.d, warmup: o.warmup, mix: o.mix }, (i + 1) * 100_000_000);
         const j = judge(r, o.p99);

@@ -2,11 +2,13 @@
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import WebSocket from 'ws';
+import { sleep } from '../../../db/testing/wait.js';
 import type { Flags } from '../../lib/args.js';
 import { Fleet } from '../../lib/fleet.js';
 import { describeMachine, machine } from '../../lib/machine.js';
 import { int, ms, table } from '../../lib/format.js';
 import { measure, type LoadResult } from '../../lib/measure.js';
+import { median } from '../../lib/median.js';
 import { saveRaw, writeSection } from '../../lib/results.js';
 import { withTarget, type RunContext } from '../../lib/session.js';
 import { parseMix } from '../latency.js';
@@ -65,10 +67,6 @@ async function snapshotTimes(url: string, token: string, n: number): Promise<num
   return times;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const spread = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
 
 interface Run { mode: Mode; repeat: number; load: LoadResult; snapshotMs: number[] }
@@ -90,12 +88,12 @@ export async function fanoutRulesBenchmark(ctx: RunContext, flags: Flags, comman
         await admin.connect();
         try {
           if (mode === 'rules') await admin.query(`select relay.allow('orders', 'clerk', rows => $1::jsonb, columns => $2::name[])`, [JSON.stringify(RULE.rows), RULE.columns]);
-          await new Promise((r) => setTimeout(r, 500));
+          await sleep(500);
           const fleet = new Fleet(1, { nofile: n + 4096 });
           try {
             const c = await fleet.connect('pgrelay', server.baseUrl, tokenOf, n, o.t, { users: o.users });
             if (c.failed > 0) throw new Error(`${c.failed} of ${n} connections failed (${c.errors.join('; ')})`);
-            await new Promise((r) => setTimeout(r, 500));
+            await sleep(500);
             process.stderr.write(`fanout --rules: ${mode}, repeat ${repeat + 1}: ${n} sockets × ${o.r} tx/s...\n`);
             const load = await measure(server, fleet, databaseUrl, { n, t: o.t, r: o.r, d: o.d, warmup: o.warmup, mix }, (repeat * 2 + (mode === 'rules' ? 1 : 0) + 1) * 100_000_000);
             await fleet.close();
@@ -104,9 +102,9 @@ export async function fanoutRulesBenchmark(ctx: RunContext, flags: Flags, comman
             for (let i = 0; i < 500; i++) {
               const { rows } = await admin.query(`select exists (select 1 from relay.log l where not exists (select 1 from relay.transactions t where t.txid = l.txid)) as pending`);
               if (!rows[0].pending) break;
-              await new Promise((r) => setTimeout(r, 20));
+              await sleep(20);
             }
-            await new Promise((r) => setTimeout(r, 200));
+            await sleep(200);
             const snapToken = await new SignJWT({ tenant_id: 'snap', role: 'clerk', sub: 'u1' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(ctx.secret));
             const snapshotMs = await snapshotTimes(`${server.baseUrl.replace(/^http/, 'ws')}/ws`, snapToken, o.snapshots);
             return { mode, repeat, load, snapshotMs };
