@@ -1,17 +1,17 @@
 // Benchmark 1: commit → receipt latency and exact delivery accounting at a fixed load, pgrelay against A and B in the same run.
 import { sleep } from '../../db/testing/wait.js';
 import type { Flags } from '../lib/args.js';
-import type { Benchmark } from '../lib/benchmark.js';
+import { onSession, type Benchmark } from '../lib/benchmark.js';
 import { targetColors, writeChart } from '../lib/charts.js';
 import { Fleet } from '../lib/fleet.js';
 import { int, ms, ratio, table } from '../lib/format.js';
 import { measureFloor, type FloorResult } from '../lib/floor.js';
 import { measure, type LoadResult, type LoadSpec } from '../lib/measure.js';
-import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
-import { saveRaw, writeSection } from '../lib/results.js';
-import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
+import { goalsTable, publish, sectionHeader, type Goal } from '../lib/report.js';
+import { saveRaw } from '../lib/results.js';
+import { interleave, parseServers, publishServerRuns, serversUsage, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
-import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
+import { parseTargets, targetLabel, targetsUsage, type TargetName } from '../lib/targets.js';
 
 export const latencyDefaults = { n: 1000, t: 50, r: 200, d: 30, warmup: 3 };
 export const latencyQuick = { n: 100, t: 10, r: 100, d: 5, warmup: 1 };
@@ -176,8 +176,7 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
     ...(chart ? ['', `![latency](${chart})`] : []),
     ...(notes.length ? ['', ...notes] : []),
   ].join('\n');
-  await writeSection('latency', md);
-  show(md);
+  await publish('latency', md);
 }
 
 /** `--servers uws,ws`: the same load against pgrelay on each server implementation, interleaved, `--repeat` rounds. */
@@ -185,8 +184,7 @@ async function latencyByServer(ctx: RunContext, spec: LoadSpec, rounds: ServerRo
   const runs = await interleave(rounds, 'latency', (server) => runLoad(ctx, 'pgrelay', spec, { RELAY_SERVER: server }));
   await saveRaw('latency-servers', { spec, rounds, runs });
   type R = LoadResult & { connectFailed: number };
-  const md = [
-    sectionHeader('latencyServers', command, busiestBefore(ctx, runs), serversTargetLine),
+  await publishServerRuns('latencyServers', ctx, command, runs, [
     `- Load, as in section 1: ${spec.n} authenticated sockets over ${spec.t} tenants; a writer commits ${spec.r} single-row transactions/s for ${spec.d} s after ${spec.warmup} s of warm-up (${spec.mix.join(' / ')} % inserts / updates / deletes). Latency = receipt − the row's \`ts\` (write → screen), every delivery accounted. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
     '',
     serverTable<R>(runs, rounds, [
@@ -198,17 +196,14 @@ async function latencyByServer(ctx: RunContext, spec: LoadSpec, rounds: ServerRo
       { name: 'lost + duplicated + wrong tenant (all rounds)', value: (r) => r.lost + r.duplicates + r.wrongTenant, format: int, sum: true },
       { name: 'failed connections (all rounds)', value: (r) => r.connectFailed, format: int, sum: true },
     ]),
-    ...(runs.some((r) => r.error) ? ['', ...failedRuns(runs)] : []),
-  ].join('\n');
-  await writeSection('latencyServers', md);
-  show(md);
+  ]);
 }
 
 export const latency: Benchmark = {
   name: 'latency',
   title: 'Commit → receipt latency at a fixed load, every delivery accounted; pgrelay against A and B (sections 1 and 6)',
   usage: `--n 1000 --t 50 --r 200 --d 30 --warmup 3 --mix 70,20,10 (sockets, tenants, tx/s, seconds, warm-up s, % inserts,updates,deletes)
---floor false (skip the LISTEN floors)   --targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)
---servers uws,ws [--repeat 3]: pgrelay on each server implementation instead of the baselines, interleaved`,
-  run: async (flags, ctx) => latencyBenchmark(await ctx.session(), flags, ctx.command),
+--floor false (skip the LISTEN floors)   ${targetsUsage}
+${serversUsage}`,
+  run: onSession(latencyBenchmark),
 };

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { sleep } from '../../db/testing/wait.js';
 import { postmasterPid, serverCpuSeconds } from '../lib/postgres-cpu.js';
 import type { Flags } from '../lib/args.js';
-import type { Benchmark } from '../lib/benchmark.js';
+import { onSession, type Benchmark } from '../lib/benchmark.js';
 import { ms, table, verdict } from '../lib/format.js';
 import { backgroundLoad, describeMachine, machine } from '../lib/machine.js';
 import { median } from '../lib/median.js';
@@ -253,5 +253,5 @@ export const rest: Benchmark = {
   title: 'A system at rest (CPU, requests to Postgres) and the first change after a rest, against the seed design',
   usage: `--seconds 30 --settle 60 --repeat 3 (nothing written, one subscriber)   --rounds 8 --gap 2000 (the first change after a rest)
 --targets pgrelay,pgrelay-poll,socketio,ws   --parts rest,first-change   --quick`,
-  run: async (flags, ctx) => restBenchmark(await ctx.session(), flags, ctx.command),
+  run: onSession(restBenchmark),
 };

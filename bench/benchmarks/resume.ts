@@ -2,14 +2,14 @@
 import WebSocket from 'ws';
 import { createRelayClient, type WebSocketConstructor } from '../../client/index.js';
 import type { Flags } from '../lib/args.js';
-import type { Benchmark } from '../lib/benchmark.js';
+import { onSession, type Benchmark } from '../lib/benchmark.js';
 import { runWriter } from '../lib/fleet.js';
 import { int, ms, table } from '../lib/format.js';
 import { median } from '../lib/median.js';
-import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
-import { saveRaw, writeSection } from '../lib/results.js';
+import { goalsTable, publish, sectionHeader, type Goal } from '../lib/report.js';
+import { saveRaw } from '../lib/results.js';
 import { tokensFor, type RunContext } from '../lib/session.js';
-import { parseTargets, prepareDatabase, startTarget, targetLabel } from '../lib/targets.js';
+import { parseTargets, prepareDatabase, startTarget, targetLabel, targetsUsage } from '../lib/targets.js';
 
 export const resumeDefaults = { count: 10_000, noise: 5000, repeat: 3, history: 20_000, logHistory: 100 };
 export const resumeQuick = { count: 1000, noise: 500, repeat: 2, history: 20_000, logHistory: 100 };
@@ -176,14 +176,13 @@ export async function resumeBenchmark(ctx: RunContext, flags: Flags, command: st
     goalsTable(goals),
     ...(setupError ? ['', `- pgrelay did not run: ${setupError}.`] : []),
   ].join('\n');
-  await writeSection('resume', md);
-  show(md);
+  await publish('resume', md);
 }
 
 export const resume: Benchmark = {
   name: 'resume',
   title: 'A subscriber that missed 10,000 transactions catches up, from the ring and from the log (section 4)',
   usage: `--count 10000 --noise 5000 --repeat 3 --history 20000 --log-history 100
---targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)`,
-  run: async (flags, ctx) => resumeBenchmark(await ctx.session(), flags, ctx.command),
+${targetsUsage}`,
+  run: onSession(resumeBenchmark),
 };

@@ -37,3 +37,8 @@ export interface BenchContext {
    */
   session(): Promise<RunContext>;
 }
+
+/** The `run` of a side-by-side benchmark: `measure` on the run's session, with the command RESULTS.md shows. */
+export function onSession(measure: (session: RunContext, flags: Flags, command: string) => Promise<void>): Benchmark['run'] {
+  return async (flags, ctx) => measure(await ctx.session(), flags, ctx.command);
+}

@@ -22,6 +22,9 @@ export function isPgrelay(target: TargetName): boolean {
   return target === 'pgrelay' || target === 'pgrelay-poll';
 }
 
+/** The `--targets` and `--quick` line of a side-by-side benchmark's usage. */
+export const targetsUsage = '--targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)';
+
 export function parseTargets(list: readonly string[]): TargetName[] {
   for (const t of list) if (!(targetNames as readonly string[]).includes(t)) throw new Error(`Unknown target ${JSON.stringify(t)}; use ${targetNames.join(', ')}.`);
   return targetNames.filter((t) => list.includes(t));

@@ -5,8 +5,8 @@ import { Fleet } from '../../lib/fleet.js';
 import { int, ms, ratio, table } from '../../lib/format.js';
 import { backgroundLoad } from '../../lib/machine.js';
 import { measure, type LoadResult } from '../../lib/measure.js';
-import { sectionHeader, show } from '../../lib/report.js';
-import { saveRaw, writeSection } from '../../lib/results.js';
+import { publish, sectionHeader } from '../../lib/report.js';
+import { saveRaw } from '../../lib/results.js';
 import { median } from '../../lib/median.js';
 import { tokensFor, withTarget, type RunContext } from '../../lib/session.js';
 import { parseMix } from '../latency.js';
@@ -164,6 +164,5 @@ export async function fanoutCompressionBenchmark(ctx: RunContext, flags: Flags, 
     ...tables,
     ...(failed.length ? ['', ...failed] : []),
   ].join('\n');
-  await writeSection('compression', md);
-  show(md);
+  await publish('compression', md);
 }

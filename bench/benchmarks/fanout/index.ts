@@ -1,16 +1,16 @@
 // Benchmark 2: the fan-out ceiling: deliveries per second raised step by step (tx/s, then sockets) until p99 > 100 ms or deliveries fall behind.
 import { sleep } from '../../../db/testing/wait.js';
 import type { Flags } from '../../lib/args.js';
-import type { Benchmark } from '../../lib/benchmark.js';
+import { onSession, type Benchmark } from '../../lib/benchmark.js';
 import { targetColors, writeChart } from '../../lib/charts.js';
 import { Fleet } from '../../lib/fleet.js';
 import { int, ms, ratio, table } from '../../lib/format.js';
 import { measure, type LoadResult } from '../../lib/measure.js';
-import { goalsTable, sectionHeader, show, type Goal } from '../../lib/report.js';
-import { saveRaw, writeSection } from '../../lib/results.js';
-import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds, type ServerRun } from '../../lib/servers.js';
+import { goalsTable, publish, sectionHeader, type Goal } from '../../lib/report.js';
+import { saveRaw } from '../../lib/results.js';
+import { interleave, parseServers, publishServerRuns, serversUsage, serverTable, type ServerRounds, type ServerRun } from '../../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../../lib/session.js';
-import { parseTargets, targetLabel, type TargetName } from '../../lib/targets.js';
+import { parseTargets, targetLabel, targetsUsage, type TargetName } from '../../lib/targets.js';
 import { fanoutCompressionBenchmark } from './compression.js';
 import { fanoutRulesBenchmark } from './rules.js';
 import { parseMix } from '../latency.js';
@@ -244,8 +244,7 @@ export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: st
     ...charts.map((c) => `\n![${c}](${c})`),
     ...(missing.size ? ['', ...[...missing].map(([t, why]) => `- ${targetLabel[t]} did not run: ${why}.`)] : []),
   ].join('\n');
-  await writeSection('fanout', md);
-  show(md);
+  await publish('fanout', md);
 }
 
 /** `--servers uws,ws`: each step against pgrelay on each server implementation, interleaved, `--repeat` rounds; what a delivery costs the server. */
@@ -253,14 +252,11 @@ async function fanoutByServer(ctx: RunContext, steps: Step[], o: CurveOptions, r
   const runs = await interleave(rounds, 'fanout', (server) => curve(ctx, 'pgrelay', steps, o, { RELAY_SERVER: server }));
   await saveRaw('fanout-servers', { steps, options: o, rounds, runs });
   const failures = runs.flatMap((r) => (r.result?.steps ?? []).filter((x) => !x.ok).map((x) => `- RELAY_SERVER=${r.server}, round ${r.round}, ${int(x.n)}×${x.r}: ${x.reason}.`));
-  const md = [
-    sectionHeader('fanoutServers', command, busiestBefore(ctx, runs), serversTargetLine),
+  await publishServerRuns('fanoutServers', ctx, command, runs, [
     `- Steps as in section 2 (sockets × tx/s, ${o.d} s each after ${o.warmup} s of warm-up, p99 bound ${o.p99} ms), fixed loads that both servers are asked to carry. Server CPU per delivery = the server process's CPU-seconds (/proc/<pid>/stat, user space and kernel) ÷ deliveries received: its inverse, deliveries per server-CPU-second, is the fan-out each server would reach on a core of its own. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
     ...serverStepTables(steps, o, rounds, runs),
-    ...(failures.length || runs.some((r) => r.error) ? ['', ...failures, ...failedRuns(runs)] : []),
-  ].join('\n');
-  await writeSection('fanoutServers', md);
-  show(md);
+    ...(failures.length ? ['', ...failures] : []),
+  ]);
 }
 
 /** One table per step: what each server received, its p99, and its CPU per delivery (a step a run did not reach is left out). */
@@ -289,9 +285,9 @@ export const fanout: Benchmark = {
   name: 'fanout',
   title: 'Fan-out ceiling: deliveries/s raised step by step until p99 > 100 ms, a loss or a backlog (sections 2, 2b, 7, 9)',
   usage: `--steps 1000x200,2000x200,… (sockets x tx/s, sockets never decreasing) --t 50 --d 6 --warmup 1 --p99 100 --mix 70,20,10
---targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)
---servers uws,ws [--repeat 3]: pgrelay on each server implementation instead of the baselines, interleaved (steps default to ${fanoutServerSteps})
+${targetsUsage}
+${serversUsage} (steps default to ${fanoutServerSteps})
 --rules: 50 tenants × 20 users with a per-user access rule vs none (--t 50 --users 20 --r 200 --d 6 --repeats 3 --snapshot-rows 20000 --snapshots 10)
 --compression: RELAY_COMPRESSION off and on interleaved (--steps 1000x200,2000x100 --batch 50 --batch-steps 1000x10 --t 50 --d 6 --repeat 3 [--servers uws,ws])`,
-  run: async (flags, ctx) => fanoutBenchmark(await ctx.session(), flags, ctx.command),
+  run: onSession(fanoutBenchmark),
 };
