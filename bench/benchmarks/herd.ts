@@ -2,11 +2,9 @@
 // the relay is killed with SIGKILL, a transaction commits during the outage, a new relay starts on the same port.
 // Measures, from the moment the new relay is ready (its "listening" line: it listens only once caught up), when each
 // client is welcomed, resubscribed and has the outage's transaction, and how many upgrades per 100 ms the relay took (the herd).
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
-import { migrate } from '../../db/migrate.js';
 import { sleep } from '../../db/testing/wait.js';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
@@ -18,7 +16,7 @@ import type { BenchPostgres } from '../lib/postgres.js';
 import { cpuSeconds, loadCpu, type Spawned } from '../lib/processes.js';
 import { writeSection } from '../lib/results.js';
 import { tokensFor } from '../lib/session.js';
-import { ordersSql, spawnRelay } from '../lib/targets.js';
+import { prepareDatabase, spawnRelay } from '../lib/targets.js';
 
 const SECRET = 'reconnect-herd-secret-reconnect-herd-secret';
 
@@ -35,10 +33,9 @@ async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
   if (!['auto', 'websocket'].includes(transport)) throw new Error('--transport must be auto or websocket');
   const box = machine();
   const url = await postgres.createDatabase('reconnect_herd');
-  await migrate(url);
+  await prepareDatabase(url, 'pgrelay');
   const db = new pg.Client({ connectionString: url });
   await db.connect();
-  await db.query(`${await readFile(ordersSql, 'utf8')}; select relay.watch('orders', 'tenant_id')`);
   const port = await freePort();
   const startRelay = (name: string): Spawned => spawnRelay({ name, databaseUrl: url, port, secret: SECRET, nofile: clients * 2 + 1000 });
 

@@ -1,12 +1,9 @@
 // What a refused token costs the relay (`npm run bench:refused`): relay CPU per upgrade for a good token (control), a
 // refusal answered with HTTP 401, and a refusal explained in-band (pgrelay.reasons: accepted, then closed with 4401); and
 // what a flood of in-band refusals gets once past the in-band budget (IN_BAND_REFUSALS_PER_SECOND, then plain HTTP).
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { SignJWT } from 'jose';
-import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
-import { migrate } from '../../db/migrate.js';
 import { sleep } from '../../db/testing/wait.js';
 import { IN_BAND_REFUSALS_PER_SECOND } from '../../relay/edge/refusals.js';
 import type { Flags } from '../lib/args.js';
@@ -17,7 +14,7 @@ import { median } from '../lib/median.js';
 import type { BenchPostgres } from '../lib/postgres.js';
 import { cpuSeconds, rssBytes } from '../lib/processes.js';
 import { writeSection } from '../lib/results.js';
-import { ordersSql, spawnRelay } from '../lib/targets.js';
+import { prepareDatabase, spawnRelay } from '../lib/targets.js';
 
 const SECRET = 'refused-upgrades-secret-refused-upgrades-secret';
 const KEY = Buffer.from('pgrelay-bench-key!').toString('base64');
@@ -50,11 +47,7 @@ async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
   const rounds = flags.num('rounds', 3);
   const box = machine();
   const url = await postgres.createDatabase('refused_upgrades');
-  await migrate(url);
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  await db.query(`${await readFile(ordersSql, 'utf8')}; select relay.watch('orders', 'tenant_id')`);
-  await db.end();
+  await prepareDatabase(url, 'pgrelay');
   const port = await freePort();
   const relay = spawnRelay({ name: 'relay', databaseUrl: url, port, secret: SECRET });
   await relay.waitFor(/pgrelay listening on/, 60_000);

@@ -2,9 +2,11 @@
 // as shipped, pgrelay 0.2's tick, and the shipped tick with one thing taken out at a time. Postgres in single-user mode
 // under callgrind runs K rounds of (B one-row transactions, one tick); per tick = (run with ticks − run without) / K.
 // Needs valgrind and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
+import { readFileSync } from 'node:fs';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { recordCallgrindSection, withCallgrind } from '../lib/callgrind.js';
+import { ordersSql } from '../lib/targets.js';
 
 interface Variant { name: string; what: string; sql: string }
 
@@ -24,9 +26,8 @@ async function run(flags: Flags, command: string): Promise<void> {
   const only = flags.str('variants')?.split(',');
   const variants: Variant[] = [];
   await withCallgrind(async (c) => {
-    await c.query(`create table orders (id bigserial primary key, tenant_id text not null, customer text not null, amount numeric(12, 2) not null,
-                     status text not null, ts timestamptz not null default clock_timestamp());
-                   select relay.watch('orders', 'tenant_id');`);
+    // the benchmarks' table (its `mid` stays 0 here)
+    await c.query(`${readFileSync(ordersSql, 'utf8')}\nselect relay.watch('orders', 'tenant_id');`);
     const def = async (sig: string) => (await c.query<{ d: string }>(`select pg_get_functiondef($1::regprocedure) as d`, [sig])).rows[0]!.d;
     const shipped = await def('relay.tick(pg_snapshot,integer,integer)');
     const old = await def('relay._tick_before_011(pg_snapshot,integer)');
