@@ -6,7 +6,7 @@ import { targetColors, writeChart } from '../lib/charts.js';
 import { Fleet } from '../lib/fleet.js';
 import { int, ms, ratio, table } from '../lib/format.js';
 import { measureFloor, type FloorResult } from '../lib/floor.js';
-import { measure, type LoadResult, type LoadSpec } from '../lib/measure.js';
+import { cpuCells, latencyCells, measure, type LoadResult, type LoadSpec } from '../lib/measure.js';
 import { goalsTable, publish, sectionHeader, type Goal } from '../lib/report.js';
 import { saveRaw } from '../lib/results.js';
 import { interleave, parseServers, publishServerRuns, serversUsage, serverTable, type ServerRounds } from '../lib/servers.js';
@@ -87,24 +87,18 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
     int(r.lost),
     int(r.duplicates),
     int(r.wrongTenant),
-    ms(r.latency.p50),
-    ms(r.latency.p90),
-    ms(r.latency.p99),
-    ms(r.latency.p999),
-    ms(r.latency.max),
-    `${r.serverCpu.toFixed(0)} %`,
-    `${r.loadCpu.toFixed(0)} % / ${r.loadCoreBusy.toFixed(0)} %`,
+    ...latencyCells(r.latency),
+    ...cpuCells(r),
     Number.isFinite(r.postgresCpuUsPerTx) ? r.postgresCpuUsPerTx.toFixed(0) : 'n/a',
   ]);
   const pc = results.get('pgrelay')?.fromCommit;
   if (pc) {
     // pgrelay's frames carry the commit time (the sequencer's clock inside COMMIT): what remains after the capture work
-    rows.push(['pgrelay, from commit (`at`)', '', '', int(pc.count), '', '', '', '', ms(pc.p50), ms(pc.p90), ms(pc.p99), ms(pc.p999), ms(pc.max), '', '', '']);
+    rows.push(['pgrelay, from commit (`at`)', '', '', int(pc.count), '', '', '', '', ...latencyCells(pc), '', '', '']);
   }
   for (const [label, fl] of [['floor: LISTEN, no server', floor], ["floor: LISTEN on pgrelay's channel (its ticker, no relay)", relayFloor]] as const) {
     if (!fl) continue;
-    const f = fl.latency;
-    rows.push([label, '1 (pg)', '', int(fl.timed), int(fl.received), '', '', '', ms(f.p50), ms(f.p90), ms(f.p99), ms(f.p999), ms(f.max), '', '', '']);
+    rows.push([label, '1 (pg)', '', int(fl.timed), int(fl.received), '', '', '', ...latencyCells(fl.latency), '', '', '']);
   }
   const p = results.get('pgrelay');
   const a = results.get('socketio');

@@ -5,7 +5,7 @@ import { onSession, type Benchmark } from '../../lib/benchmark.js';
 import { targetColors, writeChart } from '../../lib/charts.js';
 import { Fleet } from '../../lib/fleet.js';
 import { int, ms, ratio, table } from '../../lib/format.js';
-import { measure, type LoadResult } from '../../lib/measure.js';
+import { cpuCells, latencyCells, measure, type LoadResult } from '../../lib/measure.js';
 import { goalsTable, publish, sectionHeader, type Goal } from '../../lib/report.js';
 import { saveRaw } from '../../lib/results.js';
 import { interleave, parseServers, publishServerRuns, serversUsage, serverTable, type ServerRounds, type ServerRun } from '../../lib/servers.js';
@@ -134,13 +134,10 @@ export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: st
       int(s.r),
       int(s.offeredPerSec),
       int(s.deliveredPerSec),
-      ms(s.latency.p50),
-      ms(s.latency.p99),
-      ms(s.latency.max),
+      ...latencyCells(s.latency, ['p50', 'p99', 'max']),
       int(s.lost),
       ms(s.drainMs),
-      `${s.serverCpu.toFixed(0)} %`,
-      `${s.loadCpu.toFixed(0)} % / ${s.loadCoreBusy.toFixed(0)} %`,
+      ...cpuCells(s),
       s.ok ? 'pass' : `fail: ${s.reason}`,
     ]),
   );
