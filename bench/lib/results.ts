@@ -24,8 +24,8 @@ export const titles: Record<string, string> = {
 
 const header = `# pgrelay benchmarks
 
-Measured by \`npm run bench\` (or one at a time: \`npm run bench:latency\`, \`bench:fanout\`, \`bench:memory\`, \`bench:resume\`;
-flags in \`bench/README.md\`). Every figure is compared with baselines measured in the same run on the same machine:
+Measured by \`npm run bench\` (the side-by-side suite) and \`npm run bench:<name>\` (one benchmark; \`npm run bench -- --help\`
+lists them with their flags, \`bench/README.md\` says what each measures). Every figure is compared with baselines measured in the same run on the same machine:
 **A** = Express + Socket.IO 4 + pg-listen (\`bench/baselines/socketio-server.ts\`), **B** = raw \`ws\` + pg-listen
 (\`bench/baselines/ws-server.ts\`). Each section is replaced when its benchmark runs again. Charts: \`bench/charts/\`.
 `;
