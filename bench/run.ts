@@ -32,7 +32,7 @@ function help(only?: Benchmark): string {
     'Every benchmark:',
     indent(common, '  '),
     '',
-    'Benchmarks (each writes its section of bench/RESULTS.md):',
+    'Benchmarks (each writes its section of bench/RESULTS.md; presence, relays and chaos only with --record):',
     '',
     ...benchmarks.map((b) => `${indent(describe(b), '  ')}\n`),
   ].join('\n');
@@ -72,7 +72,10 @@ async function main(): Promise<void> {
   const byName = new Map(benchmarks.map((b) => [b.name, b]));
   const one = byName.get(which);
   if (which === 'help' || (flags.bool('help') && !one)) return void process.stdout.write(help());
-  if (which !== 'all' && !one) throw new Error(`Unknown benchmark ${JSON.stringify(which)}: npm run bench -- --help lists them.`);
+  if (which !== 'all' && !one) {
+    process.stderr.write(`bench: no benchmark ${JSON.stringify(which)}; npm run bench -- --help lists them\n`);
+    return void (process.exitCode = 2);
+  }
   if (one && flags.bool('help')) return void process.stdout.write(help(one));
 
   const servers = flags.str('servers') !== undefined;
