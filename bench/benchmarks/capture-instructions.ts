@@ -1,7 +1,4 @@
-// Where the writer's time goes, in instructions: Postgres in single-user mode under callgrind runs N POS transactions per
-// variant of the capture; instructions per transaction = (run with N − run with 0) / N. Counts do not depend on what
-// else the machine is doing, so small differences (a GUC swap, one index, one function call) show on a shared machine.
-// Needs valgrind (Debian: apt-get install valgrind) and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
+// bench:capture-instructions: the writer's instructions per transaction under callgrind, variant by variant of the capture.
 import { readFileSync } from 'node:fs';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
@@ -91,6 +88,12 @@ async function run(flags: Flags, command: string): Promise<void> {
   });
 }
 
+/**
+ * Where the writer's time goes, in instructions: Postgres in single-user mode under callgrind runs N POS transactions per
+ * variant of the capture; instructions per transaction = (run with N − run with 0) / N. Counts do not depend on what
+ * else the machine is doing, so small differences (a GUC swap, one index, one function call) show on a shared machine.
+ * Needs valgrind (Debian: apt-get install valgrind) and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
+ */
 export const captureInstructions: Benchmark = {
   name: 'capture-instructions',
   title: "Where the writer's time goes, in instructions per transaction (callgrind), variant by variant of the capture",

@@ -1,8 +1,4 @@
-// Catch-up plan (`npm run bench:catchup`): is one tenant's catch-up (streamChanges) proportional to that tenant's changes,
-// not to every transaction since the cursor? Builds a synthetic log (one change per transaction, tenants round-robin,
-// so one tenant holds 1 %), then runs the exact query streamChanges issues (captured off the wire, through
-// createKysely(createPool(url))) for cursors near the start, the middle and the end, for one tenant and for the
-// all-tenants scope; prints EXPLAIN (ANALYZE, BUFFERS) and wall times.
+// bench:catchup: is one tenant's catch-up proportional to its own changes, not to every transaction since the cursor?
 import pg from 'pg';
 import { createKysely, createPool } from '../../db/kysely.js';
 import { readTransactions, streamChanges, type ChangeScope } from '../../db/log-reader.js';
@@ -214,6 +210,13 @@ async function run(flags: Flags, command: string): Promise<void> {
   await writeSection('catchup', `## Catch-up plan\n\n${text}`);
 }
 
+/**
+ * Catch-up plan (`npm run bench:catchup`): is one tenant's catch-up (streamChanges) proportional to that tenant's changes,
+ * not to every transaction since the cursor? Builds a synthetic log (one change per transaction, tenants round-robin,
+ * so one tenant holds 1 %), then runs the exact query streamChanges issues (captured off the wire, through
+ * createKysely(createPool(url))) for cursors near the start, the middle and the end, for one tenant and for the
+ * all-tenants scope; prints EXPLAIN (ANALYZE, BUFFERS) and wall times.
+ */
 export const catchup: Benchmark = {
   name: 'catchup',
   title: "Catch-up plan: one tenant's catch-up reads its own changes, not every transaction since the cursor (EXPLAIN ANALYZE, wall time)",

@@ -1,7 +1,4 @@
-// Reconnect after a relay restart (`npm run bench:herd`): N clients (the real client library over `ws`) follow a table;
-// the relay is killed with SIGKILL, a transaction commits during the outage, a new relay starts on the same port.
-// Measures, from the moment the new relay is ready (its "listening" line: it listens only once caught up), when each
-// client is welcomed, resubscribed and has the outage's transaction, and how many upgrades per 100 ms the relay took (the herd).
+// bench:herd: clients back after a relay restart (welcomed, resubscribed, caught up), and the herd of upgrades the new relay takes.
 import os from 'node:os';
 import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
@@ -123,6 +120,12 @@ async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
   ].join('\n'));
 }
 
+/**
+ * Reconnect after a relay restart (`npm run bench:herd`): N clients (the real client library over `ws`) follow a table;
+ * the relay is killed with SIGKILL, a transaction commits during the outage, a new relay starts on the same port.
+ * Measures, from the moment the new relay is ready (its "listening" line: it listens only once caught up), when each
+ * client is welcomed, resubscribed and has the outage's transaction, and how many upgrades per 100 ms the relay took (the herd).
+ */
 export const herd: Benchmark = {
   name: 'herd',
   title: 'Reconnect after a relay restart: N clients back, resubscribed and caught up; the herd of upgrades the new relay takes',

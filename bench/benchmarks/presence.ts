@@ -1,10 +1,4 @@
-// What presence costs (issue 14, `npm run bench:presence`): S sockets over T tenants, spread over R relay processes on one
-// Postgres, each socket its own member. Baseline: the sockets connected, no one in presence (the relays' ticker polls
-// Postgres meanwhile: this is what presence adds to). Join storm: every socket joins at once; done when every socket's
-// list holds its whole tenant. Idle: everyone present, nothing changing (heartbeats and sweeps). Leave storm: half of
-// each tenant leaves at once; done when every socket that stayed sees only those who stayed. For each phase: the time
-// until the last socket's list was right (p50, p99, max), the relays' CPU and Postgres's (every backend), presence
-// statements and NOTIFYs, and the presence frames the clients received.
+// bench:presence: what presence costs, a join storm, an idle window and a leave storm of members over several relays.
 import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
 import { migrate } from '../../db/migrate.js';
@@ -140,6 +134,15 @@ async function run(flags: Flags, postgres: BenchPostgres, command: string): Prom
   if (flags.bool('record')) await writeSection('presence', md);
 }
 
+/**
+ * What presence costs (issue 14, `npm run bench:presence`): S sockets over T tenants, spread over R relay processes on one
+ * Postgres, each socket its own member. Baseline: the sockets connected, no one in presence (the relays' ticker polls
+ * Postgres meanwhile: this is what presence adds to). Join storm: every socket joins at once; done when every socket's
+ * list holds its whole tenant. Idle: everyone present, nothing changing (heartbeats and sweeps). Leave storm: half of
+ * each tenant leaves at once; done when every socket that stayed sees only those who stayed. For each phase: the time
+ * until the last socket's list was right (p50, p99, max), the relays' CPU and Postgres's (every backend), presence
+ * statements and NOTIFYs, and the presence frames the clients received.
+ */
 export const presence: Benchmark = {
   name: 'presence',
   title: 'What presence costs: join storm, idle and leave storm of S members over R relays; list times, CPU, statements, NOTIFYs',

@@ -1,6 +1,4 @@
-// What a refused token costs the relay (`npm run bench:refused`): relay CPU per upgrade for a good token (control), a
-// refusal answered with HTTP 401, and a refusal explained in-band (pgrelay.reasons: accepted, then closed with 4401); and
-// what a flood of in-band refusals gets once past the in-band budget (IN_BAND_REFUSALS_PER_SECOND, then plain HTTP).
+// bench:refused: what a refused token costs the relay, answered with HTTP 401 or explained in-band, and a flood past the in-band budget.
 import http from 'node:http';
 import { SignJWT } from 'jose';
 import { freePort } from '../../client/shared/free-port.js';
@@ -135,6 +133,11 @@ async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
   ].join('\n'));
 }
 
+/**
+ * What a refused token costs the relay (`npm run bench:refused`): relay CPU per upgrade for a good token (control), a
+ * refusal answered with HTTP 401, and a refusal explained in-band (pgrelay.reasons: accepted, then closed with 4401); and
+ * what a flood of in-band refusals gets once past the in-band budget (IN_BAND_REFUSALS_PER_SECOND, then plain HTTP).
+ */
 export const refused: Benchmark = {
   name: 'refused',
   title: 'What a refused token costs the relay: CPU per upgrade, good token vs HTTP 401 vs in-band 4401, and a flood past the in-band budget',

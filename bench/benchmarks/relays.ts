@@ -1,11 +1,4 @@
-// What the next relay costs the database (issue 25, `npm run bench:relays`): 1, 2, 4 and 8 relay processes on one
-// Postgres, each holding the same number of subscribed sockets and presence members, first at rest, then while a writer
-// commits R transactions/s. Per run: Postgres CPU (the whole server, and by kind of session: the ticker, its candidates,
-// the LISTEN sessions, the relays' pools, the writer), the statements relays send (pg_stat_statements: ticks, the
-// ticker's snapshot polls, the candidates' lock attempts, presence, log reads), NOTIFYs sent and their deliveries to the
-// relays' LISTEN sessions, each relay's CPU, and every delivery to the sockets accounted (lost, duplicated) with its
-// latency. The relay counts are interleaved round by round (ascending, then descending), and each figure is the median
-// of the rounds with min–max.
+// bench:relays: what the next relay costs the database, 1 to 8 relays on one Postgres, at rest and under load.
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
@@ -325,6 +318,16 @@ async function run(flags: Flags, command: string): Promise<void> {
   if (flags.bool('record')) await writeSection('relayCount', md);
 }
 
+/**
+ * What the next relay costs the database (issue 25, `npm run bench:relays`): 1, 2, 4 and 8 relay processes on one
+ * Postgres, each holding the same number of subscribed sockets and presence members, first at rest, then while a writer
+ * commits R transactions/s. Per run: Postgres CPU (the whole server, and by kind of session: the ticker, its candidates,
+ * the LISTEN sessions, the relays' pools, the writer), the statements relays send (pg_stat_statements: ticks, the
+ * ticker's snapshot polls, the candidates' lock attempts, presence, log reads), NOTIFYs sent and their deliveries to the
+ * relays' LISTEN sessions, each relay's CPU, and every delivery to the sockets accounted (lost, duplicated) with its
+ * latency. The relay counts are interleaved round by round (ascending, then descending), and each figure is the median
+ * of the rounds with min–max.
+ */
 export const relays: Benchmark = {
   name: 'relays',
   title: 'What the next relay costs the database: 1, 2, 4, 8 relays on one Postgres, at rest and under load (own Postgres, pg_stat_statements)',

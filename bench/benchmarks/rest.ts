@@ -1,9 +1,4 @@
-// Benchmark: a system at rest and the first change after a rest (issue 22). At rest: nothing written for --seconds,
-// one subscriber; CPU of the server process and of every Postgres process, and requests to Postgres (data segments
-// Postgres received, from `ss`), for pgrelay, pgrelay with its ticker polling, and the baselines, interleaved.
-// First change: --rounds rounds, each writing one row after --gap ms of rest to each mode in turn (the order rotates),
-// latency = receipt − the row's clock_timestamp(); the seed design (the baselines' row trigger, read by a plain LISTEN)
-// beside pgrelay (a relay, one WebSocket subscriber).
+// bench:rest: a system at rest (CPU, requests to Postgres) and the first change after a rest, against the seed design.
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { sleep } from '../../db/testing/wait.js';
@@ -248,6 +243,14 @@ export async function restBenchmark(ctx: RunContext, flags: Flags, command: stri
   await writeSection('rest', md);
 }
 
+/**
+ * Benchmark: a system at rest and the first change after a rest (issue 22). At rest: nothing written for --seconds,
+ * one subscriber; CPU of the server process and of every Postgres process, and requests to Postgres (data segments
+ * Postgres received, from `ss`), for pgrelay, pgrelay with its ticker polling, and the baselines, interleaved.
+ * First change: --rounds rounds, each writing one row after --gap ms of rest to each mode in turn (the order rotates),
+ * latency = receipt − the row's clock_timestamp(); the seed design (the baselines' row trigger, read by a plain LISTEN)
+ * beside pgrelay (a relay, one WebSocket subscriber).
+ */
 export const rest: Benchmark = {
   name: 'rest',
   title: 'A system at rest (CPU, requests to Postgres) and the first change after a rest, against the seed design',

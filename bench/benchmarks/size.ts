@@ -1,7 +1,4 @@
-// The client's size and its budget, as a user's bundler sees `pgrelay/client`: the package's build of client/ installed under
-// node_modules, `export * from 'pgrelay/client'` bundled by esbuild for browsers (ES2020), minified, gzipped; the same for
-// the TanStack adapter without the core it imports. `npm run bench:size` (and `npm run bench`) writes RESULTS.md section 5;
-// client/__tests__/size.test.ts holds the budgets.
+// bench:size: the client's gzip size and its budget, as an application's bundler sees `pgrelay/client`.
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +100,12 @@ export async function measureClientSize(): Promise<SizeResult[]> {
   }
 }
 
+/**
+ * The client's size and its budget, as a user's bundler sees `pgrelay/client`: the package's build of client/ installed under
+ * node_modules, `export * from 'pgrelay/client'` bundled by esbuild for browsers (ES2020), minified, gzipped; the same for
+ * the TanStack adapter without the core it imports. `npm run bench:size` (and `npm run bench`) writes RESULTS.md section 5;
+ * client/__tests__/size.test.ts holds the budgets.
+ */
 export const size: Benchmark = {
   name: 'size',
   title: "The client's gzip size (core, TanStack adapter) against its budget, as an app's bundler sees it (section 5)",

@@ -1,6 +1,4 @@
-// Server-Sent Events next to WebSockets on the same relay (`npm run bench:sse`): commit→receipt latency and relay CPU per
-// delivery with K subscribers on one relay process, and memory per idle subscription (RSS and V8 heap after a full GC) on
-// a fresh relay per run; the two transports interleaved round by round, medians with min–max. One server implementation per run.
+// bench:sse: Server-Sent Events next to WebSocket on one relay, interleaved: latency, relay CPU per delivery, memory per idle stream.
 import os from 'node:os';
 import pg from 'pg';
 import { sleep, until } from '../../db/testing/wait.js';
@@ -342,6 +340,11 @@ async function run(flags: Flags, postgres: BenchPostgres): Promise<void> {
   process.stderr.write(`bench:sse took ${((performance.now() - startedAt) / 60_000).toFixed(1)} min\n`);
 }
 
+/**
+ * Server-Sent Events next to WebSockets on the same relay (`npm run bench:sse`): commit→receipt latency and relay CPU per
+ * delivery with K subscribers on one relay process, and memory per idle subscription (RSS and V8 heap after a full GC) on
+ * a fresh relay per run; the two transports interleaved round by round, medians with min–max. One server implementation per run.
+ */
 export const sse: Benchmark = {
   name: 'sse',
   title: 'Server-Sent Events next to WebSocket on one relay: latency, relay CPU per delivery, memory per idle stream',

@@ -1,7 +1,4 @@
-// What a tick costs Postgres, in instructions, and what each candidate for a cheaper tick saves (issue 22): relay.tick
-// as shipped, pgrelay 0.2's tick, and the shipped tick with one thing taken out at a time. Postgres in single-user mode
-// under callgrind runs K rounds of (B one-row transactions, one tick); per tick = (run with ticks − run without) / K.
-// Needs valgrind and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
+// bench:tick: what a tick costs Postgres in instructions, and what each candidate for a cheaper tick saves.
 import { readFileSync } from 'node:fs';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
@@ -90,6 +87,12 @@ async function run(flags: Flags, command: string): Promise<void> {
   });
 }
 
+/**
+ * What a tick costs Postgres, in instructions, and what each candidate for a cheaper tick saves (issue 22): relay.tick
+ * as shipped, pgrelay 0.2's tick, and the shipped tick with one thing taken out at a time. Postgres in single-user mode
+ * under callgrind runs K rounds of (B one-row transactions, one tick); per tick = (run with ticks − run without) / K.
+ * Needs valgrind and the PostgreSQL 15 binaries in /usr/lib/postgresql/15/bin.
+ */
 export const tick: Benchmark = {
   name: 'tick',
   title: "What a tick costs Postgres in instructions (callgrind), shipped against 0.2's and against one thing taken out at a time",

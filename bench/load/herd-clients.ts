@@ -1,5 +1,6 @@
-// One load worker of bench:herd (benchmarks/herd.ts): its share of clients (the real client library over `ws`), reporting over IPC when
-// each was welcomed, resubscribed and received the outage's transaction (epoch milliseconds, comparable across processes).
+// A reconnect load worker (bench:herd): its share of clients of the client library, following `orders` over `ws`.
+// It reports over IPC when each was welcomed, resubscribed and received the outage's transaction (epoch milliseconds,
+// comparable across processes).
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../../client/index.js';

@@ -1,6 +1,6 @@
-// One load worker of bench:presence (benchmarks/presence.ts) and bench:relays: its share of clients (the real client library over `ws`), each its own member
-// (sub u<i>) of tenant t<i mod tenants> on relay <i mod relays>. On command they join presence, or half of them leave;
-// it reports over IPC when each client's list was complete (epoch milliseconds, comparable across processes) and the
+// A presence load worker (bench:presence, bench:relays): its share of clients of the client library, each its own member.
+// Client i is sub u<i> of tenant t<i mod tenants> on relay <i mod relays>. On command they join presence, or half of them
+// leave; it reports over IPC when each client's list was complete (epoch ms, comparable across processes) and the
 // presence frames it received.
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';

@@ -1,5 +1,5 @@
-// One Server-Sent Events stream of the relay (`GET /sse?table=orders`) for the load side, with the handlers of connection.ts,
-// so that bench:sse reads SSE and WebSocket deliveries through the same accounting. Events are read with the client's parser.
+// One Server-Sent Events stream of the relay (`GET /sse?table=orders`) for the load side, reported through connection.ts's handlers.
+// So bench:sse reads SSE and WebSocket deliveries through the same accounting; events are read with the client's own parser.
 import http from 'node:http';
 import { sseParser } from '../../client/sse-socket.js';
 import { deliverChanges, parseCached, type ConnectionHandlers, type PgrelayFrame } from './connection.js';

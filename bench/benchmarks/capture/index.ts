@@ -1,5 +1,4 @@
-// Capture overhead (`npm run bench:capture`): pgbench TPS of one table with no trigger, the seed-style pg_notify trigger,
-// the floor (a bare statement log), pgrelay's writer alone and pgrelay with a relay running, on one server, interleaved.
+// bench:capture: pgbench TPS and Postgres CPU per transaction under each capture mode, interleaved on one server.
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -101,6 +100,10 @@ async function run(flags: Flags, command: string): Promise<void> {
   await writeSection('capture', ['## Capture overhead', '', header, '', text, '', 'Goals:', '', verdicts].join('\n'));
 }
 
+/**
+ * Capture overhead (`npm run bench:capture`): pgbench TPS of one table with no trigger, the seed-style pg_notify trigger,
+ * the floor (a bare statement log), pgrelay's writer alone and pgrelay with a relay running, on one server, interleaved.
+ */
 export const capture: Benchmark = {
   name: 'capture',
   title: "Capture overhead: pgbench TPS and Postgres CPU per transaction with no trigger, the seed-style trigger, a bare log, pgrelay's capture, and a relay running",

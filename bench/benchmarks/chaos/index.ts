@@ -1,5 +1,4 @@
-// Chaos (`npm run chaos`, `npm run bench:chaos`): relays killed, Postgres restarted, clients cut and stalled, tokens
-// expiring, under a writer workload; then every subscription's stream and every TanStack cache checked exactly.
+// bench:chaos (npm run chaos): faults of every kind under a writer workload, then every stream and cache checked exactly.
 import type { Flags } from '../../lib/args.js';
 import type { Benchmark } from '../../lib/benchmark.js';
 import { writeSection } from '../../lib/results.js';
@@ -27,6 +26,10 @@ async function run(flags: Flags, command: string, signal: AbortSignal): Promise<
   if (failed.length) throw new Error(`chaos: FAILED: ${failed.join(', ')}`);
 }
 
+/**
+ * Chaos (`npm run chaos`, `npm run bench:chaos`): relays killed, Postgres restarted, clients cut and stalled, tokens
+ * expiring, under a writer workload; then every subscription's stream and every TanStack cache checked exactly.
+ */
 export const chaos: Benchmark = {
   name: 'chaos',
   title: 'Chaos: relay kills, Postgres restarts, cut and stalled clients, expiring tokens; nothing lost, duplicated or reordered',
