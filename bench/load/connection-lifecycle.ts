@@ -1,5 +1,11 @@
 // The life of one load connection, WebSocket or SSE alike: ready once, failed once (before ready, or when it takes too long), closed once (after ready), or stopped.
-import type { ConnectionHandlers } from './connection.js';
+
+/** What a lifecycle reports to (connection.ts's ConnectionHandlers, deliveries aside). */
+export interface LifecycleHandlers {
+  onReady(compressed: boolean): void;
+  onFail(reason: string): void;
+  onClose(code: number): void;
+}
 
 export interface Lifecycle {
   /** Its subscription is confirmed: `onReady`, once, unless it failed first. */
@@ -13,7 +19,7 @@ export interface Lifecycle {
 }
 
 /** Reports to `h`; fails with `timeoutReason` when not ready within `timeoutMs`; `teardown` closes the transport. */
-export function lifecycle(h: ConnectionHandlers, timeoutMs: number, timeoutReason: string, teardown: () => void): Lifecycle {
+export function lifecycle(h: LifecycleHandlers, timeoutMs: number, timeoutReason: string, teardown: () => void): Lifecycle {
   let ready = false;
   let done = false;
   const fail = (reason: string) => {
