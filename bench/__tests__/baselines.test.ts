@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort } from '../../client/shared/free-port.js';
 import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
+import { sleep } from '../../db/testing/wait.js';
 import { spawnNode, type Spawned } from '../lib/processes.js';
 import { prepareDatabase } from '../lib/targets.js';
 
@@ -99,9 +100,9 @@ describe.each([
         b: [`insert b ${b1}`, `delete b ${b1}`],
       };
       const done = () => all.every((c) => c.got.length >= want[c.tenant]!.length);
-      for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && !done(); i++) await sleep(50);
       // A moment more, so that a duplicate or another tenant's row would have arrived too.
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       for (const c of all) expect(c.got).toEqual(want[c.tenant]);
       await db.query(`delete from orders`);
     } finally {

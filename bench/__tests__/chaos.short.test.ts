@@ -1,7 +1,8 @@
 // The short chaos profile inside npm test: every fault kind, then exact accounting with no loss, duplicate, reorder or leak.
 import { describe, expect, it } from 'vitest';
-import { runChaos } from '../chaos/chaos.js';
-import { failures, formatReport, profiles } from '../chaos/run.js';
+import { runChaos } from '../benchmarks/chaos/chaos.js';
+import { profiles } from '../benchmarks/chaos/profiles.js';
+import { failures, formatReport } from '../benchmarks/chaos/report.js';
 
 describe('chaos (short profile)', () => {
   it('loses, duplicates and reorders nothing through relay kills, Postgres restarts, cut and stalled clients and expiring tokens', async () => {

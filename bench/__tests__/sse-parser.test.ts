@@ -1,8 +1,8 @@
-// The SSE parser of the benchmark's load side (bench/load/sse-connection.ts) reads exactly what the relay writes, however the stream is cut.
+// The load side of bench:sse reads events with the client's parser (client/sse-socket.ts): it must read exactly what the relay writes (sseEvent, HEARTBEAT), however the stream is cut.
 import { describe, expect, it } from 'vitest';
+import { sseParser } from '../../client/sse-socket.js';
 import { HEARTBEAT } from '../../relay/server/event-stream.js';
 import { sseEvent } from '../../relay/edge/sse.js';
-import { SseParser } from '../load/sse-connection.js';
 
 const frames = [
   '{"type":"welcome","v":1}',
@@ -12,23 +12,23 @@ const frames = [
 ];
 const stream = sseEvent(frames[0]!) + sseEvent(frames[1]!, true) + HEARTBEAT + sseEvent(frames[2]!) + HEARTBEAT + sseEvent(frames[3]!);
 
-describe('SseParser', () => {
-  it('yields each event\'s data once, skipping heartbeats, wherever the chunks are cut', () => {
+describe("the client's SSE parser on the relay's own events", () => {
+  it("yields each event's data once, skipping heartbeats, wherever the chunks are cut", () => {
     for (let cut = 0; cut <= stream.length; cut++) {
       const got: string[] = [];
-      const p = new SseParser((d) => got.push(d));
-      p.push(stream.slice(0, cut));
-      p.push(stream.slice(cut));
+      const parse = sseParser((d) => got.push(d));
+      parse(stream.slice(0, cut));
+      parse(stream.slice(cut));
       expect(got, `cut at ${cut}`).toEqual(frames);
     }
   });
 
   it('joins the data lines of one event and waits for its blank line', () => {
     const got: string[] = [];
-    const p = new SseParser((d) => got.push(d));
-    p.push('id: 3\ndata: {"a":\ndata:1}\n');
+    const parse = sseParser((d) => got.push(d));
+    parse('id: 3\ndata: {"a":\ndata:1}\n');
     expect(got).toEqual([]);
-    p.push('\n');
+    parse('\n');
     expect(got).toEqual(['{"a":\n1}']);
   });
 });

@@ -7,30 +7,14 @@
 // no HTTP compression, the initial HTTP request discarded. A room broadcast encodes the packet once and
 // (with ws) pre-computes the WebSocket frame once for every socket of the room.
 //
-// Env: DATABASE_URL, PORT, HOST (default 127.0.0.1), JWT_SECRET (≥ 32 characters).
+// Env: DATABASE_URL, PORT, HOST (default 127.0.0.1), JWT_SECRET (≥ 32 characters): orders-feed.ts baselineEnv.
 import http from 'node:http';
 import express from 'express';
 import { jwtVerify } from 'jose';
-import pgListen from 'pg-listen';
 import { Server } from 'socket.io';
+import { baselineEnv, events, listenToOrders } from './orders-feed.js';
 
-interface OrderNotification {
-  op: 'INSERT' | 'UPDATE' | 'DELETE';
-  row: { tenant_id: string } & Record<string, unknown>;
-}
-
-const events = { INSERT: 'order:created', UPDATE: 'order:updated', DELETE: 'order:deleted' } as const;
-
-const databaseUrl = required('DATABASE_URL');
-const secret = new TextEncoder().encode(required('JWT_SECRET'));
-const port = Number(process.env.PORT ?? 3000);
-const host = process.env.HOST ?? '127.0.0.1';
-
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is required.`);
-  return v;
-}
+const { databaseUrl, secret, port, host } = baselineEnv();
 
 const app = express();
 app.get('/healthz', (_req, res) => {
@@ -67,18 +51,9 @@ io.on('connection', (socket) => {
   void socket.join(`tenant:${socket.data.tenant as string}`);
 });
 
-// pg-listen is CommonJS with `exports.default`.
-const subscriber = pgListen.default<{ orders_changes: OrderNotification }>({ connectionString: databaseUrl });
-subscriber.notifications.on('orders_changes', (n) => {
+const subscriber = await listenToOrders(databaseUrl, (n) => {
   io.to(`tenant:${n.row.tenant_id}`).emit(events[n.op], n.row);
 });
-subscriber.events.on('error', (err) => {
-  console.error(JSON.stringify({ level: 'error', msg: 'LISTEN session lost', err: err.message }));
-  process.exit(1);
-});
-
-await subscriber.connect();
-await subscriber.listenTo('orders_changes');
 server.listen(port, host, () => {
   console.log(JSON.stringify({ level: 'info', msg: `socketio baseline listening on http://${host}:${port}` }));
 });

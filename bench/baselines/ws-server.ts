@@ -4,32 +4,16 @@
 // ws maintainers suggest for broadcasts: websockets/ws#617), then written to every socket of its tenant.
 // No per-message deflate (ws's default for servers). A bad token gets HTTP 401 and no socket.
 //
-// Env: DATABASE_URL, PORT, HOST (default 127.0.0.1), JWT_SECRET (≥ 32 characters).
+// Env: DATABASE_URL, PORT, HOST (default 127.0.0.1), JWT_SECRET (≥ 32 characters): orders-feed.ts baselineEnv.
 // Clients: ws://HOST:PORT/ws?token=<jwt>, or the token offered as subprotocol `bearer.<jwt>`.
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { jwtVerify } from 'jose';
-import pgListen from 'pg-listen';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
+import { baselineEnv, events, listenToOrders } from './orders-feed.js';
 
-interface OrderNotification {
-  op: 'INSERT' | 'UPDATE' | 'DELETE';
-  row: { tenant_id: string } & Record<string, unknown>;
-}
-
-const events = { INSERT: 'order:created', UPDATE: 'order:updated', DELETE: 'order:deleted' } as const;
-
-const databaseUrl = required('DATABASE_URL');
-const secret = new TextEncoder().encode(required('JWT_SECRET'));
-const port = Number(process.env.PORT ?? 3000);
-const host = process.env.HOST ?? '127.0.0.1';
-
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is required.`);
-  return v;
-}
+const { databaseUrl, secret, port, host } = baselineEnv();
 
 const tenants = new Map<string, Set<WebSocket>>();
 
@@ -97,18 +81,9 @@ function broadcast(tenant: string, message: object): void {
   }
 }
 
-// pg-listen is CommonJS with `exports.default`.
-const subscriber = pgListen.default<{ orders_changes: OrderNotification }>({ connectionString: databaseUrl });
-subscriber.notifications.on('orders_changes', (n) => {
+const subscriber = await listenToOrders(databaseUrl, (n) => {
   broadcast(n.row.tenant_id, { type: events[n.op], row: n.row });
 });
-subscriber.events.on('error', (err) => {
-  console.error(JSON.stringify({ level: 'error', msg: 'LISTEN session lost', err: err.message }));
-  process.exit(1);
-});
-
-await subscriber.connect();
-await subscriber.listenTo('orders_changes');
 server.listen(port, host, () => {
   console.log(JSON.stringify({ level: 'info', msg: `ws baseline listening on http://${host}:${port}` }));
 });

@@ -1,15 +1,17 @@
 // Benchmark 1: commit → receipt latency and exact delivery accounting at a fixed load, pgrelay against A and B in the same run.
+import { sleep } from '../../db/testing/wait.js';
 import type { Flags } from '../lib/args.js';
+import { onSession, type Benchmark } from '../lib/benchmark.js';
 import { targetColors, writeChart } from '../lib/charts.js';
 import { Fleet } from '../lib/fleet.js';
 import { int, ms, ratio, table } from '../lib/format.js';
 import { measureFloor, type FloorResult } from '../lib/floor.js';
-import { measure, type LoadResult, type LoadSpec } from '../lib/measure.js';
-import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
-import { saveRaw, writeSection } from '../lib/results.js';
-import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
+import { cpuCells, latencyCells, measure, type LoadResult, type LoadSpec } from '../lib/measure.js';
+import { goalsTable, publish, sectionHeader, type Goal } from '../lib/report.js';
+import { saveRaw } from '../lib/results.js';
+import { interleave, parseServers, publishServerRuns, serversUsage, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
-import { parseTargets, targetLabel, type TargetName } from '../lib/targets.js';
+import { parseTargets, targetLabel, targetsUsage, type TargetName } from '../lib/targets.js';
 
 export const latencyDefaults = { n: 1000, t: 50, r: 200, d: 30, warmup: 3 };
 export const latencyQuick = { n: 100, t: 10, r: 100, d: 5, warmup: 1 };
@@ -28,7 +30,7 @@ export async function runLoad(ctx: RunContext, target: TargetName, spec: LoadSpe
     try {
       const c = await fleet.connect(target, server.baseUrl, tokens, spec.n, spec.t);
       if (c.opened === 0) throw new Error(`no connection opened (${c.errors.join('; ')})`);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const r = await measure(server, fleet, databaseUrl, spec, 1);
       return { ...r, connectFailed: c.failed, connectErrors: c.errors };
     } finally {
@@ -85,24 +87,18 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
     int(r.lost),
     int(r.duplicates),
     int(r.wrongTenant),
-    ms(r.latency.p50),
-    ms(r.latency.p90),
-    ms(r.latency.p99),
-    ms(r.latency.p999),
-    ms(r.latency.max),
-    `${r.serverCpu.toFixed(0)} %`,
-    `${r.loadCpu.toFixed(0)} % / ${r.loadCoreBusy.toFixed(0)} %`,
+    ...latencyCells(r.latency),
+    ...cpuCells(r),
     Number.isFinite(r.postgresCpuUsPerTx) ? r.postgresCpuUsPerTx.toFixed(0) : 'n/a',
   ]);
   const pc = results.get('pgrelay')?.fromCommit;
   if (pc) {
     // pgrelay's frames carry the commit time (the sequencer's clock inside COMMIT): what remains after the capture work
-    rows.push(['pgrelay, from commit (`at`)', '', '', int(pc.count), '', '', '', '', ms(pc.p50), ms(pc.p90), ms(pc.p99), ms(pc.p999), ms(pc.max), '', '', '']);
+    rows.push(['pgrelay, from commit (`at`)', '', '', int(pc.count), '', '', '', '', ...latencyCells(pc), '', '', '']);
   }
   for (const [label, fl] of [['floor: LISTEN, no server', floor], ["floor: LISTEN on pgrelay's channel (its ticker, no relay)", relayFloor]] as const) {
     if (!fl) continue;
-    const f = fl.latency;
-    rows.push([label, '1 (pg)', '', int(fl.timed), int(fl.received), '', '', '', ms(f.p50), ms(f.p90), ms(f.p99), ms(f.p999), ms(f.max), '', '', '']);
+    rows.push([label, '1 (pg)', '', int(fl.timed), int(fl.received), '', '', '', ...latencyCells(fl.latency), '', '', '']);
   }
   const p = results.get('pgrelay');
   const a = results.get('socketio');
@@ -174,8 +170,7 @@ export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: s
     ...(chart ? ['', `![latency](${chart})`] : []),
     ...(notes.length ? ['', ...notes] : []),
   ].join('\n');
-  await writeSection('latency', md);
-  show(md);
+  await publish('latency', md);
 }
 
 /** `--servers uws,ws`: the same load against pgrelay on each server implementation, interleaved, `--repeat` rounds. */
@@ -183,8 +178,7 @@ async function latencyByServer(ctx: RunContext, spec: LoadSpec, rounds: ServerRo
   const runs = await interleave(rounds, 'latency', (server) => runLoad(ctx, 'pgrelay', spec, { RELAY_SERVER: server }));
   await saveRaw('latency-servers', { spec, rounds, runs });
   type R = LoadResult & { connectFailed: number };
-  const md = [
-    sectionHeader('latencyServers', command, busiestBefore(ctx, runs), serversTargetLine),
+  await publishServerRuns('latencyServers', ctx, command, runs, [
     `- Load, as in section 1: ${spec.n} authenticated sockets over ${spec.t} tenants; a writer commits ${spec.r} single-row transactions/s for ${spec.d} s after ${spec.warmup} s of warm-up (${spec.mix.join(' / ')} % inserts / updates / deletes). Latency = receipt − the row's \`ts\` (write → screen), every delivery accounted. ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
     '',
     serverTable<R>(runs, rounds, [
@@ -196,8 +190,14 @@ async function latencyByServer(ctx: RunContext, spec: LoadSpec, rounds: ServerRo
       { name: 'lost + duplicated + wrong tenant (all rounds)', value: (r) => r.lost + r.duplicates + r.wrongTenant, format: int, sum: true },
       { name: 'failed connections (all rounds)', value: (r) => r.connectFailed, format: int, sum: true },
     ]),
-    ...(runs.some((r) => r.error) ? ['', ...failedRuns(runs)] : []),
-  ].join('\n');
-  await writeSection('latencyServers', md);
-  show(md);
+  ]);
 }
+
+export const latency: Benchmark = {
+  name: 'latency',
+  title: 'Commit → receipt latency at a fixed load, every delivery accounted; pgrelay against A and B (sections 1 and 6)',
+  usage: `--n 1000 --t 50 --r 200 --d 30 --warmup 3 --mix 70,20,10 (sockets, tenants, tx/s, seconds, warm-up s, % inserts,updates,deletes)
+--floor false (skip the LISTEN floors)   ${targetsUsage}
+${serversUsage}`,
+  run: onSession(latencyBenchmark),
+};

@@ -1,14 +1,16 @@
 // Benchmark 3: server memory per idle, authenticated, subscribed socket: RSS growth from 0 to N sockets, read after a settle time and a full GC.
+import { sleep } from '../../db/testing/wait.js';
 import type { Flags } from '../lib/args.js';
+import { onSession, type Benchmark } from '../lib/benchmark.js';
 import { targetColors, writeChart } from '../lib/charts.js';
 import { Fleet } from '../lib/fleet.js';
 import { bytes, int, ratio, table } from '../lib/format.js';
 import { fileLimit, rssBytes } from '../lib/processes.js';
-import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
-import { saveRaw, writeSection } from '../lib/results.js';
-import { busiestBefore, failedRuns, interleave, parseServers, serversTargetLine, serverTable, type ServerRounds } from '../lib/servers.js';
+import { goalsTable, publish, sectionHeader, type Goal } from '../lib/report.js';
+import { saveRaw } from '../lib/results.js';
+import { interleave, parseServers, publishServerRuns, serversUsage, serverTable, type ServerRounds } from '../lib/servers.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
-import { parseTargets, targetLabel, type TargetName, type TargetServer } from '../lib/targets.js';
+import { parseTargets, targetLabel, targetsUsage, type TargetName, type TargetServer } from '../lib/targets.js';
 
 export const memoryDefaults = { n: 10_000, nPgrelay: 50_000, t: 50, settle: 5 };
 export const memoryQuick = { n: 1000, nPgrelay: 0, t: 10, settle: 2 };
@@ -40,7 +42,6 @@ export interface MemoryResult {
   errors: string[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Memory after `settleMs`, then full GCs (SIGUSR2 → gc(), the same hook in all three servers) 2 s apart until `agree`
@@ -193,8 +194,7 @@ export async function memoryBenchmark(ctx: RunContext, flags: Flags, command: st
     ...(chart ? ['', `![memory](${chart})`] : []),
     ...(missing.length || shrank.length ? ['', ...missing, ...shrank] : []),
   ].join('\n');
-  await writeSection('memory', md);
-  show(md);
+  await publish('memory', md);
 }
 
 /** `--servers uws,ws`: pgrelay's memory per idle socket on each server implementation, interleaved, `--repeat` rounds. */
@@ -202,8 +202,7 @@ async function memoryByServer(ctx: RunContext, o: { n: number; t: number; settle
   if (fileLimit(o.n + 1024) < o.n + 1024) throw new Error(`memory: ${int(o.n)} sockets need an open-files limit of ${int(o.n + 1024)}; here it is ${int(fileLimit(o.n + 1024))}.`);
   const runs = await interleave(rounds, 'memory', (server) => measureMemory(ctx, 'pgrelay', o.n, o.t, o.settle, { RELAY_SERVER: server }));
   await saveRaw('memory-servers', { ...o, rounds, runs });
-  const md = [
-    sectionHeader('memoryServers', command, busiestBefore(ctx, runs), serversTargetLine),
+  await publishServerRuns('memoryServers', ctx, command, runs, [
     `- Measured as in section 3: ${int(o.n)} authenticated sockets over ${o.t} tenants, each subscribed to \`orders\`, connected in four steps after 200 were opened and closed; RSS (VmRSS) read ${o.settle} s after the last socket, after full GCs until RSS and V8 heap agree within 1 %. Per socket = (RSS at N − RSS at 0) / N; marginal = growth from N/4 to N per socket; V8 heap per socket = heapUsed growth (uws keeps its sockets outside the V8 heap, ws inside). ${rounds.repeat} rounds, the servers interleaved in each (${rounds.servers.join(', ')}); each figure is the median over the rounds, with min–max.`,
     '',
     serverTable<MemoryResult>(runs, rounds, [
@@ -214,8 +213,14 @@ async function memoryByServer(ctx: RunContext, o: { n: number; t: number; settle
       { name: 'V8 heap per socket', value: (r) => r.heapPerSocket, format: bytes },
       { name: 'failed connections (all rounds)', value: (r) => r.failed, format: int, sum: true },
     ]),
-    ...(runs.some((r) => r.error) ? ['', ...failedRuns(runs)] : []),
-  ].join('\n');
-  await writeSection('memoryServers', md);
-  show(md);
+  ]);
 }
+
+export const memory: Benchmark = {
+  name: 'memory',
+  title: 'Server memory per idle, authenticated, subscribed socket after a full GC (sections 3 and 8)',
+  usage: `--n 10000 --n-pgrelay 50000 (0: skip) --t 50 --settle 5
+${targetsUsage}
+${serversUsage}`,
+  run: onSession(memoryBenchmark),
+};

@@ -1,16 +1,13 @@
-// Benchmark: a system at rest and the first change after a rest (issue 22). At rest: nothing written for --seconds,
-// one subscriber; CPU of the server process and of every Postgres process, and requests to Postgres (data segments
-// Postgres received, from `ss`), for pgrelay, pgrelay with its ticker polling, and the baselines, interleaved.
-// First change: --rounds rounds, each writing one row after --gap ms of rest to each mode in turn (the order rotates),
-// latency = receipt − the row's clock_timestamp(); the seed design (the baselines' row trigger, read by a plain LISTEN)
-// beside pgrelay (a relay, one WebSocket subscriber).
+// bench:rest: a system at rest (CPU, requests to Postgres) and the first change after a rest, against the seed design.
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
-import { postmasterPid, serverCpuSeconds } from '../capture-overhead/cpu.js';
+import { sleep } from '../../db/testing/wait.js';
+import { postmasterPid, serverCpuSeconds } from '../lib/postgres-cpu.js';
 import type { Flags } from '../lib/args.js';
+import { onSession, type Benchmark } from '../lib/benchmark.js';
 import { ms, table, verdict } from '../lib/format.js';
 import { backgroundLoad, describeMachine, machine } from '../lib/machine.js';
-import { median } from '../lib/servers.js';
+import { median } from '../lib/median.js';
 import { cpuSeconds } from '../lib/processes.js';
 import { writeSection } from '../lib/results.js';
 import { tokensFor, withTarget, type RunContext } from '../lib/session.js';
@@ -18,7 +15,6 @@ import { prepareDatabase, targetLabel, type TargetName } from '../lib/targets.js
 import { openConnection, type Delivery } from '../load/connection.js';
 import { receiptTime, rowTime } from '../load/timestamps.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const restDefaults = { seconds: 30, settle: 60, repeat: 3, rounds: 8, gap: 2000 };
 export const restQuick = { seconds: 5, settle: 3, repeat: 1, rounds: 2, gap: 2000 };
@@ -246,3 +242,19 @@ export async function restBenchmark(ctx: RunContext, flags: Flags, command: stri
   process.stdout.write(`\n${md}\n`);
   await writeSection('rest', md);
 }
+
+/**
+ * Benchmark: a system at rest and the first change after a rest (issue 22). At rest: nothing written for --seconds,
+ * one subscriber; CPU of the server process and of every Postgres process, and requests to Postgres (data segments
+ * Postgres received, from `ss`), for pgrelay, pgrelay with its ticker polling, and the baselines, interleaved.
+ * First change: --rounds rounds, each writing one row after --gap ms of rest to each mode in turn (the order rotates),
+ * latency = receipt − the row's clock_timestamp(); the seed design (the baselines' row trigger, read by a plain LISTEN)
+ * beside pgrelay (a relay, one WebSocket subscriber).
+ */
+export const rest: Benchmark = {
+  name: 'rest',
+  title: 'A system at rest (CPU, requests to Postgres) and the first change after a rest, against the seed design',
+  usage: `--seconds 30 --settle 60 --repeat 3 (nothing written, one subscriber)   --rounds 8 --gap 2000 (the first change after a rest)
+--targets pgrelay,pgrelay-poll,socketio,ws   --parts rest,first-change   --quick`,
+  run: onSession(restBenchmark),
+};

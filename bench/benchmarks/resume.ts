@@ -2,12 +2,14 @@
 import WebSocket from 'ws';
 import { createRelayClient, type WebSocketConstructor } from '../../client/index.js';
 import type { Flags } from '../lib/args.js';
+import { onSession, type Benchmark } from '../lib/benchmark.js';
 import { runWriter } from '../lib/fleet.js';
 import { int, ms, table } from '../lib/format.js';
-import { goalsTable, sectionHeader, show, type Goal } from '../lib/report.js';
-import { saveRaw, writeSection } from '../lib/results.js';
+import { median } from '../lib/median.js';
+import { goalsTable, publish, sectionHeader, type Goal } from '../lib/report.js';
+import { saveRaw } from '../lib/results.js';
 import { tokensFor, type RunContext } from '../lib/session.js';
-import { parseTargets, prepareDatabase, startTarget, targetLabel } from '../lib/targets.js';
+import { parseTargets, prepareDatabase, startTarget, targetLabel, targetsUsage } from '../lib/targets.js';
 
 export const resumeDefaults = { count: 10_000, noise: 5000, repeat: 3, history: 20_000, logHistory: 100 };
 export const resumeQuick = { count: 1000, noise: 500, repeat: 2, history: 20_000, logHistory: 100 };
@@ -143,11 +145,6 @@ export async function resumeBenchmark(ctx: RunContext, flags: Flags, command: st
   }
   await saveRaw('resume', { options: o, paths, setupError });
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((x, y) => x - y);
-    const m = Math.floor(s.length / 2);
-    return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const rows: Array<Array<string | number>> = paths.map((p) => {
     const totals = p.runs.map((r) => r.totalMs);
     const exact = p.runs.length > 0 && p.runs.every((r) => r.received === o.count && r.inOrder && r.duplicates === 0);
@@ -179,6 +176,13 @@ export async function resumeBenchmark(ctx: RunContext, flags: Flags, command: st
     goalsTable(goals),
     ...(setupError ? ['', `- pgrelay did not run: ${setupError}.`] : []),
   ].join('\n');
-  await writeSection('resume', md);
-  show(md);
+  await publish('resume', md);
 }
+
+export const resume: Benchmark = {
+  name: 'resume',
+  title: 'A subscriber that missed 10,000 transactions catches up, from the ring and from the log (section 4)',
+  usage: `--count 10000 --noise 5000 --repeat 3 --history 20000 --log-history 100
+${targetsUsage}`,
+  run: onSession(resumeBenchmark),
+};

@@ -3,13 +3,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { isStopping } from './processes.js';
+import { isRecording } from './results.js';
 
 const dir = fileURLToPath(new URL('../charts/', import.meta.url));
 
 /** Renders a vega-lite spec to `bench/charts/<name>.svg`; returns the path relative to bench/. */
 export async function writeChart(name: string, spec: TopLevelSpec): Promise<string> {
-  if (isStopping()) return `charts/${name}.svg`;
+  if (!isRecording()) return `charts/${name}.svg`;
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG();

@@ -1,8 +1,8 @@
-// The coordinator's side of the load: worker processes pinned to the load CPU, holding the connections, and the writer process.
+// The coordinator's side of the load: worker processes (load/clients.ts) pinned to the load CPU, holding the connections, and the writer process.
 import { Histogram } from './histogram.js';
 import { cpuSeconds, loadCpu, spawnNode, type Spawned } from './processes.js';
 import type { TargetName } from './targets.js';
-import type { ConnectResult, DeliveryStats, Progress, WorkerCommand, WorkerReply, WriterCommand, WriterReply, WriterResult } from '../load/messages.js';
+import type { ConnectResult, DeliveryStats, Progress, Transport, WorkerCommand, WorkerReply, WriterCommand, WriterReply, WriterResult } from '../load/messages.js';
 
 type Payload<E extends WorkerReply['ev']> = Extract<WorkerReply, { ev: E }>;
 
@@ -35,6 +35,17 @@ class Worker {
   }
 }
 
+export interface ConnectOptions {
+  /** Handshakes in flight at once, per worker (default 200). */
+  concurrency?: number;
+  /** Users per tenant (fan-out --rules): the k-th connection of tenant t uses token `t/u<k mod users>`; 0: the tenant's token. */
+  users?: number;
+  /** Offer permessage-deflate (fan-out --compression). */
+  compression?: boolean;
+  /** pgrelay over a WebSocket (default) or Server-Sent Events (bench:sse). */
+  transport?: Transport;
+}
+
 /** Totals over every worker; `latency` is the merged histogram. */
 export interface FleetStats extends Omit<DeliveryStats, 'latency' | 'fromCommit'> {
   latency: Histogram;
@@ -53,13 +64,14 @@ export class Fleet {
     this.workers = Array.from({ length: count }, (_, i) => new Worker(i, opts.nofile ?? 65536, opts.manyAddresses ? `127.0.0.${2 + i}` : undefined));
   }
 
-  /** Adds connections until there are `total`, spread over `tenants`; `compression`: they offer permessage-deflate. */
-  async connect(target: TargetName, baseUrl: string, tokens: Record<string, string>, total: number, tenants: number, concurrency = 200, users = 0, compression = false): Promise<ConnectResult> {
+  /** Adds connections until there are `total`, spread over `tenants`. */
+  async connect(target: TargetName, baseUrl: string, tokens: Record<string, string>, total: number, tenants: number, o: ConnectOptions = {}): Promise<ConnectResult> {
+    const { concurrency = 200, users = 0, compression = false, transport = 'websocket' } = o;
     const byWorker: string[][] = this.workers.map(() => []);
     for (let i = this.connections; i < total; i++) byWorker[i % this.workers.length]!.push(`t${i % tenants}`);
     const results = await Promise.all(
       this.workers.map((w, i) =>
-        w.ask({ cmd: 'connect', target, baseUrl, tenants: byWorker[i]!, tokens, users, localAddress: w.localAddress, concurrency, timeoutMs: 60_000, compression }, 'connected'),
+        w.ask({ cmd: 'connect', target, baseUrl, tenants: byWorker[i]!, tokens, users, localAddress: w.localAddress, concurrency, timeoutMs: 60_000, compression, transport }, 'connected'),
       ),
     );
     const sum: ConnectResult = { opened: 0, perTenant: {}, failed: 0, errors: [], compressed: 0 };
@@ -75,6 +87,13 @@ export class Fleet {
     }
     this.connections += sum.opened;
     return sum;
+  }
+
+  /** Closes every connection; the next {@link connect} starts from none. */
+  async drop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.ask({ cmd: 'drop' }, 'dropped')));
+    this.perTenant.clear();
+    this.connections = 0;
   }
 
   async reset(): Promise<void> {

@@ -3,6 +3,7 @@
 // changes inline); the second one, set against the pgrelay row, splits pgrelay's latency into what Postgres and the
 // ticker cost it and what the relay adds.
 import pg from 'pg';
+import { sleep } from '../../db/testing/wait.js';
 import { Ticker } from '../../db/ticker/ticker.js';
 import { receiptTime, rowTime } from '../load/timestamps.js';
 import { runWriter } from './fleet.js';
@@ -52,7 +53,7 @@ export async function measureFloor(ctx: RunContext, spec: LoadSpec, capture: 'ba
       mix: spec.mix, midBase: 1, connections: Math.min(32, Math.max(4, Math.ceil(spec.r / 250))), seed: 42,
     });
     const timed = w.inserts + w.updates;
-    for (let waited = 0; received < timed && waited < 3000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    for (let waited = 0; received < timed && waited < 3000; waited += 20) await sleep(20);
     const ms = (p: number) => h.percentile(p) / 1000;
     return { timed, received, latency: { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: h.max / 1000 } };
   } finally {

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { sleep } from '../../db/testing/wait.js';
 import { loadCpu, serverCpu, taskset } from './processes.js';
 
 export interface Machine {
@@ -32,8 +33,9 @@ export function machine(): Machine {
   return cached;
 }
 
-export function describeMachine(m: Machine): string {
-  return `nproc ${m.nproc}, kernel ${m.kernel}, Node ${m.node}, ${m.cpu}, ${m.memory} RAM; ${m.pinning}`;
+/** One line for RESULTS.md; `pinning: false` for the benchmarks that pin nothing (those that measure Postgres alone). */
+export function describeMachine(m: Machine, o: { pinning?: boolean } = {}): string {
+  return `nproc ${m.nproc}, kernel ${m.kernel}, Node ${m.node}, ${m.cpu}, ${m.memory} RAM${o.pinning === false ? '' : `; ${m.pinning}`}`;
 }
 
 /** Busy and total ticks of all CPUs, or of CPU `index`, from /proc/stat. */
@@ -49,7 +51,7 @@ export function cpuTicks(index?: number): { busy: number; total: number } {
 /** How busy all CPUs are over `ms` while this run has nothing running: other work on the machine makes tails noisy. */
 export async function backgroundLoad(ms = 1000): Promise<number> {
   const a = cpuTicks();
-  await new Promise((r) => setTimeout(r, ms));
+  await sleep(ms);
   const b = cpuTicks();
   return busyPercent(a, b);
 }

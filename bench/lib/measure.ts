@@ -1,9 +1,12 @@
 // One measurement under load: probe that the target streams, write R transactions/s for D seconds, drain, and account for every delivery.
 import pg from 'pg';
-import type { Fleet } from './fleet.js';
-import { runWriter } from './fleet.js';
+import { sleep } from '../../db/testing/wait.js';
+import type { DeliveryStats } from '../load/messages.js';
+import { runWriter, type Fleet } from './fleet.js';
+import { ms } from './format.js';
+import type { Histogram } from './histogram.js';
 import { busyPercent, cpuTicks } from './machine.js';
-import { postmasterPid, serverCpuSeconds } from '../capture-overhead/cpu.js';
+import { postmasterPid, serverCpuSeconds } from './postgres-cpu.js';
 import { childPids, cpuSeconds, cpuSplit, loadCpu, taskset } from './processes.js';
 import type { TargetServer } from './targets.js';
 
@@ -23,26 +26,29 @@ export interface LoadSpec {
   batch?: number;
 }
 
-export interface LoadResult extends LoadSpec {
+/** Percentiles of a histogram in ms. */
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+/** One measurement: the load, the workers' exact accounting of every delivery (load/messages.ts DeliveryStats), and what it cost. */
+export interface LoadResult extends LoadSpec, Omit<DeliveryStats, 'latency' | 'fromCommit'> {
   target: string;
-  connections: number;
   transactions: number;
   /** Transactions per second the writer achieved. */
   achievedRate: number;
   writerBacklog: number;
   writerErrors: string[];
-  expected: number;
-  delivered: number;
-  lost: number;
-  duplicates: number;
-  unexpected: number;
-  wrongTenant: number;
-  /** Sockets that closed during the measurement. */
-  closed: number;
   /** Latency in ms over every timed delivery (inserts and updates). */
-  latency: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  latency: LatencySummary;
   /** pgrelay only (its frames carry the commit time): receipt − commit on the database clock. */
-  fromCommit?: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  fromCommit?: LatencySummary;
   /** Deliveries per second offered: expected deliveries / writing time. */
   offeredPerSec: number;
   /** Deliveries per second received: delivered / (writing time + drain). */
@@ -70,12 +76,23 @@ export interface LoadResult extends LoadSpec {
   wireDeliveries: number;
 }
 
+type Percentile = 'p50' | 'p90' | 'p99' | 'p999' | 'max';
+
+/** The latency cells of a table row, in ms, for the percentiles given (all five by default). */
+export function latencyCells(l: Pick<LatencySummary, Percentile>, keys: readonly Percentile[] = ['p50', 'p90', 'p99', 'p999', 'max']): string[] {
+  return keys.map((k) => ms(l[k]));
+}
+
+/** The CPU cells of a table row: the server's, and the load workers' / the whole load core's, in % of one core. */
+export function cpuCells(r: Pick<LoadResult, 'serverCpu' | 'loadCpu' | 'loadCoreBusy'>): string[] {
+  return [`${r.serverCpu.toFixed(0)} %`, `${r.loadCpu.toFixed(0)} % / ${r.loadCoreBusy.toFixed(0)} %`];
+}
+
 /** The target delivered nothing within the probe's time: it does not stream (yet). */
 export class NotStreamingError extends Error {
   override readonly name = 'NotStreamingError';
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function alive(server: TargetServer): void {
   if (!server.process.alive) throw new Error(`${server.target} exited during the measurement:\n${server.process.output()}`);
@@ -150,32 +167,20 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
   const postgresCpuUsPerTx = ((serverCpuSeconds(postmaster) - pg0) * 1e6) / Math.max(1, w.transactions);
   const postgresCpuByProcess = await cpuByProcess(databaseUrl, postmaster, perPid0, serverCpuSeconds(postmaster) - pg0, w.transactions);
   const wire = await fleet.progress();
-  const s = await fleet.collect(w.committed);
-  const h = s.latency;
-  const ms = (us: number) => us / 1000;
+  const { latency, fromCommit, ...accounting } = await fleet.collect(w.committed);
   const elapsed = Math.max(w.elapsed, 1e-3);
   return {
     ...spec,
+    ...accounting,
     target: server.target,
-    connections: s.connections,
     transactions: w.transactions,
     achievedRate: w.transactions / elapsed,
     writerBacklog: w.maxBacklog,
     writerErrors: w.errors,
-    expected: s.expected,
-    delivered: s.delivered,
-    lost: s.lost,
-    duplicates: s.duplicates,
-    unexpected: s.unexpected,
-    wrongTenant: s.wrongTenant,
-    closed: s.closed,
-    latency: { count: h.count, p50: ms(h.percentile(50)), p90: ms(h.percentile(90)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean) },
-    ...(s.fromCommit.count > 0 ? { fromCommit: (() => {
-      const c = s.fromCommit;
-      return { count: c.count, p50: ms(c.percentile(50)), p90: ms(c.percentile(90)), p99: ms(c.percentile(99)), p999: ms(c.percentile(99.9)), max: ms(c.max), mean: ms(c.mean) };
-    })() } : {}),
-    offeredPerSec: s.expected / elapsed,
-    deliveredPerSec: s.delivered / (elapsed + drainMs / 1000),
+    latency: summarize(latency),
+    ...(fromCommit.count > 0 ? { fromCommit: summarize(fromCommit) } : {}),
+    offeredPerSec: accounting.expected / elapsed,
+    deliveredPerSec: accounting.delivered / (elapsed + drainMs / 1000),
     drainMs,
     serverCpu,
     serverSystemCpu,
@@ -186,6 +191,12 @@ export async function measure(server: TargetServer, fleet: Fleet, databaseUrl: s
     wireBytes: wire.bytes,
     wireDeliveries: wire.received + wire.warmup,
   };
+}
+
+/** A histogram of µs as percentiles in ms. */
+function summarize(h: Histogram): LatencySummary {
+  const ms = (us: number) => us / 1000;
+  return { count: h.count, p50: ms(h.percentile(50)), p90: ms(h.percentile(90)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean) };
 }
 
 /** CPU seconds of each live child of the postmaster. */

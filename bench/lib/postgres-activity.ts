@@ -2,7 +2,7 @@
 // and statements by kind (pg_stat_statements), between two snapshots taken from the maintenance database.
 import pg from 'pg';
 import { TICKER_LOCK } from '../../client/shared/lock-keys.js';
-import { postmasterPid, processCpuSeconds, serverCpuSeconds } from '../capture-overhead/cpu.js';
+import { postmasterPid, processCpuSeconds, serverCpuSeconds } from './postgres-cpu.js';
 
 /** Who a backend works for, from its application_name (pgrelay names each of its sessions). */
 export const backendKinds = ['ticker', 'candidates', 'listeners', 'pools', 'writer', 'background', 'other'] as const;

@@ -8,7 +8,7 @@ import { childPids, loadCpu, onCleanup, pin, taskset } from './processes.js';
 
 /**
  * Settings of the server a run owns. Durability is off because these benchmarks measure the path from
- * commit to socket, not the disk: the capture's own cost is `bench/capture-overhead/`'s job.
+ * commit to socket, not the disk: the capture's own cost is `npm run bench:capture`'s job.
  */
 export const benchServerSettings = {
   fsync: 'off',
@@ -44,8 +44,11 @@ async function adminQuery(adminUrl: string, sql: string): Promise<pg.QueryResult
   }
 }
 
-/** `--database-url` or `TEST_DATABASE_URL` when given (a superuser, or a role that may create databases), else an embedded server. */
-export async function startPostgres(givenUrl: string | undefined, o: { pin?: boolean } = {}): Promise<BenchPostgres> {
+/**
+ * `--database-url` or `TEST_DATABASE_URL` when given (a superuser, or a role that may create databases), else an embedded
+ * server with {@link benchServerSettings} and `o.settings` on top (e.g. pg_stat_statements preloaded).
+ */
+export async function startPostgres(givenUrl: string | undefined, o: { pin?: boolean; settings?: Record<string, string | number> } = {}): Promise<BenchPostgres> {
   let adminUrl: string;
   let description: string;
   if (givenUrl) {
@@ -56,7 +59,8 @@ export async function startPostgres(givenUrl: string | undefined, o: { pin?: boo
     // As root Postgres runs as `postgres`, which must be able to reach the data folder.
     const base = await mkdtemp(path.join(os.tmpdir(), 'pgrelay-sidebyside-'));
     await chmod(base, 0o755);
-    const server = new EmbeddedServer({ dataDir: path.join(base, 'pgdata'), settings: benchServerSettings });
+    const settings = { ...benchServerSettings, ...o.settings };
+    const server = new EmbeddedServer({ dataDir: path.join(base, 'pgdata'), settings });
     onCleanup(async () => {
       await server.destroy();
       await rm(base, { recursive: true, force: true });
@@ -70,7 +74,7 @@ export async function startPostgres(givenUrl: string | undefined, o: { pin?: boo
     if (pinned) for (const p of [pid, ...childPids(pid)]) pin(p, loadCpu);
     description =
       `embedded PostgreSQL ${String(v.rows[0]?.server_version)}${pinned ? ` pinned to CPU ${loadCpu}` : ', not pinned'}, ` +
-      Object.entries(benchServerSettings).map(([k, val]) => `${k}=${val}`).join(' ');
+      Object.entries(settings).map(([k, val]) => `${k}=${val}`).join(' ');
   }
   const created = new Set<string>();
   const dropDatabase = async (name: string) => {

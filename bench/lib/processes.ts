@@ -69,7 +69,16 @@ export interface SpawnOptions {
 }
 
 const running = new Map<number, Spawned>();
+/** Children started otherwise (pg_ctl, pgbench, a forked listener): SIGTERMed by pid at cleanup if still running. */
+const tracked = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void> | void> = [];
+
+/** Tracks a child started with `spawn` or `fork` so that {@link cleanup} ends it (by its pid) if it is still running. */
+export function track<C extends ChildProcess>(child: C): C {
+  tracked.add(child);
+  child.once('exit', () => tracked.delete(child));
+  return child;
+}
 
 /** Runs `script` (a .ts file under the repo) with Node and tsx, wrapped so that pinning, limits and the death signal keep its pid. */
 export function spawnNode(script: string, o: SpawnOptions): Spawned {
@@ -165,6 +174,7 @@ export const isStopping = (): boolean => cleaning !== undefined;
 /** Stops every process still running (by pid), then runs the registered cleanups. Once: a second caller (Ctrl-C during the normal end) waits for the same work. */
 export function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    for (const child of tracked) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await Promise.all([...running.values()].map((p) => p.stop(3000)));
     while (cleanups.length) {
       const fn = cleanups.pop()!;
@@ -178,9 +188,19 @@ export function cleanup(): Promise<void> {
   return cleaning;
 }
 
-/** On Ctrl-C, SIGTERM or a crash: stop what we started, then exit. On any exit: SIGKILL whatever is left. */
-export function installExitHandlers(): void {
+/**
+ * On Ctrl-C, SIGTERM or a crash: stop what we started, then exit. On any exit: SIGKILL whatever is left. With `graceful`,
+ * the first signal only aborts it (the benchmark ends by itself and reports) and a second one stops everything.
+ */
+export function installExitHandlers(graceful?: AbortController): void {
   let stopping = false;
+  const onSignal = (code: number) => {
+    if (graceful && !graceful.signal.aborted) {
+      process.stderr.write('\nstopping early (the same signal again stops everything at once)...\n');
+      return graceful.abort();
+    }
+    bail(code);
+  };
   const bail = (code: number) => {
     if (stopping) return;
     stopping = true;
@@ -190,8 +210,8 @@ export function installExitHandlers(): void {
     hard.unref();
     void cleanup().finally(() => process.exit(code));
   };
-  process.on('SIGINT', () => bail(130));
-  process.on('SIGTERM', () => bail(143));
+  process.on('SIGINT', () => onSignal(130));
+  process.on('SIGTERM', () => onSignal(143));
   process.on('uncaughtException', (err) => {
     process.stderr.write(`${err.stack ?? String(err)}\n`);
     bail(1);
@@ -204,6 +224,11 @@ export function installExitHandlers(): void {
 /** Pins an already running process (and its threads) to a CPU; used for Postgres and for this coordinator. */
 export function pin(pid: number, cpu: number): void {
   if (taskset) spawnSync('taskset', ['-a', '-c', '-p', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+/** Lets a pinned process (and its threads, and what it starts from now on) use every CPU again. */
+export function unpin(pid: number): void {
+  if (taskset) spawnSync('taskset', ['-a', '-c', '-p', `0-${os.cpus().length - 1}`, String(pid)], { stdio: 'ignore' });
 }
 
 /** The children of `pid`, from /proc. */

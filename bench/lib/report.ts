@@ -1,6 +1,6 @@
 // The opening lines every RESULTS.md section carries: what ran, where, when, on which Postgres.
 import { describeMachine, machine } from './machine.js';
-import { titles } from './results.js';
+import { titles, writeSection } from './results.js';
 import type { RunContext } from './session.js';
 
 export interface Goal {
@@ -33,4 +33,10 @@ export function goalsTable(goals: Goal[]): string {
 /** Prints a section to the console as it goes to RESULTS.md. */
 export function show(markdown: string): void {
   process.stdout.write(`\n${markdown.trim()}\n\n`);
+}
+
+/** Writes a section of RESULTS.md (unless the run is a dry run) and prints it. */
+export async function publish(id: string, markdown: string): Promise<void> {
+  await writeSection(id, markdown);
+  show(markdown);
 }

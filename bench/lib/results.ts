@@ -24,19 +24,30 @@ export const titles: Record<string, string> = {
 
 const header = `# pgrelay benchmarks
 
-Measured by \`npm run bench\` (or one at a time: \`npm run bench:latency\`, \`bench:fanout\`, \`bench:memory\`, \`bench:resume\`;
-flags in \`bench/README.md\`). Every figure is compared with baselines measured in the same run on the same machine:
+Measured by \`npm run bench\` (the side-by-side suite) and \`npm run bench:<name>\` (one benchmark; \`npm run bench -- --help\`
+lists them with their flags, \`bench/README.md\` says what each measures). Every figure is compared with baselines measured in the same run on the same machine:
 **A** = Express + Socket.IO 4 + pg-listen (\`bench/baselines/socketio-server.ts\`), **B** = raw \`ws\` + pg-listen
 (\`bench/baselines/ws-server.ts\`). Each section is replaced when its benchmark runs again. Charts: \`bench/charts/\`.
 `;
 
+let recording = true;
+
+/** A dry run (`--dry-run`): every benchmark measures and prints, and nothing is written to RESULTS.md, results/ or charts/. */
+export function stopRecording(): void {
+  recording = false;
+}
+
+/** False in a dry run, and once the run is stopping (an interrupted run keeps the previous results). */
+export function isRecording(): boolean {
+  return recording && !isStopping();
+}
+
 /**
  * Replaces (or adds, in the suite's order) the section whose first line is `## <title>`. A section runs to the next
- * `## ` heading: the convention every writer of RESULTS.md follows (bench/capture-overhead/ too), so none cuts another's.
+ * `## ` heading: the convention every writer of RESULTS.md follows (the capture, catch-up and callgrind benchmarks too), so none cuts another's.
  */
 export async function writeSection(id: string, markdown: string): Promise<void> {
-  // An interrupted run keeps the previous results.
-  if (isStopping()) return;
+  if (!isRecording()) return;
   const body = markdown.trim().split('\n');
   const heading = body[0]!;
   if (!heading.startsWith('## ') || body.slice(1).some((l) => l.startsWith('## '))) throw new Error(`A RESULTS.md section is one "## " heading and its body (${id}).`);
@@ -59,7 +70,7 @@ export async function writeSection(id: string, markdown: string): Promise<void> 
 }
 
 export async function saveRaw(id: string, data: unknown): Promise<void> {
-  if (isStopping()) return;
+  if (!isRecording()) return;
   await mkdir(rawDir, { recursive: true });
   await writeFile(`${rawDir}${id}.json`, `${JSON.stringify(data, null, 2)}\n`);
 }

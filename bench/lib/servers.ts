@@ -2,13 +2,16 @@
 import type { Flags } from './args.js';
 import { ratio, table } from './format.js';
 import { backgroundLoad } from './machine.js';
+import { median } from './median.js';
+import { publish, sectionHeader } from './report.js';
+import type { RunContext } from './session.js';
 
 /** RELAY_SERVER values compared. */
 export type ServerImpl = 'uws' | 'ws';
 
 export const serverLabel: Record<ServerImpl, string> = { uws: 'pgrelay, uws (native uWebSockets.js)', ws: 'pgrelay, ws (the fallback)' };
 
-export const serversTargetLine = '- Targets: pgrelay (`relay/cli.ts start`) with `RELAY_SERVER=uws` (native uWebSockets.js) and with `RELAY_SERVER=ws` (the `ws` + `node:http` fallback), one fresh process and database per run, on the same pinned CPU; no baselines.';
+const serversTargetLine = '- Targets: pgrelay (`relay/cli.ts start`) with `RELAY_SERVER=uws` (native uWebSockets.js) and with `RELAY_SERVER=ws` (the `ws` + `node:http` fallback), one fresh process and database per run, on the same pinned CPU; no baselines.';
 
 export interface ServerRounds {
   servers: ServerImpl[];
@@ -55,13 +58,6 @@ export async function interleave<T>(rounds: ServerRounds, what: string, measure:
   return out;
 }
 
-export function median(xs: readonly number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /** A figure of the table: how to read it from one run and show it. `sum` adds the rounds up (losses) instead of a median. */
 export interface ServerColumn<T> {
   name: string;
@@ -97,11 +93,20 @@ export function serverTable<T>(runs: ReadonlyArray<ServerRun<T>>, rounds: Server
 }
 
 /** The section's context with `background` the busiest the machine was before any of these runs (the header's warning). */
-export function busiestBefore<C extends { background: number }>(ctx: C, runs: ReadonlyArray<ServerRun<unknown>>): C {
+function busiestBefore<C extends { background: number }>(ctx: C, runs: ReadonlyArray<ServerRun<unknown>>): C {
   return { ...ctx, background: Math.max(ctx.background, ...runs.map((r) => r.background)) };
 }
 
-/** The runs that failed, one line each. */
-export function failedRuns(runs: ReadonlyArray<ServerRun<unknown>>): string[] {
-  return runs.filter((r) => r.error !== undefined).map((r) => `- RELAY_SERVER=${r.server}, round ${r.round}: did not run: ${r.error}.`);
+/** The runs that failed, one line each, after a blank line; nothing when every run ran. */
+function failedRuns(runs: ReadonlyArray<ServerRun<unknown>>): string[] {
+  const lines = runs.filter((r) => r.error !== undefined).map((r) => `- RELAY_SERVER=${r.server}, round ${r.round}: did not run: ${r.error}.`);
+  return lines.length ? ['', ...lines] : [];
+}
+
+/** The `--servers` line of a benchmark's usage. */
+export const serversUsage = '--servers uws,ws [--repeat 3]: pgrelay on each server implementation instead of the baselines, interleaved';
+
+/** Publishes the section of a `--servers` run: its header (no baselines), `body` (what was measured, the tables), and the runs that failed. */
+export async function publishServerRuns(id: string, ctx: RunContext, command: string, runs: ReadonlyArray<ServerRun<unknown>>, body: string[]): Promise<void> {
+  await publish(id, [sectionHeader(id, command, busiestBefore(ctx, runs), serversTargetLine), ...body, ...failedRuns(runs)].join('\n'));
 }

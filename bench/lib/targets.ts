@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../../client/shared/free-port.js';
 import { migrate } from '../../db/migrate.js';
+import { sleep } from '../../db/testing/wait.js';
 import { serverCpu, spawnNode, type Spawned } from './processes.js';
 
 /**
@@ -21,12 +22,18 @@ export function isPgrelay(target: TargetName): boolean {
   return target === 'pgrelay' || target === 'pgrelay-poll';
 }
 
+/** The `--targets` and `--quick` line of a side-by-side benchmark's usage. */
+export const targetsUsage = '--targets pgrelay,socketio,ws (also pgrelay-poll)   --quick (small scale, about a minute)';
+
 export function parseTargets(list: readonly string[]): TargetName[] {
   for (const t of list) if (!(targetNames as readonly string[]).includes(t)) throw new Error(`Unknown target ${JSON.stringify(t)}; use ${targetNames.join(', ')}.`);
   return targetNames.filter((t) => list.includes(t));
 }
 
-const sql = (file: string) => readFile(fileURLToPath(new URL(file, import.meta.url)), 'utf8');
+/** The table every benchmark writes (bench/lib/orders.sql), the same for every target. */
+export const ordersSql = new URL('./orders.sql', import.meta.url);
+
+const sql = (file: string | URL) => readFile(fileURLToPath(new URL(file, import.meta.url)), 'utf8');
 
 /** Creates `orders` and the target's capture: `relay.watch` for pgrelay, the row NOTIFY trigger for the baselines. */
 export async function prepareDatabase(url: string, target: TargetName): Promise<void> {
@@ -34,7 +41,7 @@ export async function prepareDatabase(url: string, target: TargetName): Promise<
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    await c.query(await sql('./orders.sql'));
+    await c.query(await sql(ordersSql));
     if (isPgrelay(target)) await c.query(`select relay.watch('orders', 'tenant_id')`);
     else await c.query(await sql('../baselines/orders-notify.sql'));
     // writers send no wake-up there, so the ticker polls (it reads the setting when it starts)
@@ -64,6 +71,31 @@ export interface StartOptions {
   /** Extra environment, e.g. `RELAY_HISTORY_TX`. */
   env?: NodeJS.ProcessEnv;
   echo?: boolean;
+}
+
+/** What {@link spawnRelay} starts: a relay on `port` of `databaseUrl` that takes HS256 tokens signed with `secret`. */
+export interface RelayOptions {
+  name: string;
+  databaseUrl: string;
+  port: number;
+  secret: string;
+  /** Open-files limit (its sockets). */
+  nofile?: number;
+  /** Extra environment (RELAY_PRESENCE_TTL_MS, LOG_LEVEL…). */
+  env?: NodeJS.ProcessEnv;
+  /** Pinned to the server CPU (default), or free to use any, as users run it. */
+  pinned?: boolean;
+}
+
+/** A relay process (`relay/cli.ts start`), JSON logs on 127.0.0.1; the caller waits for it ("pgrelay listening on", /readyz). */
+export function spawnRelay(o: RelayOptions): Spawned {
+  return spawnNode('relay/cli.ts', {
+    name: o.name,
+    args: ['start'],
+    ...(o.pinned === false ? {} : { cpu: serverCpu }),
+    ...(o.nofile ? { nofile: o.nofile } : {}),
+    env: { DATABASE_URL: o.databaseUrl, PORT: String(o.port), HOST: '127.0.0.1', RELAY_JWT_SECRET: o.secret, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...o.env },
+  });
 }
 
 const scripts: Record<TargetName, { script: string; args: string[]; ready: RegExp }> = {
@@ -125,7 +157,7 @@ async function gcAndReport(p: Spawned): Promise<NodeJS.MemoryUsage | undefined> 
   for (let i = 0; i < 150; i++) {
     const r = lastReport(p.output());
     if (r && r.n > before) return r.benchMemory;
-    await new Promise((res) => setTimeout(res, 20));
+    await sleep(20);
   }
   return undefined;
 }
@@ -144,7 +176,7 @@ async function waitReady(port: number, p: Spawned): Promise<void> {
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`pgrelay /readyz did not answer 200 within 30 s (last: ${last}).`);
 }

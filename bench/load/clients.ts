@@ -1,7 +1,9 @@
-// A load worker process: holds many connections to one target, records commit→receipt latency of each delivery and counts deliveries exactly.
+// A load worker process: holds many connections to one target (pgrelay over WebSocket or SSE, or a baseline), records commit→receipt latency of each delivery and counts deliveries exactly.
 import { Histogram } from '../lib/histogram.js';
-import { openConnection, type Delivery, type Wire } from './connection.js';
-import type { ConnectResult, DeliveryStats, WorkerCommand, WorkerReply } from './messages.js';
+import { openConnection, type ConnectionHandlers, type Delivery, type Wire } from './connection.js';
+import { openSseConnection } from './sse-connection.js';
+import { sleep } from '../../db/testing/wait.js';
+import { account, type ConnectResult, type DeliveryStats, type WorkerCommand, type WorkerReply } from './messages.js';
 import { receiptTime, rowTime } from './timestamps.js';
 
 /** One tenant's connections in this worker, and per delivery key how often each of them received it. */
@@ -12,9 +14,9 @@ interface Tenant {
   counts: Map<number, Uint8Array>;
 }
 
-const tenants = new Map<string, Tenant>();
-const closers: Array<() => void> = [];
-const wires: Wire[] = [];
+let tenants = new Map<string, Tenant>();
+let closers: Array<() => void> = [];
+let wires: Wire[] = [];
 /** Bytes read on every socket at the last reset. */
 let bytesAtReset = 0;
 let latency = new Histogram();
@@ -74,31 +76,32 @@ async function connect(cmd: Extract<WorkerCommand, { cmd: 'connect' }>): Promise
       const token = cmd.users ? cmd.tokens[`${name}/u${k % cmd.users}`]! : cmd.tokens[name]!;
       const wire: Wire = {};
       wires.push(wire);
-      const close = openConnection(
-        { target: cmd.target, baseUrl: cmd.baseUrl, token, localAddress: cmd.localAddress, timeoutMs: cmd.timeoutMs, compression: cmd.compression },
-        {
-          onReady(compressed) {
-            index = t.size++;
-            result.opened++;
-            if (compressed) result.compressed++;
-            result.perTenant[name] = (result.perTenant[name] ?? 0) + 1;
-            resolve();
-          },
-          onFail(reason) {
-            result.failed++;
-            if (result.errors.length < 5 && !result.errors.includes(reason)) result.errors.push(reason);
-            resolve();
-          },
-          onClose() {
-            closed++;
-          },
-          onDelivery(d) {
-            if (index >= 0) deliver(t, index, d);
-          },
+      const handlers: ConnectionHandlers = {
+        onReady(compressed) {
+          index = t.size++;
+          result.opened++;
+          if (compressed) result.compressed++;
+          result.perTenant[name] = (result.perTenant[name] ?? 0) + 1;
+          resolve();
         },
-        wire,
+        onFail(reason) {
+          result.failed++;
+          if (result.errors.length < 5 && !result.errors.includes(reason)) result.errors.push(reason);
+          resolve();
+        },
+        onClose() {
+          closed++;
+        },
+        onDelivery(d) {
+          if (index >= 0) deliver(t, index, d);
+        },
+      };
+      const common = { token, localAddress: cmd.localAddress, timeoutMs: cmd.timeoutMs };
+      closers.push(
+        cmd.transport === 'sse'
+          ? openSseConnection({ ...common, baseUrl: cmd.baseUrl.replace(/^ws/, 'http') }, handlers)
+          : openConnection({ ...common, target: cmd.target, baseUrl: cmd.baseUrl, compression: cmd.compression }, handlers, wire),
       );
-      closers.push(close);
     });
   const lanes = Array.from({ length: Math.min(cmd.concurrency, cmd.tenants.length) }, async () => {
     while (next < cmd.tenants.length) await one();
@@ -121,25 +124,19 @@ function reset(): void {
 
 function collect(expected: Record<string, number[]>): DeliveryStats {
   const s: DeliveryStats = { connections: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexpected: 0, wrongTenant, closed, latency: latency.toJSON(), fromCommit: fromCommit.toJSON() };
-  for (const t of tenants.values()) {
-    s.connections += t.size;
-    const keys = expected[t.name] ?? [];
-    const wanted = new Set(keys);
-    s.expected += keys.length * t.size;
-    for (const key of keys) {
-      const c = t.counts.get(key);
-      for (let i = 0; i < t.size; i++) {
-        const n = c?.[i] ?? 0;
-        if (n === 0) s.lost++;
-        else {
-          s.delivered++;
-          s.duplicates += n - 1;
-        }
-      }
-    }
-    for (const [key, c] of t.counts) if (!wanted.has(key)) s.unexpected += c.reduce((a, b) => a + b, 0);
-  }
+  for (const t of tenants.values()) account(s, t, expected[t.name] ?? []);
   return s;
+}
+
+/** Closes every connection and forgets them, so that the next `connect` starts from none. */
+async function drop(): Promise<void> {
+  for (const c of closers.splice(0)) c();
+  tenants = new Map();
+  closers = [];
+  wires = [];
+  reset();
+  // let the closes reach the kernel before the coordinator reads the server's memory or opens the next connections
+  await sleep(200);
 }
 
 const reply = (m: WorkerReply) => process.send!(m);
@@ -157,6 +154,9 @@ process.on('message', (raw) => {
         return reply({ id: m.id, ev: 'progress', progress: { received, warmup, closed, lastAt, bytes: bytesRead() - bytesAtReset } });
       case 'collect':
         return reply({ id: m.id, ev: 'stats', stats: collect(m.expected) });
+      case 'drop':
+        await drop();
+        return reply({ id: m.id, ev: 'dropped' });
       case 'close':
         for (const c of closers.splice(0)) c();
         reply({ id: m.id, ev: 'closed' });

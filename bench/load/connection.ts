@@ -5,6 +5,7 @@
 // the heavier half for target A alone. The smoke test checks the baseline with the real socket.io-client.
 import WebSocket from 'ws';
 import type { TargetName } from '../lib/targets.js';
+import { lifecycle } from './connection-lifecycle.js';
 
 export type Op = 'insert' | 'update' | 'delete';
 
@@ -58,7 +59,7 @@ function endpoint(o: ConnectionOptions): { url: string; protocols: string[] } {
  * load side cheaper than the servers, so that a fan-out ceiling measures the server and not this core.
  */
 const parsed = new Map<string, unknown>();
-function parseCached<T>(s: string): T {
+export function parseCached<T>(s: string): T {
   let v = parsed.get(s);
   if (v === undefined) {
     v = JSON.parse(s);
@@ -66,6 +67,22 @@ function parseCached<T>(s: string): T {
     if (parsed.size > 512) parsed.delete(parsed.keys().next().value!);
   }
   return v as T;
+}
+
+/** A frame of pgrelay's protocol as the load side reads it (WebSocket message or SSE event). */
+export interface PgrelayFrame {
+  type: string;
+  id?: string;
+  at?: string;
+  code?: number;
+  reason?: string;
+  message?: string;
+  changes?: Array<{ table: string; op: Op; row: Record<string, unknown> | null }>;
+}
+
+/** A `tx` frame's changes of `public.orders` to the handlers, with the transaction's commit time. */
+export function deliverChanges(m: PgrelayFrame, h: ConnectionHandlers): void {
+  for (const c of m.changes ?? []) if (c.table === 'public.orders' && c.row) h.onDelivery({ op: c.op, row: c.row, committedAt: m.at });
 }
 
 /** Opens the connection; returns a function that closes it. `wire.socket` is set once the upgrade succeeds. */
@@ -79,39 +96,20 @@ export function openConnection(o: ConnectionOptions, h: ConnectionHandlers, wire
     ...(o.localAddress ? { localAddress: o.localAddress } : {}),
   });
   ws.once('upgrade', (res) => (wire.socket = res.socket));
-  let ready = false;
-  let done = false;
-  const timer = setTimeout(() => fail('no ready message in time'), o.timeoutMs);
-  const fail = (reason: string) => {
-    if (done || ready) return;
-    done = true;
-    clearTimeout(timer);
-    ws.terminate();
-    h.onFail(reason);
-  };
-  const becomeReady = () => {
-    if (ready || done) return;
-    ready = true;
-    clearTimeout(timer);
-    h.onReady(ws.extensions.split(',').includes('permessage-deflate'));
-  };
+  const life = lifecycle(h, o.timeoutMs, 'no ready message in time', () => ws.terminate());
+  const fail = life.fail;
+  const becomeReady = () => life.ready(ws.extensions.split(',').includes('permessage-deflate'));
 
   ws.on('error', (err) => fail(err.message));
   ws.on('unexpected-response', (_req, res) => fail(`HTTP ${res.statusCode}`));
-  ws.on('close', (code) => {
-    if (ready && !done) {
-      done = true;
-      h.onClose(code);
-    } else fail(`closed with ${code} before ready`);
-  });
+  ws.on('close', (code) => life.ended(code, `closed with ${code} before ready`));
 
   if (speaksPgrelay(o.target)) {
     ws.on('open', () => ws.send('{"type":"subscribe","id":"o","table":"public.orders"}'));
     ws.on('message', (data) => {
-      const m = parseCached<{ type: string; sub?: string; id?: string; at?: string; changes?: Array<{ table: string; op: Op; row: Record<string, unknown> | null; old?: unknown }>; message?: string }>(String(data));
-      if (m.type === 'tx') {
-        for (const c of m.changes ?? []) if (c.table === 'public.orders' && c.row) h.onDelivery({ op: c.op, row: c.row, committedAt: m.at });
-      } else if (m.type === 'subscribed' && m.id === 'o') becomeReady();
+      const m = parseCached<PgrelayFrame>(String(data));
+      if (m.type === 'tx') deliverChanges(m, h);
+      else if (m.type === 'subscribed' && m.id === 'o') becomeReady();
       else if (m.type === 'error') fail(`relay error: ${m.message ?? 'unknown'}`);
     });
   } else if (o.target === 'socketio') {
@@ -135,9 +133,5 @@ export function openConnection(o: ConnectionOptions, h: ConnectionHandlers, wire
     });
   }
 
-  return () => {
-    done = true;
-    clearTimeout(timer);
-    ws.terminate();
-  };
+  return life.stop;
 }

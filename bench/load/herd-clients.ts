@@ -1,8 +1,10 @@
-// One load worker of bench/reconnect-herd.ts: its share of clients (the real client library over `ws`), reporting over IPC when
-// each was welcomed, resubscribed and received the outage's transaction (epoch milliseconds, comparable across processes).
+// A reconnect load worker (bench:herd): its share of clients of the client library, following `orders` over `ws`.
+// It reports over IPC when each was welcomed, resubscribed and received the outage's transaction (epoch milliseconds,
+// comparable across processes).
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
+import { sleep } from '../../db/testing/wait.js';
 
 interface Start { type: 'start'; url: string; tokens: string[]; transport?: 'auto' | 'websocket'; first: number; count: number }
 type Command = Start | { type: 'reset'; marker: number } | { type: 'report' } | { type: 'stop' };
@@ -41,13 +43,13 @@ async function start(m: Start): Promise<void> {
     const c = createRelayClient({ url: m.url, token: m.tokens[(m.first + i) % m.tokens.length]!, WebSocket: Probe as never, transport: m.transport ?? 'auto' });
     c.subscribe('orders', {}, {
       onChange: (change) => {
-        if (Number((change.row as { total: string }).total) === marker && !caughtUp[i]) caughtUp[i] = now();
+        if (Number((change.row as { mid: string | number }).mid) === marker && !caughtUp[i]) caughtUp[i] = now();
       },
     });
     clients.push(c);
-    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 20)); // a gentle ramp: the first connect is not what is measured
+    if (i % 100 === 99) await sleep(20); // a gentle ramp: the first connect is not what is measured
   }
-  while (subscribed.some((t) => t === 0)) await new Promise((r) => setTimeout(r, 50));
+  while (subscribed.some((t) => t === 0)) await sleep(50);
   send({ type: 'subscribed' });
 }
 

@@ -1,4 +1,4 @@
-// The IPC messages between the coordinator (bench/run.ts) and its load workers and writer.
+// The IPC messages between a benchmark's coordinator and its load workers (load/clients.ts) and writer (load/writer.ts).
 import type { HistogramData } from '../lib/histogram.js';
 import type { TargetName } from '../lib/targets.js';
 
@@ -20,11 +20,17 @@ export type WorkerCommand =
       timeoutMs: number;
       /** Offer permessage-deflate (fan-out --compression). */
       compression?: boolean;
+      /** pgrelay only: subscribe over Server-Sent Events (`GET /sse`) instead of a WebSocket (bench:sse). */
+      transport?: Transport;
     }
   | { cmd: 'reset' }
   | { cmd: 'progress' }
   | { cmd: 'collect'; expected: Record<string, number[]> }
+  /** Close every connection and forget them: the next `connect` starts from none (bench:sse, one transport after the other). */
+  | { cmd: 'drop' }
   | { cmd: 'close' };
+
+export type Transport = 'websocket' | 'sse';
 
 export interface ConnectResult {
   opened: number;
@@ -73,6 +79,7 @@ export type WorkerReply =
   | { id: number; ev: 'reset' }
   | { id: number; ev: 'progress'; progress: Progress }
   | { id: number; ev: 'stats'; stats: DeliveryStats }
+  | { id: number; ev: 'dropped' }
   | { id: number; ev: 'closed' }
   | { id: number; ev: 'error'; message: string };
 
@@ -118,3 +125,28 @@ export interface WriterResult {
 }
 
 export type WriterReply = { ev: 'done'; result: WriterResult } | { ev: 'error'; message: string };
+
+/** One tenant's ready connections in a load worker, and for each delivery key how often each of them received it. */
+export interface TenantCounts {
+  size: number;
+  counts: Map<number, Uint8Array>;
+}
+
+/** Adds one tenant's connections and its expected, delivered, lost, duplicated and unexpected deliveries to `s`. */
+export function account(s: Pick<DeliveryStats, 'connections' | 'expected' | 'delivered' | 'lost' | 'duplicates' | 'unexpected'>, t: TenantCounts, keys: readonly number[]): void {
+  s.connections += t.size;
+  s.expected += keys.length * t.size;
+  for (const key of keys) {
+    const c = t.counts.get(key);
+    for (let i = 0; i < t.size; i++) {
+      const n = c?.[i] ?? 0;
+      if (n === 0) s.lost++;
+      else {
+        s.delivered++;
+        s.duplicates += n - 1;
+      }
+    }
+  }
+  const wanted = new Set(keys);
+  for (const [key, c] of t.counts) if (!wanted.has(key)) s.unexpected += c.reduce((a, b) => a + b, 0);
+}

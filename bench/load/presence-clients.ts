@@ -1,10 +1,11 @@
-// One load worker of bench/presence.ts: its share of clients (the real client library over `ws`), each its own member
-// (sub u<i>) of tenant t<i mod tenants> on relay <i mod relays>. On command they join presence, or half of them leave;
-// it reports over IPC when each client's list was complete (epoch milliseconds, comparable across processes) and the
+// A presence load worker (bench:presence, bench:relays): its share of clients of the client library, each its own member.
+// Client i is sub u<i> of tenant t<i mod tenants> on relay <i mod relays>. On command they join presence, or half of them
+// leave; it reports over IPC when each client's list was complete (epoch ms, comparable across processes) and the
 // presence frames it received.
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
+import { sleep } from '../../db/testing/wait.js';
 
 interface Start { type: 'start'; urls: string[]; secret: string; sockets: number; tenants: number; first: number; count: number }
 type Command = Start | { type: 'join' } | { type: 'leave' } | { type: 'idle' } | { type: 'report' } | { type: 'stop' };
@@ -44,9 +45,9 @@ async function start(m: Start): Promise<void> {
     const i = m.first + k;
     const token = await new SignJWT({ tenant_id: `t${i % m.tenants}`, sub: `u${i}`, name: `User ${i}` }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(key);
     clients.push(createRelayClient({ url: m.urls[i % m.urls.length]!, token, WebSocket: Probe as never }));
-    if (k % 100 === 99) await new Promise((r) => setTimeout(r, 20)); // a gentle ramp: connecting is not what is measured
+    if (k % 100 === 99) await sleep(20); // a gentle ramp: connecting is not what is measured
   }
-  while (clients.some((c) => c.status !== 'open')) await new Promise((r) => setTimeout(r, 50));
+  while (clients.some((c) => c.status !== 'open')) await sleep(50);
   send({ type: 'connected' });
 }
 

@@ -1,6 +1,6 @@
-// The size budget, as a user's bundler sees pgrelay/client (bench/client-size.ts measures): core ≤ 4 KiB with presence and the SSE transport, TanStack adapter ≤ 1.5 KiB, gzipped.
+// The size budget, as a user's bundler sees pgrelay/client (bench/benchmarks/size.ts measures): core ≤ 4 KiB with presence and the SSE transport, TanStack adapter ≤ 1.5 KiB, gzipped.
 import { describe, expect, it } from 'vitest';
-import { budgets, measureClientSize } from '../../bench/client-size.js';
+import { budgets, measureClientSize } from '../../bench/benchmarks/size.js';
 
 describe('client size budget', () => {
   it('keeps the core and the TanStack adapter within their gzip budgets', async () => {

@@ -227,7 +227,7 @@ describe('syncQueryClient', () => {
   });
 });
 
-// Regressions. The fetch race was found by the chaos run (bench/chaos); the detail prefix by the dashboard integration work.
+// Regressions. The fetch race was found by the chaos run (bench/benchmarks/chaos); the detail prefix by the dashboard integration work.
 describe('regressions', () => {
   /** syncQueryClient over one table, its subscription answered at seq 0: what each regression starts from (its QueryClient is also the file's `qc`, which afterEach clears). */
   async function syncOrders(tables: SyncTables<unknown>) {

@@ -1,4 +1,4 @@
-// The statement-level capture we ship and the row-level alternative (bench/capture-overhead) log identical changes.
+// The statement-level capture we ship and the row-level alternative (bench/benchmarks/capture/row-level.sql) log identical changes.
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leakGuard, until, useTestDatabase } from '../testing/index.js';
@@ -7,7 +7,7 @@ const db = useTestDatabase();
 leakGuard(() => db.name);
 
 beforeAll(async () => {
-  await db.query(readFileSync(new URL('../../bench/capture-overhead/row-level.sql', import.meta.url), 'utf8'));
+  await db.query(readFileSync(new URL('../../bench/benchmarks/capture/row-level.sql', import.meta.url), 'utf8'));
   for (const t of ['t_stmt', 't_row']) {
     await db.query(`create table ${t} (id bigint primary key, tenant text, qty int, price numeric(6,2), tags text[], secret text, doc jsonb)`);
     await db.query(`select relay.watch('${t}', 'tenant', '{secret}')`);

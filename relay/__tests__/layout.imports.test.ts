@@ -11,22 +11,14 @@ import { repoRoot } from './support/cli-process.js';
  * below. `client/shared` is the neutral room (leaves every layer may import); the rest of `client/` is the browser's side,
  * which imports only `client/`, and which no server layer imports.
  */
-const LAYERS: ReadonlyArray<readonly [layer: string, prefixes: readonly string[]]> = [
-  ['shared', ['client/shared/']],
-  ['db', ['db/']],
-  ['dev cluster', ['db/cluster/']],
-  ['operations', ['relay/ops/']],
-  ['server', ['relay/server/']],
-  ['feed', ['relay/feed/']],
-  ['routing', ['relay/routing/']],
-  ['presence', ['relay/presence/']],
-  ['edge', ['relay/edge/']],
-  ['console', ['relay/console/']],
-  ['wiring', ['relay/relay.ts']],
-  ['commands', ['relay/cli/']],
-  ['entry points', ['relay/cli.ts', 'relay/index.ts']],
-  ['client', ['client/']],
-];
+const LAYERS: ReadonlyArray<readonly [layer: string, prefixes: readonly string[]]> = (
+  ['shared: client/shared/', 'db: db/', 'dev cluster: db/cluster/', 'operations: relay/ops/', 'server: relay/server/',
+   'feed: relay/feed/', 'routing: relay/routing/', 'presence: relay/presence/', 'edge: relay/edge/', 'console: relay/console/',
+   'wiring: relay/relay.ts', 'commands: relay/cli/', 'entry points: relay/cli.ts relay/index.ts', 'client: client/']
+).map((entry) => {
+  const [layer, prefixes] = entry.split(': ') as [string, string];
+  return [layer, prefixes.split(' ')] as const;
+});
 
 /** The layer of a product file (the longest matching prefix), or undefined for tests, the test kit, bench and examples. */
 export function layerOf(file: string): number | undefined {
