@@ -104,7 +104,7 @@ export async function measureClientSize(): Promise<SizeResult[]> {
  * The client's size and its budget, as a user's bundler sees `pgrelay/client`: the package's build of client/ installed under
  * node_modules, `export * from 'pgrelay/client'` bundled by esbuild for browsers (ES2020), minified, gzipped; the same for
  * the TanStack adapter without the core it imports. `npm run bench:size` (and `npm run bench`) writes RESULTS.md section 5;
- * client/__tests__/size.test.ts holds the budgets.
+ * client/__tests__/bundle.size.test.ts holds the budgets.
  */
 export const size: Benchmark = {
   name: 'size',
@@ -114,11 +114,11 @@ export const size: Benchmark = {
     const results = await measureClientSize();
     const lines = results.map((r) => `${r.name.padEnd(9)} ${String(r.minified).padStart(6)} B minified  ${String(r.gzip).padStart(5)} B gzip  budget ${r.budget} B  ${r.ok ? 'pass' : 'FAIL'}`);
     process.stdout.write(`${lines.join('\n')}\n`);
-    if (results.some((r) => !r.ok)) throw new Error('the client is over its size budget (client/__tests__/size.test.ts fails too)');
+    if (results.some((r) => !r.ok)) throw new Error('the client is over its size budget (client/__tests__/bundle.size.test.ts fails too)');
     await writeSection('clientSize', [
       titles.clientSize!,
       '',
-      `- Command: \`${ctx.command}\`; date ${new Date().toISOString()}. As a user's bundler sees the package: the build of \`client/\` installed as \`node_modules/pgrelay\`, \`export * from 'pgrelay/client'\` bundled by esbuild (browser, ES2020, ESM, minified), gzip level 9; the adapter counted without the core client it imports. Budgets held by \`client/__tests__/size.test.ts\`.`,
+      `- Command: \`${ctx.command}\`; date ${new Date().toISOString()}. As a user's bundler sees the package: the build of \`client/\` installed as \`node_modules/pgrelay\`, \`export * from 'pgrelay/client'\` bundled by esbuild (browser, ES2020, ESM, minified), gzip level 9; the adapter counted without the core client it imports. Budgets held by \`client/__tests__/bundle.size.test.ts\`.`,
       '',
       '```',
       ...lines,
