@@ -70,7 +70,7 @@ end $$;
 -- Two-phase commit: a transaction that sent NOTIFY cannot be PREPAREd. So writers send wake-ups only where no
 -- transaction can be prepared (max_prepared_transactions = 0, Postgres's default), unless relay.wake says otherwise:
 -- `on` (e.g. ALTER DATABASE … SET relay.wake = on, when no writer of a watched table uses two-phase commit) or `off`
--- (e.g. ALTER ROLE xa_app SET relay.wake = off). Where writers do not wake it, the ticker does not sleep (db/ticker.ts
+-- (e.g. ALTER ROLE xa_app SET relay.wake = off). Where writers do not wake it, the ticker does not sleep (db/ticker/rest-loop.ts
 -- reads the same settings); a writer that sets `off` for itself is numbered by the ticker's next look (within 1 s).
 -- The check is written into the body rather than called: a PL/pgSQL call, or a second trigger, costs every statement.
 alter function relay.capture() rename to _capture_before_011;

@@ -4,8 +4,7 @@ import { io as socketIo, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort } from '../../client/shared/free-port.js';
-import { leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { sleep } from '../../db/testing/wait.js';
+import { leakGuard, sleep, until, useTestDatabase } from '../../db/testing/index.js';
 import { spawnNode, type Spawned } from '../lib/processes.js';
 import { prepareDatabase } from '../lib/targets.js';
 
@@ -100,7 +99,8 @@ describe.each([
         b: [`insert b ${b1}`, `delete b ${b1}`],
       };
       const done = () => all.every((c) => c.got.length >= want[c.tenant]!.length);
-      for (let i = 0; i < 100 && !done(); i++) await sleep(50);
+      // the comparison below is the failure message: a wait that runs out goes on to it
+      await until(done, { what: 'every change', timeoutMs: 5000, intervalMs: 50 }).catch(() => undefined);
       // A moment more, so that a duplicate or another tenant's row would have arrived too.
       await sleep(200);
       for (const c of all) expect(c.got).toEqual(want[c.tenant]);

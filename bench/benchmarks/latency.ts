@@ -39,7 +39,7 @@ export async function runLoad(ctx: RunContext, target: TargetName, spec: LoadSpe
   });
 }
 
-export async function latencyBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+async function latencyBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
   const base = flags.bool('quick') ? latencyQuick : latencyDefaults;
   const spec: LoadSpec = {
     n: flags.num('n', base.n),

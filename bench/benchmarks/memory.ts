@@ -108,7 +108,7 @@ async function measureMemory(ctx: RunContext, target: TargetName, n: number, t: 
   });
 }
 
-export async function memoryBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+async function memoryBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
   const base = flags.bool('quick') ? memoryQuick : memoryDefaults;
   const n = flags.num('n', base.n);
   const nPgrelay = flags.num('n-pgrelay', base.nPgrelay);

@@ -171,7 +171,7 @@ async function firstChange(ctx: RunContext, modes: TargetName[], o: typeof restD
 const spread = (xs: number[], f: (x: number) => string) => (xs.length > 1 ? `${f(Math.min(...xs))}–${f(Math.max(...xs))}` : '');
 const pct = (v: number) => `${v.toFixed(2)} %`;
 
-export async function restBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+async function restBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
   const base = flags.bool('quick') ? restQuick : restDefaults;
   const o = { seconds: flags.num('seconds', base.seconds), settle: flags.num('settle', base.settle), repeat: flags.num('repeat', base.repeat), rounds: flags.num('rounds', base.rounds), gap: flags.num('gap', base.gap) };
   const modes = flags.list('targets', ['pgrelay', 'pgrelay-poll', 'socketio', 'ws']) as TargetName[];

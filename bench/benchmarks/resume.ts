@@ -82,7 +82,7 @@ function follow(url: string, token: string, since: number | undefined, count: nu
   return { position: Promise.race([position, done.then(() => NaN)]), done };
 }
 
-export async function resumeBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+async function resumeBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
   const base = flags.bool('quick') ? resumeQuick : resumeDefaults;
   const o = {
     count: flags.num('count', base.count),

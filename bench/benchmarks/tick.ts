@@ -1,5 +1,6 @@
 // bench:tick: what a tick costs Postgres in instructions, and what each candidate for a cheaper tick saves.
 import { readFileSync } from 'node:fs';
+import { TICKER_SESSION_SETTINGS } from '../../db/ticker/ticker-options.js';
 import type { Flags } from '../lib/args.js';
 import type { Benchmark } from '../lib/benchmark.js';
 import { recordCallgrindSection, withCallgrind } from '../lib/callgrind.js';
@@ -52,8 +53,8 @@ async function run(flags: Flags, command: string): Promise<void> {
         end $$` },
     );
   }, async (cg) => {
-    // what the ticker's own session sets (db/ticker/ticker.ts)
-    const session = ['set TimeZone = UTC', 'set IntervalStyle = postgres', 'set enable_seqscan = off', 'set jit = off', 'set plan_cache_mode = force_generic_plan', 'set enable_nestloop = off'];
+    // what the ticker's own session sets
+    const session = Object.entries(TICKER_SESSION_SETTINGS).map(([name, value]) => `set ${name} = ${value}`);
     const rows: Array<{ v: Variant; perTick: number[] }> = [];
     for (const v of variants.filter((x) => !only || only.includes(x.name))) {
       const perTick: number[] = [];

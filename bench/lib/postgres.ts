@@ -10,7 +10,7 @@ import { childPids, loadCpu, onCleanup, pin, taskset } from './processes.js';
  * Settings of the server a run owns. Durability is off because these benchmarks measure the path from
  * commit to socket, not the disk: the capture's own cost is `npm run bench:capture`'s job.
  */
-export const benchServerSettings = {
+const benchServerSettings = {
   fsync: 'off',
   full_page_writes: 'off',
   synchronous_commit: 'off',

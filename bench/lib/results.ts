@@ -74,8 +74,3 @@ export async function saveRaw(id: string, data: unknown): Promise<void> {
   await mkdir(rawDir, { recursive: true });
   await writeFile(`${rawDir}${id}.json`, `${JSON.stringify(data, null, 2)}\n`);
 }
-
-export async function loadRaw<T>(id: string): Promise<T | undefined> {
-  const f = `${rawDir}${id}.json`;
-  return existsSync(f) ? (JSON.parse(await readFile(f, 'utf8')) as T) : undefined;
-}

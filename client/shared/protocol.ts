@@ -20,7 +20,7 @@ export interface ColumnFilter {
 /** Column name → comparisons; every column's comparisons must hold. */
 export type Filter = Record<string, ColumnFilter>;
 
-/** A comparison's name: a key of {@link ColumnFilter} (the relay checks them against its own list, relay/filter.ts). */
+/** A comparison's name: a key of {@link ColumnFilter} (the relay checks them against its own list, relay/routing/filter.ts). */
 export type FilterOp = keyof ColumnFilter;
 
 /** Client → relay: start a subscription. `since` resumes after a seq; `snapshot` first sends the current rows. */

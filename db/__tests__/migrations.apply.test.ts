@@ -40,6 +40,8 @@ describe('migrations', () => {
     expect(COUNT).toBeGreaterThan(5);
     expect([...a, ...b]).toHaveLength(COUNT);
     expect((await q(`select count(*)::int as n from relay.migrations`))[0].n).toBe(COUNT);
+    // 011's helper that builds relay.capture and relay.tick from 0.2's bodies lives only for that migration
+    expect(await q(`select to_regprocedure('relay._edit(text,text,text,text)') is null as gone`)).toEqual([{ gone: true }]);
   });
 
   it('applying again changes nothing', async () => {

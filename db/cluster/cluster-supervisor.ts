@@ -1,12 +1,11 @@
 // Keeps the embedded cluster of `npm start` running: its owner restarts it when it dies, a bounded number of times.
 import { backoff } from '../../client/shared/backoff.js';
 import { PgRelayError } from '../../client/shared/errors.js';
+import type { TickerLog } from '../ticker/ticker-options.js';
 import type { DevDatabase } from './dev-database.js';
 
 /** The little of a logger the supervisor uses (the relay passes its pino logger): a structured line at three levels. */
-export interface SupervisorLog {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
+export interface SupervisorLog extends TickerLog {
   error(fields: object, message: string): void;
 }
 

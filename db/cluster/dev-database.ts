@@ -139,7 +139,7 @@ export async function startDevDatabase(stateDir: string, onLockLost?: (err: Erro
 }
 
 /**
- * pgrelay processes (relays and tails, by the application_name of their LISTEN sessions, see relay/listen-session.ts)
+ * pgrelay processes (relays and tails, by the application_name of their LISTEN sessions, see relay/feed/listen-session.ts)
  * still connected to the cluster. Our own session was closed just before: give its backend a moment to go.
  */
 async function otherRelays(adminUrl: string): Promise<number> {

@@ -6,7 +6,7 @@ import type { TickerSession } from './ticker-session.js';
 const STRAGGLER_MAX_MS = 1000;
 
 /** The oldest transaction still running in a snapshot (`xmin:xmax:xip,…`): every older one has ended. */
-export function snapshotXmin(snapshot: string): bigint {
+function snapshotXmin(snapshot: string): bigint {
   return BigInt(snapshot.slice(0, snapshot.indexOf(':')));
 }
 

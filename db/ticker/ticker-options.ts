@@ -30,6 +30,11 @@ export interface TickerPacing {
 /** The pacing of a ticker given none. */
 export const DEFAULT_PACING: Readonly<TickerPacing> = { busyDelayMs: 1, batchDelayMs: 8, rest: true, restLookMs: 1000, idleDelayMs: 5, candidateIntervalMs: 500 };
 
+/** What relay.tick() needs of its session, which the ticker's connection sets once (the tick sets them itself when missing, at a cost every tick). */
+export const TICKER_SESSION_SETTINGS: Readonly<Record<string, string>> = {
+  TimeZone: 'UTC', IntervalStyle: 'postgres', enable_seqscan: 'off', jit: 'off', plan_cache_mode: 'force_generic_plan', enable_nestloop: 'off',
+};
+
 /** The narrow logger shape the ticker writes to (pino's fits). */
 export interface TickerLog {
   info(obj: object, msg: string): void;

@@ -6,7 +6,7 @@ import { backoff } from '../../client/shared/backoff.js';
 import { becomeLeader } from './become-leader.js';
 import { pollLoop } from './poll-loop.js';
 import { restLoop, writersWake } from './rest-loop.js';
-import { DEFAULT_PACING, TICKER_APPLICATION_NAME, WAKE_CHANNEL, type TickerOptions, type TickerPacing, type TickerState } from './ticker-options.js';
+import { DEFAULT_PACING, TICKER_APPLICATION_NAME, TICKER_SESSION_SETTINGS, WAKE_CHANNEL, type TickerOptions, type TickerPacing, type TickerState } from './ticker-options.js';
 import type { TickerSession, TickRow } from './ticker-session.js';
 
 /**
@@ -93,8 +93,7 @@ export class Ticker {
   async #session(): Promise<void> {
     const client = new pg.Client({
       connectionString: this.#o.databaseUrl, application_name: TICKER_APPLICATION_NAME, keepAlive: true,
-      // what relay.tick() needs (it sets them itself when missing, at a cost every tick)
-      options: '-c TimeZone=UTC -c IntervalStyle=postgres -c enable_seqscan=off -c jit=off -c plan_cache_mode=force_generic_plan -c enable_nestloop=off',
+      options: Object.entries(TICKER_SESSION_SETTINGS).map(([name, value]) => `-c ${name}=${value}`).join(' '),
     });
     this.#client = client;
     client.on('error', () => undefined); // surfaces as a failed query below

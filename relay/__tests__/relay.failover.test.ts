@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createRelayClient, type RelayClient } from '../../client/index.js';
 import { freePort } from '../../client/shared/free-port.js';
 import { createOrders, leakGuard, sleep, until, useTestDatabase, writeOrders } from '../../db/testing/index.js';
+import { TICKER_LOCK } from '../../client/shared/lock-keys.js';
 import { useCliProcesses } from './support/cli-process.js';
 import { pgListenSession, type ListenSession } from '../feed/listen-session.js';
 import { allNumbered, httpGet, metric, startTestRelay, token } from './support/relay-harness.js';
@@ -75,7 +76,7 @@ describe('failover', () => {
       await sleep(400);
       leaders.push([a.ticker, b.ticker]);
       const { rows } = await db.query(`select pg_terminate_backend(a.pid) as ok from pg_stat_activity a join pg_locks l on l.pid = a.pid
-        where a.application_name = 'pgrelay-ticker' and a.datname = current_database() and l.locktype = 'advisory' and l.objid = 3 and l.granted`);
+        where a.application_name = 'pgrelay-ticker' and a.datname = current_database() and l.locktype = 'advisory' and l.classid = $1 and l.objid = $2 and l.objsubid = 2 and l.granted`, [...TICKER_LOCK]);
       expect(rows).toEqual([{ ok: true }]);
     }
     await sleep(600);

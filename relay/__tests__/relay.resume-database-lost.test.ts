@@ -31,14 +31,13 @@ describe('a resume from the log', () => {
     const client = await connect(relay.url, tok);
     (client.ws as any)._socket.pause(); // stop reading: the relay fills its buffer and waits, cursor open
     client.send({ type: 'subscribe', id: 'b', table: 'blobs', since: 0 });
-    const terminated = await until(async () => (await db.query(
+    await until(async () => (await db.query(
       `select pg_terminate_backend(pid) from pg_stat_activity
        where datname = current_database() and application_name = 'pgrelay' and query like '%relay.tenant_seqs%' and pid <> pg_backend_pid()`)).rowCount,
     { what: "the catch-up's query, to terminate it", timeoutMs: 20_000, intervalMs: 100 });
     // the loop this replaced paused 100 ms after the termination; reading again at once, the resume stalled (at seq 344
     // of 400, every run): an open question about the relay, not about this wait
     await sleep(100);
-    expect(terminated).toBeGreaterThanOrEqual(1);
     (client.ws as any)._socket.resume();
 
     const errors = () => client.frames.filter((f) => f.type === 'error');

@@ -49,7 +49,7 @@ export async function start(argv: readonly string[]): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-  // npm killed outright (or a shell that took the signal for itself): stop as on SIGTERM, see relay/parent-watch.ts
+  // npm killed outright (or a shell that took the signal for itself): stop as on SIGTERM, see relay/ops/parent-watch.ts
   if (startedByPackageScript()) {
     watchParent((parent) => {
       log.info({ parent }, `the npm process that started pgrelay (pid ${parent}) is gone`);

@@ -42,16 +42,27 @@ export function consoleAssets(from: string | URL = import.meta.url): { dir: stri
   return { dir, fromSources };
 }
 
+/** The sources' scripts compiled once per process and folder (every relay a test file starts in-process shares them). */
+const compiled = new Map<string, Map<string, Buffer>>();
+
 /** The script modules by the name the browser asks for: from the sources each .ts compiled alone (tsc checks the types), from the build tsc's .js. */
 function readScripts(dir: string, fromSources: boolean): Map<string, Buffer> {
+  const cached = compiled.get(dir);
+  if (cached) return cached;
   const scripts = new Map<string, Buffer>();
   if (fromSources) {
-    // esbuild is a development dependency: only a run from the sources loads it, never the build
-    const { transformSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
-      const { code } = transformSync(readFileSync(path.join(dir, name), 'utf8'), { loader: 'ts', format: 'esm', target: 'es2022', sourcefile: name });
-      scripts.set(name.replace(/\.ts$/, '.js'), Buffer.from(code));
+    // esbuild is a development dependency: only a run from the sources loads it, never the build. Its sync API runs in
+    // a worker thread that keeps esbuild's own process: both are stopped once the files are compiled.
+    const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+    try {
+      for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+        const { code } = esbuild.transformSync(readFileSync(path.join(dir, name), 'utf8'), { loader: 'ts', format: 'esm', target: 'es2022', sourcefile: name });
+        scripts.set(name.replace(/\.ts$/, '.js'), Buffer.from(code));
+      }
+    } finally {
+      void esbuild.stop();
     }
+    compiled.set(dir, scripts);
   } else {
     for (const name of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
       // tsc's source map names sources the relay does not serve: no reference to it

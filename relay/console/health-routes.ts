@@ -22,7 +22,7 @@ export interface HealthRoutesOptions {
  * Routes `GET /healthz`, `GET /readyz` and (as {@link clientPortMetrics} decides) `GET /metrics` on the clients' port,
  * warning at once when /metrics is refused there; returns the routes a METRICS_PORT listener serves.
  */
-export function registerHealthRoutes(server: RelayServer, o: HealthRoutesOptions): Readonly<Record<string, HttpHandler>> {
+export function registerHealthRoutes(server: RelayServer, o: HealthRoutesOptions): ReadonlyMap<string, HttpHandler> {
   const { info, feed, config } = o;
   const health = { status: 'ok', server: { impl: info.impl, package: info.package, version: info.version, chosen: info.chosen } };
   const healthz = () => json(200, health);
@@ -36,5 +36,5 @@ export function registerHealthRoutes(server: RelayServer, o: HealthRoutesOptions
   const clientMetrics = clientPortMetricsHandler(metricsMode, o.metrics, config.metricsToken);
   if (clientMetrics) server.route('GET', '/metrics', clientMetrics);
   if (metricsMode === 'refused') o.log.warn({ host: config.host }, metricsRefusedWarning);
-  return { '/metrics': metricsHandler(o.metrics, config.metricsToken), '/healthz': healthz, '/readyz': readyz };
+  return new Map([['/metrics', metricsHandler(o.metrics, config.metricsToken)], ['/healthz', healthz], ['/readyz', readyz]]);
 }

@@ -15,12 +15,12 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
-/** Serves `GET <path>` with `routes[path]` on `host:port`; rejects with `port_unavailable` naming METRICS_PORT. */
-export function startMetricsListener(host: string, port: number, routes: Readonly<Record<string, HttpHandler>>): Promise<MetricsListener> {
+/** Serves `GET <path>` with `routes.get(path)` on `host:port`; rejects with `port_unavailable` naming METRICS_PORT. */
+export function startMetricsListener(host: string, port: number, routes: ReadonlyMap<string, HttpHandler>): Promise<MetricsListener> {
   const server = http.createServer((req, res) => {
     req.resume();
     const request = nodeRequest(req);
-    const handler = req.method === 'GET' && Object.hasOwn(routes, request.path) ? routes[request.path] : undefined;
+    const handler = req.method === 'GET' ? routes.get(request.path) : undefined;
     if (!handler) return writeReply(res, notFound);
     answer(() => handler(request), (reply) => writeReply(res, reply), internalError);
   });

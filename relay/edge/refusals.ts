@@ -1,5 +1,7 @@
 // Refused upgrades: how many may be explained in-band (a socket opened only to close it with the reason), and the rate-limited log line.
 import type { Logger } from '../ops/log.js';
+import type { Transport } from './connections.js';
+import { takeToken, type TokenBucket } from './token-bucket.js';
 
 /** In-band refusals per second (and burst); past it a refusal is a plain HTTP 401/403, which costs less. */
 export const IN_BAND_REFUSALS_PER_SECOND = 200;
@@ -20,7 +22,7 @@ export interface RefusalDetails {
   forwardedFor?: string;
   origin: string;
   /** What was refused: a WebSocket upgrade (`/ws`) or a Server-Sent Events request (`GET /sse`). Default `websocket`. */
-  transport?: 'websocket' | 'sse';
+  transport?: Transport;
 }
 
 const refusedWhat = { websocket: 'a WebSocket upgrade', sse: 'a Server-Sent Events request' } as const;
@@ -28,25 +30,19 @@ const refusedWhat = { websocket: 'a WebSocket upgrade', sse: 'a Server-Sent Even
 export class Refusals {
   readonly #log: Logger;
   readonly #rate: number;
-  #tokens: number;
-  #refilledAt = Date.now();
+  readonly #bucket: TokenBucket;
   /** transport and reason → when its last line was written and how many refusals came since. */
   readonly #lines = new Map<string, { at: number; count: number }>();
 
   constructor(log: Logger, perSecond = IN_BAND_REFUSALS_PER_SECOND) {
     this.#log = log;
     this.#rate = perSecond;
-    this.#tokens = perSecond;
+    this.#bucket = { tokens: perSecond, refilledAt: Date.now() };
   }
 
   /** True when this refusal may be explained in-band; false when the budget is spent (answer with plain HTTP). */
   inBand(): boolean {
-    const now = Date.now();
-    this.#tokens = Math.min(this.#rate, this.#tokens + ((now - this.#refilledAt) / 1000) * this.#rate);
-    this.#refilledAt = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
+    return takeToken(this.#bucket, this.#rate);
   }
 
   /** Logs a refusal at `info`: the first of each reason (per transport) at once, then at most one line per reason per window, with the count. */

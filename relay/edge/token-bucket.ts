@@ -1,6 +1,6 @@
-// The rate limit on a socket's messages: a token bucket that refills at `rate` tokens a second and holds at most `rate`.
+// A rate limit (a socket's messages, in-band refusals): a token bucket that refills at `rate` tokens a second and holds at most `rate`.
 
-/** A bucket's state, kept in each socket's data (`SocketData.tokens` and `refilledAt`). */
+/** A bucket's state: each socket keeps one in its data (`SocketData.tokens` and `refilledAt`). */
 export interface TokenBucket {
   /** Tokens left; a message takes one. */
   tokens: number;

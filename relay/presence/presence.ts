@@ -71,11 +71,6 @@ export class Presence {
     this.#store = new PresenceStore(options);
   }
 
-  /** This relay instance's id in relay.presence (a new one per process: a restarted relay never revives a dead one's rows). */
-  get id(): string {
-    return this.#store.id;
-  }
-
   /** Starts the heartbeat refresh and the sweep of expired relays, each every third of the time to live. */
   start(): void {
     const every = Math.max(100, Math.floor(this.#o.ttlMs / 3));
@@ -159,7 +154,7 @@ export class Presence {
       return;
     }
     // after each write this relay reads its tenants again: its own notifications bring nothing new
-    if (p === null || p.v !== 1 || (p.relay !== null && p.relay === this.id)) return;
+    if (p === null || p.v !== 1 || (p.relay !== null && p.relay === this.#store.id)) return;
     let any = false;
     if (p.all === true) {
       for (const view of this.#tenants.values()) any = view.dirty = true;

@@ -1,4 +1,4 @@
-// node:http plumbing shared by the fallback server and the METRICS_PORT listener: a request copied as uWS reads it, a reply written, a handler's answer awaited.
+// node:http plumbing shared by the fallback server and the METRICS_PORT listener: a request copied as uWS reads it, a reply written, a handler's answer awaited, writes corked.
 import type http from 'node:http';
 import { copiedRequest } from './http-request.js';
 import type { HttpReply, HttpRequest } from './server.js';
@@ -40,4 +40,14 @@ export function answer<T>(produce: () => T | Promise<T>, deliver: (out: T) => vo
   }
   if (out instanceof Promise) out.then(deliver, () => deliver(failed));
   else deliver(out);
+}
+
+/** Runs `fn` with the writes of `stream` gathered into one system call. */
+export function corked(stream: { cork(): void; uncork(): void }, fn: () => void): void {
+  stream.cork();
+  try {
+    fn();
+  } finally {
+    stream.uncork();
+  }
 }

@@ -5,11 +5,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { deflatedFrame } from './deflate-frame.js';
 import { BodyReader, internalError, MAX_HEADER_BYTES, portUnavailable, statusLine } from './http-request.js';
-import { answer, nodeRequest, notFound, splitUrl, writeReply } from './node-http.js';
+import { answer, corked, nodeRequest, notFound, splitUrl, writeReply } from './node-http.js';
 import { EventStream, publishEvents, STREAM_HEADERS } from './event-stream.js';
 import { NodeSocket } from './node-socket.js';
 import { PgRelayError } from '../../client/shared/errors.js';
-import { corked, overflowCheck, Topics } from './topics.js';
+import { overflowCheck, Topics } from './topics.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
 
 /** Whether `listen` takes `reusePort` (SO_REUSEPORT: Node ≥ 22.12 and ≥ 23.1), which lets several relays share a port. */

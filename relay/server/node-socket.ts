@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { deflatedFrame } from './deflate-frame.js';
 import type { SendResult, ServerSocket } from './server.js';
-import { corked, TopicMember, type Topics } from './topics.js';
+import { corked } from './node-http.js';
+import { TopicMember, type Topics } from './topics.js';
 
 const TEXT = { binary: false } as const;
 

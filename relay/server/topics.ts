@@ -73,13 +73,3 @@ export abstract class TopicMember {
     this.#onClose(this);
   }
 }
-
-/** Runs `fn` with the writes of `stream` gathered into one system call. */
-export function corked(stream: { cork(): void; uncork(): void }, fn: () => void): void {
-  stream.cork();
-  try {
-    fn();
-  } finally {
-    stream.uncork();
-  }
-}

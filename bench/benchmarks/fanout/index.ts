@@ -19,7 +19,7 @@ import { parseMix } from '../latency.js';
 export const fanoutDefaults = { steps: '1000x200,2000x200,4000x200,8000x200,8000x400,16000x400,16000x800', t: 50, d: 6, warmup: 1 };
 export const fanoutQuick = { steps: '100x50,100x100,200x200', t: 10, d: 3, warmup: 1 };
 /** The `--servers` mode measures cost per delivery at fixed loads both servers carry, not a ceiling. */
-export const fanoutServerSteps = '2000x200,4000x400';
+const fanoutServerSteps = '2000x200,4000x400';
 
 export interface Step {
   n: number;
@@ -106,7 +106,7 @@ async function curve(ctx: RunContext, target: TargetName, steps: Step[], o: Curv
   });
 }
 
-export async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
+async function fanoutBenchmark(ctx: RunContext, flags: Flags, command: string): Promise<void> {
   if (flags.bool('rules')) return fanoutRulesBenchmark(ctx, flags, command);
   if (flags.bool('compression')) return fanoutCompressionBenchmark(ctx, flags, command);
   const base = flags.bool('quick') ? fanoutQuick : fanoutDefaults;

@@ -13,7 +13,7 @@ export async function api<T>(path: string, init: { method?: string; headers?: Re
   const res = await fetch(path, { ...init, headers: { ...(init.headers || {}), ...(state.token ? { authorization: 'Bearer ' + state.token } : {}) } });
   const body: unknown = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(messageOf(body) || ('HTTP ' + res.status));
-  return body as T; // the relay's answer, as the type says (relay/http-routes.ts)
+  return body as T; // the relay's answer, as the type says (relay/console/http-routes.ts)
 }
 
 /** In development mode, the tenants to get a token for. */

@@ -1,6 +1,7 @@
-// The shapes the console exchanges with the relay: its HTTP API's answers and the frames it sends (the relay's are client/protocol.ts's).
+// The shapes the console exchanges with the relay: its HTTP API's answers and the frames it sends (the relay's are client/shared/protocol.ts's).
 // Only types come from outside this folder: a value imported from there would be a module the relay does not serve.
 import type { Json, SubscribeMessage, UnsubscribeMessage } from '../../../client/shared/protocol.js';
+import type { RelayStats } from '../http-routes.js';
 
 /** A column of a watched table: its name and declared type. */
 export interface ColumnInfo {
@@ -30,13 +31,8 @@ export interface TablesAnswer {
 /** `GET /api/dev`: development mode, from this machine only. */
 export type DevAnswer = { dev: false } | { dev: true; tenants: string[]; watchCommand: string };
 
-/** `GET /api/stats` (all-tenant tokens): connections and subscriptions per tenant and table. */
-export interface StatsAnswer {
-  position: number;
-  connections: number;
-  subscriptions: number;
-  tenants: Array<{ tenant: string; connections: number; subscriptions: number; tables: Array<{ table: string; subscriptions: number }> }>;
-}
+/** `GET /api/stats` (all-tenant tokens): connections and subscriptions per tenant and table, as the relay answers it. */
+export type StatsAnswer = RelayStats;
 
 /** Column → comparison → value, as typed in the filter builder: the relay checks it (`bad_filter`). */
 export type TypedFilter = Record<string, Record<string, Json>>;
