@@ -1,7 +1,7 @@
 // Resume: every missed transaction once, in order, then live with no gap or duplicate at the hand-over; ring and log paths; resets.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createOrders, insertOrder, leakGuard, sleep, useTestDatabase, writeOrders } from '../../db/testing/index.js';
-import { connect, httpGet, metric, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
+import { allNumbered, connect, httpGet, metric, startTestRelay, token, type TestClient, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let ringRelay: TestRelay;
@@ -43,6 +43,7 @@ async function resumeScenario(relay: TestRelay, expectedSource: 'ring' | 'log'):
   expect(await second.next((f) => f.type === 'subscribed')).toEqual({ type: 'subscribed', id: 'o', seq: cursor });
   await sleep(300); // live frames keep coming during and after the hand-over
   await writer.stop();
+  await allNumbered(db); // the ticker numbers the writer's last commits a moment after they commit
   const expected = await tenantSeqsAfter(cursor);
   await second.until(() => second.txs('o').at(-1)?.seq === expected.at(-1), 15_000, 'the last transaction');
   const got = second.txs('o').map((f) => f.seq as number);

@@ -4,7 +4,7 @@ import { EventStream, publishEvents, STREAM_HEADERS } from './event-stream.js';
 import type { HttpHandler, HttpReply, HttpRequest, RelayServer, RouteOptions, ServerInfo, SocketBehavior, StreamBehavior, StreamDecision, UpgradeDecision } from './server.js';
 import { overflowCheck, Topics } from './topics.js';
 import type { UWS } from './uws-native.js';
-import { SOCKET, socketOf, UwsSocket } from './uws-socket.js';
+import { needsLargeSendGuard, SOCKET, socketOf, UwsSocket } from './uws-socket.js';
 
 /** Writes a reply; inside a uWS handler, or inside `res.cork` after an await. */
 function write(res: UWS.HttpResponse, reply: HttpReply, closeConnection = false): void {
@@ -84,10 +84,13 @@ export class UwsServer implements RelayServer {
   #heartbeat: NodeJS.Timeout | undefined;
   /** The `compress` flag of every send: uWS compresses for sockets that negotiated it and ignores it for the others. */
   #compress = false;
+  /** This build loses large frames to sockets in no topic (see {@link needsLargeSendGuard}). */
+  readonly #largeSendGuard: boolean;
 
   constructor(uws: typeof UWS, info: ServerInfo) {
     this.#uws = uws;
     this.info = info;
+    this.#largeSendGuard = needsLargeSendGuard(info.version);
     this.#app = uws.App();
   }
 
@@ -210,7 +213,7 @@ export class UwsServer implements RelayServer {
         );
       },
       open: (ws) => {
-        const socket = new UwsSocket(ws, this.#topics, this.#compress);
+        const socket = new UwsSocket(ws, this.#topics, { compress: this.#compress, largeSendGuard: this.#largeSendGuard });
         (ws.getUserData() as { [SOCKET]: UwsSocket<D> })[SOCKET] = socket;
         b.open(socket);
       },

@@ -8,6 +8,23 @@ export const SOCKET = Symbol('pgrelay.socket');
 
 const sendResults: readonly SendResult[] = ['buffered', 'sent', 'dropped'];
 
+/**
+ * A topic nothing is published to. uWS before the fix of uWebSockets 831cfdc (2023-09-19) loses the payload of a frame
+ * of 16 KiB or more when its header alone goes to the socket's buffer (the kernel's buffer full, uWS's own empty): the
+ * stream is corrupt from there, the client fails on invalid UTF-8 or waits for bytes that never come. That happens on
+ * a shortcut uWS takes only for sockets in no topic; a socket in this one never takes it.
+ */
+export const LARGE_SEND_GUARD_TOPIC = '\u0000pgrelay/large-send-guard';
+
+/**
+ * Whether build `version` needs {@link LARGE_SEND_GUARD_TOPIC}: 20.30 (the Node 20 build pgrelay installs) has the bug,
+ * 20.57 (the newer build) has the fix; the releases between 20.30 and 20.34 were not checked and get the guard too.
+ */
+export function needsLargeSendGuard(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map((n) => Number.parseInt(n, 10));
+  return major < 20 || (major === 20 && minor < 34);
+}
+
 /** One WebSocket of the native server. */
 export class UwsSocket<D> implements ServerSocket<D> {
   readonly data: D;
@@ -18,12 +35,14 @@ export class UwsSocket<D> implements ServerSocket<D> {
   /** uWS throws on any call to a closed socket: the wrapper turns those calls into no-ops. */
   closed = false;
 
-  constructor(ws: UWS.WebSocket<D>, topics: Topics<UwsSocket<D>>, compress = false) {
+  constructor(ws: UWS.WebSocket<D>, topics: Topics<UwsSocket<D>>, options: { compress?: boolean; largeSendGuard?: boolean } = {}) {
     this.#ws = ws;
     this.#topics = topics;
-    this.#compress = compress;
+    this.#compress = options.compress ?? false;
     // uWS 20.30 copies the upgrade's user data onto the socket object and returns that object: no second copy is kept
     this.data = ws.getUserData();
+    // not in our topics: nothing counts it, publishes to it, or takes it away (uWS drops it as the socket closes)
+    if (options.largeSendGuard) ws.subscribe(LARGE_SEND_GUARD_TOPIC);
   }
 
   send(frame: string): SendResult {

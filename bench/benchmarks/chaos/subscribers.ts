@@ -87,7 +87,8 @@ export function createSubscribers(n: number, o: ClientOptions): ChaosClient[] {
   for (let i = 0; i < n; i++) {
     const kind = i % 6;
     const tenant = kind === 5 ? null : TENANTS[i % TENANTS.length]!;
-    const flaky = o.flakyToken && i % 7 === 3;
+    // three in twelve: a short run sees tokens expire mid-stream even when faults cut most sockets first
+    const flaky = o.flakyToken && i % 4 === 3;
     const closes = new Map<number, number>();
     let calls = 0;
     // observe the close codes the client sees (4001 expiry, 4008 backpressure, 1001, 1006 cuts…)
@@ -104,8 +105,8 @@ export function createSubscribers(n: number, o: ClientOptions): ChaosClient[] {
       backoff: { minMs: 50, maxMs: 1000 },
       token: async () => {
         calls++;
-        // a flaky identity provider: every third refresh answers after the token already expired
-        if (flaky && calls > 1 && calls % 3 === 0) await sleep((o.ttl + 1) * 1000);
+        // a flaky identity provider: every second token it gives comes after the last one already expired
+        if (flaky && calls % 2 === 0) await sleep((o.ttl + 1) * 1000);
         return mint(o.secret, tenant, o.ttl);
       },
     });
