@@ -40,7 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     const source = fromFlag !== undefined ? `${flag} (${f.env})` : f.env;
     const parsed = f.schema.safeParse(raw);
     if (!parsed.success) {
-      const shown = f.env === 'RELAY_JWT_SECRET' || f.env === 'DATABASE_URL' || f.env === 'RELAY_METRICS_TOKEN' ? '(value hidden)' : JSON.stringify(raw);
+      const shown = f.env === 'RELAY_JWT_SECRET' || f.env === 'DATABASE_URL' || f.env === 'RELAY_METRICS_TOKEN' ? '(value hidden)' : quoted(raw);
       problems.push(`${source} ${f.accepts}; got ${shown}.`);
       continue;
     }
@@ -56,6 +56,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   return Object.freeze(out) as unknown as RelayConfig;
 }
 
+/** `value` in double quotes, on one line: JSON.stringify leaves U+2028 and U+2029 as they are, and they break lines too. */
+function quoted(value: string): string {
+  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
 /**
  * One ConfigError for every problem found: a user fixing one setting learns about the next one now, not after another
  * start. A single problem is its own sentence; several are one a line, under a line that counts them.
@@ -69,7 +74,7 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument ${JSON.stringify(arg)}; options look like --port 8080.`);
+    if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument ${quoted(arg)}; options look like --port 8080.`);
     const eq = arg.indexOf('=');
     if (eq > 0) {
       flags.set(arg.slice(0, eq), arg.slice(eq + 1));
