@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { keepWriting, leakGuard, sleep, useTestDatabase } from '../../db/testing/index.js';
 import { applyChange, sorted, type JsonRow } from '../../db/__tests__/support/replay.js';
-import { connect, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+import { allNumbered, connect, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 
 const db = useTestDatabase();
 let relay: TestRelay;
@@ -30,8 +30,7 @@ describe('snapshot subscriptions', () => {
     await client.until(() => client.frames.some((f) => f.type === 'snapshot' && f.more === false), 20_000, 'the last snapshot page');
     await sleep(300);
     await Promise.all(writers.map((w) => w.stop()));
-    const { rows } = await db.query<{ seq: string }>(`select max(seq)::text as seq from relay.transactions`);
-    const last = Number(rows[0]!.seq);
+    const last = await allNumbered(db);
     const { rows: lastT1 } = await db.query(`select max(t.seq)::int as seq from relay.transactions t join relay.changes c using (txid) where c.tenant = 't1' and t.seq <= $1`, [last]);
     await client.until(() => client.txs('items').some((f) => f.seq === lastT1[0]!.seq), 20_000, 'the last write');
 

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createOrders, createTenantTable, insertOrder, leakGuard, useTestDatabase } from '../../db/testing/index.js';
-import { connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
+import { allNumbered, connect, httpGet, metric, startTestRelay, token, type TestRelay } from './support/relay-harness.js';
 import { openSse, type SseClient } from './support/sse-client.js';
 
 const db = useTestDatabase();
@@ -154,7 +154,7 @@ describe('GET /sse streams a subscription as events', () => {
     slow.resume();
     await slow.ended;
     expect(slow.frames().at(-1)).toEqual({ type: 'close', code: 4008, reason: 'too slow: resume from your cursor' });
-    const last = (await db.query(`select max(seq)::int as seq from relay.transactions`)).rows[0]!.seq as number;
+    const last = await allNumbered(db);
     await fast.until(() => fast.txs('b').at(-1)?.seq === last, 20_000, 'the WebSocket client to get everything');
     const resumed = await sse('?table=blobs', { ...auth, 'last-event-id': slow.lastId()! });
     await resumed.until(() => resumed.txs().at(-1)?.seq === last, 20_000, 'the resumed stream to catch up');
