@@ -145,19 +145,21 @@ describe('relay client connection', () => {
     const issued: string[] = [];
     const tokenFn = async () => {
       const now = Date.now() / 1000;
-      // 2 s of lifetime: refreshed at exp − 10 % = 1.8 s after issue.
-      const t = fakeJwt({ tenant_id: '7', iat: now, exp: now + 2, n: issued.length });
+      // 5 s of lifetime: refreshed at exp − 10 % = 4.5 s after issue, which leaves a busy machine 500 ms to send it
+      const t = fakeJwt({ tenant_id: '7', iat: now, exp: now + 5, n: issued.length });
       issued.push(t);
       return t;
     };
     const { relay } = await setup({}, { token: tokenFn });
     const first = await relay.nextConnection();
     expect(first.offered[2]).toBe(`bearer.${issued[0]}`);
-    const auth = await first.next('auth', 3000);
+    const auth = await first.next('auth', 6000);
     const elapsed = Date.now() - first.at;
     expect(auth.token).toBe(issued[1]);
-    expect(elapsed).toBeGreaterThan(1700);
-    expect(elapsed).toBeLessThan(2000);
+    expect(elapsed).toBeGreaterThan(4200);
+    // before the first token expires (its exp, from the token itself)
+    const exp = (JSON.parse(Buffer.from(issued[0]!.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+    expect(Date.now() / 1000).toBeLessThan(exp);
     first.close(4001, 'token expired');
     const second = await relay.nextConnection();
     expect(second.offered[2]).toBe(`bearer.${issued[2]}`);
