@@ -9,7 +9,7 @@ export const SOCKET = Symbol('pgrelay.socket');
 const sendResults: readonly SendResult[] = ['buffered', 'sent', 'dropped'];
 
 /**
- * A topic nothing is published to. uWS before the fix of uWebSockets 831cfdc (2023-09-19) loses the payload of a frame
+ * A topic nothing is published to. uWS before uWebSockets 143db30 (#1662, merged 2023-09-24) loses the payload of a frame
  * of 16 KiB or more when its header alone goes to the socket's buffer (the kernel's buffer full, uWS's own empty): the
  * stream is corrupt from there, the client fails on invalid UTF-8 or waits for bytes that never come. That happens on
  * a shortcut uWS takes only for sockets in no topic; a socket in this one never takes it.
